@@ -1,0 +1,161 @@
+"""
+The configuration model: one frozen, typed value built once at start.
+
+It comes from the embedded default (:func:`default_config`), a YAML file,
+twistd options and ``SMSC_SIM_*`` environment variables, in that order of
+precedence (lowest first); ``smsc_sim.config_loader`` does the reading and
+the validation, this module only says what a valid configuration is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """
+    Timers and limits of every SMPP session (SMPP 3.4 section 7.2).
+
+    Every timer is in seconds; ``0`` switches it off.
+    """
+
+    #: a connection that has not bound within this time is closed
+    session_init_timeout: float = 30.0
+    #: after this long with nothing received, the SMSC sends enquire_link
+    enquire_link_interval: float = 30.0
+    #: a request the SMSC sent (deliver_sm, enquire_link, unbind) must be answered within this
+    response_timeout: float = 10.0
+    #: a bound session with nothing received for this long is unbound and closed
+    inactivity_timeout: float = 300.0
+    #: largest command_length accepted; larger ones get generic_nack ESME_RINVCMDLEN and a close
+    max_pdu_size: int = 70_000
+    #: most requests from the ESME answered-later at once (delayed by latency); more get ``window_status``
+    inbound_window: int = 100
+    #: the status for a request beyond the inbound window (ESME_RMSGQFUL)
+    window_status: int = 0x14
+    #: most deliver_sm written and unanswered per session; the rest wait in order
+    outbound_window: int = 10
+    #: most deliveries queued behind the outbound window per session
+    outbound_queue_limit: int = 10_000
+    #: a partially received PDU must be complete within this time, or the connection is closed
+    pdu_read_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    """One ESME account (an SMPP system_id)."""
+
+    system_id: str
+    password: str
+    #: binds allowed at once across the cluster (the provider's default is 2)
+    max_binds: int = 2
+    #: messages per second across the cluster; 0 = unlimited (the provider's default is 30)
+    throughput: float = 30.0
+    #: token bucket size; 0 = same as ``throughput`` (one second of burst)
+    burst: float = 0.0
+    #: receipts as ``deliver_sm`` (default) or ``data_sm``
+    receipts_as: str = "deliver_sm"
+    #: how data_coding 0 is read: ``latin-1`` (what the provider documents) or ``gsm0338``
+    default_alphabet: str = "latin-1"
+    #: CIDR ranges allowed to bind; empty = any address
+    allowed_addresses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InstanceSettings:
+    """One SMPP instance (a named set of listeners), such as the provider's SMPP1."""
+
+    name: str
+    #: Twisted server endpoint descriptions, e.g. ``tcp:2775:interface=127.0.0.1``
+    endpoints: tuple[str, ...]
+    #: instances with the same cluster name share one core (store, quotas, throttles)
+    cluster: str
+    #: the system_id the SMSC names itself with in bind_resp
+    system_id: str = ""
+    #: seconds added to every response on this instance
+    latency: float = 0.0
+    #: strict protocol checks (refuse enquire_link before bind, bodies on header-only PDUs)
+    strict: bool = False
+    #: sc_interface_version TLV value in bind_resp
+    sc_interface_version: int = 0x34
+
+
+@dataclass(frozen=True)
+class CoreSettings:
+    """Behaviour of every cluster core."""
+
+    #: how message ids are made: ``hex16`` (16 upper-case hex digits, the provider's) or ``decimal``
+    message_id_format: str = "hex16"
+    #: most message records kept; final ones are evicted oldest first, then submits get ESME_RMSGQFUL
+    store_max_messages: int = 1_000_000
+    #: final records older than this (seconds) are evicted
+    store_final_ttl: float = 86_400.0
+    #: most deliveries (receipts, MO) waiting for a bind, per cluster
+    pending_max: int = 100_000
+    #: a waiting delivery older than this (seconds) is dropped and recorded as expired
+    pending_expiry: float = 86_400.0
+    #: after an abrupt disconnect the bind slot stays taken this long (0 = freed at once)
+    ghost_bind_hold: float = 0.0
+    #: receipt and MO routing: ``origin`` (the submitting session, else its instance, else any) or ``round-robin``
+    routing: str = "origin"
+    #: seconds the parts of a concatenated message have to arrive
+    reassembly_window: float = 60.0
+    #: validity when the submit gives none (seconds)
+    default_validity: float = 172_800.0
+    #: cap on relative validity periods (seconds)
+    max_validity: float = 604_800.0
+    #: cap on relative schedule_delivery_time (seconds)
+    max_schedule: float = 1_209_600.0
+    #: retries of a deliver_sm answered with a temporary status, or not answered
+    delivery_max_attempts: int = 5
+    #: first retry after this many seconds, then doubled each time
+    delivery_retry_backoff: float = 5.0
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration of one simulator process."""
+
+    instances: tuple[InstanceSettings, ...]
+    accounts: tuple[AccountSettings, ...]
+    session: SessionSettings = field(default_factory=SessionSettings)
+    core: CoreSettings = field(default_factory=CoreSettings)
+    #: scenario name (a shipped one) or a path to a YAML file
+    scenario: str = "default"
+    #: seed for every random choice; None = chosen at start and logged
+    seed: int | None = None
+    #: endpoint of the HTTP control API; empty = no API
+    api_endpoint: str = "tcp:8775:interface=127.0.0.1"
+    #: bearer token required by the API (all calls but liveness)
+    api_token: str | None = None
+    #: log every PDU, decoded
+    trace: bool = False
+    #: ``memory`` or ``sqlite:PATH``
+    store: str = "memory"
+    #: where the config came from, for messages (a path, or ``<embedded default>``)
+    source: str = "<embedded default>"
+
+    def clusters(self) -> dict[str, tuple[InstanceSettings, ...]]:
+        """The instances grouped by cluster name, in configuration order."""
+        groups: dict[str, list[InstanceSettings]] = {}
+        for instance in self.instances:
+            groups.setdefault(instance.cluster, []).append(instance)
+        return {name: tuple(members) for name, members in groups.items()}
+
+
+def default_config() -> Config:
+    """
+    The embedded default: the provider's topology on loopback.
+
+    SMPP1 (2775) and SMPP2 (2776) form the cluster ``NA``; SMPP0 (2777)
+    stands alone; one account ``smppclient1`` / ``password``.
+    """
+    return Config(
+        instances=(
+            InstanceSettings("SMPP1", ("tcp:2775:interface=127.0.0.1",), cluster="NA", system_id="SMPP1"),
+            InstanceSettings("SMPP2", ("tcp:2776:interface=127.0.0.1",), cluster="NA", system_id="SMPP2"),
+            InstanceSettings("SMPP0", ("tcp:2777:interface=127.0.0.1",), cluster="SMPP0", system_id="SMPP0"),
+        ),
+        accounts=(AccountSettings("smppclient1", "password"),),
+    )

@@ -1,0 +1,252 @@
+"""
+The types that cross layers: what a session asks of the core, what the core
+answers, and what the scenario engine decides.
+
+Mechanics and decisions are kept apart (see the README's architecture
+section): the session (``smsc_sim.session``) knows SMPP framing, states,
+windows and timers, and asks an :class:`ICore` what to answer; the core
+(``smsc_sim.core``) knows accounts, binds, messages and deliveries, and asks
+an :class:`IScenario` for a verdict on each message.  Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol
+
+from twisted.internet.defer import Deferred
+
+from smsc_sim.smpp.constants import BindType
+from smsc_sim.smpp.pdu import PDU
+
+
+class AfterReply(enum.Enum):
+    """What the session does once a reply has been written (or would have been)."""
+
+    nothing = "nothing"
+    unbind = "unbind"  # send unbind, wait for unbind_resp, close
+    close = "close"  # close the TCP connection cleanly (FIN)
+    reset = "reset"  # abort the TCP connection (RST)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """
+    The core's answer to one request from an ESME.
+
+    :ivar pdu: the response to write; ``None`` means never answer.  It may be
+        a generic_nack, and its status may be any 32-bit value, vendor ones
+        included.
+    :ivar delay: seconds to wait on the session's clock before writing.
+    :ivar then: what the session does after writing.
+    :ivar on_sent: called right after the response is written to the
+        transport (never called if it is not written).  The core uses this to
+        start receipt timers, so a receipt can never overtake its
+        submit_sm_resp, and to release pending deliveries after a bind_resp.
+    """
+
+    pdu: PDU | None
+    delay: float = 0.0
+    then: AfterReply = AfterReply.nothing
+    on_sent: Callable[[], None] | None = None
+
+
+class DeliveryFailed(Exception):
+    """
+    A request the SMSC sent (deliver_sm, data_sm) got no usable answer.
+
+    :ivar reason: ``"timeout"`` (no response within the response timer) or
+        ``"closed"`` (the session ended first).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ISession(Protocol):
+    """What the core sees of one ESME connection."""
+
+    #: unique within the process, increasing
+    session_id: int
+    #: name of the instance (listener) the connection came in on, e.g. ``SMPP1``
+    instance_name: str
+    #: ``host:port`` of the ESME
+    peer: str
+    #: set once bound
+    system_id: str | None
+    bind_type: BindType | None
+    #: the interface_version the ESME bound with (0x34 for SMPP 3.4)
+    interface_version: int
+
+    def deliver(self, pdu: PDU) -> Deferred[PDU]:
+        """
+        Send a request (deliver_sm or data_sm) to the ESME through the
+        session's outbound window.  The sequence number in ``pdu`` is
+        replaced by the session's own.
+
+        :returns: fires with the ESME's response PDU (whatever its status),
+            or fails with :class:`DeliveryFailed`.
+        """
+
+    def unbind(self) -> Deferred[None]:
+        """Send unbind, wait for unbind_resp (bounded by the response timer), then close."""
+
+    def abort(self) -> None:
+        """Reset the connection at once (TCP RST), with no unbind."""
+
+    def outbound_pending(self) -> int:
+        """Deliveries written and not yet answered, plus those queued behind the window."""
+
+
+class ICore(Protocol):
+    """What a session asks of the core of its cluster."""
+
+    def bind(self, session: ISession, pdu: PDU) -> Reply:
+        """
+        Decide on a bind_transmitter/receiver/transceiver in OPEN state.
+
+        On success the core has registered the bind (quota counted) and the
+        session must move to the bound state of the reply's command before
+        handling the next PDU.
+        """
+
+    def request(self, session: ISession, pdu: PDU) -> Reply:
+        """
+        Decide on submit_sm, submit_multi, data_sm, query_sm, cancel_sm or
+        replace_sm from a bound session whose state allows it.
+        """
+
+    def unbound(self, session: ISession) -> None:
+        """The ESME or the SMSC ended the bind cleanly (unbind/unbind_resp)."""
+
+    def connection_lost(self, session: ISession, clean: bool) -> None:
+        """
+        The connection closed.  ``clean`` is false when it dropped while
+        bound with no unbind (the core may then keep a ghost bind).
+        Called for every session that the core ever saw, exactly once.
+        """
+
+
+# --------------------------------------------------------------------------
+# Scenario verdicts
+# --------------------------------------------------------------------------
+
+
+class Respond(enum.Enum):
+    """How a request is answered."""
+
+    normal = "normal"  # the response PDU with the verdict's status
+    none = "none"  # never answered
+    generic_nack = "generic_nack"  # generic_nack carrying the request's sequence number
+    generic_nack_no_seq = "generic_nack_no_seq"  # generic_nack with sequence number 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptStep:
+    """
+    One receipt of a message's receipt plan.
+
+    :ivar delay: seconds after the submit_sm_resp was written.
+    :ivar stat: the receipt's ``stat:`` word (DELIVRD, UNDELIV, EXPIRED,
+        REJECTD, DELETED, UNKNOWN, ACCEPTD, ENROUTE).
+    :ivar err: the provider's ``err:`` code.
+    :ivar intermediate: an intermediate notification (esm_class 0x20),
+        sent only when registered_delivery asks for them.
+    """
+
+    delay: float
+    stat: str
+    err: int = 0
+    intermediate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptPlan:
+    """
+    What happens to an accepted message and which receipts are sent.
+
+    :ivar steps: in time order; the last non-intermediate step sets the
+        final state.  Empty: the message stays ENROUTE, no receipt
+        (until validity expiry).
+    :ivar id_format: how ``id:`` is written in the receipt text:
+        ``decimal`` (the provider's), ``hex``, ``hex-lower``, ``padded-decimal``
+        or ``wrong`` (an id that matches nothing, for negative tests).
+    :ivar tlv_id_format: the same for receipted_message_id; ``as-submitted``
+        writes it exactly as in submit_sm_resp; ``omit`` leaves the TLV out.
+    :ivar duplicate: send the final receipt twice.
+    :ivar network_error_code: 3 raw octets for the network_error_code TLV.
+    :ivar per_part: for concatenated messages, ``all`` parts get a receipt,
+        or only the ``last`` part.
+    """
+
+    steps: tuple[ReceiptStep, ...] = ()
+    id_format: str = "decimal"
+    tlv_id_format: str = "as-submitted"
+    duplicate: bool = False
+    network_error_code: bytes | None = None
+    per_part: str = "all"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFacts:
+    """What the scenario engine may match on for one request."""
+
+    command: str  # submit_sm, submit_multi, data_sm
+    instance: str
+    system_id: str
+    bind_type: BindType
+    source_addr: str
+    destination_addr: str
+    text: str | None  # decoded text, None when undecodable or binary
+    data_coding: int
+    esm_class: int
+    registered_delivery: int
+    parts_total: int  # 1 for a single message, else the concatenation's total
+    tlv_tags: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """
+    The scenario engine's decision on one request.
+
+    ``status`` other than 0 rejects the request (no record, no receipt).
+    ``receipt`` ``None`` means: the scenario's default plan.
+    """
+
+    status: int = 0
+    respond: Respond = Respond.normal
+    latency: float = 0.0
+    then: AfterReply = AfterReply.nothing
+    receipt: ReceiptPlan | None = None
+    rule: str | None = None  # name of the rule that matched, for the inspection API
+
+
+class IScenario(Protocol):
+    """The scenario engine as the core sees it."""
+
+    def verdict(self, facts: MessageFacts) -> Verdict:
+        """Decide on one submit_sm / submit_multi / data_sm (counters advance)."""
+
+    def default_receipt(self) -> ReceiptPlan:
+        """The plan for a message no rule gave a plan for."""
+
+    def deliver_resp_is_temporary(self, status: int) -> bool:
+        """Whether a deliver_sm_resp status asks for a retry (the provider's rule by default)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """
+    One thing that happened, published on the :class:`smsc_sim.events.EventBus`.
+
+    kinds: ``connection``, ``bind``, ``bind_refused``, ``unbind``,
+    ``session_closed``, ``pdu_in``, ``pdu_out``, ``message`` (a message
+    record changed state), ``delivery`` (a deliver_sm was answered), ``outage``.
+    """
+
+    kind: str
+    time: float
+    data: Mapping[str, Any] = field(default_factory=dict)
