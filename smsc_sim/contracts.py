@@ -224,8 +224,29 @@ class Verdict:
     rule: str | None = None  # name of the rule that matched, for the inspection API
 
 
+@dataclass(frozen=True, slots=True)
+class ThrottleSettings:
+    """
+    A token bucket: ``rate`` messages per second, up to ``burst`` at once.
+
+    :ivar scope: ``account`` (shared by every bind of the account across the
+        cluster), ``bind`` (per session) or ``instance``.
+    :ivar status: the command_status of a throttled submit (ESME_RTHROTTLED).
+    :ivar penalty: after a violation, refuse everything for this many seconds.
+    """
+
+    rate: float
+    burst: float
+    scope: str = "account"
+    status: int = 0x58
+    penalty: float = 0.0
+
+
 class IScenario(Protocol):
     """The scenario engine as the core sees it."""
+
+    def throttle(self) -> ThrottleSettings | None:
+        """The scenario's throttle, or None to use each account's configured throughput."""
 
     def verdict(self, facts: MessageFacts) -> Verdict:
         """Decide on one submit_sm / submit_multi / data_sm (counters advance)."""

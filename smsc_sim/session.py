@@ -1,0 +1,665 @@
+"""
+One ESME connection, SMSC side: the SMPP 3.4 session state machine.
+
+The session knows framing, states (section 2.3), sequence numbers, the
+inbound and outbound windows and the timers of section 7.2.  It does not
+know accounts, messages or scenarios: it asks its core
+(:class:`smsc_sim.contracts.ICore`) what to answer, and writes the answer
+when and how the :class:`~smsc_sim.contracts.Reply` says.
+
+Timers are lazy: each one fires at a deadline, looks at what happened since
+(the time of the last PDU received, the oldest unanswered request) and
+re-arms itself, so that the per-PDU path never touches a timer.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import OrderedDict, deque
+from typing import TYPE_CHECKING, Any, Callable
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from smsc_sim.contracts import AfterReply, DeliveryFailed, ICore, Reply
+from smsc_sim.events import EventBus
+from smsc_sim.smpp.codec import PDUDecodeError, decode, encode
+from smsc_sim.smpp.constants import (
+    BIND_TYPES,
+    BindType,
+    CommandId,
+    CommandStatus,
+    is_response,
+    response_id,
+)
+from smsc_sim.smpp.framing import FramingError, SMPPFramer
+from smsc_sim.smpp.pdu import PDU, make_pdu
+
+if TYPE_CHECKING:
+    from smsc_sim.config import SessionSettings
+    from smsc_sim.topology import InstanceRuntime
+
+
+class SessionState(enum.Enum):
+    """SMPP 3.4 session states, plus UNBINDING (the SMSC sent unbind and waits for unbind_resp)."""
+
+    OPEN = "OPEN"
+    BOUND_TX = "BOUND_TX"
+    BOUND_RX = "BOUND_RX"
+    BOUND_TRX = "BOUND_TRX"
+    UNBINDING = "UNBINDING"
+    CLOSED = "CLOSED"
+
+
+BOUND_STATE = {
+    BindType.transmitter: SessionState.BOUND_TX,
+    BindType.receiver: SessionState.BOUND_RX,
+    BindType.transceiver: SessionState.BOUND_TRX,
+}
+_BOUND_STATES = frozenset(BOUND_STATE.values())
+
+#: Requests an ESME may send in each state and that the core decides (Table 2-1).
+#: replace_sm is listed for BOUND_TX only in the table; every SMSC in the field
+#: also takes it on a transceiver bind, which is the TX capability plus RX.
+CORE_REQUESTS: dict[SessionState, frozenset[int]] = {
+    SessionState.BOUND_TX: frozenset(
+        {
+            CommandId.submit_sm,
+            CommandId.submit_multi,
+            CommandId.query_sm,
+            CommandId.cancel_sm,
+            CommandId.replace_sm,
+            CommandId.data_sm,
+        }
+    ),
+    SessionState.BOUND_TRX: frozenset(
+        {
+            CommandId.submit_sm,
+            CommandId.submit_multi,
+            CommandId.query_sm,
+            CommandId.cancel_sm,
+            CommandId.replace_sm,
+            CommandId.data_sm,
+        }
+    ),
+    SessionState.BOUND_RX: frozenset({CommandId.data_sm}),
+}
+
+#: Requests that only an SMSC sends and that have no response PDU: an ESME
+#: sending one gets generic_nack ESME_RINVCMDID (not a command this SMSC takes).
+_SMSC_ONLY_NO_RESPONSE = frozenset({CommandId.outbind, CommandId.alert_notification})
+
+
+
+class SMPPSession(Protocol):
+    """
+    The SMSC side of one SMPP connection.
+
+    :param core: the core of the instance's cluster.
+    :param instance: the instance the connection arrived on (its outage mode
+        and latency are read on every PDU).
+    :param settings: timers and windows.
+    :param clock: the clock every timer runs on.
+    :param events: where PDUs and state changes are published.
+    :param session_id: unique in the process.
+    :param trace: log every PDU, decoded.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        core: ICore,
+        instance: InstanceRuntime,
+        settings: SessionSettings,
+        clock: IReactorTime,
+        events: EventBus,
+        session_id: int,
+        trace: bool = False,
+    ) -> None:
+        self.core = core
+        self.instance = instance
+        self.instance_name = instance.name
+        self.settings = settings
+        self.clock = clock
+        self.events = events
+        self.session_id = session_id
+        self.trace = trace
+        self.state = SessionState.OPEN
+        self.system_id: str | None = None
+        self.bind_type: BindType | None = None
+        self.interface_version = 0x34
+        self.peer = ""
+        self.connected_at = 0.0
+        self.bound_at: float | None = None
+        self.counters: dict[str, int] = {"pdus_in": 0, "pdus_out": 0}
+        self._framer = SMPPFramer(settings.max_pdu_size)
+        self._last_rx = 0.0
+        self._partial_since: float | None = None
+        self._next_sequence = 1
+        # outbound requests written and unanswered: seq -> (deadline, deferred, pdu)
+        self._inflight: OrderedDict[int, tuple[float, Deferred[PDU], PDU]] = OrderedDict()
+        self._outbound_queue: deque[tuple[PDU, Deferred[PDU]]] = deque()
+        self._delayed_replies: dict[int, IDelayedCall] = {}
+        self._reply_ids = 0
+        self._init_timer: IDelayedCall | None = None
+        self._idle_timer: IDelayedCall | None = None
+        self._response_timer: IDelayedCall | None = None
+        self._read_timer: IDelayedCall | None = None
+        self._enquire_outstanding = False
+        self._unbind_deferred: Deferred[None] | None = None
+        self._clean = True
+        self._closing = False
+
+    # ------------------------------------------------------------------
+    # connection lifecycle
+    # ------------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        """Start the session-init timer and announce the connection."""
+        peer = self.transport.getPeer()  # type: ignore[union-attr]
+        host = getattr(peer, "host", None)
+        port = getattr(peer, "port", None)
+        self.peer = f"{host}:{port}" if host is not None else str(peer)
+        now = self.clock.seconds()
+        self.connected_at = now
+        self._last_rx = now
+        self.instance.session_started(self)
+        self.log.info(
+            "connection {session_id} from {peer} on {instance}",
+            session_id=self.session_id,
+            peer=self.peer,
+            instance=self.instance_name,
+        )
+        self.events.publish("connection", session_id=self.session_id, instance=self.instance_name, peer=self.peer)
+        if self.settings.session_init_timeout > 0:
+            self._init_timer = self.clock.callLater(self.settings.session_init_timeout, self._session_init_expired)
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionError("lost"))) -> None:
+        """Cancel every timer, fail every pending delivery and tell the core."""
+        was_bound = self.state in _BOUND_STATES or self.state is SessionState.UNBINDING
+        clean = self._clean or not was_bound
+        self.state = SessionState.CLOSED
+        for timer in (self._init_timer, self._idle_timer, self._response_timer, self._read_timer):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._init_timer = self._idle_timer = self._response_timer = self._read_timer = None
+        for call in self._delayed_replies.values():
+            if call.active():
+                call.cancel()
+        self._delayed_replies.clear()
+        inflight = list(self._inflight.values())
+        self._inflight.clear()
+        queued = list(self._outbound_queue)
+        self._outbound_queue.clear()
+        for _, deferred, _ in inflight:
+            deferred.errback(DeliveryFailed("closed"))
+        for _, deferred in queued:
+            deferred.errback(DeliveryFailed("closed"))
+        if self._unbind_deferred is not None:
+            unbind, self._unbind_deferred = self._unbind_deferred, None
+            unbind.callback(None)
+        self.instance.session_ended(self)
+        self.core.connection_lost(self, clean)
+        self.log.info(
+            "session {session_id} ended: system_id={system_id} bind={bind_type} instance={instance} "
+            "peer={peer} reason={reason}",
+            session_id=self.session_id,
+            system_id=self.system_id,
+            bind_type=self.bind_type.value if self.bind_type else None,
+            instance=self.instance_name,
+            peer=self.peer,
+            reason=reason.getErrorMessage() if clean else "connection dropped while bound",
+        )
+        self.events.publish(
+            "session_closed",
+            session_id=self.session_id,
+            instance=self.instance_name,
+            system_id=self.system_id,
+            clean=clean,
+        )
+
+    # ------------------------------------------------------------------
+    # inbound bytes
+    # ------------------------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:
+        """Frame, decode and dispatch every complete PDU in ``data``."""
+        if self.state is SessionState.CLOSED or self._closing:
+            return
+        if self.instance.mode == "blackhole":
+            # an outage that swallows everything: no answer, not even to enquire_link
+            return
+        self._last_rx = self.clock.seconds()
+        try:
+            frames = self._framer.feed(data)
+        except FramingError as error:
+            self.log.warn(
+                "session {session_id}: bad command_length, closing ({error})", session_id=self.session_id, error=error
+            )
+            self._write(make_pdu(CommandId.generic_nack, error.sequence_number, error.status))
+            self._close()
+            return
+        for frame in frames:
+            if self.state is SessionState.CLOSED or self._closing:
+                return
+            self._frame_received(frame)
+        if self._framer.partial:
+            if self._partial_since is None:
+                self._partial_since = self._last_rx
+                self._arm_read_timer()
+        else:
+            self._partial_since = None
+
+    def _frame_received(self, frame: bytes) -> None:
+        """Decode one frame and dispatch it; decoding errors get the spec's answer."""
+        self.counters["pdus_in"] += 1
+        try:
+            pdu = decode(frame)
+        except PDUDecodeError as error:
+            self._decode_failed(error)
+            return
+        if self.trace:
+            self._trace("in", pdu)
+        if self.events.active:
+            self.events.publish("pdu_in", session_id=self.session_id, instance=self.instance_name, pdu=pdu)
+        self._dispatch(pdu)
+
+    def _decode_failed(self, error: PDUDecodeError) -> None:
+        """Answer an undecodable PDU: generic_nack for header errors, else the response with the status."""
+        self.log.info(
+            "session {session_id}: undecodable PDU: {error}", session_id=self.session_id, error=str(error)
+        )
+        command_id = error.command_id
+        # A malformed response, or a request with no response PDU, can only be
+        # answered with generic_nack (section 2.8).
+        if error.nack or command_id is None or is_response(command_id) or command_id in _SMSC_ONLY_NO_RESPONSE:
+            self._write(make_pdu(CommandId.generic_nack, error.sequence_number, error.status))
+            return
+        self._write(PDU(response_id(command_id), error.sequence_number, error.status))
+
+    # ------------------------------------------------------------------
+    # the state table
+    # ------------------------------------------------------------------
+
+    def _dispatch(self, pdu: PDU) -> None:
+        """Apply SMPP 3.4 Table 2-1 to one decoded PDU."""
+        command_id = pdu.command_id
+        state = self.state
+        if is_response(command_id):
+            self._response_received(pdu)
+            return
+        if command_id == CommandId.enquire_link:
+            if state is SessionState.OPEN and self.instance.strict:
+                self._reply_now(PDU(CommandId.enquire_link_resp, pdu.sequence_number, CommandStatus.ESME_RINVBNDSTS))
+            else:
+                self._reply_now(PDU(CommandId.enquire_link_resp, pdu.sequence_number, 0))
+            return
+        if command_id in BIND_TYPES:
+            if state is SessionState.OPEN:
+                self._bind(pdu)
+            else:
+                self._reply_now(PDU(response_id(command_id), pdu.sequence_number, CommandStatus.ESME_RALYBND))
+            return
+        if command_id == CommandId.unbind:
+            if state in _BOUND_STATES:
+                self._reply_now(PDU(CommandId.unbind_resp, pdu.sequence_number, 0))
+                self._unbound("unbind from the ESME")
+                self._close()
+            else:
+                self._reply_now(PDU(CommandId.unbind_resp, pdu.sequence_number, CommandStatus.ESME_RINVBNDSTS))
+            return
+        if command_id in _SMSC_ONLY_NO_RESPONSE:
+            self._reply_now(PDU(CommandId.generic_nack, pdu.sequence_number, CommandStatus.ESME_RINVCMDID))
+            return
+        allowed = CORE_REQUESTS.get(state)
+        if allowed is not None and command_id in allowed:
+            self._core_request(pdu)
+            return
+        # a known request in the wrong state (or deliver_sm, which only an SMSC sends)
+        self._reply_now(PDU(response_id(command_id), pdu.sequence_number, CommandStatus.ESME_RINVBNDSTS))
+
+    def _bind(self, pdu: PDU) -> None:
+        """Ask the core about a bind, unless the instance's outage decides first."""
+        mode = self.instance.mode
+        if mode == "bind-hang":
+            return  # accepted and never answered
+        if mode == "reject-binds":
+            self._reply_now(PDU(response_id(pdu.command_id), pdu.sequence_number, self.instance.reject_status))
+            return
+        self.interface_version = pdu.params.get("interface_version", 0x34)
+        reply = self.core.bind(self, pdu)
+        if reply.pdu is not None and reply.pdu.command_status == 0:
+            bind_type = BIND_TYPES[CommandId(pdu.command_id)]
+            self.state = BOUND_STATE[bind_type]
+            self.bind_type = bind_type
+            self.system_id = pdu.params.get("system_id", "")
+            self.bound_at = self.clock.seconds()
+            self._clean = False
+            if self._init_timer is not None and self._init_timer.active():
+                self._init_timer.cancel()
+            self._init_timer = None
+            self._arm_idle_timer()
+            self.log.info(
+                "bind {bind_type} from {system_id} on {instance} ({peer}), session {session_id}",
+                bind_type=bind_type.value,
+                system_id=self.system_id,
+                instance=self.instance_name,
+                peer=self.peer,
+                session_id=self.session_id,
+            )
+        else:
+            self.log.info(
+                "bind refused for {system_id} on {instance} ({peer}): {status}",
+                system_id=pdu.params.get("system_id", ""),
+                instance=self.instance_name,
+                peer=self.peer,
+                status=reply.pdu.command_status if reply.pdu is not None else "no answer",
+            )
+        self._apply(reply)
+
+    def _core_request(self, pdu: PDU) -> None:
+        """Hand an operation to the core, within the inbound window."""
+        if len(self._delayed_replies) >= self.settings.inbound_window > 0:
+            self._reply_now(PDU(response_id(pdu.command_id), pdu.sequence_number, self.settings.window_status))
+            return
+        self._apply(self.core.request(self, pdu))
+
+    # ------------------------------------------------------------------
+    # writing replies
+    # ------------------------------------------------------------------
+
+    def _reply_now(self, pdu: PDU) -> None:
+        """Write a session-level response, with the instance's added latency if any."""
+        if self.instance.latency > 0:
+            self._apply(Reply(pdu))
+        else:
+            self._write(pdu)
+
+    def _apply(self, reply: Reply) -> None:
+        """Carry out a :class:`Reply`: wait, write, then act."""
+        delay = reply.delay + self.instance.latency
+        if delay > 0:
+            self._reply_ids += 1
+            reply_id = self._reply_ids
+
+            def later() -> None:
+                self._delayed_replies.pop(reply_id, None)
+                if self.state is not SessionState.CLOSED and not self._closing:
+                    self._deliver_reply(reply)
+
+            self._delayed_replies[reply_id] = self.clock.callLater(delay, later)
+        else:
+            self._deliver_reply(reply)
+
+    def _deliver_reply(self, reply: Reply) -> None:
+        if reply.pdu is not None:
+            self._write(reply.pdu)
+            if reply.on_sent is not None:
+                reply.on_sent()
+        then = reply.then
+        if then is AfterReply.nothing:
+            return
+        if then is AfterReply.unbind:
+            self.unbind()
+        elif then is AfterReply.close:
+            self._unbound("closed by scenario")
+            self._close()
+        elif then is AfterReply.reset:
+            self.abort()
+
+    def _write(self, pdu: PDU) -> None:
+        if self.transport is None or self.state is SessionState.CLOSED:
+            return
+        self.counters["pdus_out"] += 1
+        if self.trace:
+            self._trace("out", pdu)
+        if self.events.active:
+            self.events.publish("pdu_out", session_id=self.session_id, instance=self.instance_name, pdu=pdu)
+        self.transport.write(encode(pdu))
+
+    # ------------------------------------------------------------------
+    # requests the SMSC sends: deliver_sm, data_sm, enquire_link, unbind
+    # ------------------------------------------------------------------
+
+    def deliver(self, pdu: PDU) -> Deferred[PDU]:
+        """
+        Send a deliver_sm or data_sm through the outbound window.
+
+        :returns: fires with the ESME's response, or fails with
+            :class:`DeliveryFailed` (``timeout``, ``closed``, ``queue_full``).
+        """
+        deferred: Deferred[PDU] = Deferred()
+        if self.state not in (SessionState.BOUND_RX, SessionState.BOUND_TRX) or self._closing:
+            deferred.errback(DeliveryFailed("closed"))
+            return deferred
+        if len(self._inflight) < self.settings.outbound_window:
+            self._send_request(pdu, deferred)
+        elif len(self._outbound_queue) < self.settings.outbound_queue_limit:
+            self._outbound_queue.append((pdu, deferred))
+        else:
+            deferred.errback(DeliveryFailed("queue_full"))
+        return deferred
+
+    def outbound_pending(self) -> int:
+        """Deliveries written and unanswered plus those waiting behind the window."""
+        return len(self._inflight) + len(self._outbound_queue)
+
+    def _send_request(self, pdu: PDU, deferred: Deferred[PDU]) -> int:
+        sequence = self._next_sequence
+        self._next_sequence = 1 if sequence >= 0x7FFFFFFF else sequence + 1
+        outgoing = PDU(pdu.command_id, sequence, 0, pdu.params, pdu.tlvs)
+        deadline = self.clock.seconds() + self.settings.response_timeout
+        self._inflight[sequence] = (deadline, deferred, outgoing)
+        self._write(outgoing)
+        if self._response_timer is None and self.settings.response_timeout > 0:
+            self._response_timer = self.clock.callLater(self.settings.response_timeout, self._response_deadline)
+        return sequence
+
+    def _response_received(self, pdu: PDU) -> None:
+        entry = self._inflight.pop(pdu.sequence_number, None)
+        if entry is None:
+            self.log.debug(
+                "session {session_id}: {name} for unknown sequence {seq} ignored",
+                session_id=self.session_id,
+                name=pdu.name,
+                seq=pdu.sequence_number,
+            )
+            return
+        _, deferred, request = entry
+        command_id = request.command_id
+        if command_id == CommandId.unbind:
+            self._unbound("unbind answered")
+            self._close()
+        elif command_id == CommandId.enquire_link:
+            self._enquire_outstanding = False
+        deferred.callback(pdu)
+        self._pump_queue()
+
+    def _pump_queue(self) -> None:
+        while self._outbound_queue and len(self._inflight) < self.settings.outbound_window:
+            if self.state not in (SessionState.BOUND_RX, SessionState.BOUND_TRX):
+                break
+            pdu, deferred = self._outbound_queue.popleft()
+            self._send_request(pdu, deferred)
+
+    def _response_deadline(self) -> None:
+        """Fail every request past its deadline; re-arm for the oldest left."""
+        self._response_timer = None
+        now = self.clock.seconds()
+        expired: list[tuple[int, tuple[float, Deferred[PDU], PDU]]] = []
+        while self._inflight:
+            sequence, entry = next(iter(self._inflight.items()))
+            if entry[0] > now:
+                break
+            del self._inflight[sequence]
+            expired.append((sequence, entry))
+        for _, (_, deferred, request) in expired:
+            if request.command_id == CommandId.enquire_link:
+                self.log.info(
+                    "session {session_id}: enquire_link unanswered, closing", session_id=self.session_id
+                )
+                self._close()
+            elif request.command_id == CommandId.unbind:
+                self._close()
+            deferred.errback(DeliveryFailed("timeout"))
+        if self._inflight and self.state is not SessionState.CLOSED:
+            oldest = next(iter(self._inflight.values()))[0]
+            self._response_timer = self.clock.callLater(max(0.0, oldest - now), self._response_deadline)
+        self._pump_queue()
+
+    def unbind(self) -> Deferred[None]:
+        """
+        End the session from the SMSC side: unbind, wait for unbind_resp
+        (bounded by the response timer), close.
+        """
+        if self._unbind_deferred is not None:
+            return self._unbind_deferred
+        done: Deferred[None] = Deferred()
+        if self.state is SessionState.CLOSED:
+            done.callback(None)
+            return done
+        if self.state not in _BOUND_STATES:
+            self._unbind_deferred = done
+            self._close()
+            return done
+        self._unbind_deferred = done
+        self.state = SessionState.UNBINDING
+        request: Deferred[PDU] = Deferred()
+        request.addErrback(lambda _: None)
+        self._send_request(make_pdu(CommandId.unbind, 0), request)
+        return done
+
+    def abort(self) -> None:
+        """Reset the connection (RST), no unbind."""
+        if self.transport is not None and self.state is not SessionState.CLOSED:
+            self._closing = True
+            self.transport.abortConnection()  # type: ignore[attr-defined]
+
+    def _unbound(self, why: str) -> None:
+        if self.state in _BOUND_STATES or self.state is SessionState.UNBINDING:
+            self.log.info(
+                "unbind of {system_id} on {instance}, session {session_id}: {why}",
+                system_id=self.system_id,
+                instance=self.instance_name,
+                session_id=self.session_id,
+                why=why,
+            )
+            self._clean = True
+            self.core.unbound(self)
+            self.events.publish(
+                "unbind", session_id=self.session_id, instance=self.instance_name, system_id=self.system_id
+            )
+
+    def _close(self) -> None:
+        if self.transport is not None and not self._closing:
+            self._closing = True
+            self.transport.loseConnection()
+
+    # ------------------------------------------------------------------
+    # timers
+    # ------------------------------------------------------------------
+
+    def _session_init_expired(self) -> None:
+        self._init_timer = None
+        if self.instance.mode == "blackhole":
+            return  # a black hole accepts connections and then does nothing at all
+        if self.state is SessionState.OPEN:
+            self.log.info(
+                "session {session_id} from {peer}: no bind within {timeout}s, closing",
+                session_id=self.session_id,
+                peer=self.peer,
+                timeout=self.settings.session_init_timeout,
+            )
+            self._close()
+
+    def _idle_period(self) -> float:
+        periods = [p for p in (self.settings.enquire_link_interval, self.settings.inactivity_timeout) if p > 0]
+        return min(periods) if periods else 0.0
+
+    def _arm_idle_timer(self, delay: float | None = None) -> None:
+        period = self._idle_period()
+        if period <= 0:
+            return
+        self._idle_timer = self.clock.callLater(period if delay is None else delay, self._idle_check)
+
+    def _idle_check(self) -> None:
+        """Send enquire_link after an idle interval; unbind after the inactivity timeout."""
+        self._idle_timer = None
+        if self.state not in _BOUND_STATES:
+            return
+        now = self.clock.seconds()
+        idle = now - self._last_rx
+        inactivity = self.settings.inactivity_timeout
+        if inactivity > 0 and idle >= inactivity:
+            self.log.info(
+                "session {session_id}: inactive for {idle:.0f}s, unbinding", session_id=self.session_id, idle=idle
+            )
+            self.unbind()
+            return
+        interval = self.settings.enquire_link_interval
+        if (
+            interval > 0
+            and idle >= interval
+            and not self._enquire_outstanding
+            and self.instance.mode != "blackhole"
+        ):
+            self._enquire_outstanding = True
+            probe: Deferred[PDU] = Deferred()
+            probe.addErrback(lambda _: None)
+            self._send_request(make_pdu(CommandId.enquire_link, 0), probe)
+        # next check: when the earliest of the two deadlines can next be reached
+        candidates = []
+        if interval > 0:
+            candidates.append(self._last_rx + interval - now if idle < interval else interval)
+        if inactivity > 0:
+            candidates.append(self._last_rx + inactivity - now)
+        self._arm_idle_timer(max(0.001, min(candidates)) if candidates else None)
+
+    def _arm_read_timer(self) -> None:
+        timeout = self.settings.pdu_read_timeout
+        if timeout <= 0 or self._read_timer is not None:
+            return
+        self._read_timer = self.clock.callLater(timeout, self._read_check)
+
+    def _read_check(self) -> None:
+        self._read_timer = None
+        since = self._partial_since
+        if since is None or self.state is SessionState.CLOSED:
+            return
+        waited = self.clock.seconds() - since
+        if waited >= self.settings.pdu_read_timeout:
+            self.log.info(
+                "session {session_id}: partial PDU not completed in {timeout}s, closing",
+                session_id=self.session_id,
+                timeout=self.settings.pdu_read_timeout,
+            )
+            self._close()
+        else:
+            self._read_timer = self.clock.callLater(self.settings.pdu_read_timeout - waited, self._read_check)
+
+    # ------------------------------------------------------------------
+    # tracing
+    # ------------------------------------------------------------------
+
+    def _trace(self, direction: str, pdu: PDU) -> None:
+        params: dict[str, Any] = dict(pdu.params)
+        if "password" in params:
+            params["password"] = "***"
+        self.log.info(
+            "{direction} {instance}#{session_id} {name} seq={seq} status=0x{status:08X} {params} tlvs={tlvs}",
+            direction="<<" if direction == "in" else ">>",
+            instance=self.instance_name,
+            session_id=self.session_id,
+            name=pdu.name,
+            seq=pdu.sequence_number,
+            status=pdu.command_status,
+            params=params,
+            tlvs={f"0x{tag:04X}": value.hex() for tag, value in pdu.tlvs.items()},
+        )
+
+
+SessionFactoryCallable = Callable[[], SMPPSession]

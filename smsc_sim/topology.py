@@ -1,0 +1,254 @@
+"""
+Instances and their outages.
+
+An instance (the provider's SMPP1, SMPP2, SMPP0) is a named set of
+listeners in front of the core of its cluster.  Its runtime state says
+whether it is up or in one of the outage modes, and each mode is carried out
+here with the mechanics it needs on the wire:
+
+``graceful``
+    every session gets an unbind, listeners stop, new connections are refused
+``crash``
+    every connection is reset (RST), listeners stop
+``blackhole``
+    connections stay open and nothing is answered; new ones are accepted and ignored
+``bind-hang``
+    existing sessions go on; binds on new connections are never answered
+``reject-binds``
+    binds are answered with a configured status
+``slow``
+    every response is delayed by a configured latency
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IDelayedCall, IListeningPort, IReactorTime
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from smsc_sim.config import InstanceSettings
+from smsc_sim.events import EventBus
+from smsc_sim.smpp.constants import CommandStatus
+
+if TYPE_CHECKING:
+    from smsc_sim.core.smsc import SMSCCore
+    from smsc_sim.session import SMPPSession
+
+#: Every outage mode an instance can be put in.
+OUTAGE_MODES = ("graceful", "crash", "blackhole", "bind-hang", "reject-binds", "slow")
+
+
+class OutageError(ValueError):
+    """An outage request that cannot be carried out (unknown mode or instance)."""
+
+
+class Listener(Service):
+    """
+    One listening endpoint of an instance.
+
+    Unlike ``strports.service`` it keeps its port, so the bound address of an
+    ephemeral port can be read, and it can be stopped and started again for
+    outages.
+    """
+
+    log = Logger()
+
+    def __init__(self, reactor: Any, description: str, factory: Factory) -> None:
+        self.description = description
+        self._endpoint = serverFromString(reactor, description)
+        self._factory = factory
+        self.port: IListeningPort | None = None
+        self._starting = False
+        self._waiters: list[Deferred[IListeningPort | None]] = []
+
+    def startService(self) -> None:
+        """Start listening; a failure is logged and leaves the listener down."""
+        super().startService()
+        self.listen()
+
+    def listen(self) -> Deferred[IListeningPort | None]:
+        """Listen (again); fires with the port when it is open, or None when it cannot be."""
+        if self.port is not None:
+            return succeed(self.port)
+        waiter: Deferred[IListeningPort | None] = Deferred()
+        self._waiters.append(waiter)
+        if not self._starting:
+            self._starting = True
+            self._endpoint.listen(self._factory).addCallbacks(self._listening, self._listen_failed)
+        return waiter
+
+    def _listening(self, port: IListeningPort) -> None:
+        self._starting = False
+        self.port = port
+        self._notify(port)
+
+    def _listen_failed(self, failure: Failure) -> None:
+        self._starting = False
+        self.log.error(
+            "cannot listen on {description}: {error}", description=self.description, error=failure.getErrorMessage()
+        )
+        self._notify(None)
+
+    def _notify(self, port: IListeningPort | None) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.callback(port)
+
+    def unlisten(self) -> Deferred[None]:
+        """Stop listening; open connections are not touched."""
+        port, self.port = self.port, None
+        if port is None:
+            return succeed(None)
+        return maybeDeferred(port.stopListening).addCallback(lambda _: None)
+
+    def stopService(self) -> Deferred[None]:
+        """Stop listening."""
+        super().stopService()
+        return self.unlisten()
+
+    def address(self) -> tuple[str, int] | None:
+        """``(host, port)`` while listening."""
+        if self.port is None:
+            return None
+        host = self.port.getHost()
+        return (getattr(host, "host", ""), getattr(host, "port", 0))
+
+
+class InstanceRuntime:
+    """
+    The live state of one instance: its sessions, listeners and outage mode.
+
+    :param settings: the instance's configuration.
+    :param core: the core of its cluster.
+    :param clock: for outage durations.
+    :param events: where outages are published.
+    """
+
+    log = Logger()
+
+    def __init__(self, settings: InstanceSettings, core: SMSCCore, clock: IReactorTime, events: EventBus) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self.core = core
+        self.clock = clock
+        self.events = events
+        self.strict = settings.strict
+        self.mode = "up"
+        self.since = clock.seconds()
+        self.reject_status = int(CommandStatus.ESME_RBINDFAIL)
+        self.outage_latency = 0.0
+        self.latency = settings.latency
+        self.sessions: dict[int, SMPPSession] = {}
+        self.listeners: list[Listener] = []
+        self._recovery: IDelayedCall | None = None
+
+    # sessions report themselves
+    def session_started(self, session: SMPPSession) -> None:
+        """A connection arrived on this instance."""
+        self.sessions[session.session_id] = session
+
+    def session_ended(self, session: SMPPSession) -> None:
+        """A connection on this instance closed."""
+        self.sessions.pop(session.session_id, None)
+
+    def addresses(self) -> list[tuple[str, int]]:
+        """The addresses the instance listens on now."""
+        return [address for listener in self.listeners if (address := listener.address()) is not None]
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able view for the API."""
+        return {
+            "name": self.name,
+            "cluster": self.settings.cluster,
+            "state": self.mode,
+            "since": self.since,
+            "endpoints": list(self.settings.endpoints),
+            "listening": [f"{host}:{port}" for host, port in self.addresses()],
+            "sessions": len(self.sessions),
+            "latency": self.latency,
+        }
+
+    def start_outage(
+        self,
+        mode: str,
+        duration: float | None = None,
+        status: int | None = None,
+        latency: float | None = None,
+    ) -> Deferred[None]:
+        """
+        Put the instance in an outage mode (ending any outage first).
+
+        :param mode: one of :data:`OUTAGE_MODES`.
+        :param duration: end it by itself after this many seconds.
+        :param status: the bind_resp status for ``reject-binds``.
+        :param latency: the added latency for ``slow`` (seconds).
+        :returns: fires when the outage is in place (sessions unbound, listeners closed).
+        """
+        if mode not in OUTAGE_MODES:
+            raise OutageError(f"unknown outage mode {mode!r}; expected one of {', '.join(OUTAGE_MODES)}")
+        if duration is not None and duration < 0:
+            raise OutageError(f"outage duration must not be negative, got {duration}")
+        if mode == "slow" and (latency is None or latency < 0):
+            raise OutageError("a 'slow' outage needs a latency in seconds (0 or more)")
+        self._cancel_recovery()
+        if self.mode != "up":
+            self._restore()
+        self.mode = mode
+        self.since = self.clock.seconds()
+        if status is not None:
+            self.reject_status = status
+        if mode == "slow":
+            self.outage_latency = float(latency or 0.0)
+            self.latency = self.settings.latency + self.outage_latency
+        self.log.warn("instance {name}: outage {mode} starts", name=self.name, mode=mode)
+        self.events.publish("outage", instance=self.name, mode=mode, duration=duration)
+        done: Deferred[Any]
+        if mode in ("graceful", "crash", "blackhole"):
+            self.core.set_instance_available(self.name, False)
+        if mode == "graceful":
+            waits = [listener.unlisten() for listener in self.listeners]
+            waits += [session.unbind() for session in list(self.sessions.values())]
+            done = DeferredList(waits, consumeErrors=True)
+        elif mode == "crash":
+            waits = [listener.unlisten() for listener in self.listeners]
+            for session in list(self.sessions.values()):
+                session.abort()
+            done = DeferredList(waits, consumeErrors=True)
+        else:
+            done = succeed(None)
+        if duration is not None:
+            self._recovery = self.clock.callLater(duration, self.end_outage)
+        return done.addCallback(lambda _: None)
+
+    def end_outage(self) -> Deferred[None]:
+        """Bring the instance back up: listeners reopen and pending deliveries flow."""
+        self._cancel_recovery()
+        if self.mode == "up":
+            return succeed(None)
+        self.log.warn("instance {name}: outage {mode} ends", name=self.name, mode=self.mode)
+        self.events.publish("outage", instance=self.name, mode="up", duration=None)
+        return self._restore()
+
+    def _restore(self) -> Deferred[None]:
+        self.mode = "up"
+        self.since = self.clock.seconds()
+        self.outage_latency = 0.0
+        self.latency = self.settings.latency
+        waits = [listener.listen() for listener in self.listeners if listener.running]
+        self.core.set_instance_available(self.name, True)
+        return DeferredList(waits, consumeErrors=True).addCallback(lambda _: None)
+
+    def _cancel_recovery(self) -> None:
+        if self._recovery is not None and self._recovery.active():
+            self._recovery.cancel()
+        self._recovery = None
+
+    def stop(self) -> None:
+        """Cancel the pending recovery timer (used at shutdown)."""
+        self._cancel_recovery()
