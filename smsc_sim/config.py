@@ -26,6 +26,8 @@ class SessionSettings:
     enquire_link_interval: float = 30.0
     #: a request the SMSC sent (deliver_sm, enquire_link, unbind) must be answered within this
     response_timeout: float = 10.0
+    #: an unbind the SMSC sends (shutdown, outages) waits this long for unbind_resp before closing
+    unbind_timeout: float = 2.0
     #: a bound session with nothing received for this long is unbound and closed
     inactivity_timeout: float = 300.0
     #: largest command_length accepted; larger ones get generic_nack ESME_RINVCMDLEN and a close

@@ -448,16 +448,27 @@ class SMPPSession(Protocol):
         """Deliveries written and unanswered plus those waiting behind the window."""
         return len(self._inflight) + len(self._outbound_queue)
 
-    def _send_request(self, pdu: PDU, deferred: Deferred[PDU]) -> int:
+    def _send_request(self, pdu: PDU, deferred: Deferred[PDU], timeout: float | None = None) -> int:
         sequence = self._next_sequence
         self._next_sequence = 1 if sequence >= 0x7FFFFFFF else sequence + 1
         outgoing = PDU(pdu.command_id, sequence, 0, pdu.params, pdu.tlvs)
-        deadline = self.clock.seconds() + self.settings.response_timeout
-        self._inflight[sequence] = (deadline, deferred, outgoing)
+        if timeout is None:
+            timeout = self.settings.response_timeout
+        now = self.clock.seconds()
+        self._inflight[sequence] = (now + timeout, deferred, outgoing)
         self._write(outgoing)
-        if self._response_timer is None and self.settings.response_timeout > 0:
-            self._response_timer = self.clock.callLater(self.settings.response_timeout, self._response_deadline)
+        if timeout > 0:
+            self._arm_response_timer(now, now + timeout)
         return sequence
+
+    def _arm_response_timer(self, now: float, deadline: float) -> None:
+        """Make sure the response timer fires no later than ``deadline``."""
+        timer = self._response_timer
+        if timer is not None:
+            if timer.getTime() <= deadline:
+                return
+            timer.cancel()
+        self._response_timer = self.clock.callLater(max(0.0, deadline - now), self._response_deadline)
 
     def _response_received(self, pdu: PDU) -> None:
         entry = self._inflight.pop(pdu.sequence_number, None)
@@ -491,12 +502,10 @@ class SMPPSession(Protocol):
         self._response_timer = None
         now = self.clock.seconds()
         expired: list[tuple[int, tuple[float, Deferred[PDU], PDU]]] = []
-        while self._inflight:
-            sequence, entry = next(iter(self._inflight.items()))
-            if entry[0] > now:
-                break
-            del self._inflight[sequence]
-            expired.append((sequence, entry))
+        for sequence, entry in list(self._inflight.items()):
+            if entry[0] <= now:
+                del self._inflight[sequence]
+                expired.append((sequence, entry))
         for _, (_, deferred, request) in expired:
             if request.command_id == CommandId.enquire_link:
                 self.log.info(
@@ -507,8 +516,8 @@ class SMPPSession(Protocol):
                 self._close()
             deferred.errback(DeliveryFailed("timeout"))
         if self._inflight and self.state is not SessionState.CLOSED:
-            oldest = next(iter(self._inflight.values()))[0]
-            self._response_timer = self.clock.callLater(max(0.0, oldest - now), self._response_deadline)
+            earliest = min(entry[0] for entry in self._inflight.values())
+            self._arm_response_timer(now, earliest)
         self._pump_queue()
 
     def unbind(self) -> Deferred[None]:
@@ -530,7 +539,7 @@ class SMPPSession(Protocol):
         self.state = SessionState.UNBINDING
         request: Deferred[PDU] = Deferred()
         request.addErrback(lambda _: None)
-        self._send_request(make_pdu(CommandId.unbind, 0), request)
+        self._send_request(make_pdu(CommandId.unbind, 0), request, self.settings.unbind_timeout)
         return done
 
     def abort(self) -> None:

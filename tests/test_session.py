@@ -442,11 +442,13 @@ class OutboundTests(SessionTestCase):
         self.assertEqual(self.core.lost, [True])
 
     def test_smsc_unbind_unanswered(self) -> None:
-        """An unanswered SMSC unbind closes the connection after the response timer."""
+        """An unanswered SMSC unbind closes the connection after the unbind timeout."""
         self.bind()
         self.session.unbind()
         self.sent()
-        self.clock.advance(10.0)
+        self.clock.advance(1.9)
+        self.assertFalse(self.transport.disconnecting)
+        self.clock.advance(0.1)
         self.assertTrue(self.transport.disconnecting)
 
 
