@@ -234,19 +234,22 @@ class SMPPSession(Protocol):
             # an outage that swallows everything: no answer, not even to enquire_link
             return
         self._last_rx = self.clock.seconds()
+        failure: FramingError | None = None
         try:
             frames = self._framer.feed(data)
         except FramingError as error:
-            self.log.warn(
-                "session {session_id}: bad command_length, closing ({error})", session_id=self.session_id, error=error
-            )
-            self._write(make_pdu(CommandId.generic_nack, error.sequence_number, error.status))
-            self._close()
-            return
+            frames, failure = error.frames, error
         for frame in frames:
             if self.state is SessionState.CLOSED or self._closing:
                 return
             self._frame_received(frame)
+        if failure is not None:
+            self.log.warn(
+                "session {session_id}: bad command_length, closing ({error})", session_id=self.session_id, error=failure
+            )
+            self._write(make_pdu(CommandId.generic_nack, failure.sequence_number, failure.status))
+            self._close()
+            return
         if self._framer.partial:
             if self._partial_since is None:
                 self._partial_since = self._last_rx

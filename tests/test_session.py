@@ -525,3 +525,13 @@ class TimerTests(SessionTestCase):
         self.instance.mode = "bind-hang"
         self.session.dataReceived(wire.bind())
         self.assertEqual(self.transport.value(), b"")
+
+
+class FramingRecoveryTests(SessionTestCase):
+    def test_sound_pdus_before_a_bad_length_are_answered(self) -> None:
+        """PDUs that arrived in the same read before a corrupt command_length still get their answers."""
+        self.bind()
+        bad = b"\x00\x00\x00\x04\x00\x00\x00\x15\x00\x00\x00\x00\x00\x00\x00\x08"
+        self.session.dataReceived(wire.frame(0x15, 6) + wire.frame(0x15, 7) + bad)
+        self.assertEqual(self.sent(), [(0x80000015, 0, 6), (0x80000015, 0, 7), (0x80000000, 0x02, 8)])
+        self.assertTrue(self.transport.disconnecting)
