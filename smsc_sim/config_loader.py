@@ -1,0 +1,503 @@
+"""
+Read and validate the configuration: embedded default, YAML file, environment, options.
+
+:func:`load_config` is the only entry point.  The layers apply in this order,
+each overriding the one before: the embedded default
+(:func:`smsc_sim.config.default_config`), the YAML file, the ``SMSC_SIM_*``
+environment variables, then the overrides from the command line.  Every
+mistake is a :class:`ConfigError` whose message names where the bad value
+came from (``FILE:LINE``, an environment variable or an option), the key
+path, the problem and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import ipaddress
+import math
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
+
+import yaml
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.testing import MemoryReactor
+
+from smsc_sim.config import (
+    AccountSettings,
+    Config,
+    CoreSettings,
+    InstanceSettings,
+    SessionSettings,
+    default_config,
+)
+
+__all__ = ["ConfigError", "load_config", "OVERRIDE_KEYS"]
+
+#: keys :func:`load_config` accepts in ``overrides``, with the option each comes from
+OVERRIDE_KEYS: Mapping[str, str] = {
+    "scenario": "--scenario",
+    "seed": "--seed",
+    "api_endpoint": "--api",
+    "api_token": "--api-token",
+    "trace": "--trace",
+    "store": "--store",
+    "accounts": "--account",
+    "listen": "--listen",
+}
+
+#: fields whose value must be one of a few words
+_CHOICES: Mapping[tuple[type, str], tuple[str, ...]] = {
+    (CoreSettings, "message_id_format"): ("hex16", "decimal"),
+    (CoreSettings, "routing"): ("origin", "round-robin"),
+    (AccountSettings, "default_alphabet"): ("latin-1", "gsm0338"),
+    (AccountSettings, "receipts_as"): ("deliver_sm", "data_sm"),
+}
+#: integer fields with bounds other than the default "0 or more"
+_INT_RANGES: Mapping[tuple[type, str], tuple[int, int | None]] = {
+    (SessionSettings, "max_pdu_size"): (16, None),
+    (SessionSettings, "inbound_window"): (1, None),
+    (SessionSettings, "outbound_window"): (1, None),
+    (SessionSettings, "window_status"): (0, 0xFFFFFFFF),
+    (CoreSettings, "store_max_messages"): (1, None),
+    (CoreSettings, "delivery_max_attempts"): (1, None),
+    (InstanceSettings, "sc_interface_version"): (0, 0xFF),
+}
+_INSTANCE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_ENV_ENDPOINT = re.compile(r"^SMSC_SIM_(.+)_ENDPOINT$")
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+class ConfigError(ValueError):
+    """
+    A configuration mistake, with a message fit to show the user as is.
+
+    The message reads ``WHERE: key.path: problem (expected ...)``, where
+    WHERE is ``FILE:LINE``, ``environment variable NAME`` or ``option --NAME``.
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class _Node:
+    """A YAML value with the line it starts on (1-based)."""
+
+    value: Any
+    line: int
+
+
+def _fail(where: str, path: str, problem: str, expected: str = "") -> NoReturn:
+    """Raise the :class:`ConfigError` for one mistake."""
+    suffix = f" (expected {expected})" if expected else ""
+    raise ConfigError(f"{where}: {path}: {problem}{suffix}")
+
+
+def load_config(path: str | None, overrides: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
+    """
+    Build the validated configuration of one simulator process.
+
+    :param path: the YAML file; ``None`` or empty means ``$SMSC_SIM_CONFIG``,
+        and if that is unset too, the embedded default alone.
+    :param overrides: values from the command line, keyed as in
+        :data:`OVERRIDE_KEYS`; ``None`` values are ignored.  ``accounts`` is a
+        sequence of ``"system_id:password"``; ``listen`` maps an instance name
+        to the endpoint that replaces its first one.
+    :param environ: the environment (``os.environ`` in production).
+    :returns: the frozen :class:`~smsc_sim.config.Config`.
+    :raises ConfigError: on any mistake, naming where it is.
+    """
+    if not path:
+        path = environ.get("SMSC_SIM_CONFIG") or None
+    config = default_config() if path is None else _load_file(path)
+    # accounts named by variables or options keep the settings the file gives them
+    known = {account.system_id: account for account in config.accounts}
+    config = _apply_environ(config, environ, known)
+    return _apply_overrides(config, overrides, known)
+
+
+# -- the file --------------------------------------------------------------
+
+
+def _load_file(path: str) -> Config:
+    """Read, parse and validate one YAML file over the embedded default."""
+    try:
+        with open(path, encoding="utf-8") as stream:
+            text = stream.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the configuration file: {getattr(e, 'strerror', None) or e}") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        tree = _Node({}, 1) if root is None else _to_tree(loader, root, path)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{line}: YAML syntax error: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: YAML error: {e}") from None
+    finally:
+        loader.dispose()
+    if not isinstance(tree.value, dict):
+        _fail(f"{path}:{tree.line}", "(top level)", "not a mapping", "keys such as instances, accounts, session, core")
+    base = dataclasses.replace(default_config(), source=path)
+    config: Config = _build(Config, tree, "", path, base, exclude=("source",))
+    return config
+
+
+def _to_tree(loader: yaml.SafeLoader, node: yaml.Node, path: str) -> _Node:
+    """Turn a composed YAML node into :class:`_Node` values that keep line numbers."""
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key, key_line = loader.construct_object(key_node), key_node.start_mark.line + 1
+            if not isinstance(key, str):
+                _fail(f"{path}:{key_line}", repr(key), "keys must be strings")
+            if key in seen:
+                _fail(f"{path}:{key_line}", key, f"duplicate key (first on line {seen[key]})")
+            seen[key] = key_line
+        loader.flatten_mapping(node)  # resolves YAML merge keys (<<: *anchor); later keys win
+        mapping: dict[str, _Node] = {}
+        for key_node, value_node in node.value:
+            mapping[loader.construct_object(key_node)] = _to_tree(loader, value_node, path)
+        return _Node(mapping, line)
+    if isinstance(node, yaml.SequenceNode):
+        return _Node([_to_tree(loader, item, path) for item in node.value], line)
+    return _Node(loader.construct_object(node, deep=True), line)
+
+
+def _join(path: str, key: str) -> str:
+    """The dotted key path of ``key`` under ``path``."""
+    return f"{path}.{key}" if path else key
+
+
+def _build(cls: type, node: _Node, path: str, source: str, base: Any, exclude: Sequence[str] = ()) -> Any:
+    """Build a settings dataclass from a mapping node, over ``base`` (or from scratch if ``None``)."""
+    where = f"{source}:{node.line}"
+    if not isinstance(node.value, dict):
+        _fail(where, path or "(top level)", f"not a mapping: {_show(node.value)}", f"a mapping of {cls.__name__} keys")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.name not in exclude]
+    values: dict[str, Any] = {}
+    for key, child in node.value.items():
+        if cls is Config and key.startswith("x-"):
+            continue  # free top-level keys, as in compose files: a home for YAML anchors
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+            hint = f", did you mean '{close[0]}'?" if close else ""
+            _fail(f"{source}:{child.line}", _join(path, key), f"unknown key{hint}", "one of " + ", ".join(names))
+        values[key] = _convert(cls, key, hints[key], child, _join(path, key), source)
+    if base is not None:
+        return dataclasses.replace(base, **values)
+    if cls is InstanceSettings and "name" in values:
+        # as in the embedded default: alone, an instance is its own cluster and names itself
+        values.setdefault("cluster", values["name"])
+        if len(values["name"]) <= 15:
+            values.setdefault("system_id", values["name"])
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        _fail(where, path, "missing key " + ", ".join(repr(m) for m in missing))
+    return cls(**values)
+
+
+def _convert(cls: type, name: str, hint: Any, node: _Node, path: str, source: str) -> Any:
+    """Convert and check the file value of field ``cls.name``."""
+    where = f"{source}:{node.line}"
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint in (SessionSettings, CoreSettings):
+        return _build(hint, node, path, source, hint())
+    if origin is tuple and args[0] in (InstanceSettings, AccountSettings):
+        if not isinstance(node.value, list):
+            _fail(where, path, f"not a list: {_show(node.value)}", f"a list of {args[0].__name__} mappings")
+        if not node.value and args[0] is InstanceSettings:
+            _fail(where, path, "no instances", "at least one SMPP instance")
+        items = tuple(_build(args[0], item, f"{path}[{i}]", source, None) for i, item in enumerate(node.value))
+        _check_unique(items, path, [f"{source}:{item.line}" for item in node.value])
+        return items
+    if origin is tuple:
+        if not isinstance(node.value, list):
+            _fail(where, path, f"not a list: {_show(node.value)}", "a list of strings")
+        for i, item in enumerate(node.value):
+            if not isinstance(item.value, str):
+                _fail(f"{source}:{item.line}", f"{path}[{i}]", f"not a string: {_show(item.value)}", "a string")
+        value = tuple(item.value for item in node.value)
+        _check_value(cls, name, value, where, path)
+        return value
+    return _check_value(cls, name, _check_type(hint, node.value, where, path), where, path)
+
+
+def _check_type(hint: Any, value: Any, where: str, path: str) -> Any:
+    """Check a scalar against its annotation (``int``, ``float``, ``bool``, ``str``, ``X | None``)."""
+    if isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint):
+        if value is None:
+            return None
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if hint is bool and isinstance(value, bool):
+        return value
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            _fail(where, path, f"not a finite number: {value}", "a number")
+        return float(value)
+    if hint is str and isinstance(value, str):
+        return value
+    expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[hint]
+    _fail(where, path, f"wrong type: {_show(value)}", expected)
+
+
+def _show(value: Any) -> str:
+    """A short description of a bad value for an error message."""
+    kind = {dict: "a mapping", list: "a list", type(None): "null"}.get(type(value))
+    return kind if kind is not None else f"{value!r} ({type(value).__name__})"
+
+
+def _check_value(cls: type, name: str, value: Any, where: str, path: str) -> Any:
+    """Check the meaning of a well-typed value of field ``cls.name``; return it."""
+    choices = _CHOICES.get((cls, name))
+    if choices is not None and value not in choices:
+        _fail(where, path, f"unknown value {value!r}", "one of " + ", ".join(choices))
+    if isinstance(value, float) and value < 0:
+        _fail(where, path, f"negative: {value:g}", "0 or more; 0 switches a timer off")
+    if isinstance(value, int) and not isinstance(value, bool) and (cls, name) != (Config, "seed"):
+        low, high = _INT_RANGES.get((cls, name), (0, None))
+        if value < low or (high is not None and value > high):
+            _fail(where, path, f"out of range: {value}", f"{low} to {high}" if high is not None else f"{low} or more")
+    if cls is InstanceSettings:
+        if name == "name" and not _INSTANCE_NAME.match(value):
+            _fail(where, path, f"bad instance name {value!r}", "1 to 32 letters, digits, '_' or '-'")
+        if name == "cluster" and not value:
+            _fail(where, path, "empty cluster name", "a name; instances with the same one share a core")
+        if name == "system_id" and len(value) > 15:
+            _fail(where, path, f"too long ({len(value)} characters)", "at most 15 characters, the SMPP limit")
+        if name == "endpoints":
+            if not value:
+                _fail(where, path, "no endpoints", "at least one endpoint such as tcp:2775:interface=127.0.0.1")
+            for i, endpoint in enumerate(value):
+                _check_endpoint(endpoint, where, f"{path}[{i}]")
+    if cls is AccountSettings:
+        if name == "system_id" and not 1 <= len(value) <= 15:
+            _fail(where, path, f"bad length ({len(value)} characters)", "1 to 15 characters, the SMPP limit")
+        if name == "password" and len(value) > 8:
+            _fail(where, path, f"too long ({len(value)} characters)", "at most 8 characters, the SMPP limit")
+        if name == "allowed_addresses":
+            for i, cidr in enumerate(value):
+                try:
+                    ipaddress.ip_network(cidr, strict=False)
+                except ValueError:
+                    _fail(where, f"{path}[{i}]", f"not an address range: {cidr!r}", "CIDR such as 10.0.0.0/8")
+    if cls is Config:
+        value = _check_top_level(name, value, where, path)
+    return value
+
+
+def _check_top_level(name: str, value: Any, where: str, path: str) -> Any:
+    """Check (and normalise) one top-level value such as ``store`` or ``api_endpoint``."""
+    if name == "scenario" and not value:
+        _fail(where, path, "empty scenario", "a shipped scenario name or a path to a YAML file")
+    if name == "store" and not (value == "memory" or (value.startswith("sqlite:") and len(value) > 7)):
+        _fail(where, path, f"unknown store {value!r}", "memory or sqlite:PATH")
+    if name == "api_endpoint":
+        if value.strip().lower() in ("", "none"):
+            return ""
+        _check_endpoint(value, where, path)
+    if name == "api_token" and value == "":
+        return None
+    return value
+
+
+def _check_unique(items: Sequence[Any], path: str, wheres: Sequence[str]) -> None:
+    """Refuse two instances with one name, or two accounts with one system_id."""
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        if isinstance(item, InstanceSettings):  # names are matched case-insensitively
+            key, shown, label = item.name.upper(), item.name, "instance name"
+        else:
+            key, shown, label = item.system_id, item.system_id, "system_id"
+        if key in seen:
+            _fail(
+                wheres[i],
+                f"{path}[{i}]",
+                f"duplicate {label} {shown!r} (also {path}[{seen[key]}])",
+                f"a unique {label}",
+            )
+        seen[key] = i
+
+
+# -- endpoints -------------------------------------------------------------
+
+
+def _split_endpoint(description: str) -> list[str]:
+    """Split a Twisted endpoint description on unescaped colons, keeping the escapes."""
+    parts: list[str] = []
+    current, escaped = "", False
+    for char in description:
+        if escaped:
+            current, escaped = current + char, False
+        elif char == "\\":
+            current, escaped = current + char, True
+        elif char == ":":
+            parts, current = parts + [current], ""
+        else:
+            current += char
+    return parts + [current]
+
+
+def _check_endpoint(description: str, where: str, path: str) -> None:
+    """Parse a server endpoint description without listening; refuse it if Twisted would."""
+    expected = "a Twisted server endpoint such as tcp:2775:interface=127.0.0.1"
+    try:
+        serverFromString(MemoryReactor(), description)
+    except Exception as e:  # the parsers raise ValueError, TypeError, OSError...: all mean "bad endpoint"
+        _fail(where, path, f"bad endpoint {description!r}: {e}", expected)
+    parts = _split_endpoint(description)
+    if parts[0] in ("tcp", "tcp6"):
+        positional = [p for p in parts[1:] if "=" not in p]
+        keyword = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+        port = int(positional[0] if positional else keyword["port"])
+        if not 0 <= port <= 65535:
+            _fail(where, path, f"bad endpoint {description!r}: port {port} out of range", "a port from 0 to 65535")
+
+
+def _with_interface(description: str, host: str) -> str:
+    """``description`` listening on ``host`` if it is a TCP endpoint, else unchanged."""
+    parts = _split_endpoint(description)
+    if parts[0] not in ("tcp", "tcp6"):
+        return description
+    escaped = "interface=" + host.replace(":", "\\:")
+    kept = [p for p in parts if not p.startswith("interface=")]
+    return ":".join(kept + [escaped])
+
+
+# -- environment and options -----------------------------------------------
+
+
+def _apply_environ(config: Config, environ: Mapping[str, str], known: Mapping[str, AccountSettings]) -> Config:
+    """Apply the ``SMSC_SIM_*`` variables; an empty variable counts as unset."""
+    env = {k: v for k, v in environ.items() if k.startswith("SMSC_SIM_") and v != ""}
+    host = env.get("SMSC_SIM_LISTEN_HOST")
+    if host is not None:
+        where = "environment variable SMSC_SIM_LISTEN_HOST"
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            _fail(where, "listen host", f"not an IP address: {host!r}", "an address such as 0.0.0.0 or ::")
+        instances = tuple(
+            dataclasses.replace(i, endpoints=tuple(_with_interface(e, host) for e in i.endpoints))
+            for i in config.instances
+        )
+        api = _with_interface(config.api_endpoint, host) if config.api_endpoint else ""
+        config = dataclasses.replace(config, instances=instances, api_endpoint=api)
+    simple = {
+        "SMSC_SIM_SCENARIO": "scenario",
+        "SMSC_SIM_SEED": "seed",
+        "SMSC_SIM_API": "api_endpoint",
+        "SMSC_SIM_API_TOKEN": "api_token",
+        "SMSC_SIM_TRACE": "trace",
+        "SMSC_SIM_STORE": "store",
+    }
+    for variable, key in simple.items():
+        if variable in env:
+            value = _from_text(key, env[variable], f"environment variable {variable}")
+            config = _set(config, key, value, f"environment variable {variable}", known)
+    if "SMSC_SIM_ACCOUNTS" in env:
+        entries = [e for e in env["SMSC_SIM_ACCOUNTS"].split(",") if e.strip()]
+        config = _set(config, "accounts", entries, "environment variable SMSC_SIM_ACCOUNTS", known)
+    listen: dict[str, tuple[str, str]] = {}
+    for variable in sorted(env):
+        match = _ENV_ENDPOINT.match(variable)
+        if match:
+            listen[match.group(1)] = (env[variable], f"environment variable {variable}")
+    return _listen(config, listen, env_names=True)
+
+
+def _from_text(key: str, text: str, where: str) -> Any:
+    """Convert the text of an environment variable for ``key``."""
+    if key == "seed":
+        try:
+            return int(text)
+        except ValueError:
+            _fail(where, key, f"not an integer: {text!r}", "an integer")
+    if key == "trace":
+        if text.strip().lower() in _TRUE + _FALSE:
+            return text.strip().lower() in _TRUE
+        _fail(where, key, f"not a boolean: {text!r}", "one of " + ", ".join(_TRUE + _FALSE))
+    return text
+
+
+def _set(config: Config, key: str, value: Any, where: str, known: Mapping[str, AccountSettings]) -> Config:
+    """``config`` with one top-level value replaced, after checking it."""
+    if key == "accounts":
+        return dataclasses.replace(config, accounts=_accounts(known, value, where))
+    hint = typing.get_type_hints(Config)[key]
+    value = _check_value(Config, key, _check_type(hint, value, where, key), where, key)
+    return dataclasses.replace(config, **{key: value})
+
+
+def _accounts(known: Mapping[str, AccountSettings], entries: Sequence[Any], where: str) -> tuple[AccountSettings, ...]:
+    """
+    The accounts named by ``system_id:password`` entries, replacing all others.
+
+    An entry naming an account of the file (or the default) keeps that
+    account's other settings (throughput, binds...) and only changes the password.
+    """
+    result: list[AccountSettings] = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, str) or ":" not in entry:
+            _fail(where, f"accounts[{i}]", f"not system_id:password: {entry!r}", "system_id:password")
+        system_id, password = entry.strip().split(":", 1)
+        path = f"accounts[{i}]"
+        _check_value(AccountSettings, "system_id", system_id, where, path + ".system_id")
+        _check_value(AccountSettings, "password", password, where, path + ".password")
+        base = known.get(system_id)
+        result.append(dataclasses.replace(base, password=password) if base else AccountSettings(system_id, password))
+    _check_unique(result, "accounts", [where] * len(result))
+    return tuple(result)
+
+
+def _listen(config: Config, listen: Mapping[str, tuple[str, str]], env_names: bool) -> Config:
+    """Replace the first endpoint of the named instances."""
+    instances = list(config.instances)
+    for name, (endpoint, where) in listen.items():
+        key = _instance_key(name, env_names)
+        found = [i for i, inst in enumerate(instances) if _instance_key(inst.name, env_names) == key]
+        if not found:
+            names = ", ".join(_instance_key(i.name, env_names) for i in instances)
+            hint = "; the API endpoint is SMSC_SIM_API" if env_names and key == "API" else ""
+            _fail(where, "instances", f"no instance named {name!r}{hint}", f"one of {names}")
+        index = found[0]
+        _check_endpoint(endpoint, where, f"instances[{index}].endpoints[0]")
+        old = instances[index]
+        instances[index] = dataclasses.replace(old, endpoints=(endpoint,) + old.endpoints[1:])
+    return dataclasses.replace(config, instances=tuple(instances))
+
+
+def _instance_key(name: str, env_names: bool) -> str:
+    """How an instance name is matched: case-insensitively, and with ``-`` as ``_`` in variable names."""
+    return name.upper().replace("-", "_") if env_names else name.upper()
+
+
+def _apply_overrides(config: Config, overrides: Mapping[str, Any], known: Mapping[str, AccountSettings]) -> Config:
+    """Apply the command-line values (the highest layer)."""
+    for key, value in overrides.items():
+        if key not in OVERRIDE_KEYS:
+            raise ConfigError(f"unknown override {key!r} (expected one of {', '.join(OVERRIDE_KEYS)})")
+        if value is None:
+            continue
+        where = f"option {OVERRIDE_KEYS[key]}"
+        if key == "listen":
+            listen = {name: (endpoint, f"{where} {name}") for name, endpoint in value.items()}
+            config = _listen(config, listen, env_names=False)
+        else:
+            config = _set(config, key, value, where, known)
+    return config

@@ -1,0 +1,148 @@
+"""
+The twistd command: ``twistd -n smsc-sim [options]``.
+
+:class:`Options` turns the command line into a validated
+:class:`~smsc_sim.config.Config` (through :func:`smsc_sim.config_loader.load_config`,
+so the file, ``SMSC_SIM_*`` variables and options layer the same way
+everywhere); :func:`makeService` hands it, with the real reactor, to
+:func:`smsc_sim.service.build_service`.  This is the one place the global
+reactor is imported.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from twisted.application.service import IService
+from twisted.python import usage
+
+from smsc_sim.config import Config
+from smsc_sim.config_loader import ConfigError, load_config
+
+__all__ = ["Options", "makeService"]
+
+
+class Options(usage.Options):
+    """
+    The options of ``twistd smsc-sim``.
+
+    After :meth:`parseOptions`, :attr:`config` holds the validated
+    configuration; any mistake is a :class:`usage.UsageError` carrying the
+    loader's message, which twistd prints without a traceback.
+    """
+
+    synopsis = "[options]"
+    longdesc = (
+        "Runs an SMPP 3.4 SMSC simulator modelled on the Vonage SMPP platform: "
+        "SMPP1 and SMPP2 (one cluster) and SMPP0 (alone) on 127.0.0.1:2775-2777, "
+        "account smppclient1/password, and an HTTP control API on 127.0.0.1:8775. "
+        "Settings come from the embedded default, then the --config file, then "
+        "SMSC_SIM_* environment variables, then these options. Endpoints are "
+        "Twisted server endpoint descriptions, e.g. tcp:2775:interface=0.0.0.0."
+    )
+
+    optFlags = [
+        ["trace", None, "Log every PDU in and out, decoded ($SMSC_SIM_TRACE)."],
+    ]
+    optParameters: list[list[Any]] = [
+        ["config", "c", None, "YAML configuration file ($SMSC_SIM_CONFIG; default: the embedded default)."],
+        [
+            "smpp1",
+            None,
+            None,
+            "Endpoint of instance SMPP1's first listener, short for --listen SMPP1=ENDPOINT "
+            "(default tcp:2775:interface=127.0.0.1).",
+        ],
+        [
+            "smpp2",
+            None,
+            None,
+            "Endpoint of instance SMPP2's first listener, short for --listen SMPP2=ENDPOINT "
+            "(default tcp:2776:interface=127.0.0.1).",
+        ],
+        [
+            "smpp0",
+            None,
+            None,
+            "Endpoint of instance SMPP0's first listener, short for --listen SMPP0=ENDPOINT "
+            "(default tcp:2777:interface=127.0.0.1).",
+        ],
+        [
+            "api",
+            None,
+            None,
+            "Endpoint of the HTTP control API; '' or 'none' disables it "
+            "($SMSC_SIM_API; default tcp:8775:interface=127.0.0.1).",
+        ],
+        ["api-token", None, None, "Bearer token the control API requires ($SMSC_SIM_API_TOKEN; default: none)."],
+        [
+            "scenario",
+            None,
+            None,
+            "Scenario: a shipped scenario's NAME or a PATH to a YAML file " "($SMSC_SIM_SCENARIO; default: default).",
+        ],
+        ["seed", None, None, "Seed for every random choice, for reproducible runs ($SMSC_SIM_SEED).", int],
+        ["store", None, None, "Message store: memory or sqlite:PATH ($SMSC_SIM_STORE; default: memory)."],
+    ]
+
+    #: the validated configuration, set by :meth:`postOptions`
+    config: Config
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        """
+        :param environ: the environment to read ``SMSC_SIM_*`` from;
+            ``os.environ`` when not given (twistd gives nothing).
+        """
+        super().__init__()
+        self._environ: Mapping[str, str] = os.environ if environ is None else environ
+        self["listen"] = {}
+        self["account"] = []
+
+    def opt_listen(self, value: str) -> None:
+        """NAME=ENDPOINT: replace the first listener of instance NAME (any instance). Repeatable."""
+        name, sep, endpoint = value.partition("=")
+        if not sep or not name or not endpoint:
+            raise usage.UsageError(f"--listen wants NAME=ENDPOINT, got {value!r}")
+        self["listen"][name.upper()] = endpoint
+
+    def opt_account(self, value: str) -> None:
+        """system_id:password of an ESME account. Repeatable; replaces all other accounts ($SMSC_SIM_ACCOUNTS)."""
+        if ":" not in value:
+            raise usage.UsageError(f"--account wants system_id:password, got {value!r}")
+        self["account"].append(value)
+
+    def postOptions(self) -> None:
+        """Build and validate the configuration; report any mistake as a usage error."""
+        listen = {name.upper(): self[name] for name in ("smpp1", "smpp2", "smpp0") if self[name] is not None}
+        listen.update(self["listen"])
+        overrides: dict[str, Any] = {
+            "scenario": self["scenario"],
+            "seed": self["seed"],
+            "api_endpoint": self["api"],
+            "api_token": self["api-token"],
+            "trace": True if self["trace"] else None,
+            "store": self["store"],
+            "accounts": list(self["account"]) or None,
+            "listen": listen or None,
+        }
+        try:
+            self.config = load_config(self["config"], overrides, self._environ)
+        except ConfigError as e:
+            raise usage.UsageError(str(e)) from None
+
+
+def makeService(options: Options) -> IService:
+    """
+    Build the simulator's service tree on the real reactor.
+
+    :param options: parsed :class:`Options`.
+    :returns: the top :class:`~twisted.application.service.MultiService`.
+    """
+    from twisted.internet import reactor
+
+    from smsc_sim.service import build_service
+
+    service: IService = build_service(options.config, reactor)
+    return service
