@@ -334,7 +334,11 @@ class SMPPSession(Protocol):
             self._reply_now(PDU(response_id(pdu.command_id), pdu.sequence_number, self.instance.reject_status))
             return
         self.interface_version = pdu.params.get("interface_version", 0x34)
-        reply = self.core.bind(self, pdu)
+        try:
+            reply = self.core.bind(self, pdu)
+        except Exception:
+            self._internal_error(pdu)
+            return
         if reply.pdu is not None and reply.pdu.command_status == 0:
             bind_type = BIND_TYPES[CommandId(pdu.command_id)]
             self.state = BOUND_STATE[bind_type]
@@ -369,7 +373,25 @@ class SMPPSession(Protocol):
         if len(self._delayed_replies) >= self.settings.inbound_window > 0:
             self._reply_now(PDU(response_id(pdu.command_id), pdu.sequence_number, self.settings.window_status))
             return
-        self._apply(self.core.request(self, pdu))
+        try:
+            reply = self.core.request(self, pdu)
+        except Exception:
+            self._internal_error(pdu)
+            return
+        self._apply(reply)
+
+    def _internal_error(self, pdu: PDU) -> None:
+        """
+        A bug behind the session must not cost the ESME its session: log it
+        and answer ESME_RSYSERR, which every ESME knows how to handle.
+        """
+        self.log.failure(
+            "session {session_id}: internal error handling {name} seq={seq}",
+            session_id=self.session_id,
+            name=pdu.name,
+            seq=pdu.sequence_number,
+        )
+        self._reply_now(PDU(response_id(pdu.command_id), pdu.sequence_number, CommandStatus.ESME_RSYSERR))
 
     # ------------------------------------------------------------------
     # writing replies

@@ -535,3 +535,19 @@ class FramingRecoveryTests(SessionTestCase):
         self.session.dataReceived(wire.frame(0x15, 6) + wire.frame(0x15, 7) + bad)
         self.assertEqual(self.sent(), [(0x80000015, 0, 6), (0x80000015, 0, 7), (0x80000000, 0x02, 8)])
         self.assertTrue(self.transport.disconnecting)
+
+
+class InternalErrorTests(SessionTestCase):
+    def test_core_failure_answers_system_error(self) -> None:
+        """A failure inside the core gets submit_sm_resp ESME_RSYSERR; the session stays up and logs it."""
+        self.bind()
+
+        def broken(session: Any, pdu: PDU) -> Reply:
+            raise RuntimeError("boom")
+
+        self.core.request = broken  # type: ignore[method-assign]
+        self.session.dataReceived(wire.submit_sm(sequence=5))
+        self.assertEqual(self.sent(), [(0x80000004, 0x08, 5)])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.session.dataReceived(wire.frame(0x15, 6))
+        self.assertEqual(self.sent(), [(0x80000015, 0, 6)])
