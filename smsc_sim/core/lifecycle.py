@@ -1,0 +1,281 @@
+"""
+The life of an accepted message: its receipt plan run on the timeline,
+state changes, expiry at validity, cancel and forced receipts, and the
+receipts themselves handed to the router.
+
+A plan starts when the response carrying the message id has been written
+(the Reply's ``on_sent``), never before ``schedule_delivery_time``; step
+delays count from the later of the two.  One timeline entry is waiting per
+message at a time (the next step, or expiry at validity), and the receipt
+PDU is built only when its step is due.
+
+registered_delivery decides which steps send a receipt: bits 1-0 ``01``
+every non-intermediate step, ``10`` only failures (final states other than
+DELIVERED), ``00`` none; bit 4 (0x10) intermediate notifications.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Callable
+
+from twisted.internet.interfaces import IReactorTime
+
+from smsc_sim.config import AccountSettings
+from smsc_sim.contracts import ReceiptPlan
+from smsc_sim.core.reassembly import ConcatGroup
+from smsc_sim.core.receipts import build_receipt
+from smsc_sim.core.router import Delivery, Router
+from smsc_sim.core.store import MessageRecord, MessageStore
+from smsc_sim.core.timeline import Timeline
+from smsc_sim.events import EventBus
+from smsc_sim.smpp.constants import (
+    FINAL_STATES,
+    RECEIPT_STAT,
+    REGISTERED_DELIVERY_INTERMEDIATE,
+    REGISTERED_DELIVERY_RECEIPT_MASK,
+    STAT_STATE,
+    MessageState,
+)
+from smsc_sim.smpp.receipt import STAT_DEFAULT_ERR
+
+
+def wants_receipt(registered_delivery: int, state: MessageState, intermediate: bool) -> bool:
+    """
+    Whether registered_delivery asks for a receipt for this state.
+
+    :param registered_delivery: the message's registered_delivery.
+    :param state: the state reached.
+    :param intermediate: an intermediate notification.
+    """
+    if intermediate:
+        return bool(registered_delivery & REGISTERED_DELIVERY_INTERMEDIATE)
+    mode = registered_delivery & REGISTERED_DELIVERY_RECEIPT_MASK
+    if mode == 1:
+        return True
+    if mode == 2:
+        return state in FINAL_STATES and state is not MessageState.DELIVERED
+    return False
+
+
+class Lifecycle:
+    """
+    Runs receipt plans and changes message states.
+
+    :param clock: the clock.
+    :param timeline: where steps and expiries wait.
+    :param store: the records.
+    :param router: where receipts go.
+    :param events: where ``message`` events go.
+    :param account: returns the settings of an account by system_id (for
+        ``receipts_as``), or ``None``.
+    :param hold_incomplete: a part of a concatenated message reaches a
+        final state only once the message is complete; parts of a message
+        still incomplete when its window closes end UNDELIVERABLE.  When
+        false, parts follow their plans whatever happens to the others.
+    """
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        timeline: Timeline,
+        store: MessageStore,
+        router: Router,
+        events: EventBus,
+        account: Callable[[str], AccountSettings | None],
+        hold_incomplete: bool = True,
+    ) -> None:
+        self._clock = clock
+        self._timeline = timeline
+        self._store = store
+        self._router = router
+        self._events = events
+        self._account = account
+        self.hold_incomplete = hold_incomplete
+        self.counters: Counter[str] = Counter()
+
+    # ------------------------------------------------------------------
+    # the plan
+    # ------------------------------------------------------------------
+
+    def start(self, record: MessageRecord) -> None:
+        """Start a record's plan: its response has just been written."""
+        now = self._clock.seconds()
+        record.started = True
+        schedule = record.schedule_time
+        record.base_time = schedule if schedule is not None and schedule > now else now
+        self._next(record, record.generation, 0)
+
+    def _next(self, record: MessageRecord, generation: int, index: int) -> None:
+        steps = record.plan.steps if record.plan is not None else ()
+        if index < len(steps):
+            due = record.base_time + steps[index].delay
+            if due <= record.validity_time:
+                self._timeline.at(due, self._step, record, generation, index)
+                return
+        elif record.state in FINAL_STATES:
+            return
+        self._timeline.at(record.validity_time, self._expire, record, generation)
+
+    def _step(self, record: MessageRecord, generation: int, index: int) -> None:
+        if generation != record.generation or record.state in FINAL_STATES or record.plan is None:
+            return
+        plan = record.plan
+        step = plan.steps[index]
+        if step.intermediate:
+            if record.registered_delivery & REGISTERED_DELIVERY_INTERMEDIATE:
+                self.send_receipt(record, step.stat, step.err, record.state, intermediate=True)
+            self._next(record, generation, index + 1)
+            return
+        group = record.group
+        if group is not None and not group.complete and self.hold_incomplete:
+            group.held.append((record, generation, index))
+            return
+        state = STAT_STATE.get(step.stat, MessageState.UNKNOWN)
+        self.set_state(record, state, step.err)
+        if wants_receipt(record.registered_delivery, state, False) and self._part_receipts(record, plan):
+            last = all(later.intermediate for later in plan.steps[index + 1 :])
+            self.send_receipt(record, step.stat, step.err, state)
+            if plan.duplicate and last:
+                self.send_receipt(record, step.stat, step.err, state)
+        if state not in FINAL_STATES:
+            self._next(record, generation, index + 1)
+
+    @staticmethod
+    def _part_receipts(record: MessageRecord, plan: ReceiptPlan) -> bool:
+        concat = record.concat
+        return concat is None or plan.per_part != "last" or concat.seqnum == concat.total
+
+    def _expire(self, record: MessageRecord, generation: int) -> None:
+        if generation != record.generation or record.state in FINAL_STATES:
+            return
+        self.finish(record, MessageState.EXPIRED, STAT_DEFAULT_ERR["EXPIRED"], reason="validity period reached")
+
+    def finish(self, record: MessageRecord, state: MessageState, err: int, reason: str | None = None) -> None:
+        """
+        End a pending record now (cancel, expiry, incomplete concatenation),
+        with a receipt if registered_delivery asks; its plan stops.
+        """
+        record.generation += 1
+        if reason is not None:
+            record.reason = reason
+        self.set_state(record, state, err)
+        if wants_receipt(record.registered_delivery, state, False):
+            self.send_receipt(record, RECEIPT_STAT[state], err, state)
+
+    def restart(self, record: MessageRecord) -> None:
+        """Start a record's plan over (after replace): pending steps are dropped."""
+        record.generation += 1
+        self.start(record)
+
+    def force(self, record: MessageRecord, stat: str, err: int) -> None:
+        """
+        Set a record's state from a ``stat:`` word and send that receipt,
+        whatever registered_delivery says.  A final stat stops the plan.
+
+        :raises KeyError: for an unknown stat word.
+        """
+        state = STAT_STATE[stat]
+        if state in FINAL_STATES:
+            record.generation += 1
+        self.set_state(record, state, err)
+        self.send_receipt(record, stat, err, state)
+
+    def set_state(self, record: MessageRecord, state: MessageState, err: int) -> None:
+        """Change a record's state (history, final time, event)."""
+        now = self._clock.seconds()
+        record.state = state
+        record.err = err
+        record.history.append((now, state.name))
+        if state in FINAL_STATES:
+            record.final_time = now
+            self._store.finalized(record)
+        if self._events.active:
+            self._events.publish(
+                "message",
+                message_id=record.message_id,
+                state=state.name,
+                err=err,
+                account=record.account,
+                instance=record.instance,
+                direction=record.direction,
+            )
+
+    # ------------------------------------------------------------------
+    # concatenation
+    # ------------------------------------------------------------------
+
+    def group_complete(self, group: ConcatGroup) -> None:
+        """Every part arrived: run the steps held back meanwhile."""
+        held, group.held = group.held, []
+        for record, generation, index in held:
+            self._step(record, generation, index)
+
+    def group_incomplete(self, group: ConcatGroup, reason: str) -> None:
+        """The window closed with parts missing: the parts present end UNDELIVERABLE."""
+        group.held = []
+        if not self.hold_incomplete:
+            for record in group.records:
+                record.reason = reason
+            return
+        for record in group.records:
+            if record.state not in FINAL_STATES:
+                self.finish(record, MessageState.UNDELIVERABLE, STAT_DEFAULT_ERR["UNDELIV"], reason)
+
+    # ------------------------------------------------------------------
+    # receipts
+    # ------------------------------------------------------------------
+
+    def send_receipt(
+        self, record: MessageRecord, stat: str, err: int, state: MessageState, intermediate: bool = False
+    ) -> None:
+        """Build a receipt now and hand it to the router."""
+        now = self._clock.seconds()
+        account = self._account(record.account)
+        as_data_sm = account is not None and account.receipts_as == "data_sm"
+        pdu = build_receipt(record, stat, err, state, now, record.plan, as_data_sm, intermediate)
+        entry = record.log_delivery(
+            time=now,
+            stat=stat,
+            err=err,
+            intermediate=intermediate,
+            command=pdu.name,
+            outcome="created",
+            status=None,
+            attempts=0,
+            session_id=None,
+        )
+        self.counters["receipts_sent"] += 1
+
+        def outcome(delivery: Delivery, what: str, status: int | None, session_id: int | None) -> None:
+            entry["outcome"] = what
+            entry["status"] = status
+            entry["attempts"] = delivery.attempt
+            if session_id is not None:
+                entry["session_id"] = session_id
+            if what in ("acked", "failed", "exhausted", "expired", "dropped"):
+                entry["done"] = self._clock.seconds()
+                self.counters[f"receipts_{what}"] += 1
+
+        self._router.send(
+            Delivery(pdu, record.account, "receipt", record.message_id, record.session_id, record.instance, now, outcome)
+        )
+
+    def mo_outcome(self, record: MessageRecord) -> Callable[[Delivery, str, int | None, int | None], None]:
+        """The router callback that moves an MO record along with its deliver_sm."""
+
+        def outcome(delivery: Delivery, what: str, status: int | None, session_id: int | None) -> None:
+            entry = record.receipts[-1] if record.receipts else record.log_delivery()
+            entry.update(outcome=what, status=status, attempts=delivery.attempt)
+            if session_id is not None:
+                entry["session_id"] = session_id
+            if what == "acked":
+                self.set_state(record, MessageState.DELIVERED, 0)
+            elif what in ("failed", "exhausted", "dropped"):
+                record.reason = f"deliver_sm {what}" + (f" with status 0x{status:08X}" if status is not None else "")
+                self.set_state(record, MessageState.UNDELIVERABLE, 0)
+            elif what == "expired":
+                record.reason = "no receiver bound before the pending expiry"
+                self.set_state(record, MessageState.EXPIRED, 0)
+
+        return outcome

@@ -1,0 +1,129 @@
+"""
+Mobile-originated messages: the SMSC sends a deliver_sm to an ESME.
+
+An MO message is cut into parts (:func:`smsc_sim.smpp.concat.split_for_mo`:
+UDH with 8- or 16-bit reference, SAR TLVs, or one message_payload), each a
+deliver_sm with esm_class 0 (0x40 when it carries a UDH), routed like a
+receipt, and each with a record (direction ``mo``) whose state follows its
+deliver_sm_resp: DELIVERED, UNDELIVERABLE, or EXPIRED when no receiver bound
+in time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from smsc_sim.core.ids import format_message_id, next_message_number
+from smsc_sim.core.router import Delivery
+from smsc_sim.core.store import MessageRecord, StoreFull
+from smsc_sim.smpp.concat import Segment, payload_of, split_for_mo
+from smsc_sim.smpp.constants import CommandId, Tag
+from smsc_sim.smpp.pdu import make_pdu
+from smsc_sim.smpp.text import choose_coding, decode_text
+
+if TYPE_CHECKING:
+    from smsc_sim.core.smsc import SMSCCore
+
+_PAYLOAD = int(Tag.message_payload)
+
+#: data_coding of binary MO data when none is given (8-bit binary)
+BINARY_CODING = 0x04
+
+
+def address_kind(address: str) -> tuple[int, int]:
+    """
+    TON and NPI for an address the simulator makes up: international E.164
+    for digits (with an optional ``+``), alphanumeric otherwise.
+    """
+    digits = address[1:] if address.startswith("+") else address
+    if digits.isdigit():
+        return 1, 1
+    return 5, 0
+
+
+def originate(
+    core: SMSCCore,
+    account: str,
+    source: str,
+    destination: str,
+    text: str | None,
+    data: bytes | None,
+    data_coding: int | None,
+    split: str,
+    instance: str | None,
+) -> list[str]:
+    """
+    Send an MO message to a receiver of ``account`` in ``core``'s cluster.
+
+    :param source: the handset (deliver_sm source_addr).
+    :param destination: the ESME's number (destination_addr).
+    :param text: the text; or ``data``, raw octets sent as they are (in
+        message_payload past 254 octets).
+    :param data_coding: the coding; ``None``: the narrowest that carries the
+        text (8-bit binary for data).
+    :param split: ``udh8``, ``udh16``, ``sar`` or ``payload``, for text too
+        long for one message.
+    :param instance: prefer receivers on this instance (origin routing).
+    :returns: the message ids of the parts, in order.
+    :raises ValueError: unknown account or instance, or text the coding cannot carry.
+    """
+    settings = core.accounts.get(account)
+    if settings is None:
+        raise ValueError(f"no account {account!r} in cluster {core.name}")
+    if instance is not None and instance not in core.instances:
+        raise ValueError(f"instance {instance!r} is not in cluster {core.name} ({', '.join(core.instances)})")
+    alphabet = settings.default_alphabet
+    segments: list[Segment]
+    if data is not None:
+        coding = BINARY_CODING if data_coding is None else data_coding
+        segments = [Segment(0, data)] if len(data) <= 254 else [Segment(0, b"", {_PAYLOAD: data})]
+    else:
+        body = text or ""
+        coding = choose_coding(body, alphabet) if data_coding is None else data_coding
+        core.mo_reference = (core.mo_reference + 1) % 0x10000
+        segments = split_for_mo(body, coding, split, core.mo_reference, alphabet)
+    source_ton, source_npi = address_kind(source)
+    dest_ton, dest_npi = address_kind(destination)
+    now = core.clock.seconds()
+    ids: list[str] = []
+    for segment in segments:
+        number = next_message_number(now)
+        message_id = format_message_id(number, core.settings.message_id_format)
+        record = MessageRecord(message_id, message_id, number, account, instance or "", None, now, "mo", "deliver_sm")
+        record.source_ton, record.source_npi, record.source_addr = source_ton, source_npi, source
+        record.dest_ton, record.dest_npi, record.destination_addr = dest_ton, dest_npi, destination
+        record.esm_class = segment.esm_class
+        record.data_coding = coding
+        record.short_message = segment.short_message or segment.tlvs.get(_PAYLOAD, b"")
+        decoded = decode_text(coding, payload_of(segment.esm_class, segment.short_message, segment.tlvs), alphabet)
+        record.text = decoded.text
+        record.encoding = decoded.encoding
+        record.binary = decoded.binary
+        record.validity_time = now + core.settings.pending_expiry
+        if segment.tlvs:
+            record.tlv_tags = tuple(segment.tlvs)
+        try:
+            core.store.add(record)
+        except StoreFull:
+            core.counters["mo_not_stored"] += 1
+        core.message_accepted(record)
+        record.log_delivery(time=now, kind="mo", outcome="created", status=None, attempts=0, session_id=None)
+        pdu = make_pdu(
+            CommandId.deliver_sm,
+            0,
+            tlvs=dict(segment.tlvs),
+            source_addr_ton=source_ton,
+            source_addr_npi=source_npi,
+            source_addr=source,
+            dest_addr_ton=dest_ton,
+            dest_addr_npi=dest_npi,
+            destination_addr=destination,
+            esm_class=segment.esm_class,
+            data_coding=coding,
+            short_message=segment.short_message,
+        )
+        core.counters["mo"] += 1
+        delivery = Delivery(pdu, account, "mo", message_id, None, instance, now, core.lifecycle.mo_outcome(record))
+        core.router.send(delivery)
+        ids.append(message_id)
+    return ids

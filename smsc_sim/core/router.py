@@ -1,0 +1,333 @@
+"""
+The delivery router of one cluster: which bound session gets a receipt or
+an MO message, what happens on its deliver_sm_resp, and the pending queue.
+
+- Eligible sessions: the account's receiver and transceiver binds in this
+  cluster whose instance is available and whose outbound queue has room.
+- Policy ``origin``: the session the message came from if still eligible,
+  else one on the same instance, else any (round-robin among candidates);
+  ``round-robin``: every eligible session in turn.
+- deliver_sm_resp 0: delivered.  A status the scenario calls temporary, or
+  no answer (:class:`~smsc_sim.contracts.DeliveryFailed`: timeout or
+  closed): retried after ``delivery_retry_backoff`` seconds, doubling, up to
+  ``delivery_max_attempts`` attempts in all, on any eligible session.  Any
+  other status: failed for good.
+- No eligible session: the delivery waits in a per-cluster queue bounded by
+  ``pending_max``.  When it is full the **oldest** waiting delivery is
+  dropped (and counted), as a bounded buffer does: the newest receipts are
+  the ones an ESME that comes back can still act on.  A delivery waiting
+  longer than ``pending_expiry`` is dropped as expired.  The queue is
+  flushed, in order, when a receiver binds or an instance comes back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter, deque
+from typing import Any, Callable
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from smsc_sim.config import CoreSettings
+from smsc_sim.contracts import DeliveryFailed, IScenario
+from smsc_sim.core.binds import BindEntry, BindRegistry
+from smsc_sim.core.timeline import Timeline
+from smsc_sim.events import EventBus
+from smsc_sim.smpp.constants import INTERFACE_VERSION_34
+from smsc_sim.smpp.pdu import PDU
+
+#: outcome callback: (delivery, outcome, status or None, session id or None)
+OutcomeCallback = Callable[["Delivery", str, "int | None", "int | None"], None]
+
+
+class Delivery:
+    """
+    One PDU the SMSC must get to an ESME (a receipt or an MO part).
+
+    ``on_outcome`` is told of every step: ``queued``, ``retry``, and the
+    final ``acked``, ``failed`` (a final status), ``exhausted`` (every
+    attempt used), ``expired`` (waited too long) or ``dropped`` (queue full).
+    """
+
+    __slots__ = (
+        "pdu", "account", "kind", "message_id", "origin_session", "origin_instance", "created", "attempt",
+        "on_outcome", "done",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        pdu: PDU,
+        account: str,
+        kind: str,
+        message_id: str,
+        origin_session: int | None,
+        origin_instance: str | None,
+        created: float,
+        on_outcome: OutcomeCallback | None = None,
+    ) -> None:
+        self.pdu = pdu
+        self.account = account
+        self.kind = kind
+        self.message_id = message_id
+        self.origin_session = origin_session
+        self.origin_instance = origin_instance
+        self.created = created
+        self.attempt = 0
+        self.on_outcome = on_outcome
+        self.done = False
+
+
+class Router:
+    """
+    Routes deliveries to bound sessions of one cluster.
+
+    :param clock: the clock.
+    :param timeline: where retries are scheduled.
+    :param binds: the cluster's binds.
+    :param settings: routing policy, retry and queue limits.
+    :param events: where ``delivery`` events go.
+    :param scenario: returns the current scenario (it decides which
+        deliver_sm_resp statuses are temporary).
+    :param queue_limit: a session whose outbound queue holds this many
+        deliveries is not given more (they wait here instead).
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        timeline: Timeline,
+        binds: BindRegistry,
+        settings: CoreSettings,
+        events: EventBus,
+        scenario: Callable[[], IScenario],
+        queue_limit: int = 10_000,
+    ) -> None:
+        self._clock = clock
+        self._timeline = timeline
+        self._binds = binds
+        self.settings = settings
+        self._events = events
+        self._scenario = scenario
+        self.queue_limit = queue_limit
+        self._available: dict[str, bool] = {}
+        self._rr: dict[str, int] = {}
+        self._pending: dict[str, deque[Delivery]] = {}
+        self._pending_total = 0
+        self._flushing = False
+        self._epoch = 0
+        self.counters: Counter[str] = Counter()
+
+    # ------------------------------------------------------------------
+    # eligibility
+    # ------------------------------------------------------------------
+
+    def set_available(self, instance: str, available: bool) -> None:
+        """Mark an instance (un)available; coming back flushes the queue."""
+        self._available[instance] = available
+        if available:
+            self.flush()
+
+    def available(self, instance: str) -> bool:
+        """Whether an instance may carry deliveries."""
+        return self._available.get(instance, True)
+
+    def eligible(self, account: str) -> list[BindEntry]:
+        """The sessions a delivery for ``account`` may go to now."""
+        limit = self.queue_limit
+        return [
+            entry
+            for entry in self._binds.of_account(account)
+            if entry.bind_type.can_receive
+            and self._available.get(entry.instance, True)
+            and entry.session.outbound_pending() < limit
+        ]
+
+    def _choose(self, delivery: Delivery) -> BindEntry | None:
+        candidates = self.eligible(delivery.account)
+        if not candidates:
+            return None
+        if self.settings.routing == "origin":
+            for entry in candidates:
+                if entry.session_id == delivery.origin_session:
+                    return entry
+            same = [entry for entry in candidates if entry.instance == delivery.origin_instance]
+            if same:
+                candidates = same
+        turn = self._rr.get(delivery.account, 0)
+        self._rr[delivery.account] = turn + 1
+        return candidates[turn % len(candidates)]
+
+    # ------------------------------------------------------------------
+    # sending
+    # ------------------------------------------------------------------
+
+    def send(self, delivery: Delivery) -> None:
+        """Deliver now if a session is eligible, else queue."""
+        entry = self._choose(delivery)
+        if entry is None:
+            self._enqueue(delivery)
+        else:
+            self._dispatch(delivery, entry)
+
+    def _dispatch(self, delivery: Delivery, entry: BindEntry) -> None:
+        delivery.attempt += 1
+        self.counters["sent"] += 1
+        pdu = delivery.pdu
+        if pdu.tlvs and entry.interface_version < INTERFACE_VERSION_34:
+            # SMPP 3.4 section 3.4: no TLVs to an ESME that bound as 3.3 or older
+            pdu = dataclasses.replace(pdu, tlvs={})
+        epoch = self._epoch
+        try:
+            deferred = entry.session.deliver(pdu)
+        except Exception:
+            self.log.failure("session {session_id} refused a delivery", session_id=entry.session_id)
+            self._unanswered(delivery, entry.session_id, "closed", epoch)
+            return
+        deferred.addCallbacks(
+            self._answered,
+            self._failed,
+            callbackArgs=(delivery, entry.session_id, epoch),
+            errbackArgs=(delivery, entry.session_id, epoch),
+        )
+
+    def _answered(self, response: PDU, delivery: Delivery, session_id: int, epoch: int) -> None:
+        if epoch != self._epoch or delivery.done:
+            return
+        status = response.command_status
+        if status == 0:
+            self._finish(delivery, "acked", status, session_id)
+            self.counters["acked"] += 1
+        elif self._scenario().deliver_resp_is_temporary(status):
+            self._retry(delivery, status, session_id)
+        else:
+            self._finish(delivery, "failed", status, session_id)
+            self.counters["failed"] += 1
+        if self._pending.get(delivery.account):
+            self.flush(delivery.account)
+
+    def _failed(self, failure: Failure, delivery: Delivery, session_id: int, epoch: int) -> None:
+        reason = failure.value.reason if isinstance(failure.value, DeliveryFailed) else "error"
+        if not failure.check(DeliveryFailed):
+            self.log.failure("delivery to session {session_id} failed", failure, session_id=session_id)
+        self._unanswered(delivery, session_id, reason, epoch)
+
+    def _unanswered(self, delivery: Delivery, session_id: int, reason: str, epoch: int) -> None:
+        if epoch != self._epoch or delivery.done:
+            return
+        self.counters[f"unanswered_{reason}"] += 1
+        self._retry(delivery, None, session_id)
+
+    def _retry(self, delivery: Delivery, status: int | None, session_id: int) -> None:
+        if delivery.attempt >= self.settings.delivery_max_attempts:
+            self._finish(delivery, "exhausted", status, session_id)
+            self.counters["failed"] += 1
+            return
+        self.counters["retries"] += 1
+        self._outcome(delivery, "retry", status, session_id)
+        wait = self.settings.delivery_retry_backoff * 2 ** (delivery.attempt - 1)
+        self._timeline.at(self._clock.seconds() + wait, self._resend, delivery, self._epoch)
+
+    def _resend(self, delivery: Delivery, epoch: int) -> None:
+        if epoch == self._epoch and not delivery.done:
+            self.send(delivery)
+
+    def _finish(self, delivery: Delivery, outcome: str, status: int | None, session_id: int | None) -> None:
+        delivery.done = True
+        self._outcome(delivery, outcome, status, session_id)
+
+    def _outcome(self, delivery: Delivery, outcome: str, status: int | None, session_id: int | None) -> None:
+        if self._events.active:
+            self._events.publish(
+                "delivery",
+                message_id=delivery.message_id,
+                delivery=delivery.kind,
+                account=delivery.account,
+                outcome=outcome,
+                status=status,
+                attempt=delivery.attempt,
+                session_id=session_id,
+            )
+        if delivery.on_outcome is not None:
+            delivery.on_outcome(delivery, outcome, status, session_id)
+
+    # ------------------------------------------------------------------
+    # the pending queue
+    # ------------------------------------------------------------------
+
+    def _enqueue(self, delivery: Delivery) -> None:
+        self._expire()
+        if self._pending_total >= self.settings.pending_max:
+            self._drop_oldest()
+        if self.settings.pending_max <= 0:
+            self._finish(delivery, "dropped", None, None)
+            self.counters["pending_dropped"] += 1
+            return
+        self._pending.setdefault(delivery.account, deque()).append(delivery)
+        self._pending_total += 1
+        self._outcome(delivery, "queued", None, None)
+
+    def _drop_oldest(self) -> None:
+        oldest: deque[Delivery] | None = None
+        for queue in self._pending.values():
+            if queue and (oldest is None or queue[0].created < oldest[0].created):
+                oldest = queue
+        if oldest is not None:
+            delivery = oldest.popleft()
+            self._pending_total -= 1
+            self.counters["pending_dropped"] += 1
+            self._finish(delivery, "dropped", None, None)
+
+    def _expire(self) -> None:
+        limit = self._clock.seconds() - self.settings.pending_expiry
+        for queue in self._pending.values():
+            while queue and queue[0].created <= limit:
+                delivery = queue.popleft()
+                self._pending_total -= 1
+                self.counters["pending_expired"] += 1
+                self._finish(delivery, "expired", None, None)
+
+    def flush(self, account: str | None = None) -> None:
+        """Send waiting deliveries, oldest first, while sessions are eligible."""
+        if self._flushing:
+            return  # the outer flush picks up where a nested one would
+        self._flushing = True
+        try:
+            self._expire()
+            accounts = [account] if account is not None else list(self._pending)
+            for name in accounts:
+                queue = self._pending.get(name)
+                while queue:
+                    entry = self._choose(queue[0])
+                    if entry is None:
+                        break
+                    delivery = queue.popleft()
+                    self._pending_total -= 1
+                    self._dispatch(delivery, entry)
+                if queue is not None and not queue:
+                    self._pending.pop(name, None)
+        finally:
+            self._flushing = False
+
+    def pending_depth(self) -> int:
+        """Deliveries waiting for a session (expired ones removed first)."""
+        self._expire()
+        return self._pending_total
+
+    def pending(self) -> list[dict[str, Any]]:
+        """The waiting deliveries, for inspection."""
+        return [
+            {"message_id": d.message_id, "kind": d.kind, "account": d.account, "since": d.created, "attempts": d.attempt}
+            for queue in self._pending.values()
+            for d in queue
+        ]
+
+    def clear(self) -> None:
+        """Forget waiting deliveries and ignore answers to deliveries in flight."""
+        self._pending.clear()
+        self._pending_total = 0
+        self._epoch += 1
+        self.counters.clear()

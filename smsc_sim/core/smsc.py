@@ -1,0 +1,418 @@
+"""
+The SMSC core of one cluster: the brain behind the sessions.
+
+SMPP1 and SMPP2 of the provider's topology share one :class:`SMSCCore`
+(one bind quota, one throttle, one message store, receipts routed to any
+bind of the account); SMPP0 has its own.  Sessions ask it what to answer
+(:class:`~smsc_sim.contracts.ICore`); it asks the scenario engine for a
+verdict on each message; the topology tells it when an instance is out.
+
+The pieces: :mod:`~smsc_sim.core.accounts` (credentials),
+:mod:`~smsc_sim.core.binds` (quota, ghost binds),
+:mod:`~smsc_sim.core.submit` (the submit path, throttling),
+:mod:`~smsc_sim.core.operations` (query/cancel/replace),
+:mod:`~smsc_sim.core.lifecycle` (receipt plans, expiry),
+:mod:`~smsc_sim.core.router` (who gets a receipt or MO, retries, pending
+queue), :mod:`~smsc_sim.core.reassembly`, :mod:`~smsc_sim.core.store`, all
+timed work on one :class:`~smsc_sim.core.timeline.Timeline`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Callable, Sequence
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from smsc_sim.config import Config, InstanceSettings
+from smsc_sim.contracts import IScenario, ISession, Reply
+from smsc_sim.core.accounts import Accounts
+from smsc_sim.core.binds import BindEntry, BindRegistry
+from smsc_sim.core.lifecycle import Lifecycle
+from smsc_sim.core.mo import originate
+from smsc_sim.core.operations import Operations
+from smsc_sim.core.reassembly import Reassembler
+from smsc_sim.core.router import Router
+from smsc_sim.core.store import MessageRecord, MessageStore, StoreFull, select
+from smsc_sim.core.submit import Submissions
+from smsc_sim.core.throttle import TokenBucket
+from smsc_sim.core.timeline import Timeline
+from smsc_sim.events import EventBus
+from smsc_sim.smpp.constants import (
+    BIND_TYPES,
+    INTERFACE_VERSION_34,
+    CommandId,
+    CommandStatus,
+    MessageState,
+    Tag,
+    response_id,
+    status_name,
+)
+from smsc_sim.smpp.pdu import PDU, make_pdu
+from smsc_sim.smpp.receipt import STAT_DEFAULT_ERR
+
+_SC_INTERFACE_VERSION = int(Tag.sc_interface_version)
+
+
+class SMSCCore:
+    """
+    The core of one cluster.
+
+    :param name: the cluster's name (``NA``, ``SMPP0``).
+    :param clock: the clock of every timer and timestamp.
+    :param config: the whole configuration (accounts, core and session settings).
+    :param instances: the instances of this cluster.
+    :param scenario: the scenario engine deciding on each message.
+    :param events: where events are published.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        name: str,
+        clock: IReactorTime,
+        config: Config,
+        instances: Sequence[InstanceSettings],
+        scenario: IScenario,
+        events: EventBus,
+    ) -> None:
+        self.name = name
+        self.clock = clock
+        self.config = config
+        self.settings = config.core
+        self.instances = {instance.name: instance for instance in instances}
+        self.scenario = scenario
+        self.events = events
+        self.accounts = Accounts(config.accounts)
+        self.binds = BindRegistry(clock)
+        self.timeline = Timeline(clock)
+        self.store = MessageStore(self.settings.store_max_messages, self.settings.store_final_ttl, clock.seconds)
+        self.router = Router(
+            clock,
+            self.timeline,
+            self.binds,
+            self.settings,
+            events,
+            lambda: self.scenario,
+            queue_limit=config.session.outbound_queue_limit,
+        )
+        # "deliver" lets parts follow their own plans; the default models the provider
+        hold = getattr(self.settings, "reassembly_incomplete", "undeliverable") != "deliver"
+        self.lifecycle = Lifecycle(clock, self.timeline, self.store, self.router, events, self.accounts.get, hold)
+        self.reassembler = Reassembler(
+            self.timeline,
+            self.settings.reassembly_window,
+            clock.seconds,
+            self.lifecycle.group_complete,
+            self.lifecycle.group_incomplete,
+        )
+        #: distribution lists for submit_multi (dest_flag 2): name -> (ton, npi, address) members
+        self.distribution_lists: dict[str, tuple[tuple[int, int, str], ...]] = {}
+        #: token buckets by scope key
+        self.buckets: dict[tuple[Any, ...], TokenBucket] = {}
+        self.counters: Counter[str] = Counter()
+        self.submit_statuses: Counter[int] = Counter()
+        self.bind_refusals: Counter[int] = Counter()
+        self.mo_reference = 0
+        self.submissions = Submissions(self)
+        self.operations = Operations(self)
+        self._handlers: dict[int, Callable[[BindEntry, PDU], Reply]] = {
+            CommandId.submit_sm: self.submissions.submit_sm,
+            CommandId.data_sm: self.submissions.data_sm,
+            CommandId.submit_multi: self.submissions.submit_multi,
+            CommandId.query_sm: self.operations.query_sm,
+            CommandId.cancel_sm: self.operations.cancel_sm,
+            CommandId.replace_sm: self.operations.replace_sm,
+        }
+
+    # ------------------------------------------------------------------
+    # ICore
+    # ------------------------------------------------------------------
+
+    def bind(self, session: ISession, pdu: PDU) -> Reply:
+        """Decide on a bind: credentials, origin, quota; on success register it."""
+        p = pdu.params
+        system_id = p.get("system_id", "")
+        bind_type = BIND_TYPES[CommandId(pdu.command_id)]
+        if self.binds.entry(session.session_id) is not None:
+            return self._refuse_bind(session, pdu, CommandStatus.ESME_RALYBND, "session already bound")
+        account, status = self.accounts.check(system_id, p.get("password", ""), session.peer)
+        if account is None:
+            return self._refuse_bind(session, pdu, status, "credentials or address")
+        if 0 < account.max_binds <= self.binds.count(system_id):
+            return self._refuse_bind(session, pdu, CommandStatus.ESME_RALYBND, "bind quota reached")
+        interface_version = p.get("interface_version", INTERFACE_VERSION_34)
+        now = self.clock.seconds()
+        entry = BindEntry(session, account, bind_type, interface_version, session.instance_name, now)
+        self.binds.add(entry)
+        self.counters["binds"] += 1
+        instance = self.instances.get(session.instance_name)
+        tlvs: dict[int, bytes] = {}
+        if instance is not None:
+            smsc_id = instance.system_id or instance.name
+            if interface_version >= INTERFACE_VERSION_34:
+                tlvs[_SC_INTERFACE_VERSION] = bytes([instance.sc_interface_version & 0xFF])
+        else:
+            smsc_id = self.name
+        response = make_pdu(response_id(pdu.command_id), pdu.sequence_number, tlvs=tlvs, system_id=smsc_id[:15])
+        self.events.publish(
+            "bind",
+            session_id=session.session_id,
+            instance=session.instance_name,
+            cluster=self.name,
+            system_id=system_id,
+            bind_type=bind_type.value,
+            interface_version=interface_version,
+            peer=session.peer,
+        )
+        on_sent: Callable[[], None] | None = None
+        if bind_type.can_receive:
+            flush = self.router.flush
+            name = account.system_id
+
+            def on_sent() -> None:
+                flush(name)
+
+        return Reply(response, on_sent=on_sent)
+
+    def _refuse_bind(self, session: ISession, pdu: PDU, status: int, why: str) -> Reply:
+        self.bind_refusals[status] += 1
+        self.events.publish(
+            "bind_refused",
+            session_id=session.session_id,
+            instance=session.instance_name,
+            cluster=self.name,
+            system_id=pdu.params.get("system_id", ""),
+            status=status,
+            status_name=status_name(status),
+            reason=why,
+            peer=session.peer,
+        )
+        return Reply(make_pdu(response_id(pdu.command_id), pdu.sequence_number, status))
+
+    def request(self, session: ISession, pdu: PDU) -> Reply:
+        """Decide on submit_sm, submit_multi, data_sm, query_sm, cancel_sm or replace_sm."""
+        entry = self.binds.entry(session.session_id)
+        if entry is None:
+            return Reply(make_pdu(response_id(pdu.command_id), pdu.sequence_number, CommandStatus.ESME_RINVBNDSTS))
+        handler = self._handlers.get(pdu.command_id)
+        if handler is None:
+            return Reply(PDU(CommandId.generic_nack, pdu.sequence_number, CommandStatus.ESME_RINVCMDID, {}))
+        return handler(entry, pdu)
+
+    def unbound(self, session: ISession) -> None:
+        """A clean unbind: the quota slot is free at once."""
+        self.binds.remove(session.session_id)
+
+    def connection_lost(self, session: ISession, clean: bool) -> None:
+        """The connection closed; a drop while bound keeps a ghost bind for ``ghost_bind_hold``."""
+        entry = self.binds.remove(session.session_id)
+        if entry is not None and not clean:
+            self.binds.hold_ghost(entry.account.system_id, self.settings.ghost_bind_hold)
+
+    # ------------------------------------------------------------------
+    # runtime control
+    # ------------------------------------------------------------------
+
+    def set_scenario(self, scenario: IScenario) -> None:
+        """Decide with another scenario engine from now on (throttle buckets start afresh)."""
+        self.scenario = scenario
+        self.buckets.clear()
+
+    def set_instance_available(self, name: str, available: bool) -> None:
+        """An instance went out (no deliveries through it) or came back (the pending queue flushes)."""
+        self.router.set_available(name, available)
+
+    def hold(self, record: MessageRecord) -> bool:
+        """
+        Put a new record in the store; when it is full of pending records,
+        first end those past their validity (records whose response was never
+        written have no timer to do it).
+
+        :returns: whether the record is stored (``False``: ESME_RMSGQFUL).
+        """
+        try:
+            self.store.add(record)
+        except StoreFull:
+            if not self.expire_overdue():
+                return False
+            try:
+                self.store.add(record)
+            except StoreFull:
+                return False
+        return True
+
+    def expire_overdue(self) -> int:
+        """End EXPIRED every pending MT record past its validity; returns how many."""
+        now = self.clock.seconds()
+        overdue = [r for r in self.store.pending.values() if r.direction == "mt" and r.validity_time <= now]
+        for record in overdue:
+            self.lifecycle.finish(record, MessageState.EXPIRED, STAT_DEFAULT_ERR["EXPIRED"], "validity period reached")
+        return len(overdue)
+
+    def message_accepted(self, record: MessageRecord) -> None:
+        """Publish a new record (called by the submit path)."""
+        if self.events.active:
+            self.events.publish(
+                "message",
+                message_id=record.message_id,
+                state=record.state.name,
+                err=0,
+                account=record.account,
+                instance=record.instance,
+                direction=record.direction,
+            )
+
+    def inject_mo(
+        self,
+        account: str,
+        source: str,
+        destination: str,
+        text: str | None = None,
+        data: bytes | None = None,
+        data_coding: int | None = None,
+        split: str = "udh8",
+        instance: str | None = None,
+    ) -> list[str]:
+        """
+        Originate an MO message to a bound receiver of ``account`` (see :func:`smsc_sim.core.mo.originate`).
+
+        :returns: the message ids of its deliver_sm parts.
+        :raises ValueError: for an unknown account or instance, or text the
+            coding cannot carry.
+        """
+        return originate(self, account, source, destination, text, data, data_coding, split, instance)
+
+    def force_receipt(self, message_id: str, stat: str, err: int | None = None) -> None:
+        """
+        Set a message's state from a ``stat:`` word and send that receipt now,
+        whatever its registered_delivery; a final stat stops its plan.
+
+        :param message_id: as in submit_sm_resp.
+        :param stat: DELIVRD, UNDELIV, EXPIRED, DELETED, ACCEPTD, UNKNOWN, REJECTD or ENROUTE.
+        :param err: the ``err:`` code; ``None``: the provider's usual one for the stat.
+        :raises KeyError: for an unknown message or stat.
+        """
+        record = self.store.get(message_id)
+        if record is None or record.direction != "mt":
+            raise KeyError(f"no message {message_id!r} in cluster {self.name}")
+        if stat not in STAT_DEFAULT_ERR:
+            raise KeyError(f"stat {stat!r} is not one of {', '.join(STAT_DEFAULT_ERR)}")
+        self.lifecycle.force(record, stat, STAT_DEFAULT_ERR[stat] if err is None else err)
+
+    # ------------------------------------------------------------------
+    # inspection (read-only views)
+    # ------------------------------------------------------------------
+
+    def sessions(self) -> list[ISession]:
+        """The bound sessions of the cluster, in bind order."""
+        return [entry.session for entry in self.binds.entries()]
+
+    def binds_info(self) -> list[dict[str, Any]]:
+        """The bound sessions as JSON-ready data."""
+        return [
+            {
+                "session_id": entry.session_id,
+                "system_id": entry.account.system_id,
+                "bind_type": entry.bind_type.value,
+                "instance": entry.instance,
+                "interface_version": entry.interface_version,
+                "peer": entry.session.peer,
+                "bound_at": entry.bound_at,
+                "outbound_pending": entry.session.outbound_pending(),
+            }
+            for entry in self.binds.entries()
+        ]
+
+    def message(self, message_id: str) -> MessageRecord | None:
+        """The record of a message id (or a submit_multi destination key ``<id>/<n>``)."""
+        self.store.sweep()
+        return self.store.get(message_id)
+
+    def messages(
+        self,
+        account: str | None = None,
+        instance: str | None = None,
+        source: str | None = None,
+        destination: str | None = None,
+        state: str | MessageState | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        text: str | None = None,
+        direction: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> list[MessageRecord]:
+        """
+        Records matching every filter given, oldest submit first.
+
+        :param state: a state name (``DELIVERED``) or value; ``pending`` matches every non-final one.
+        :param since: submitted at or after this time; ``until``: before it.
+        :param text: contained in the text (or the reassembled text).
+        :param limit: most records returned (``None``: all); ``offset``: skipped first.
+        """
+        return select(
+            self.store, account, instance, source, destination, state, since, until, text, direction, limit, offset
+        )
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of the cluster, JSON-ready."""
+        routed = self.router.counters
+        receipts = self.lifecycle.counters
+        return {
+            "cluster": self.name,
+            "binds": len(self.binds.entries()),
+            "ghost_binds": self.binds.ghost_count(),
+            "binds_accepted": self.counters["binds"],
+            "binds_refused": {status_name(s): n for s, n in sorted(self.bind_refusals.items())},
+            "submits": {status_name(s): n for s, n in sorted(self.submit_statuses.items())},
+            "throttled": self.counters["throttled"],
+            "not_answered": self.counters["not_answered"],
+            "generic_nack": self.counters["generic_nack"],
+            "operations_failed": {k: v for k, v in self.counters.items() if k.endswith("_failed")},
+            "receipts": {
+                "sent": receipts["receipts_sent"],
+                "acked": receipts["receipts_acked"],
+                "failed": receipts["receipts_failed"] + receipts["receipts_exhausted"],
+                "expired": receipts["receipts_expired"],
+                "dropped": receipts["receipts_dropped"],
+            },
+            "mo": {"sent": self.counters["mo"]},
+            "deliveries": {
+                "attempts": routed["sent"],
+                "acked": routed["acked"],
+                "failed": routed["failed"],
+                "timeouts": routed["unanswered_timeout"],
+                "closed": routed["unanswered_closed"],
+            },
+            "retries": routed["retries"],
+            "pending": self.router.pending_depth(),
+            "pending_dropped": routed["pending_dropped"],
+            "pending_expired": routed["pending_expired"],
+            "store_size": len(self.store),
+            "store_pending": len(self.store.pending),
+            "store_evicted": self.store.evicted,
+            "reassembly_open": len(self.reassembler),
+            "timeline": len(self.timeline),
+        }
+
+    def reset(self) -> None:
+        """Forget messages, pending deliveries, timers of messages and counters; binds stay."""
+        self.timeline.clear()
+        self.store.clear()
+        self.router.clear()
+        self.reassembler.clear()
+        self.buckets.clear()
+        self.counters.clear()
+        self.submit_statuses.clear()
+        self.bind_refusals.clear()
+        self.lifecycle.counters.clear()
+        self.store.evicted = 0
+
+    def stop(self) -> None:
+        """Cancel every timer (message timeline, ghost binds), so nothing is left on the clock."""
+        self.timeline.clear()
+        self.reassembler.clear()
+        self.binds.stop()

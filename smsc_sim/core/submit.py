@@ -1,0 +1,390 @@
+"""
+The hot path: submit_sm, data_sm and submit_multi.
+
+Each request is checked field by field (:mod:`smsc_sim.core.validate`),
+then throttled, then put to the scenario; an accepted message gets a record
+and its receipt plan starts once the response is written.
+
+Choices where SMPP leaves room (documented for users in the README):
+
+- A verdict of ``generic_nack`` answers with the verdict's status, or
+  ESME_RUNKNOWNERR when the verdict says 0; ``none`` never answers.  Neither
+  makes a record: the ESME never learns an id.
+- submit_sm with replace_if_present_flag=1 that matches a pending message of
+  the same account, source, destination and service_type replaces it **in
+  place and answers with the existing message id** (as replace_sm does), so
+  one message, one id and one final receipt remain.  No match: a new message.
+- submit_multi asks the scenario once, with the first destination; each
+  successful destination gets its own record sharing the message id of the
+  submit_multi_resp; failed destinations are listed in unsuccess_sme.  When
+  every destination fails the answer is still ESME_ROK with the full list.
+- Throttling counts message parts: a submit_sm or data_sm is one, a
+  submit_multi one per destination.  Scenario throttle scope ``instance``
+  means per account per instance.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from smsc_sim.contracts import MessageFacts, ReceiptPlan, Reply, Respond, Verdict
+from smsc_sim.core.binds import BindEntry
+from smsc_sim.core.ids import format_message_id, next_message_number
+from smsc_sim.core.store import MessageRecord
+from smsc_sim.core.throttle import TokenBucket
+from smsc_sim.core.validate import (
+    Invalid,
+    dest_status,
+    message_status,
+    source_status,
+    times,
+    validity_deadline,
+)
+from smsc_sim.smpp.concat import ConcatError, ConcatInfo, concat_info, payload_of
+from smsc_sim.smpp.constants import CommandId, CommandStatus, Tag, response_id
+from smsc_sim.smpp.pdu import PDU, UnsuccessSME, make_pdu
+from smsc_sim.smpp.text import DecodedText, decode_text
+
+if TYPE_CHECKING:
+    from smsc_sim.core.smsc import SMSCCore
+
+_EMPTY: frozenset[int] = frozenset()
+_PAYLOAD = int(Tag.message_payload)
+_QOS_TTL = int(Tag.qos_time_to_live)
+
+#: (ton, npi, address)
+Target = tuple[int, int, str]
+
+
+class Submissions:
+    """The submit handlers of one core (they read and change the core's state)."""
+
+    def __init__(self, core: SMSCCore) -> None:
+        self.core = core
+
+    # ------------------------------------------------------------------
+    # the three commands
+    # ------------------------------------------------------------------
+
+    def submit_sm(self, entry: BindEntry, pdu: PDU) -> Reply:
+        """Decide on a submit_sm."""
+        p = pdu.params
+        status = (
+            source_status(p["source_addr_ton"], p["source_addr_npi"])
+            or dest_status(p["dest_addr_ton"], p["dest_addr_npi"], p["destination_addr"])
+            or message_status(p, pdu.tlvs, "submit_sm")
+        )
+        if status:
+            return self.refuse(pdu, status)
+        now = self.core.clock.seconds()
+        try:
+            scheduled, expires = times(p["schedule_delivery_time"], p["validity_period"], now, self.core.settings)
+        except Invalid as e:
+            return self.refuse(pdu, e.status)
+        return self._single(entry, pdu, "submit_sm", p["short_message"], scheduled, expires, now)
+
+    def data_sm(self, entry: BindEntry, pdu: PDU) -> Reply:
+        """Decide on a data_sm (the message is in message_payload)."""
+        p = pdu.params
+        status = (
+            source_status(p["source_addr_ton"], p["source_addr_npi"])
+            or dest_status(p["dest_addr_ton"], p["dest_addr_npi"], p["destination_addr"])
+            or message_status(p, pdu.tlvs, "data_sm")
+        )
+        if status:
+            return self.refuse(pdu, status)
+        now = self.core.clock.seconds()
+        expires = None
+        ttl = pdu.tlvs.get(_QOS_TTL)
+        if ttl:
+            expires = now + min(int.from_bytes(ttl, "big"), self.core.settings.max_validity)
+        return self._single(entry, pdu, "data_sm", b"", None, expires, now)
+
+    def submit_multi(self, entry: BindEntry, pdu: PDU) -> Reply:
+        """Decide on a submit_multi."""
+        core = self.core
+        p = pdu.params
+        status = source_status(p["source_addr_ton"], p["source_addr_npi"])
+        if status:
+            return self.refuse(pdu, status)
+        dests = p["dest_address"]
+        if not 0 < len(dests) <= 254:
+            return self.refuse(pdu, CommandStatus.ESME_RINVNUMDESTS)
+        status = message_status(p, pdu.tlvs, "submit_multi")
+        if status:
+            return self.refuse(pdu, status)
+        now = core.clock.seconds()
+        try:
+            scheduled, expires = times(p["schedule_delivery_time"], p["validity_period"], now, core.settings)
+            info, payload = self._concat(p["esm_class"], p["short_message"], pdu.tlvs)
+        except Invalid as e:
+            return self.refuse(pdu, e.status)
+        targets: list[Target] = []
+        unsuccess: list[UnsuccessSME] = []
+        for dest in dests:
+            if dest.dest_flag == 1:
+                bad = dest_status(dest.dest_addr_ton, dest.dest_addr_npi, dest.destination_addr)
+                if bad:
+                    unsuccess.append(UnsuccessSME(dest.dest_addr_ton, dest.dest_addr_npi, dest.destination_addr, bad))
+                else:
+                    targets.append((dest.dest_addr_ton, dest.dest_addr_npi, dest.destination_addr))
+            elif dest.dest_flag == 2:
+                members = core.distribution_lists.get(dest.destination_addr)
+                if members is None:
+                    unsuccess.append(UnsuccessSME(0, 0, dest.destination_addr, CommandStatus.ESME_RINVDLNAME))
+                else:
+                    targets.extend(members)
+            else:
+                unsuccess.append(
+                    UnsuccessSME(dest.dest_addr_ton, dest.dest_addr_npi, dest.destination_addr, CommandStatus.ESME_RINVDESTFLAG)
+                )
+        status = self.throttle(entry, max(1, len(targets)))
+        if status:
+            return self.refuse(pdu, status)
+        first = targets[0][2] if targets else ""
+        decoded = decode_text(p["data_coding"], payload, entry.account.default_alphabet)
+        verdict = core.scenario.verdict(self._facts("submit_multi", entry, p, first, decoded.text, info, pdu.tlvs))
+        early = self.unaccepted(pdu, verdict)
+        if early is not None:
+            return early
+        plan = verdict.receipt or core.scenario.default_receipt()
+        number = next_message_number(now)
+        message_id = format_message_id(number, core.settings.message_id_format)
+        validity = validity_deadline(expires, scheduled, now, core.settings)
+        records: list[MessageRecord] = []
+        for index, (ton, npi, address) in enumerate(targets, start=1):
+            key = message_id if index == 1 else f"{message_id}/{index}"
+            record = self._record(key, message_id, number, entry, pdu, "submit_multi", now, plan, verdict)
+            record.dest_ton, record.dest_npi, record.destination_addr = ton, npi, address
+            self._fill(record, p, decoded, p["short_message"], scheduled, validity, info)
+            if not core.hold(record):
+                unsuccess.append(UnsuccessSME(ton, npi, address, CommandStatus.ESME_RMSGQFUL))
+                continue
+            records.append(record)
+        siblings = tuple(records)
+        for record in records:
+            record.siblings = siblings
+            if info is not None:
+                core.reassembler.add(record, info, payload, entry.account.default_alphabet)
+            core.message_accepted(record)
+        core.submit_statuses[0] += 1
+        response = PDU(
+            CommandId.submit_multi_resp, pdu.sequence_number, 0, {"message_id": message_id, "unsuccess_sme": tuple(unsuccess)}
+        )
+        start = core.lifecycle.start
+
+        def on_sent() -> None:
+            for record in records:
+                start(record)
+
+        return Reply(response, verdict.latency, verdict.then, on_sent)
+
+    # ------------------------------------------------------------------
+    # shared steps
+    # ------------------------------------------------------------------
+
+    def _single(
+        self,
+        entry: BindEntry,
+        pdu: PDU,
+        command: str,
+        short_message: bytes,
+        scheduled: float | None,
+        expires: float | None,
+        now: float,
+    ) -> Reply:
+        core = self.core
+        p = pdu.params
+        try:
+            info, payload = self._concat(p["esm_class"], short_message, pdu.tlvs)
+        except Invalid as e:
+            return self.refuse(pdu, e.status)
+        status = self.throttle(entry, 1)
+        if status:
+            return self.refuse(pdu, status)
+        account = entry.account
+        decoded = decode_text(p["data_coding"], payload, account.default_alphabet)
+        verdict = core.scenario.verdict(
+            self._facts(command, entry, p, p["destination_addr"], decoded.text, info, pdu.tlvs)
+        )
+        early = self.unaccepted(pdu, verdict)
+        if early is not None:
+            return early
+        plan = verdict.receipt or core.scenario.default_receipt()
+        validity = validity_deadline(expires, scheduled, now, core.settings)
+        record: MessageRecord | None = None
+        if command == "submit_sm" and p["replace_if_present_flag"] == 1 and info is None:
+            record = core.operations.find_replaceable(account.system_id, p["source_addr"], p["destination_addr"], p["service_type"])
+        if record is not None:
+            core.operations.replace_content(record, p, short_message, scheduled, validity, now)
+            record.plan = plan
+            record.rule = verdict.rule
+            on_sent = _bound(core.lifecycle.restart, record)
+        else:
+            number = next_message_number(now)
+            message_id = format_message_id(number, core.settings.message_id_format)
+            record = self._record(message_id, message_id, number, entry, pdu, command, now, plan, verdict)
+            record.dest_ton, record.dest_npi = p["dest_addr_ton"], p["dest_addr_npi"]
+            record.destination_addr = p["destination_addr"]
+            self._fill(record, p, decoded, short_message or pdu.tlvs.get(_PAYLOAD, b""), scheduled, validity, info)
+            if not core.hold(record):
+                return self.refuse(pdu, CommandStatus.ESME_RMSGQFUL)
+            if info is not None:
+                core.reassembler.add(record, info, payload, account.default_alphabet)
+            core.message_accepted(record)
+            on_sent = _bound(core.lifecycle.start, record)
+        core.submit_statuses[0] += 1
+        response = PDU(response_id(pdu.command_id), pdu.sequence_number, 0, {"message_id": record.message_id})
+        return Reply(response, verdict.latency, verdict.then, on_sent)
+
+    @staticmethod
+    def _concat(esm_class: int, short_message: bytes, tlvs: dict[int, bytes]) -> tuple[ConcatInfo | None, bytes]:
+        try:
+            return concat_info(esm_class, short_message, tlvs), payload_of(esm_class, short_message, tlvs)
+        except ConcatError as e:
+            raise Invalid(e.status, str(e)) from None
+
+    @staticmethod
+    def _facts(
+        command: str,
+        entry: BindEntry,
+        p: dict[str, Any],
+        destination: str,
+        text: str | None,
+        info: ConcatInfo | None,
+        tlvs: dict[int, bytes],
+    ) -> MessageFacts:
+        return MessageFacts(
+            command=command,
+            instance=entry.instance,
+            system_id=entry.account.system_id,
+            bind_type=entry.bind_type,
+            source_addr=p["source_addr"],
+            destination_addr=destination,
+            text=text,
+            data_coding=p["data_coding"],
+            esm_class=p["esm_class"],
+            registered_delivery=p["registered_delivery"],
+            parts_total=info.total if info is not None else 1,
+            tlv_tags=frozenset(tlvs) if tlvs else _EMPTY,
+        )
+
+    @staticmethod
+    def _record(
+        key: str,
+        message_id: str,
+        number: int,
+        entry: BindEntry,
+        pdu: PDU,
+        command: str,
+        now: float,
+        plan: ReceiptPlan,
+        verdict: Verdict,
+    ) -> MessageRecord:
+        p = pdu.params
+        record = MessageRecord(
+            key, message_id, number, entry.account.system_id, entry.instance, entry.session_id, now, "mt", command
+        )
+        record.service_type = p["service_type"]
+        record.source_ton, record.source_npi, record.source_addr = (
+            p["source_addr_ton"],
+            p["source_addr_npi"],
+            p["source_addr"],
+        )
+        record.plan = plan
+        record.rule = verdict.rule
+        if pdu.tlvs:
+            record.tlv_tags = tuple(pdu.tlvs)
+        return record
+
+    @staticmethod
+    def _fill(
+        record: MessageRecord,
+        p: dict[str, Any],
+        decoded: DecodedText,
+        raw: bytes,
+        scheduled: float | None,
+        validity: float,
+        info: ConcatInfo | None,
+    ) -> None:
+        record.esm_class = p["esm_class"]
+        record.protocol_id = p.get("protocol_id", 0)
+        record.priority_flag = p.get("priority_flag", 0)
+        record.data_coding = p["data_coding"]
+        record.registered_delivery = p["registered_delivery"]
+        record.short_message = raw
+        record.text = decoded.text
+        record.encoding = decoded.encoding
+        record.undecodable = decoded.undecodable
+        record.binary = decoded.binary
+        record.schedule_time = scheduled
+        record.validity_time = validity
+        record.concat = info
+
+    def throttle(self, entry: BindEntry, parts: int) -> int:
+        """
+        Take ``parts`` tokens from the bucket that applies.
+
+        :returns: 0, or the status to refuse with (counted as throttled).
+        """
+        core = self.core
+        settings = core.scenario.throttle()
+        account = entry.account
+        if settings is None:
+            if account.throughput <= 0:
+                return 0
+            key: tuple[Any, ...] = ("account", account.system_id)
+            bucket = core.buckets.get(key)
+            if bucket is None:
+                bucket = core.buckets[key] = TokenBucket(account.throughput, account.burst, core.clock)
+            status: int = CommandStatus.ESME_RTHROTTLED
+        else:
+            if settings.rate <= 0:
+                return 0
+            if settings.scope == "bind":
+                key = ("bind", entry.session_id, settings)
+            elif settings.scope == "instance":
+                key = ("instance", account.system_id, entry.instance, settings)
+            else:
+                key = ("account", account.system_id, settings)
+            bucket = core.buckets.get(key)
+            if bucket is None:
+                bucket = TokenBucket(settings.rate, settings.burst, core.clock, settings.penalty)
+                core.buckets[key] = bucket
+            status = settings.status
+        if bucket.take(parts):
+            return 0
+        core.counters["throttled"] += 1
+        return int(status)
+
+    def refuse(self, pdu: PDU, status: int) -> Reply:
+        """Answer with the response PDU carrying an error status (no body: the codec drops it)."""
+        self.core.submit_statuses[status] += 1
+        return Reply(make_pdu(response_id(pdu.command_id), pdu.sequence_number, status))
+
+    def unaccepted(self, pdu: PDU, verdict: Verdict) -> Reply | None:
+        """The reply for a verdict that does not accept the message, or ``None`` when it does."""
+        respond = verdict.respond
+        if respond is Respond.normal:
+            if verdict.status == 0:
+                return None
+            self.core.submit_statuses[verdict.status] += 1
+            return Reply(
+                make_pdu(response_id(pdu.command_id), pdu.sequence_number, verdict.status), verdict.latency, verdict.then
+            )
+        if respond is Respond.none:
+            self.core.counters["not_answered"] += 1
+            return Reply(None, verdict.latency, verdict.then)
+        self.core.counters["generic_nack"] += 1
+        sequence = pdu.sequence_number if respond is Respond.generic_nack else 0
+        status = verdict.status or CommandStatus.ESME_RUNKNOWNERR
+        return Reply(PDU(CommandId.generic_nack, sequence, status, {}), verdict.latency, verdict.then)
+
+
+def _bound(function: Callable[[MessageRecord], None], record: MessageRecord) -> Callable[[], None]:
+    """``function(record)`` as a no-argument callable, for a Reply's ``on_sent``."""
+
+    def call() -> None:
+        function(record)
+
+    return call
