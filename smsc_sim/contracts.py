@@ -243,7 +243,17 @@ class ThrottleSettings:
 
 
 class IScenario(Protocol):
-    """The scenario engine as the core sees it."""
+    """
+    The scenario engine as the core sees it.
+
+    A scenario may also carry these optional attributes, read with
+    ``getattr`` so a minimal engine needs none of them: ``limits``
+    (``max_binds`` and ``throughput`` overriding every account's, ``None``
+    fields keep the config), ``retry`` (``max_attempts`` and
+    ``delay(n, default_backoff)`` for deliver_sm retries), and
+    ``on_submit(facts, message_id)`` (told of every accepted message, for
+    auto-replies).
+    """
 
     def throttle(self) -> ThrottleSettings | None:
         """The scenario's throttle, or None to use each account's configured throughput."""

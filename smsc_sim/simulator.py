@@ -13,7 +13,6 @@ here: outages, MO injection, scenario switching, reset.
 from __future__ import annotations
 
 import itertools
-import random
 from typing import Any, Callable
 
 from twisted.application.service import MultiService
@@ -29,7 +28,7 @@ from smsc_sim.events import EventBus
 from smsc_sim.session import SMPPSession
 from smsc_sim.topology import InstanceRuntime, Listener, OutageError
 
-ScenarioLoader = Callable[[str, IReactorTime, int], IScenario]
+ScenarioLoader = Callable[[str, IReactorTime, "int | None"], IScenario]
 
 
 class SMPPServerFactory(Factory):
@@ -75,9 +74,10 @@ class Simulator(MultiService):
         self.clock: IReactorTime = reactor
         self.events = EventBus(reactor)
         self.session_ids = itertools.count(1)
-        self.seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
         self._scenario_loader = scenario_loader or _default_scenario_loader
-        self.scenario = self._scenario_loader(config.scenario, reactor, self.seed)
+        # the configured seed wins, then the scenario file's own, then a fresh one (logged at start)
+        self.scenario = self._scenario_loader(config.scenario, reactor, config.seed)
+        self.seed: int = getattr(self.scenario, "seed", None) or config.seed or 0
         self.cores: dict[str, SMSCCore] = {}
         self.instances: dict[str, InstanceRuntime] = {}
         for cluster, members in config.clusters().items():
@@ -188,7 +188,7 @@ class Simulator(MultiService):
 
     def load_scenario(self, name_or_path: str) -> IScenario:
         """Load a scenario by name or path (errors raise before anything changes) and switch to it."""
-        scenario = self._scenario_loader(name_or_path, self.clock, self.seed)
+        scenario = self._scenario_loader(name_or_path, self.clock, self.config.seed)
         self.set_scenario(scenario)
         return scenario
 
@@ -207,12 +207,8 @@ class Simulator(MultiService):
         return DeferredList(waits, consumeErrors=True).addCallback(lambda _: None)
 
 
-def _default_scenario_loader(name_or_path: str, clock: IReactorTime, seed: int) -> IScenario:
-    """Load a scenario with the scenario engine; ``default`` works even without scenario files."""
-    try:
-        from smsc_sim.scenario.runtime_loader import load_scenario_runtime
-    except ImportError:
-        from smsc_sim.core.default_scenario import DefaultScenario
+def _default_scenario_loader(name_or_path: str, clock: IReactorTime, seed: int | None) -> IScenario:
+    """Load a scenario with the scenario engine (raises ScenarioError with file, line and key)."""
+    from smsc_sim.scenario.runtime_loader import load_scenario_runtime
 
-        return DefaultScenario()
     return load_scenario_runtime(name_or_path, clock, seed)

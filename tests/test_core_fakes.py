@@ -92,12 +92,12 @@ class ScriptedScenario:
 
     answer: Verdict = field(default_factory=Verdict)
     plan: ReceiptPlan = field(default_factory=lambda: ReceiptPlan(steps=(ReceiptStep(1.0, "DELIVRD", 0),)))
-    limits: ThrottleSettings | None = None
+    throttle_settings: ThrottleSettings | None = None
     temporary: frozenset[int] = PROVIDER_TEMPORARY_DELIVER_STATUSES
     facts: list[MessageFacts] = field(default_factory=list)
 
     def throttle(self) -> ThrottleSettings | None:
-        return self.limits
+        return self.throttle_settings
 
     def verdict(self, facts: MessageFacts) -> Verdict:
         self.facts.append(facts)

@@ -177,7 +177,7 @@ class ThrottleTests(SynchronousTestCase):
 
     def test_scenario_throttle_per_bind_with_status(self) -> None:
         """A scenario throttle of scope bind limits each session alone, with its own status."""
-        scenario = ScriptedScenario(limits=ThrottleSettings(rate=1, burst=1, scope="bind", status=0x14))
+        scenario = ScriptedScenario(throttle_settings=ThrottleSettings(rate=1, burst=1, scope="bind", status=0x14))
         h = Harness(scenario)
         one, two = h.bound("SMPP1"), h.bound("SMPP2")
         statuses = [h.submit(s).pdu.command_status for s in (one, two, one)]  # type: ignore[union-attr]
@@ -185,7 +185,7 @@ class ThrottleTests(SynchronousTestCase):
 
     def test_penalty(self) -> None:
         """After a violation with a penalty, everything is refused until the penalty ends."""
-        scenario = ScriptedScenario(limits=ThrottleSettings(rate=10, burst=1, penalty=5.0))
+        scenario = ScriptedScenario(throttle_settings=ThrottleSettings(rate=10, burst=1, penalty=5.0))
         h = Harness(scenario)
         s = h.bound()
         self.assertEqual(h.submit(s).pdu.command_status, 0)  # type: ignore[union-attr]

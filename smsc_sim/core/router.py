@@ -222,13 +222,20 @@ class Router:
         self._retry(delivery, None, session_id)
 
     def _retry(self, delivery: Delivery, status: int | None, session_id: int) -> None:
-        if delivery.attempt >= self.settings.delivery_max_attempts:
+        policy = getattr(self._scenario(), "retry", None)
+        max_attempts = self.settings.delivery_max_attempts
+        if policy is not None and policy.max_attempts is not None:
+            max_attempts = policy.max_attempts
+        if delivery.attempt >= max_attempts:
             self._finish(delivery, "exhausted", status, session_id)
             self.counters["failed"] += 1
             return
         self.counters["retries"] += 1
         self._outcome(delivery, "retry", status, session_id)
-        wait = self.settings.delivery_retry_backoff * 2 ** (delivery.attempt - 1)
+        if policy is not None:
+            wait = policy.delay(delivery.attempt, self.settings.delivery_retry_backoff)
+        else:
+            wait = self.settings.delivery_retry_backoff * 2 ** (delivery.attempt - 1)
         self._timeline.at(self._clock.seconds() + wait, self._resend, delivery, self._epoch)
 
     def _resend(self, delivery: Delivery, epoch: int) -> None:

@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from smsc_sim.config import Config, InstanceSettings
+from smsc_sim.config import AccountSettings, Config, InstanceSettings
 from smsc_sim.contracts import IScenario, ISession, Reply
 from smsc_sim.core.accounts import Accounts
 from smsc_sim.core.binds import BindEntry, BindRegistry
@@ -141,7 +141,7 @@ class SMSCCore:
         account, status = self.accounts.check(system_id, p.get("password", ""), session.peer)
         if account is None:
             return self._refuse_bind(session, pdu, status, "credentials or address")
-        if 0 < account.max_binds <= self.binds.count(system_id):
+        if 0 < self.max_binds(account) <= self.binds.count(system_id):
             return self._refuse_bind(session, pdu, CommandStatus.ESME_RALYBND, "bind quota reached")
         interface_version = p.get("interface_version", INTERFACE_VERSION_34)
         now = self.clock.seconds()
@@ -220,6 +220,20 @@ class SMSCCore:
         """Decide with another scenario engine from now on (throttle buckets start afresh)."""
         self.scenario = scenario
         self.buckets.clear()
+
+    def max_binds(self, account: AccountSettings) -> int:
+        """The account's bind quota, unless the scenario's ``limits`` override it."""
+        limits = getattr(self.scenario, "limits", None)
+        if limits is not None and limits.max_binds is not None:
+            return int(limits.max_binds)
+        return account.max_binds
+
+    def throughput(self, account: AccountSettings) -> float:
+        """The account's messages per second, unless the scenario's ``limits`` override it."""
+        limits = getattr(self.scenario, "limits", None)
+        if limits is not None and limits.throughput is not None:
+            return float(limits.throughput)
+        return account.throughput
 
     def set_instance_available(self, name: str, available: bool) -> None:
         """An instance went out (no deliveries through it) or came back (the pending queue flushes)."""

@@ -204,9 +204,8 @@ class Submissions:
             return self.refuse(pdu, status)
         account = entry.account
         decoded = decode_text(p["data_coding"], payload, account.default_alphabet)
-        verdict = core.scenario.verdict(
-            self._facts(command, entry, p, p["destination_addr"], decoded.text, info, pdu.tlvs)
-        )
+        facts = self._facts(command, entry, p, p["destination_addr"], decoded.text, info, pdu.tlvs)
+        verdict = core.scenario.verdict(facts)
         early = self.unaccepted(pdu, verdict)
         if early is not None:
             return early
@@ -233,6 +232,9 @@ class Submissions:
                 core.reassembler.add(record, info, payload, account.default_alphabet)
             core.message_accepted(record)
             on_sent = _bound(core.lifecycle.start, record)
+        on_submit = getattr(core.scenario, "on_submit", None)
+        if on_submit is not None:
+            on_submit(facts, record.message_id)
         core.submit_statuses[0] += 1
         response = PDU(response_id(pdu.command_id), pdu.sequence_number, 0, {"message_id": record.message_id})
         return Reply(response, verdict.latency, verdict.then, on_sent)
@@ -331,12 +333,13 @@ class Submissions:
         settings = core.scenario.throttle()
         account = entry.account
         if settings is None:
-            if account.throughput <= 0:
+            rate = core.throughput(account)
+            if rate <= 0:
                 return 0
             key: tuple[Any, ...] = ("account", account.system_id)
             bucket = core.buckets.get(key)
             if bucket is None:
-                bucket = core.buckets[key] = TokenBucket(account.throughput, account.burst, core.clock)
+                bucket = core.buckets[key] = TokenBucket(rate, account.burst, core.clock)
             status: int = CommandStatus.ESME_RTHROTTLED
         else:
             if settings.rate <= 0:

@@ -1,75 +1,125 @@
 """
 Token buckets: the throughput limit of an account (or a bind, or an instance).
 
-A bucket holds up to ``burst`` tokens and refills at ``rate`` tokens per
-second; each message part takes one.  Refill is computed from the injected
-clock on each call, so a bucket costs nothing between messages and needs no
-timer.
+The core keeps one :class:`TokenBucket` per scope key (account, bind or
+instance, as the scenario's throttle says) and calls ``take(parts)`` for
+each submit; a refusal becomes the throttle status (ESME_RTHROTTLED).
+Time comes from the injected clock only, so a test can count exactly how
+many messages pass in a burst and per second.
 """
 
 from __future__ import annotations
 
+import math
+
 from twisted.internet.interfaces import IReactorTime
+
+# Clock values near 1.7e9 carry about 2.4e-7 s of float rounding, so a token or
+# a penalty end that is due "exactly now" may look a hair late; a microsecond
+# of tolerance keeps exact counts exact.
+_SLACK = 1e-6
 
 
 class TokenBucket:
     """
-    A token bucket on an injected clock.
+    ``rate`` tokens per second, at most ``burst`` saved; starts full.
 
-    :param rate: tokens added per second; ``0`` means unlimited (every
-        :meth:`take` succeeds).
-    :param burst: most tokens held at once; ``0`` means ``rate`` (one second
-        of burst).  The bucket starts full.
-    :param clock: the clock refills are measured on.
-    :param penalty: after a refused :meth:`take`, refuse everything for this
-        many seconds (``0``: no penalty).
+    A message of ``n`` parts takes ``n`` tokens.  One larger than the whole
+    bucket passes when the bucket is full and leaves it in debt, so it is
+    throttled, never refused forever.  After a refusal, every ``take``
+    within ``penalty`` seconds is refused too (refusals during the penalty do
+    not extend it; tokens keep accruing).
+
+    :param rate: tokens per second; 0 or less means unlimited.
+    :param burst: bucket size; 0 or less means ``rate`` (one second's worth).
+    :param clock: where time comes from.
+    :param penalty: seconds of refusal after a refusal.
     """
 
-    __slots__ = ("rate", "burst", "penalty", "_clock", "_tokens", "_stamp", "_blocked_until")
-
     def __init__(self, rate: float, burst: float, clock: IReactorTime, penalty: float = 0.0) -> None:
-        self.rate = float(rate)
-        self.burst = float(burst) if burst > 0 else float(rate)
-        self.penalty = float(penalty)
         self._clock = clock
-        self._tokens = self.burst
-        self._stamp = clock.seconds()
-        self._blocked_until = 0.0
+        self._rate = 0.0
+        self._burst = 0.0
+        self._penalty = 0.0
+        self._tokens = 0.0
+        self._last = clock.seconds()
+        self._blocked_until = -math.inf
+        self.reconfigure(rate, burst, penalty)
+        self._tokens = self._burst
+
+    @property
+    def rate(self) -> float:
+        """Tokens per second (0: unlimited)."""
+        return self._rate
+
+    @property
+    def burst(self) -> float:
+        """The bucket size."""
+        return self._burst
+
+    @property
+    def penalty(self) -> float:
+        """Seconds of refusal after a refusal."""
+        return self._penalty
 
     @property
     def unlimited(self) -> bool:
-        """Whether the bucket never refuses."""
-        return self.rate <= 0
+        """Whether every take passes."""
+        return self._rate <= 0
 
-    def tokens(self) -> float:
-        """The tokens available now (refilled up to the burst)."""
-        self._refill(self._clock.seconds())
-        return self._tokens
-
-    def _refill(self, now: float) -> None:
-        elapsed = now - self._stamp
-        if elapsed > 0:
-            self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
-        self._stamp = now
-
-    def take(self, n: float = 1) -> bool:
+    def reconfigure(self, rate: float, burst: float, penalty: float = 0.0) -> None:
         """
-        Take ``n`` tokens if they are all there.
+        Change the settings, keeping the saved tokens (capped at the new burst).
 
-        :param n: tokens wanted (message parts).
-        :returns: whether the request may pass; a refusal takes nothing and
-            starts the penalty, if any.
+        :param rate: tokens per second; 0 or less means unlimited.
+        :param burst: bucket size; 0 or less means ``rate``.
+        :param penalty: seconds of refusal after a refusal.
         """
-        if self.rate <= 0:
-            return True
+        self._refill()
+        self._rate = max(rate, 0.0)
+        self._burst = burst if burst > 0 else self._rate
+        self._penalty = max(penalty, 0.0)
+        self._tokens = min(self._tokens, self._burst)
+
+    def _refill(self) -> float:
         now = self._clock.seconds()
-        if now < self._blocked_until:
+        if now > self._last:
+            self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+            self._last = now
+        return now
+
+    def take(self, n: int = 1) -> bool:
+        """
+        Take ``n`` tokens if there are enough.
+
+        :param n: tokens wanted (the message's parts).
+        :returns: whether the message may pass.
+        """
+        if self._rate <= 0:
+            return True
+        now = self._refill()
+        if now + _SLACK < self._blocked_until:
             return False
-        self._refill(now)
-        # a tiny tolerance so that float refills of exactly n tokens pass
-        if self._tokens + 1e-9 >= n:
+        if self._tokens + _SLACK * self._rate >= min(n, self._burst):
             self._tokens -= n
             return True
-        if self.penalty > 0:
-            self._blocked_until = now + self.penalty
+        if self._penalty > 0:
+            self._blocked_until = now + self._penalty
         return False
+
+    def available(self) -> float:
+        """Tokens saved now (negative while in debt)."""
+        if self._rate <= 0:
+            return math.inf
+        self._refill()
+        return self._tokens
+
+    def retry_after(self, n: int = 1) -> float:
+        """Seconds until ``take(n)`` would pass (0 if it would now)."""
+        if self._rate <= 0:
+            return 0.0
+        now = self._refill()
+        wait = max(self._blocked_until - now, 0.0)
+        tokens_then = min(self._burst, self._tokens + wait * self._rate)
+        missing = min(n, self._burst) - tokens_then
+        return wait + max(missing, 0.0) / self._rate
