@@ -1,0 +1,328 @@
+"""
+The control API's resources: health, instances and outages, sessions,
+scenario, reset, statistics and metrics.  Messages, waits and MO injection
+are in :mod:`smsc_sim.api.messages`.
+
+Everything goes through the :class:`~smsc_sim.simulator.Simulator` (outages,
+scenario, reset) and the live objects it holds (instances, sessions, cores);
+the API keeps no state of its own but its open waits.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from twisted.internet.defer import Deferred, DeferredList
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+
+import smsc_sim
+from smsc_sim.api.http import APIError, Call, JSONAPI, JSONResponse, TextResponse, check_keys, number, text
+from smsc_sim.api.messages import MessageRoutes
+from smsc_sim.api.metrics import CONTENT_TYPE, SimulatorMetrics
+from smsc_sim.api.waiting import Waits
+from smsc_sim.smpp.constants import parse_status
+from smsc_sim.topology import OUTAGE_MODES, OutageError
+
+if TYPE_CHECKING:
+    from smsc_sim.session import SMPPSession
+    from smsc_sim.simulator import Simulator
+
+PREFIX = "/api/v1"
+#: outage modes in which an instance's listeners are closed on purpose (readiness ignores them)
+_CLOSED_MODES = frozenset({"graceful", "crash"})
+
+
+def session_view(session: SMPPSession) -> dict[str, Any]:
+    """A session as the API shows it."""
+    return {
+        "session_id": session.session_id,
+        "instance": session.instance_name,
+        "peer": session.peer,
+        "account": session.system_id,
+        "bind_type": session.bind_type.value if session.bind_type is not None else None,
+        "state": session.state.value,
+        "connected_at": session.connected_at,
+        "bound_at": session.bound_at,
+        "counters": dict(session.counters),
+        "outbound_pending": session.outbound_pending(),
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI description shipped with the package."""
+    source = resources.files("smsc_sim.api").joinpath("openapi.yaml").read_text(encoding="utf-8")
+    document: dict[str, Any] = yaml.safe_load(source)
+    document["info"]["version"] = smsc_sim.__version__
+    return document
+
+
+class ControlAPI:
+    """
+    The HTTP control and inspection API of one simulator.
+
+    :param simulator: what the API drives and shows.
+    :param token: the bearer token every call but liveness needs, or None.
+    :param metrics: the metrics to expose; made here when not given.
+    """
+
+    log = Logger()
+
+    def __init__(self, simulator: Simulator, token: str | None = None, metrics: SimulatorMetrics | None = None) -> None:
+        self.simulator = simulator
+        self.metrics = metrics if metrics is not None else SimulatorMetrics(simulator)
+        self.waits = Waits(simulator.events, simulator.clock)
+        self.metrics.open_waits = lambda: len(self.waits.open)
+        self.api = JSONAPI("", token)
+        self.messages = MessageRoutes(simulator, self.waits)
+        self._routes()
+
+    def resource(self) -> Resource:
+        """The root resource (serve it with ``twisted.web.server.Site``)."""
+        return self.api
+
+    def _routes(self) -> None:
+        add = self.api.add
+        add(PREFIX, "GET", self.index)
+        add(PREFIX + "/openapi.json", "GET", lambda call: openapi_document(), open_access=True)
+        add(PREFIX + "/health/live", "GET", self.live, open_access=True)
+        add(PREFIX + "/health/ready", "GET", self.ready)
+        add(PREFIX + "/instances", "GET", self.instances)
+        add(PREFIX + "/instances/{name}", "GET", self.instance)
+        add(PREFIX + "/instances/{name}/outage", "POST", self.start_outage)
+        add(PREFIX + "/instances/{name}/outage", "DELETE", self.end_outage)
+        add(PREFIX + "/sessions", "GET", self.sessions)
+        add(PREFIX + "/sessions/{session_id}", "GET", self.session)
+        add(PREFIX + "/sessions/{session_id}", "DELETE", self.end_session)
+        add(PREFIX + "/scenario", "GET", self.scenario)
+        add(PREFIX + "/scenario", "PUT", self.load_scenario)
+        add(PREFIX + "/scenarios", "GET", self.scenarios)
+        add(PREFIX + "/reset", "POST", self.reset)
+        add(PREFIX + "/stats", "GET", self.stats)
+        add(PREFIX + "/metrics", "GET", self.prometheus)
+        add("/metrics", "GET", self.prometheus)
+        self.messages.add_routes(self.api, PREFIX)
+
+    # -- health ---------------------------------------------------------------
+
+    def index(self, call: Call) -> dict[str, Any]:
+        """What this is and where to go."""
+        simulator = self.simulator
+        return {
+            "name": "smsc-sim",
+            "version": smsc_sim.__version__,
+            "seed": simulator.seed,
+            "time": simulator.clock.seconds(),
+            "endpoints": {
+                name: [f"{host}:{port}" for host, port in addresses]
+                for name, addresses in simulator.endpoints().items()
+            },
+            "accounts": [account.system_id for account in simulator.config.accounts],
+            "openapi": PREFIX + "/openapi.json",
+        }
+
+    def live(self, call: Call) -> dict[str, Any]:
+        """The process answers."""
+        return {"status": "live"}
+
+    def ready(self, call: Call) -> JSONResponse:
+        """200 when every listener that should be open is open, else 503 with what is not."""
+        simulator = self.simulator
+        instances = {}
+        ready = bool(simulator.running)
+        for name, instance in simulator.instances.items():
+            expected = instance.mode not in _CLOSED_MODES
+            listening = [listener.address() is not None for listener in instance.listeners]
+            ok = all(listening) or not expected
+            ready = ready and ok
+            instances[name] = {
+                "state": instance.mode,
+                "listeners": len(listening),
+                "listening": sum(listening),
+                "ready": ok,
+            }
+        body = {"status": "ready" if ready else "not ready", "ready": ready, "instances": instances}
+        return JSONResponse(200 if ready else 503, body)
+
+    # -- instances and outages ------------------------------------------------
+
+    def _instance(self, call: Call) -> Any:
+        name = call.params["name"]
+        try:
+            return self.simulator.instance(name)
+        except OutageError as e:
+            raise APIError(404, str(e)) from None
+
+    def instances(self, call: Call) -> dict[str, Any]:
+        """Every instance with its state."""
+        return {"instances": [instance.describe() for instance in self.simulator.instances.values()]}
+
+    def instance(self, call: Call) -> dict[str, Any]:
+        """One instance."""
+        description: dict[str, Any] = self._instance(call).describe()
+        return description
+
+    def start_outage(self, call: Call) -> Deferred[JSONResponse]:
+        """Start an outage; answers once it is in place (sessions unbound, listeners closed)."""
+        instance = self._instance(call)
+        body = call.object_body()
+        check_keys(body, ("mode", "duration", "status", "latency"))
+        mode = body.get("mode")
+        if mode not in OUTAGE_MODES:
+            raise APIError(400, f"mode must be one of {', '.join(OUTAGE_MODES)}, got {mode!r}")
+        options: dict[str, Any] = {}
+        if body.get("duration") is not None:
+            options["duration"] = number(body["duration"], "duration", 0)
+        if body.get("latency") is not None:
+            options["latency"] = number(body["latency"], "latency", 0)
+        if body.get("status") is not None:
+            try:
+                options["status"] = parse_status(body["status"])
+            except ValueError as e:
+                raise APIError(400, f"status: {e}") from None
+        try:
+            done = instance.start_outage(mode, **options)
+        except OutageError as e:
+            raise APIError(400, str(e)) from None
+        return done.addCallback(lambda _: JSONResponse(200, instance.describe()))
+
+    def end_outage(self, call: Call) -> Deferred[dict[str, Any]]:
+        """End the instance's outage (nothing happens when it is up)."""
+        instance = self._instance(call)
+        return instance.end_outage().addCallback(lambda _: instance.describe())
+
+    # -- sessions -------------------------------------------------------------
+
+    def _all_sessions(self) -> list[SMPPSession]:
+        found = [s for instance in self.simulator.instances.values() for s in list(instance.sessions.values())]
+        return sorted(found, key=lambda s: s.session_id)
+
+    def sessions(self, call: Call) -> dict[str, Any]:
+        """Open sessions, filtered by account, instance, bind_type or state."""
+        query = call.query
+        check_keys(query, ("account", "instance", "bind_type", "state"), "query")
+        views = [session_view(s) for s in self._all_sessions()]
+        for key in ("account", "instance", "bind_type", "state"):
+            if key in query:
+                views = [v for v in views if str(v[key]).lower() == query[key].lower()]
+        return {"sessions": views}
+
+    def _session(self, call: Call) -> SMPPSession:
+        wanted = call.params["session_id"]
+        for session in self._all_sessions():
+            if str(session.session_id) == wanted:
+                return session
+        raise APIError(404, f"no open session {wanted}")
+
+    def session(self, call: Call) -> dict[str, Any]:
+        """One open session."""
+        return session_view(self._session(call))
+
+    def end_session(self, call: Call) -> Deferred[dict[str, Any]] | dict[str, Any]:
+        """End a session: ``?how=unbind`` (default: unbind, wait for unbind_resp, close) or ``?how=reset`` (RST)."""
+        session = self._session(call)
+        check_keys(call.query, ("how",), "query")
+        how = call.query.get("how", "unbind")
+        view = session_view(session)
+        if how == "reset":
+            session.abort()
+            return {"ended": "reset", "session": view}
+        if how != "unbind":
+            raise APIError(400, f"how must be 'unbind' or 'reset', got {how!r}")
+        return session.unbind().addCallback(lambda _: {"ended": "unbind", "session": view})
+
+    # -- scenario, reset, stats, metrics ---------------------------------------
+
+    def scenario(self, call: Call) -> dict[str, Any]:
+        """The active scenario."""
+        scenario = self.simulator.scenario
+        describe = getattr(scenario, "describe", None)
+        summary: dict[str, Any] = describe() if callable(describe) else {"name": type(scenario).__name__}
+        return {"scenario": summary}
+
+    def scenarios(self, call: Call) -> dict[str, Any]:
+        """The shipped scenarios' names."""
+        from smsc_sim.scenario.loader import shipped_scenarios
+
+        return {"scenarios": shipped_scenarios(), "active": self.scenario(call)["scenario"].get("name")}
+
+    def load_scenario(self, call: Call) -> dict[str, Any]:
+        """Switch to a scenario by ``name`` (shipped name or path) or by ``yaml`` text; errors change nothing."""
+        from smsc_sim.scenario.source import ScenarioError
+
+        body = call.object_body()
+        check_keys(body, ("name", "yaml"))
+        if ("name" in body) == ("yaml" in body):
+            raise APIError(400, "give exactly one of 'name' (a shipped scenario or a path) and 'yaml' (the text)")
+        try:
+            if "name" in body:
+                self.simulator.load_scenario(text(body["name"], "name"))
+            else:
+                from smsc_sim.scenario.engine import ScenarioRuntime
+                from smsc_sim.scenario.loader import parse_scenario
+
+                parsed = parse_scenario(text(body["yaml"], "yaml"), "<request body>", name="request")
+                runtime = ScenarioRuntime(parsed, self.simulator.clock, self.simulator.seed)
+                self.simulator.set_scenario(runtime)  # type: ignore[arg-type]
+        except ScenarioError as e:
+            raise APIError(400, str(e), file=e.file, line=e.line, path=e.path, problem=e.problem) from None
+        except ValueError as e:
+            raise APIError(400, str(e)) from None
+        return self.scenario(call)
+
+    def reset(self, call: Call) -> Deferred[dict[str, Any]]:
+        """
+        Start over between tests: messages, pending deliveries and counters
+        are forgotten; unless told otherwise, outages end and the configured
+        scenario is loaded again; with ``"sessions": true`` every session is reset too.
+        """
+        body = call.object_body()
+        check_keys(body, ("outages", "scenario", "sessions"))
+        flags = {key: body.get(key, key != "sessions") for key in ("outages", "scenario", "sessions")}
+        for key, value in flags.items():
+            if not isinstance(value, bool):
+                raise APIError(400, f"{key} must be true or false, got {value!r}")
+        simulator = self.simulator
+        waits: list[Deferred[Any]] = []
+        if flags["sessions"]:
+            dropped = {session.session_id for session in self._all_sessions()}
+            for session in self._all_sessions():
+                session.abort()
+
+            def gone() -> bool | None:
+                open_ids = {s.session_id for s in self._all_sessions()}
+                return True if not dropped & open_ids else None
+
+            # answer only once the connections are closed and their binds freed, so that
+            # a test binding right after the reset never meets its predecessor's quota
+            waits.append(self.waits.until(gone, frozenset({"session_closed"}), 5.0))
+        if flags["outages"]:
+            waits += [instance.end_outage() for instance in simulator.instances.values()]
+        if flags["scenario"]:
+            try:
+                simulator.load_scenario(simulator.config.scenario)
+            except ValueError as e:
+                raise APIError(500, f"cannot reload the configured scenario: {e}") from None
+        simulator.reset()
+        return DeferredList(waits, consumeErrors=True).addCallback(lambda _: {"reset": flags})
+
+    def stats(self, call: Call) -> dict[str, Any]:
+        """Every core's counters, by cluster."""
+        result = {}
+        for cluster, core in self.simulator.cores.items():
+            stats = getattr(core, "stats", None)
+            result[cluster] = json.loads(json.dumps(stats() if callable(stats) else {}, default=str))
+        return {"clusters": result}
+
+    def prometheus(self, call: Call) -> TextResponse:
+        """The metrics in the Prometheus text format."""
+        return TextResponse(self.metrics.exposition(), CONTENT_TYPE)
+
+    def close(self) -> None:
+        """Stop counting events and end every open wait."""
+        self.metrics.close()
+        for wait in list(self.waits.open):
+            wait.result.cancel()

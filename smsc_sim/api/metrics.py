@@ -1,0 +1,273 @@
+"""
+Prometheus metrics of one simulator, fed by its event bus.
+
+Counting happens in plain dictionaries on the event path (a labelled
+``prometheus_client.Counter`` takes a lock and a label lookup per PDU, too
+dear at tens of thousands of PDUs a second); a custom collector turns them,
+and the gauges read from the live objects (sessions, queues, store), into
+metric families when scraped.  Each simulator has its own
+``CollectorRegistry``, so two simulators in one test process never mix.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from smsc_sim.contracts import Event
+from smsc_sim.smpp.constants import BIND_TYPES, CommandId, CommandStatus, is_response, status_name
+
+if TYPE_CHECKING:
+    from smsc_sim.simulator import Simulator
+
+#: upper bounds (seconds) of the response latency histogram buckets
+LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, float("inf"))
+#: most unanswered requests remembered for latency, per direction (bounded: a silent peer cannot grow it)
+MAX_OPEN_REQUESTS = 100_000
+
+_BIND_RESPS = {int(CommandId(command | 0x80000000)) for command in BIND_TYPES}
+_SUBMITS = {int(CommandId.submit_sm_resp), int(CommandId.submit_multi_resp), int(CommandId.data_sm_resp)}
+_THROTTLED = int(CommandStatus.ESME_RTHROTTLED)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class _Histogram:
+    """Cumulative-bucket counts of one labelled histogram."""
+
+    __slots__ = ("counts", "total", "count")
+
+    def __init__(self) -> None:
+        self.counts = [0] * len(LATENCY_BUCKETS)
+        self.total = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        for i, bound in enumerate(LATENCY_BUCKETS):
+            if value <= bound:
+                self.counts[i] += 1
+                break
+        self.total += value
+        self.count += 1
+
+    def buckets(self) -> list[tuple[str, float]]:
+        running = 0
+        result = []
+        for bound, n in zip(LATENCY_BUCKETS, self.counts):
+            running += n
+            result.append(("+Inf" if bound == float("inf") else repr(bound), float(running)))
+        return result
+
+
+class SimulatorMetrics:
+    """
+    The metrics of one simulator.
+
+    :param simulator: the simulator whose events are counted and whose
+        sessions, instances and cores are read at scrape time.
+    """
+
+    def __init__(self, simulator: Simulator) -> None:
+        self.simulator = simulator
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.pdus: defaultdict[tuple[str, str, str, str], int] = defaultdict(int)
+        self.binds: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+        self.bind_failures: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+        self.throttled: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self.deliveries: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self.messages: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self.outages: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self.connections: defaultdict[str, int] = defaultdict(int)
+        self.latency: defaultdict[str, _Histogram] = defaultdict(_Histogram)
+        self.esme_latency: defaultdict[str, _Histogram] = defaultdict(_Histogram)
+        # (session_id, sequence_number) -> (time, command) of requests awaiting a response
+        self._inbound: dict[tuple[int, int], tuple[float, str]] = {}
+        self._outbound: dict[tuple[int, int], tuple[float, str]] = {}
+        # (session_id, sequence_number) -> system_id of binds awaiting their response
+        self._binding: dict[tuple[int, int], str] = {}
+        #: how many open waits the API has (set by the API, read at scrape)
+        self.open_waits = lambda: 0
+        self.registry.register(self)  # type: ignore[arg-type]
+        self._unsubscribe = simulator.events.subscribe(self.observe)
+
+    def close(self) -> None:
+        """Stop counting (the registry still answers with what was counted)."""
+        self._unsubscribe()
+
+    # ------------------------------------------------------------------
+    # the event path
+    # ------------------------------------------------------------------
+
+    def observe(self, event: Event) -> None:
+        """Count one event."""
+        kind = event.kind
+        data = event.data
+        if kind == "pdu_in" or kind == "pdu_out":
+            self._pdu(event, kind == "pdu_in")
+        elif kind == "delivery":
+            # the router names the delivery's kind (receipt, mo) "delivery"; older cores said "kind"
+            kind_of = data.get("delivery", data.get("kind", ""))
+            self.deliveries[(str(kind_of), str(data.get("outcome", "")))] += 1
+        elif kind == "message":
+            self.messages[(str(data.get("direction", "")), str(data.get("state", "")))] += 1
+        elif kind == "outage":
+            self.outages[(str(data.get("instance", "")), str(data.get("mode", "")))] += 1
+        elif kind == "connection":
+            self.connections[str(data.get("instance", ""))] += 1
+        elif kind == "session_closed":
+            session_id = data.get("session_id")
+            for table in (self._inbound, self._outbound, self._binding):
+                for key in [key for key in table if key[0] == session_id]:
+                    del table[key]  # type: ignore[attr-defined]
+
+    def _pdu(self, event: Event, inbound: bool) -> None:
+        data = event.data
+        pdu = data["pdu"]
+        instance = str(data.get("instance", ""))
+        command_id = pdu.command_id
+        status = status_name(pdu.command_status)
+        self.pdus[("in" if inbound else "out", instance, pdu.name, status)] += 1
+        key = (data.get("session_id", 0), pdu.sequence_number)
+        if not is_response(command_id):
+            table = self._inbound if inbound else self._outbound
+            if len(table) < MAX_OPEN_REQUESTS:
+                table[key] = (event.time, pdu.name)
+                if inbound and command_id in BIND_TYPES:
+                    self._binding[key] = str(pdu.params.get("system_id", ""))
+            return
+        started = (self._outbound if inbound else self._inbound).pop(key, None)
+        if started is not None:
+            histogram = self.esme_latency if inbound else self.latency
+            histogram[started[1]].observe(max(0.0, event.time - started[0]))
+        if inbound:
+            return
+        if command_id in _BIND_RESPS:
+            account = self._binding.pop(key, "")
+            bind_type = BIND_TYPES[CommandId(command_id & 0x7FFFFFFF)].value
+            if pdu.command_status == 0:
+                self.binds[(instance, account, bind_type)] += 1
+            else:
+                self.bind_failures[(instance, account, status)] += 1
+        elif command_id in _SUBMITS and pdu.command_status == _THROTTLED:
+            self.throttled[(instance, self._account(instance, data.get("session_id")))] += 1
+
+    def _account(self, instance: str, session_id: Any) -> str:
+        runtime = self.simulator.instances.get(instance)
+        session = runtime.sessions.get(session_id) if runtime is not None else None
+        return (session.system_id or "") if session is not None else ""
+
+    # ------------------------------------------------------------------
+    # the scrape
+    # ------------------------------------------------------------------
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of every metric."""
+        return generate_latest(self.registry)
+
+    def collect(self) -> Iterator[Metric]:
+        """The metric families, for the registry."""
+        yield from self._counters()
+        yield from self._histograms()
+        yield from self._gauges()
+
+    def _counters(self) -> Iterator[Metric]:
+        tables: list[tuple[str, str, list[str], dict[Any, int]]] = [
+            ("smsc_sim_pdus", "PDUs received (in) and sent (out)", ["direction", "instance", "command", "status"],
+             self.pdus),
+            ("smsc_sim_binds", "Successful binds", ["instance", "account", "bind_type"], self.binds),
+            ("smsc_sim_bind_failures", "Refused binds", ["instance", "account", "status"], self.bind_failures),
+            ("smsc_sim_throttled_submits", "Submits answered ESME_RTHROTTLED", ["instance", "account"],
+             self.throttled),
+            ("smsc_sim_deliveries", "Receipt and MO delivery steps (queued, retry, acked, failed, exhausted, "
+             "expired, dropped)", ["kind", "outcome"], self.deliveries),
+            ("smsc_sim_message_states", "Message state changes", ["direction", "state"], self.messages),
+            ("smsc_sim_outages", "Outages started (mode) and ended (mode=up)", ["instance", "mode"], self.outages),
+        ]  # fmt: skip
+        for name, doc, labels, table in tables:
+            family = CounterMetricFamily(name, doc, labels=labels)
+            for key, value in sorted(table.items()):
+                family.add_metric(list(key), value)
+            yield family
+        family = CounterMetricFamily("smsc_sim_connections", "TCP connections accepted", labels=["instance"])
+        for instance, value in sorted(self.connections.items()):
+            family.add_metric([instance], value)
+        yield family
+        retries = CounterMetricFamily("smsc_sim_delivery_retries", "Deliveries retried", labels=["kind"])
+        for (kind, outcome), value in sorted(self.deliveries.items()):
+            if outcome == "retry":
+                retries.add_metric([kind], value)
+        yield retries
+
+    def _histograms(self) -> Iterator[Metric]:
+        for name, doc, table in (
+            ("smsc_sim_response_latency_seconds", "Time from an ESME request to the SMSC's response", self.latency),
+            ("smsc_sim_esme_response_seconds", "Time from an SMSC request (deliver_sm...) to the ESME's response",
+             self.esme_latency),
+        ):
+            family = HistogramMetricFamily(name, doc, labels=["command"])
+            for command, histogram in sorted(table.items()):
+                family.add_metric([command], histogram.buckets(), histogram.total)
+            yield family
+
+    def _gauges(self) -> Iterator[Metric]:
+        simulator = self.simulator
+        up = GaugeMetricFamily("smsc_sim_instance_up", "1 when the instance is up (no outage)", labels=["instance"])
+        mode = GaugeMetricFamily(
+            "smsc_sim_instance_mode", "1 for the instance's current mode", labels=["instance", "mode"]
+        )
+        sessions = GaugeMetricFamily("smsc_sim_sessions", "Open SMPP sessions by state", labels=["instance", "state"])
+        bound = GaugeMetricFamily(
+            "smsc_sim_bound_sessions", "Bound sessions", labels=["instance", "account", "bind_type"]
+        )
+        queue = GaugeMetricFamily(
+            "smsc_sim_outbound_queue_depth", "Deliveries written and unanswered or queued, per instance",
+            labels=["instance"],
+        )  # fmt: skip
+        for name, instance in simulator.instances.items():
+            up.add_metric([name], 1.0 if instance.mode == "up" else 0.0)
+            mode.add_metric([name, instance.mode], 1.0)
+            states: defaultdict[str, int] = defaultdict(int)
+            binds: defaultdict[tuple[str, str], int] = defaultdict(int)
+            depth = 0
+            for session in list(instance.sessions.values()):
+                states[session.state.value] += 1
+                if session.bind_type is not None and session.state.value.startswith("BOUND"):
+                    binds[(session.system_id or "", session.bind_type.value)] += 1
+                depth += session.outbound_pending()
+            for state, n in sorted(states.items()):
+                sessions.add_metric([name, state], n)
+            for (account, bind_type), n in sorted(binds.items()):
+                bound.add_metric([name, account, bind_type], n)
+            queue.add_metric([name], depth)
+        yield from (up, mode, sessions, bound, queue)
+        pending = GaugeMetricFamily("smsc_sim_pending_deliveries", "Deliveries waiting for a bind", labels=["cluster"])
+        stored = GaugeMetricFamily("smsc_sim_store_messages", "Message records held", labels=["cluster"])
+        stats = GaugeMetricFamily("smsc_sim_core_stat", "The core's own counters", labels=["cluster", "name"])
+        for cluster, core in simulator.cores.items():
+            value = core_stats(core)
+            for key, number in sorted(value.items()):
+                if isinstance(number, (int, float)) and not isinstance(number, bool):
+                    stats.add_metric([cluster, key], float(number))
+            pending.add_metric([cluster], float(value.get("pending", 0) or 0))
+            stored.add_metric([cluster], float(value.get("store_size", 0) or 0))
+        yield from (pending, stored, stats)
+        waits = GaugeMetricFamily("smsc_sim_api_open_waits", "Long-poll waits open on the API")
+        waits.add_metric([], float(self.open_waits()))
+        yield waits
+
+
+def core_stats(core: Any) -> dict[str, Any]:
+    """A core's ``stats()``, flattened one level (``{"receipts": {"acked": 1}}`` gives ``receipts_acked``)."""
+    stats = getattr(core, "stats", None)
+    raw = stats() if callable(stats) else {}
+    flat: dict[str, Any] = {}
+    for key, value in dict(raw).items():
+        if isinstance(value, dict):
+            for inner, number in value.items():
+                flat[f"{key}_{inner}"] = number
+        else:
+            flat[str(key)] = value
+    return flat

@@ -1,0 +1,182 @@
+"""
+The OpenAPI description against the API as it answers: the document is
+valid OpenAPI 3.1 (openapi-spec-validator), names every route the API has
+(and no other), and real answers of every operation, errors included, match
+its schemas (JSON Schema 2020-12, the dialect of OpenAPI 3.1, with jsonschema).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate as validate_spec
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from smsc_sim.api.app import openapi_document
+from tests import wire
+from tests.test_api import APITestCase
+
+DOC = "urn:smsc-sim-openapi"
+
+
+def _pointer(*parts: str) -> str:
+    return "/".join(part.replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+class OpenAPIChecker:
+    """Validates answers against the response schemas of one document."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        resource = Resource.from_contents(document, default_specification=DRAFT202012)
+        self.registry = Registry().with_resource(DOC, resource)
+        self.templates = [(t, re.compile("^" + re.sub(r"\{\w+\}", "[^/]+", t) + "$")) for t in document["paths"]]
+
+    def template(self, path: str) -> str:
+        """The documented path template a concrete path falls under."""
+        path = path.split("?")[0]
+        for template, pattern in self.templates:
+            if pattern.match(path):
+                return template
+        raise AssertionError(f"{path} is not documented")
+
+    def check(self, method: str, path: str, code: int, body: Any) -> None:
+        """Raise when the answer does not match the documented response."""
+        template = self.template(path)
+        operation = self.document["paths"][template].get(method.lower())
+        assert operation is not None, f"{method} {template} is not documented"
+        responses = operation["responses"]
+        assert str(code) in responses, f"{method} {template} answered {code}, documented: {sorted(responses)}"
+        response = responses[str(code)]
+        location = ["paths", template, method.lower(), "responses", str(code)]
+        if "$ref" in response:
+            location = response["$ref"].lstrip("#/").split("/")
+            response = self.document[location[0]][location[1]][location[2]]
+        kind = "application/json" if isinstance(body, (dict, list)) else "text/plain"
+        assert kind in response["content"], f"{method} {template} {code}: {kind} not documented"
+        pointer = _pointer(*location, "content", kind, "schema")
+        validator = Draft202012Validator({"$ref": f"{DOC}#/{pointer}"}, registry=self.registry)
+        validator.validate(body)
+
+
+class OpenAPITests(APITestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.checker = OpenAPIChecker(openapi_document())
+        self.checked: set[tuple[str, str, int]] = set()
+
+    def check(self, method: str, path: str, body: Any = None, expect: int | None = None) -> Any:
+        """Call, check the answer against the document, return the body."""
+        code, answer = self.call(method, path, body)
+        if expect is not None:
+            self.assertEqual(code, expect, (method, path, answer))
+        self.checker.check(method, path, code, answer)
+        self.checked.add((method, self.checker.template(path), code))
+        return answer
+
+    def checkStarted(self, method: str, path: str, deferred: Any) -> Any:
+        """Check a long-poll's answer."""
+        code, answer = self.answer(deferred)
+        self.checker.check(method, path, code, answer)
+        self.checked.add((method, self.checker.template(path), code))
+        return answer
+
+    def test_document_is_valid_openapi(self) -> None:
+        """The document is valid OpenAPI 3.1."""
+        validate_spec(openapi_document())
+
+    def test_every_route_is_documented(self) -> None:
+        """Every path and method the API serves is in the document, and the document has no other."""
+        served = {(route.template, method.lower()) for route in self.smsc.api.api.routes for method in route.methods}
+        documented = {
+            (path, method)
+            for path, item in openapi_document()["paths"].items()
+            for method in item
+            if method in ("get", "put", "post", "delete", "patch")
+        }
+        self.assertEqual(served, documented)
+
+    def test_answers_match_the_document(self) -> None:
+        """Real answers of every operation, success and error, match their documented schemas."""
+        check = self.check
+        check("GET", "/api/v1", expect=200)
+        check("GET", "/api/v1/openapi.json", expect=200)
+        check("GET", "/api/v1/health/live", expect=200)
+        check("GET", "/api/v1/health/ready", expect=200)
+        check("GET", "/api/v1/instances", expect=200)
+        check("GET", "/api/v1/instances/SMPP1", expect=200)
+        check("GET", "/api/v1/instances/NOPE", expect=404)
+        check("POST", "/api/v1/instances/SMPP2/outage", {"mode": "slow", "latency": 0.5, "duration": 10}, 200)
+        check("POST", "/api/v1/instances/SMPP2/outage", {"mode": "warp"}, 400)
+        check("DELETE", "/api/v1/instances/SMPP2/outage", expect=200)
+        check("POST", "/api/v1/instances/SMPP0/outage", {"mode": "graceful"}, 200)
+        check("GET", "/api/v1/health/ready", expect=200)
+        self.successResultOf(self.smsc.simulator.instances["SMPP2"].listeners[0].unlisten())
+        check("GET", "/api/v1/health/ready", expect=503)
+        check("DELETE", "/api/v1/instances/NOPE/outage", expect=404)
+
+        esme = self.bind()
+        receiver = self.bind(0x01, "SMPP2")
+        sessions = check("GET", "/api/v1/sessions", expect=200)["sessions"]
+        check("GET", "/api/v1/sessions?bind_type=receiver", expect=200)
+        check("GET", "/api/v1/sessions?nope=1", expect=400)
+        check("GET", f"/api/v1/sessions/{sessions[0]['session_id']}", expect=200)
+        check("GET", "/api/v1/sessions/999", expect=404)
+        check("DELETE", "/api/v1/sessions/999", expect=404)
+        check("DELETE", f"/api/v1/sessions/{sessions[1]['session_id']}?how=sideways", expect=400)
+        check("DELETE", f"/api/v1/sessions/{sessions[1]['session_id']}?how=reset", expect=200)
+        self.smsc.flush()
+        self.assertTrue(receiver.closed)
+
+        message_id = self.submit(esme, 2, text=b"Hello")
+        self.submit(esme, 3, esm_class=0x40, text=bytes([5, 0, 3, 9, 2, 1]) + b"Hel")
+        check("GET", "/api/v1/messages", expect=200)
+        check("GET", "/api/v1/messages?limit=1&state=pending", expect=200)
+        check("GET", "/api/v1/messages?limit=none", expect=400)
+        check("GET", f"/api/v1/messages/{message_id}", expect=200)
+        check("GET", "/api/v1/messages/NOPE", expect=404)
+        check("POST", "/api/v1/wait/messages", {"count": 1, "timeout": 0}, 200)
+        check("POST", "/api/v1/wait/messages", {"count": 0}, 400)
+        waiting = self.started("POST", "/api/v1/wait/messages", {"count": 9, "timeout": 1})
+        self.smsc.advance(1)
+        self.checkStarted("POST", "/api/v1/wait/messages", waiting)
+        self.smsc.advance(10)
+        check("POST", "/api/v1/wait/receipt", {"message_id": message_id, "timeout": 0}, 200)
+        check("POST", "/api/v1/wait/receipt", {"message_id": "NOPE", "timeout": 0}, 408)
+        check("POST", "/api/v1/wait/receipt", {}, 400)
+        check("POST", "/api/v1/wait/bind", {"timeout": 0}, 200)
+        check("POST", "/api/v1/wait/bind", {"count": 5, "timeout": 0}, 408)
+        check("POST", "/api/v1/wait/bind", {"bind_type": 1}, 400)
+        check("POST", f"/api/v1/messages/{message_id}/receipt", {"stat": "EXPIRED"}, 200)
+        check("POST", f"/api/v1/messages/{message_id}/receipt", {"stat": "GONE"}, 400)
+        check("POST", "/api/v1/messages/NOPE/receipt", {"stat": "DELIVRD"}, 404)
+        mo = check("POST", "/api/v1/mo", {"source": "1", "destination": "2", "text": "hi"}, 201)["message_ids"][0]
+        check("POST", f"/api/v1/messages/{mo}/receipt", {"stat": "DELIVRD"}, 409)
+        check("POST", "/api/v1/mo", {"source": "1"}, 400)
+        check("POST", "/api/v1/mo", {"source": "1", "destination": "2", "text": "x", "account": "x"}, 404)
+
+        check("GET", "/api/v1/scenario", expect=200)
+        check("GET", "/api/v1/scenarios", expect=200)
+        check("PUT", "/api/v1/scenario", {"name": "throttling"}, 200)
+        check("PUT", "/api/v1/scenario", {"yaml": "rules: 3\n"}, 400)
+        check("POST", "/api/v1/reset", {"sessions": True}, 200)
+        check("POST", "/api/v1/reset", {"everything": True}, 400)
+        check("GET", "/api/v1/stats", expect=200)
+        check("GET", "/api/v1/metrics", expect=200)
+        check("GET", "/metrics", expect=200)
+
+        methods = ("get", "put", "post", "delete")
+        operations = {(m.upper(), p) for p, item in openapi_document()["paths"].items() for m in item if m in methods}
+        exercised = {(method, template) for method, template, _ in self.checked}
+        self.assertEqual(operations - exercised, set())
+
+    def test_unauthorized_answer_matches(self) -> None:
+        """A 401 answer matches the document's error schema."""
+        self.smsc.api.api.token = "t"
+        code, body = self.call("GET", "/api/v1/instances")
+        self.assertEqual(code, 401)
+        self.checker.check("GET", "/api/v1/instances", code, body)
+        self.assertEqual(wire.cstr("x"), b"x\x00")

@@ -1,0 +1,124 @@
+"""
+The pytest plugin as a user's suite meets it (pytester, each suite in its
+own pytest process): the ``smsc`` fixture with smpplib, the reset between
+tests, options from conftest.py, the in-process mode under pytest-twisted
+and the in-memory fixture.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.metadata import entry_points
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+FAST = "name: fast\nreceipt:\n  stat: DELIVRD\n  delay: 0s\n"
+
+CONFTEST = '''
+import pytest
+
+@pytest.fixture(scope="session")
+def smsc_sim_options(tmp_path_factory):
+    path = tmp_path_factory.mktemp("scenario") / "fast.yaml"
+    path.write_text(%r)
+    return {"scenario": str(path)}
+''' % FAST
+
+SMPPLIB_SUITE = '''
+import smpplib.client
+
+
+def bound(smsc):
+    client = smpplib.client.Client(*smsc.address("SMPP1"), allow_unknown_opt_params=True)
+    ids = []
+    client.set_message_sent_handler(lambda pdu: ids.append(pdu.message_id.decode()))
+    client.connect()
+    client.bind_transceiver(system_id=smsc.system_id, password=smsc.password)
+    return client, ids
+
+
+def test_bind_submit_and_receipt(smsc):
+    client, ids = bound(smsc)
+    client.send_message(source_addr="447700900001", destination_addr="447700900002",
+                        short_message=b"hello", registered_delivery=1)
+    client.read_once()
+    client.read_once()
+    result = smsc.wait_for_receipt(ids[0], timeout=5)
+    assert result["receipt"]["stat"] == "DELIVRD"
+    assert smsc.scenario()["name"] == "fast"
+    client.unbind()
+    client.disconnect()
+
+
+def test_state_is_reset_between_tests(smsc):
+    assert smsc.messages() == []
+    smsc.start_outage("SMPP2", "blackhole")
+
+
+def test_outage_was_ended_by_the_reset(smsc):
+    assert smsc.instance("SMPP2")["state"] == "up"
+    client, _ = bound(smsc)
+    client.disconnect()
+
+
+def test_left_bound_session_is_dropped(smsc):
+    assert smsc.sessions() == []
+'''
+
+INPROCESS_SUITE = '''
+import pytest_twisted
+
+
+@pytest_twisted.ensureDeferred
+async def test_inprocess(smsc):
+    assert smsc.simulator is not None
+    instances = await smsc.instances()
+    assert {i["name"] for i in instances} == {"SMPP0", "SMPP1", "SMPP2"}
+    assert (await smsc.scenario())["name"] == "fast"
+
+
+def test_memory(smsc_memory):
+    assert smsc_memory.sessions() == []
+    assert smsc_memory.simulator.scenario.describe()["name"] == "fast"
+'''
+
+
+def _plugin_args() -> list[str]:
+    """``-p`` for the plugin unless the installed package already registers it (pytest11)."""
+    installed = any(ep.name == "smsc_sim" for ep in entry_points(group="pytest11"))
+    return [] if installed else ["-p", "smsc_sim.testing.pytest_plugin"]
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A directory for a user's suite that can import smsc_sim from this checkout."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+    pytester.makeconftest(CONFTEST)
+    return pytester
+
+
+def test_smpplib_suite_with_the_smsc_fixture(suite: pytest.Pytester) -> None:
+    """A smpplib suite using the smsc fixture passes: bind, submit, receipt, and a clean state per test."""
+    suite.makepyfile(test_user=SMPPLIB_SUITE)
+    result = suite.runpytest_subprocess(*_plugin_args(), "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
+
+
+def test_inprocess_mode_and_memory_fixture(suite: pytest.Pytester) -> None:
+    """With --smsc-sim-mode=inprocess the smsc fixture is an in-process simulator; smsc_memory works too."""
+    suite.makepyfile(test_user=INPROCESS_SUITE)
+    result = suite.runpytest_subprocess(*_plugin_args(), "--smsc-sim-mode=inprocess", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+
+
+def test_bad_mode_is_a_usage_error(suite: pytest.Pytester) -> None:
+    """An unknown mode in the ini file is reported as a usage error."""
+    suite.makeini("[pytest]\nsmsc_sim_mode = sideways\n")
+    suite.makepyfile(test_user="def test_x(smsc):\n    pass\n")
+    result = suite.runpytest_subprocess(*_plugin_args(), "-p", "no:cacheprovider")
+    assert "smsc_sim_mode must be one of" in result.stdout.str() + result.stderr.str()
+    assert result.ret != 0
