@@ -62,6 +62,8 @@ class AccountSettings:
     default_alphabet: str = "latin-1"
     #: CIDR ranges allowed to bind; empty = any address
     allowed_addresses: tuple[str, ...] = ()
+    #: submit_multi distribution lists (dest_flag 2) of this account: list name -> member addresses
+    distribution_lists: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,28 @@ class CoreSettings:
 
 
 @dataclass(frozen=True)
+class LimitSettings:
+    """
+    Bounds on connections and on bind attempts, per process (see docs/reliability.md).
+
+    The connection limits are checked where a connection is accepted, the
+    bind ones where a bind is decided (``smsc_sim.limits``); ``0`` switches a
+    count limit off.
+    """
+
+    #: most open SMPP connections at once, all instances together; more are refused (closed at accept)
+    max_connections: int = 10_000
+    #: most open SMPP connections at once from one source address
+    max_connections_per_address: int = 1_000
+    #: seconds a failed bind's bind_resp is held back (slows password guessing); 0 = answer at once
+    bind_failure_delay: float = 0.0
+    #: consecutive failed binds from one address that lock it out; 0 = never
+    bind_failure_lockout_after: int = 0
+    #: how long (seconds) a locked-out address gets ESME_RBINDFAIL for every bind
+    bind_failure_lockout: float = 60.0
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one simulator process."""
 
@@ -123,6 +147,7 @@ class Config:
     accounts: tuple[AccountSettings, ...]
     session: SessionSettings = field(default_factory=SessionSettings)
     core: CoreSettings = field(default_factory=CoreSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     #: scenario name (a shipped one) or a path to a YAML file
     scenario: str = "default"
     #: seed for every random choice; None = chosen at start and logged

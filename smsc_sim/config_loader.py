@@ -31,6 +31,7 @@ from smsc_sim.config import (
     Config,
     CoreSettings,
     InstanceSettings,
+    LimitSettings,
     SessionSettings,
     default_config,
 )
@@ -214,7 +215,7 @@ def _convert(cls: type, name: str, hint: Any, node: _Node, path: str, source: st
     """Convert and check the file value of field ``cls.name``."""
     where = f"{source}:{node.line}"
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint in (SessionSettings, CoreSettings):
+    if hint in (SessionSettings, CoreSettings, LimitSettings):
         return _build(hint, node, path, source, hint())
     if origin is tuple and args[0] in (InstanceSettings, AccountSettings):
         if not isinstance(node.value, list):
@@ -224,6 +225,8 @@ def _convert(cls: type, name: str, hint: Any, node: _Node, path: str, source: st
         items = tuple(_build(args[0], item, f"{path}[{i}]", source, None) for i, item in enumerate(node.value))
         _check_unique(items, path, [f"{source}:{item.line}" for item in node.value])
         return items
+    if origin is dict:
+        return _lists_by_name(node, path, source)
     if origin is tuple:
         if not isinstance(node.value, list):
             _fail(where, path, f"not a list: {_show(node.value)}", "a list of strings")
@@ -234,6 +237,33 @@ def _convert(cls: type, name: str, hint: Any, node: _Node, path: str, source: st
         _check_value(cls, name, value, where, path)
         return value
     return _check_value(cls, name, _check_type(hint, node.value, where, path), where, path)
+
+
+def _lists_by_name(node: _Node, path: str, source: str) -> dict[str, tuple[str, ...]]:
+    """
+    A mapping of names to lists of addresses (an account's ``distribution_lists``).
+
+    Names and addresses are 1 to 20 characters (C-Octet Strings of at most
+    21 octets in submit_multi); addresses must be YAML strings, so that
+    leading zeros and ``+`` survive.
+    """
+    if not isinstance(node.value, dict):
+        _fail(f"{source}:{node.line}", path, f"not a mapping: {_show(node.value)}", "a mapping of list names to addresses")
+    lists: dict[str, tuple[str, ...]] = {}
+    for name, child in node.value.items():
+        where, key = f"{source}:{child.line}", _join(path, name)
+        if not 1 <= len(name) <= 20:
+            _fail(where, key, f"bad list name length ({len(name)} characters)", "1 to 20 characters")
+        if not isinstance(child.value, list):
+            _fail(where, key, f"not a list: {_show(child.value)}", "a list of addresses")
+        members: list[str] = []
+        for i, item in enumerate(child.value):
+            if not isinstance(item.value, str) or not 1 <= len(item.value) <= 20:
+                expected = 'an address of 1 to 20 characters, quoted ("447700900001")'
+                _fail(f"{source}:{item.line}", f"{key}[{i}]", f"not an address: {_show(item.value)}", expected)
+            members.append(item.value)
+        lists[name] = tuple(members)
+    return lists
 
 
 def _check_type(hint: Any, value: Any, where: str, path: str) -> Any:

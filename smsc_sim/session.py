@@ -26,6 +26,7 @@ from twisted.python.failure import Failure
 
 from smsc_sim.contracts import AfterReply, DeliveryFailed, ICore, Reply
 from smsc_sim.events import EventBus
+from smsc_sim.limits import Backpressure
 from smsc_sim.smpp.codec import PDUDecodeError, decode, encode
 from smsc_sim.smpp.constants import (
     BIND_TYPES,
@@ -153,6 +154,7 @@ class SMPPSession(Protocol):
         self._unbind_deferred: Deferred[None] | None = None
         self._clean = True
         self._closing = False
+        self._backpressure: Backpressure | None = None
 
     # ------------------------------------------------------------------
     # connection lifecycle
@@ -167,6 +169,9 @@ class SMPPSession(Protocol):
         now = self.clock.seconds()
         self.connected_at = now
         self._last_rx = now
+        # stop reading from an ESME that does not read what we write (docs/reliability.md)
+        self._backpressure = Backpressure(self.transport)
+        self._backpressure.attach()
         self.instance.session_started(self)
         self.log.info(
             "connection {session_id} from {peer} on {instance}",
@@ -309,9 +314,10 @@ class SMPPSession(Protocol):
             return
         if command_id == CommandId.unbind:
             if state in _BOUND_STATES:
-                self._reply_now(PDU(CommandId.unbind_resp, pdu.sequence_number, 0))
                 self._unbound("unbind from the ESME")
-                self._close()
+                self.state = SessionState.UNBINDING
+                # through _apply, so that a slow instance delays the unbind_resp and the close together
+                self._apply(Reply(PDU(CommandId.unbind_resp, pdu.sequence_number, 0), then=AfterReply.close))
             else:
                 self._reply_now(PDU(CommandId.unbind_resp, pdu.sequence_number, CommandStatus.ESME_RINVBNDSTS))
             return
@@ -332,6 +338,10 @@ class SMPPSession(Protocol):
             return  # accepted and never answered
         if mode == "reject-binds":
             self._reply_now(PDU(response_id(pdu.command_id), pdu.sequence_number, self.instance.reject_status))
+            return
+        if len(self._delayed_replies) >= self.settings.inbound_window > 0:
+            # failed binds may be answered late (limits.bind_failure_delay): keep them bounded too
+            self._reply_now(PDU(response_id(pdu.command_id), pdu.sequence_number, self.settings.window_status))
             return
         self.interface_version = pdu.params.get("interface_version", 0x34)
         try:
@@ -571,9 +581,14 @@ class SMPPSession(Protocol):
         """Reset the connection (RST), no unbind."""
         if self.transport is not None and self.state is not SessionState.CLOSED:
             self._closing = True
+            if self._backpressure is not None:
+                self._backpressure.detach()
             self.transport.abortConnection()  # type: ignore[attr-defined]
 
     def _unbound(self, why: str) -> None:
+        """Tell the core, once, that the bind ended cleanly."""
+        if self._clean:
+            return  # never bound, or already reported
         if self.state in _BOUND_STATES or self.state is SessionState.UNBINDING:
             self.log.info(
                 "unbind of {system_id} on {instance}, session {session_id}: {why}",
@@ -591,6 +606,9 @@ class SMPPSession(Protocol):
     def _close(self) -> None:
         if self.transport is not None and not self._closing:
             self._closing = True
+            # a paused producer would keep the connection open forever
+            if self._backpressure is not None:
+                self._backpressure.detach()
             self.transport.loseConnection()
 
     # ------------------------------------------------------------------

@@ -18,13 +18,14 @@ from typing import Any, Callable
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.protocol import Factory
+from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 
 from smsc_sim.config import Config
 from smsc_sim.contracts import IScenario
 from smsc_sim.core.smsc import SMSCCore
 from smsc_sim.events import EventBus
+from smsc_sim.limits import ConnectionLimiter, Refused
 from smsc_sim.session import SMPPSession
 from smsc_sim.topology import InstanceRuntime, Listener, OutageError
 
@@ -38,9 +39,11 @@ class SMPPServerFactory(Factory):
         self.simulator = simulator
         self.instance = instance
 
-    def buildProtocol(self, addr: Any) -> SMPPSession:
-        """A new session on this factory's instance."""
+    def buildProtocol(self, addr: Any) -> Protocol:
+        """A new session on this factory's instance, or a refusal past the connection limits."""
         simulator = self.simulator
+        if not simulator.limiter.admit(addr):
+            return Refused()
         session = SMPPSession(
             core=self.instance.core,
             instance=self.instance,
@@ -51,6 +54,7 @@ class SMPPServerFactory(Factory):
             trace=simulator.config.trace,
         )
         session.factory = self
+        simulator.limiter.release_on_close(session, addr)
         return session
 
 
@@ -74,6 +78,7 @@ class Simulator(MultiService):
         self.clock: IReactorTime = reactor
         self.events = EventBus(reactor)
         self.session_ids = itertools.count(1)
+        self.limiter = ConnectionLimiter(config.limits, reactor)
         self._scenario_loader = scenario_loader or _default_scenario_loader
         # the configured seed wins, then the scenario file's own, then a fresh one (logged at start)
         self.scenario = self._scenario_loader(config.scenario, reactor, config.seed)

@@ -551,3 +551,17 @@ class InternalErrorTests(SessionTestCase):
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         self.session.dataReceived(wire.frame(0x15, 6))
         self.assertEqual(self.sent(), [(0x80000015, 0, 6)])
+
+
+class SlowUnbindTests(SessionTestCase):
+    def test_unbind_on_slow_instance_is_answered_before_close(self) -> None:
+        """On an instance with added latency, an ESME's unbind still gets its unbind_resp, then the close."""
+        self.bind()
+        self.instance.latency = 0.5
+        self.session.dataReceived(wire.frame(0x06, 9))
+        self.assertEqual(self.transport.value(), b"")
+        self.assertFalse(self.transport.disconnecting)
+        self.clock.advance(0.5)
+        self.assertEqual(self.sent(), [(0x80000006, 0, 9)])
+        self.assertTrue(self.transport.disconnecting)
+        self.assertEqual(self.core.unbinds, 1)

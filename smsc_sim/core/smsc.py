@@ -19,6 +19,7 @@ timed work on one :class:`~smsc_sim.core.timeline.Timeline`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from typing import Any, Callable, Sequence
 
@@ -39,6 +40,7 @@ from smsc_sim.core.submit import Submissions
 from smsc_sim.core.throttle import TokenBucket
 from smsc_sim.core.timeline import Timeline
 from smsc_sim.events import EventBus
+from smsc_sim.limits import BindFailureGuard, peer_host
 from smsc_sim.smpp.constants import (
     BIND_TYPES,
     INTERFACE_VERSION_34,
@@ -87,6 +89,7 @@ class SMSCCore:
         self.events = events
         self.accounts = Accounts(config.accounts)
         self.binds = BindRegistry(clock)
+        self.bind_guard = BindFailureGuard(config.limits, clock)
         self.timeline = Timeline(clock)
         self.store = MessageStore(self.settings.store_max_messages, self.settings.store_final_ttl, clock.seconds)
         self.router = Router(
@@ -138,11 +141,17 @@ class SMSCCore:
         bind_type = BIND_TYPES[CommandId(pdu.command_id)]
         if self.binds.entry(session.session_id) is not None:
             return self._refuse_bind(session, pdu, CommandStatus.ESME_RALYBND, "session already bound")
+        host = peer_host(session.peer)
+        if self.bind_guard.locked(host):
+            return self._refuse_bind(session, pdu, CommandStatus.ESME_RBINDFAIL, "address locked out after failed binds")
         account, status = self.accounts.check(system_id, p.get("password", ""), session.peer)
         if account is None:
-            return self._refuse_bind(session, pdu, status, "credentials or address")
+            refusal = self._refuse_bind(session, pdu, status, "credentials or address")
+            # a held-back answer slows password guessing down (limits.bind_failure_delay)
+            return dataclasses.replace(refusal, delay=self.bind_guard.failed(host))
         if 0 < self.max_binds(account) <= self.binds.count(system_id):
             return self._refuse_bind(session, pdu, CommandStatus.ESME_RALYBND, "bind quota reached")
+        self.bind_guard.succeeded(host)
         interface_version = p.get("interface_version", INTERFACE_VERSION_34)
         now = self.clock.seconds()
         entry = BindEntry(session, account, bind_type, interface_version, session.instance_name, now)
