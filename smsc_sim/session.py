@@ -65,27 +65,19 @@ _BOUND_STATES = frozenset(BOUND_STATE.values())
 #: Requests an ESME may send in each state and that the core decides (Table 2-1).
 #: replace_sm is listed for BOUND_TX only in the table; every SMSC in the field
 #: also takes it on a transceiver bind, which is the TX capability plus RX.
+_TRANSMIT_REQUESTS = frozenset(
+    {
+        CommandId.submit_sm,
+        CommandId.submit_multi,
+        CommandId.query_sm,
+        CommandId.cancel_sm,
+        CommandId.replace_sm,
+        CommandId.data_sm,
+    }
+)
 CORE_REQUESTS: dict[SessionState, frozenset[int]] = {
-    SessionState.BOUND_TX: frozenset(
-        {
-            CommandId.submit_sm,
-            CommandId.submit_multi,
-            CommandId.query_sm,
-            CommandId.cancel_sm,
-            CommandId.replace_sm,
-            CommandId.data_sm,
-        }
-    ),
-    SessionState.BOUND_TRX: frozenset(
-        {
-            CommandId.submit_sm,
-            CommandId.submit_multi,
-            CommandId.query_sm,
-            CommandId.cancel_sm,
-            CommandId.replace_sm,
-            CommandId.data_sm,
-        }
-    ),
+    SessionState.BOUND_TX: _TRANSMIT_REQUESTS,
+    SessionState.BOUND_TRX: _TRANSMIT_REQUESTS,
     SessionState.BOUND_RX: frozenset({CommandId.data_sm}),
 }
 
