@@ -22,6 +22,7 @@ here with the mechanics it needs on the wire:
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import Service
@@ -86,7 +87,25 @@ class Listener(Service):
     def _listening(self, port: IListeningPort) -> None:
         self._starting = False
         self.port = port
+        self._pin(port)
         self._notify(port)
+
+    def _pin(self, port: IListeningPort) -> None:
+        """
+        Listen on the same port after an outage when the description asked
+        for an ephemeral one (``tcp:0``): an ESME that learned the address at
+        start must find the instance there again when it recovers, as it
+        would the provider's, instead of a new random port.
+        """
+        # TCP4/TCP6/SSL4ServerEndpoint keep the port in ``_port``; any other
+        # endpoint is left as it is
+        if getattr(self._endpoint, "_port", None) != 0:
+            return
+        bound = getattr(port.getHost(), "port", 0)
+        if bound:
+            pinned = copy.copy(self._endpoint)
+            pinned._port = bound  # type: ignore[attr-defined]
+            self._endpoint = pinned
 
     def _listen_failed(self, failure: Failure) -> None:
         self._starting = False

@@ -103,7 +103,7 @@ class BenchTests(SynchronousTestCase):
         plan = r.default_receipt()
         self.assertIs(plan, r.default_receipt())
         self.assertEqual([(s.delay, s.stat) for s in plan.steps], [(0.5, "DELIVRD")])
-        self.assertEqual((r.limits.max_binds, r.limits.throughput), (16, 0.0))
+        self.assertEqual((r.limits.max_binds, r.limits.throughput), (1000, 0.0))
 
 
 class ThrottlingTests(SynchronousTestCase):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from smsc_sim.config import AccountSettings
@@ -52,6 +53,7 @@ class BindRegistry:
         self._by_session: dict[int, BindEntry] = {}
         self._by_account: dict[str, list[BindEntry]] = {}
         self._ghosts: dict[str, list[IDelayedCall]] = {}
+        self._release_waiters: dict[str, list[Deferred[None]]] = {}
 
     def entry(self, session_id: int) -> BindEntry | None:
         """The bind of a session, if it is bound."""
@@ -106,9 +108,28 @@ class BindRegistry:
                 held.remove(call)
                 if not held:
                     del self._ghosts[system_id]
+                    self._released(system_id)
 
         call = self._clock.callLater(hold, release)
         calls.append(call)
+
+    def when_released(self, system_id: str) -> Deferred[None]:
+        """
+        Fires once the account holds no ghost bind (at once when it holds none).
+
+        For tests and tools that must wait for the hold to pass without
+        guessing its end: on the real reactor it fires when the release timer
+        does.
+        """
+        if system_id not in self._ghosts:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self._release_waiters.setdefault(system_id, []).append(waiter)
+        return waiter
+
+    def _released(self, system_id: str) -> None:
+        for waiter in self._release_waiters.pop(system_id, []):
+            waiter.callback(None)
 
     def stop(self) -> None:
         """Release every ghost bind and cancel its timer."""
@@ -116,4 +137,7 @@ class BindRegistry:
             for call in calls:
                 if call.active():
                     call.cancel()
+        released = list(self._ghosts)
         self._ghosts.clear()
+        for system_id in released:
+            self._released(system_id)

@@ -1,0 +1,435 @@
+"""
+Benchmark smsc-sim (and smpp34 beside it) with the project's load generator.
+
+    python bench/run.py            # every shape, 3 runs of 10 s each, median
+    python bench/run.py --quick    # 1 run of 2 s each: to try it out
+    python bench/run.py --profile  # also profile the simulator under 4x50
+
+Each run starts a fresh server as a subprocess (``twistd -n smsc-sim``
+with the ``bench`` scenario, its bind quota raised, and the HTTP API off;
+or ``bench/smpp34_server.py``),
+pinned to CPU 0 with ``taskset`` where it exists, and runs ``python -m
+smsc_sim.load`` pinned to CPU 1 against it; the median of the runs of each
+shape goes into the table between the ``bench:results`` markers of
+docs/performance.md (``--profile`` fills the ``bench:profile`` markers).
+Text outside the markers is left alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import gc
+import http.client
+import io
+import json
+import os
+import platform
+import pstats
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOC = os.path.join(ROOT, "docs", "performance.md")
+ACCOUNT = ("bench", "bench")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One load shape."""
+
+    name: str
+    sessions: int = 1
+    window: int = 1
+    receipts: bool = False
+    #: an MO flood through the control API to one receiver, instead of submits
+    mo_flood: bool = False
+
+
+SHAPES = (
+    Shape("1 x 1", 1, 1),
+    Shape("1 x 10", 1, 10),
+    Shape("4 x 50", 4, 50),
+    Shape("4 x 50 + receipts", 4, 50, receipts=True),
+    Shape("100 x 10", 100, 10),
+    Shape("MO flood -> 1 receiver", 1, 1, mo_flood=True),
+)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def pinned(cpu: int, argv: list[str]) -> list[str]:
+    """``argv`` pinned to one CPU with taskset, when there is taskset and that CPU."""
+    if shutil.which("taskset") and (os.cpu_count() or 1) > cpu:
+        return ["taskset", "-c", str(cpu), *argv]
+    return argv
+
+
+def wait_port(port: int, process: subprocess.Popen[bytes], log: str, timeout: float = 30.0) -> None:
+    """Wait until something accepts connections on the port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}; see {log}:\n" + open(log).read()[-3000:])
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s; see {log}")
+
+
+def write_config(directory: str, port: int, api_port: int | None) -> str:
+    """The simulator's configuration for a benchmark: one instance, one unlimited account."""
+    path = os.path.join(directory, "bench-config.yaml")
+    api = f"tcp:{api_port}:interface=127.0.0.1" if api_port else ""
+    with open(path, "w", encoding="utf-8") as stream:
+        stream.write(
+            "instances:\n"
+            "  - name: SMPP1\n"
+            f"    endpoints: ['tcp:{port}:interface=127.0.0.1']\n"
+            "accounts:\n"
+            f"  - system_id: {ACCOUNT[0]}\n"
+            f"    password: {ACCOUNT[1]}\n"
+            "    max_binds: 1000\n"
+            "    throughput: 0\n"
+            "scenario: bench\n"
+            f"api_endpoint: '{api}'\n"
+        )
+    return path
+
+
+@contextlib.contextmanager
+def server(kind: str, directory: str, api: bool = False) -> Iterator[tuple[int, int | None]]:
+    """Run one server (``smsc-sim`` or ``smpp34``) pinned to CPU 0; yield its SMPP and API ports."""
+    port, api_port = free_port(), (free_port() if api else None)
+    log = os.path.join(directory, f"{kind}-{port}.log")
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if kind == "smsc-sim":
+        config = write_config(directory, port, api_port)
+        twistd = shutil.which("twistd")
+        base = [twistd] if twistd else [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
+        argv = [*base, "-n", "--pidfile=", "-l", log, "smsc-sim", "--config", config]
+        if not api:
+            argv += ["--api", "none"]
+    else:
+        argv = [sys.executable, os.path.join(ROOT, "bench", "smpp34_server.py"), "--port", str(port)]
+    with open(log, "ab") as out:
+        process = subprocess.Popen(pinned(0, argv), stdout=out, stderr=subprocess.STDOUT, env=env, cwd=directory)
+    try:
+        wait_port(port, process, log)
+        yield port, api_port
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def generator(port: int, shape: Shape, seconds: float, directory: str) -> dict[str, Any]:
+    """Run the load generator pinned to CPU 1; its JSON result."""
+    out = os.path.join(directory, "result.json")
+    argv = [sys.executable, "-m", "smsc_sim.load", "--port", str(port), "--system-id", ACCOUNT[0],
+            "--password", ACCOUNT[1], "--sessions", str(shape.sessions), "--window", str(shape.window),
+            "--duration", str(seconds), "--progress", "0", "--json-out", out, "--receipt-timeout", "10"]  # fmt: skip
+    if shape.receipts:
+        argv.append("--receipts")
+    if shape.mo_flood:
+        argv.append("--listen-only")
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+    subprocess.run(pinned(1, argv), check=False, stdout=subprocess.DEVNULL, env=env, timeout=seconds + 120)
+    after, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic() - started
+    with open(out, encoding="utf-8") as stream:
+        result: dict[str, Any] = json.load(stream)
+    # the generator's own CPU use (user + system) over its whole life: near 100 % would mean it is the bottleneck
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    result["generator_cpu_pct"] = round(100 * cpu / wall, 0)
+    return result
+
+
+def mo_flood(api_port: int, seconds: float, threads: int = 8) -> int:
+    """POST MOs to the control API from a few threads for ``seconds``; how many were accepted."""
+    body = json.dumps({"account": ACCOUNT[0], "source": "447700900002", "destination": "447700900001",
+                       "text": "MO flood"}).encode()  # fmt: skip
+    accepted = [0] * threads
+    stop = time.monotonic() + seconds
+
+    def worker(i: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", api_port, timeout=10)
+        while time.monotonic() < stop:
+            connection.request("POST", "/api/v1/mo", body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            if response.status < 300:
+                accepted[i] += 1
+
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    return sum(accepted)
+
+
+def run_shape(kind: str, shape: Shape, seconds: float, runs: int) -> dict[str, Any] | None:
+    """The median run of one shape on one server (None when the shape does not apply)."""
+    if shape.mo_flood and kind != "smsc-sim":
+        return None
+    results = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="smsc-bench-") as directory:
+            with server(kind, directory, api=shape.mo_flood) as (port, api_port):
+                if shape.mo_flood:
+                    assert api_port is not None
+                    try:
+                        probe = http.client.HTTPConnection("127.0.0.1", api_port, timeout=5)
+                        probe.request("GET", "/api/v1/health/live")
+                        if probe.getresponse().status != 200:
+                            raise OSError("the control API does not answer /api/v1/health/live")
+                    except OSError as error:
+                        return {"skipped": f"no control API ({error})"}
+                    # the receiver binds first; the flood starts a moment later and stops before it
+                    box: dict[str, Any] = {}
+                    thread = threading.Thread(target=lambda: box.update(generator(port, shape, seconds + 2, directory)))
+                    thread.start()
+                    time.sleep(1.0)
+                    posted = mo_flood(api_port, seconds)
+                    thread.join()
+                    result = box
+                    result["mo_posted"] = posted
+                else:
+                    result = generator(port, shape, seconds, directory)
+        results.append(result)
+        key = "mo_per_s" if shape.mo_flood else "submits_per_s"
+        print(f"  {kind:8} {shape.name:24} {result.get(key, 0):>10.0f}/s  errors {result.get('errors')} "
+              f"{result.get('session_errors') or ''}", file=sys.stderr, flush=True)  # fmt: skip
+    key = "mo_per_s" if shape.mo_flood else "submits_per_s"
+    return sorted(results, key=lambda r: r.get(key, 0.0))[len(results) // 2]
+
+
+def machine() -> str:
+    """One line about where the numbers come from."""
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    versions = []
+    for package in ("twisted", "smpp34"):
+        with contextlib.suppress(Exception):
+            from importlib.metadata import version
+
+            versions.append(f"{package} {version(package)}")
+    pin = "server on CPU 0, generator on CPU 1 (taskset)" if pinned(1, []) else "not pinned (no taskset or 1 CPU)"
+    return (f"{os.cpu_count()} CPUs ({model or platform.machine()}), {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, {', '.join(versions)}; {pin}")  # fmt: skip
+
+
+def ms(result: dict[str, Any], key: str) -> str:
+    """A latency cell."""
+    value = result.get("latency_ms", {}).get(key)
+    return "-" if value is None else f"{value:.1f}"
+
+
+def errors(result: dict[str, Any]) -> str:
+    """The errors cell: statuses and session problems, or none."""
+    found = {**result.get("errors", {}), **result.get("session_errors", {})}
+    if result.get("unanswered"):
+        found["unanswered"] = result["unanswered"]
+    return ", ".join(f"{k} {v}" for k, v in found.items()) or "none"
+
+
+def table(rows: list[tuple[Shape, dict[str, Any] | None, dict[str, Any] | None]], header: str) -> str:
+    """The Markdown table of results."""
+    lines = [header, "",
+             "| shape | smsc-sim msg/s | p50 ms | p90 ms | p99 ms | max ms | receipts/s (got/expected) | errors "
+             "| gen CPU | smpp34 msg/s | smpp34 p50 / p99 ms | smpp34 receipts/s | gen CPU |",
+             "|---|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|"]  # fmt: skip
+    for shape, sim, other in rows:
+        if shape.mo_flood:
+            if sim is None or "skipped" in sim:
+                why = sim["skipped"] if sim else "not run"
+                lines.append(f"| {shape.name} | skipped: {why} | | | | | | | | - | - | - | |")
+                continue
+            delivered = f"{sim.get('mo_per_s', 0):.0f} MO/s delivered"
+            counts = f"({sim.get('mo_received', 0)} of {sim.get('mo_posted', 0)} posted)"
+            cpu = f"{sim.get('generator_cpu_pct', 0):.0f} %"
+            lines.append(f"| {shape.name} | {delivered} {counts} | | | | | | {errors(sim)} | {cpu} | n/a (no API) | | | |")
+            continue
+        cells = [shape.name]
+        if sim is None:
+            cells += ["-"] * 8
+        else:
+            r = sim["receipts"]
+            receipts = f"{r['per_s']:.0f} ({r['received']}/{r['expected']})" if shape.receipts else "-"
+            cells += [f"{sim['submits_per_s']:.0f}", ms(sim, "p50"), ms(sim, "p90"), ms(sim, "p99"), ms(sim, "max"),
+                      receipts, errors(sim), f"{sim.get('generator_cpu_pct', 0):.0f} %"]  # fmt: skip
+        if other is None:
+            cells += ["-", "-", "-", "-"]
+        else:
+            r = other["receipts"]
+            cells += [f"{other['submits_per_s']:.0f}", f"{ms(other, 'p50')} / {ms(other, 'p99')}",
+                      f"{r['per_s']:.0f} ({r['received']}/{r['expected']})" if shape.receipts else "-",
+                      f"{other.get('generator_cpu_pct', 0):.0f} %"]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def replace_between(text: str, marker: str, body: str) -> str:
+    """Put ``body`` between ``<!-- marker:start -->`` and ``<!-- marker:end -->`` (appended if absent)."""
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    block = f"{start}\n{body}\n{end}"
+    if start in text and end in text:
+        return text[: text.index(start)] + block + text[text.index(end) + len(end) :]
+    return text.rstrip("\n") + "\n\n" + block + "\n"
+
+
+def update_doc(marker: str, body: str, path: str = DOC) -> None:
+    """Rewrite one marked block of docs/performance.md."""
+    text = open(path, encoding="utf-8").read() if os.path.exists(path) else "# Performance\n"
+    with open(path, "w", encoding="utf-8") as stream:
+        stream.write(replace_between(text, marker, body))
+
+
+# -- the profile -------------------------------------------------------------
+
+
+def profile_simulator(port: int, seconds: float, out: str) -> None:
+    """(In the child process) run the simulator in-process under cProfile for ``seconds``; write the stats."""
+    sys.path.insert(0, ROOT)
+    from twisted.internet import reactor
+
+    from smsc_sim.config_loader import load_config
+    from smsc_sim.service import build_service
+
+    directory = tempfile.mkdtemp(prefix="smsc-profile-child-")  # the scenario file is read at build time
+    config = load_config(write_config(directory, port, None), {}, {})
+    simulator = build_service(config, reactor)
+    shutil.rmtree(directory, ignore_errors=True)
+    # the cyclic GC's own share: its pauses land in whatever function runs when it starts
+    pauses: list[list[float]] = [[], [], []]
+    began = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            pauses[info["generation"]].append(time.perf_counter() - began[0])
+
+    gc.callbacks.append(on_gc)
+    profiler = cProfile.Profile()
+    simulator.startService()
+    reactor.callLater(seconds, reactor.stop)  # type: ignore[attr-defined]
+    profiler.enable()
+    reactor.run()  # type: ignore[attr-defined]
+    profiler.disable()
+    profiler.dump_stats(out)
+    with open(out + ".gc.json", "w", encoding="utf-8") as stream:
+        json.dump(pauses, stream)
+
+
+def profile(seconds: float, shape: Shape) -> str:
+    """Profile the simulator under one shape; the text for docs/performance.md."""
+    with tempfile.TemporaryDirectory(prefix="smsc-profile-") as directory:
+        port, stats_path, log = free_port(), os.path.join(directory, "sim.prof"), os.path.join(directory, "child.log")
+        argv = [sys.executable, os.path.abspath(__file__), "--profile-child", str(port), str(seconds + 3)]
+        argv.append(stats_path)
+        with open(log, "wb") as out:
+            child = subprocess.Popen(pinned(0, argv), stdout=out, stderr=subprocess.STDOUT)
+        wait_port(port, child, log)
+        result = generator(port, shape, seconds, directory)
+        child.wait(seconds + 60)
+        by_own, by_cumulative = io.StringIO(), io.StringIO()
+        pstats.Stats(stats_path, stream=by_own).strip_dirs().sort_stats("tottime").print_stats(25)
+        pstats.Stats(stats_path, stream=by_cumulative).sort_stats("cumulative").print_stats(r"smsc_sim", 25)
+        with open(stats_path + ".gc.json", encoding="utf-8") as stream:
+            pauses: list[list[float]] = json.load(stream)
+
+    def rows(text: str) -> str:
+        """The table part of pstats' output, with the checkout's path cut."""
+        text = text[text.index("ncalls") :] if "ncalls" in text else text
+        return text.replace(ROOT + "/", "").rstrip()
+
+    gc_line = ", ".join(
+        f"gen{generation}: {len(p)} collections, {sum(p):.2f} s in all, longest {1000 * max(p, default=0):.0f} ms"
+        for generation, p in enumerate(pauses)
+    )
+    return (
+        f"### {shape.name}\n\n"
+        f"cProfile of the simulator (one process, CPU 0) under {shape.name} for {seconds:g} s (plus 3 s "
+        f"of start and idle); the generator measured {result['submits_per_s']:.0f} msg/s under the profiler "
+        f"(p50 {ms(result, 'p50')} ms, p99 {ms(result, 'p99')} ms).\n\n"
+        f"Cyclic garbage collector meanwhile: {gc_line}.\n\n"
+        "Top 25 by own time:\n\n```text\n" + rows(by_own.getvalue()) + "\n```\n\n"
+        "smsc_sim functions by cumulative time:\n\n```text\n" + rows(by_cumulative.getvalue()) + "\n```"
+    )
+
+
+def main() -> None:
+    """Parse the options, run the shapes, write the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one run of 2 s per shape")
+    parser.add_argument("--runs", type=int, default=3, help="runs per shape; the median is kept (default 3)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per run (default 10)")
+    parser.add_argument("--only", default="", help="only the shapes whose name contains this")
+    parser.add_argument("--no-smpp34", action="store_true", help="skip the smpp34 comparison")
+    parser.add_argument("--profile", action="store_true", help="also profile the simulator under 4 x 50 (+ receipts)")
+    parser.add_argument("--profile-seconds", type=float, default=15.0)
+    parser.add_argument("--no-doc", action="store_true", help="print the table; leave docs/performance.md alone")
+    parser.add_argument("--profile-child", nargs=3, help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.profile_child:
+        port, seconds, out = options.profile_child
+        profile_simulator(int(port), float(seconds), out)
+        return
+    runs, seconds = (1, 2.0) if options.quick else (options.runs, options.seconds)
+    try:
+        import smpp34  # noqa: F401
+
+        comparison = not options.no_smpp34
+    except ImportError:
+        print("smpp34 is not installed (pip install smpp34): no comparison", file=sys.stderr)
+        comparison = False
+    rows = []
+    for shape in SHAPES:
+        if options.only and options.only not in shape.name:
+            continue
+        print(f"{shape.name}: {runs} x {seconds:g} s", file=sys.stderr, flush=True)
+        sim = run_shape("smsc-sim", shape, seconds, runs)
+        other = run_shape("smpp34", shape, seconds, runs) if comparison else None
+        rows.append((shape, sim, other))
+    header = (f"Median of {runs} run(s) of {seconds:g} s per shape; msg/s = submit_sm_resp per second; latency = "
+              f"submit_sm -> submit_sm_resp. Machine: {machine()}.")  # fmt: skip
+    text = table(rows, header)
+    print(text)
+    if not options.no_doc and not options.only:
+        update_doc("bench:results", text)
+    if options.profile:
+        body = f"Machine: {machine()}.\n\n" + "\n\n".join(
+            profile(options.profile_seconds, shape) for shape in (SHAPES[2], SHAPES[3])
+        )
+        print(body)
+        if not options.no_doc:
+            update_doc("bench:profile", body)
+
+
+if __name__ == "__main__":
+    main()
