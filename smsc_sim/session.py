@@ -635,6 +635,10 @@ class SMPPSession(Protocol):
         self._idle_timer = None
         if self.state not in _BOUND_STATES:
             return
+        if self.instance.mode == "blackhole":
+            # a black hole stays silent however long it lasts: no enquire_link, no unbind
+            self._arm_idle_timer()
+            return
         now = self.clock.seconds()
         idle = now - self._last_rx
         inactivity = self.settings.inactivity_timeout

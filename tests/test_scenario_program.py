@@ -56,6 +56,16 @@ class TimelineTests(SynchronousTestCase):
                 times.append(self.clock.seconds())
         self.assertEqual(times, [10, 110, 210])
 
+    def test_loop_does_not_drift_when_the_clock_jumps(self) -> None:
+        """Cycles stay on their schedule when time moves in big steps: the step of cycle 2 runs at 110 s, not later."""
+        r = runtime("timeline: {loop: 100s, steps: [{at: 10s, end_outage: SMPP1}]}\n", self.clock)
+        r.start(self.host)
+        self.clock.advance(95)
+        self.assertEqual(len(self.host.calls), 1)
+        self.clock.advance(30)  # now 125: the loop timer (due 100) fired late
+        self.clock.advance(0)
+        self.assertEqual(len(self.host.calls), 2)
+
     def test_throttle_and_rule_set_steps(self) -> None:
         """A throttle step changes the runtime's throttle and tells the host; use_rules switches rule sets."""
         r = runtime(

@@ -565,3 +565,13 @@ class SlowUnbindTests(SessionTestCase):
         self.assertEqual(self.sent(), [(0x80000006, 0, 9)])
         self.assertTrue(self.transport.disconnecting)
         self.assertEqual(self.core.unbinds, 1)
+
+
+class LongBlackholeTests(SessionTestCase):
+    def test_blackhole_longer_than_inactivity_stays_silent(self) -> None:
+        """A black hole lasting longer than the inactivity timeout sends no unbind and keeps the connection."""
+        self.bind()
+        self.instance.mode = "blackhole"
+        self.clock.advance(self.settings.inactivity_timeout * 3)
+        self.assertEqual(self.transport.value(), b"")
+        self.assertFalse(self.transport.disconnecting)

@@ -27,6 +27,11 @@ class MemorySMSCTests(SynchronousTestCase):
         self.smsc.flush()
         return esme
 
+    def test_connect_to_a_crashed_instance_is_refused(self) -> None:
+        """Connecting in memory to an instance in a crash outage is refused, as TCP would refuse it."""
+        self.smsc.start_outage("SMPP1", "crash")
+        self.assertRaises(ConnectionRefusedError, self.smsc.connect, RecordingESME(), "SMPP1")
+
     def test_bind_submit_and_receipt_on_the_fake_clock(self) -> None:
         """An ESME binds and submits; the receipt comes once the fake clock passes its delay, not before."""
         esme = self.bound()

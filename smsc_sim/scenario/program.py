@@ -112,7 +112,7 @@ class Program:
         """Start the timeline's first cycle and every MO generator."""
         self.running = True
         self.started = self._clock.seconds()
-        self._start_cycle()
+        self._start_cycle(self.started)
         for generator in self._generators:
             if generator.rate is None:
                 for at in generator.at:
@@ -139,16 +139,22 @@ class Program:
 
     # -- timeline ------------------------------------------------------------
 
-    def _start_cycle(self) -> None:
+    def _start_cycle(self, cycle_start: float) -> None:
+        """
+        Schedule one cycle's steps from when the cycle was due, not from when
+        its timer fired, so that late timers do not add up cycle after cycle.
+        """
         self.cycle += 1
-        self.cycle_start = self._clock.seconds()
+        self.cycle_start = cycle_start
         self.cycle_submits = 0
+        now = self._clock.seconds()
         self._after = [s for s in self._timeline.steps if s.after_submits is not None]
         for step in self._timeline.steps:
             if step.at is not None:
-                self._later(step.at, self._run, step.action)
+                self._later(cycle_start + step.at - now, self._run, step.action)
         if self._timeline.loop is not None:
-            self._later(self._timeline.loop, self._start_cycle)
+            next_start = cycle_start + self._timeline.loop
+            self._later(next_start - now, self._start_cycle, next_start)
 
     def submitted(self) -> None:
         """Count one submit; run the steps due after this many."""

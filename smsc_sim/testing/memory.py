@@ -23,7 +23,7 @@ import dataclasses
 from typing import Any, Callable
 
 from twisted.internet.address import IPv4Address
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IProtocol, IProtocolFactory
 from twisted.internet.protocol import Protocol
 from twisted.internet.testing import MemoryReactorClock
@@ -67,7 +67,10 @@ class _MemoryEndpoint:
         protocol = factory.buildProtocol(address)
         if protocol is None:
             raise ValueError("the factory built no protocol")
-        self._smsc.connect(protocol, self._instance, address)  # type: ignore[arg-type]
+        try:
+            self._smsc.connect(protocol, self._instance, address)  # type: ignore[arg-type]
+        except ConnectionRefusedError as refused:
+            return fail(refused)
         return succeed(protocol)
 
 
@@ -124,6 +127,9 @@ class MemorySMSC:
         :returns: the connection; bytes move on :meth:`flush` and :meth:`advance`.
         """
         runtime = self.simulator.instance(instance)
+        if runtime.mode in ("crash", "graceful"):
+            # its listeners are closed: a real TCP connect would be refused
+            raise ConnectionRefusedError(f"{instance} is down ({runtime.mode} outage)")
         factory = self._factories.get(instance)
         if factory is None:
             factory = self._factories[instance] = SMPPServerFactory(self.simulator, runtime)
