@@ -136,6 +136,9 @@ class MemorySMSC:
         address = peer if peer is not None else self._next_peer()
         server_address = IPv4Address("TCP", "127.0.0.1", 2775)
         session = factory.buildProtocol(address)
+        if not isinstance(session, SMPPSession):
+            # the connection limits refused it
+            raise ConnectionRefusedError(f"{instance} refused the connection (connection limits)")
         server_io = FakeTransport(session, isServer=True, hostAddress=server_address, peerAddress=address)
         client_io = FakeTransport(client, isServer=False, hostAddress=address, peerAddress=server_address)
         pump = connect(session, server_io, client, client_io, greet=True, clock=self.reactor)
