@@ -151,17 +151,28 @@ class Lifecycle:
             return
         self.finish(record, MessageState.EXPIRED, STAT_DEFAULT_ERR["EXPIRED"], reason="validity period reached")
 
-    def finish(self, record: MessageRecord, state: MessageState, err: int, reason: str | None = None) -> None:
+    def finish(
+        self, record: MessageRecord, state: MessageState, err: int, reason: str | None = None, receipt: bool = True
+    ) -> None:
         """
         End a pending record now (cancel, expiry, incomplete concatenation),
         with a receipt if registered_delivery asks; its plan stops.
+
+        :param receipt: send the receipt now; ``False`` leaves it to a later
+            :meth:`final_receipt` (cancel_sm sends it once its response is written).
         """
         record.generation += 1
         if reason is not None:
             record.reason = reason
         self.set_state(record, state, err)
-        if wants_receipt(record.registered_delivery, state, False):
-            self.send_receipt(record, RECEIPT_STAT[state], err, state)
+        if receipt:
+            self.final_receipt(record)
+
+    def final_receipt(self, record: MessageRecord) -> None:
+        """Send the receipt of the final state a record is in, if its registered_delivery asks."""
+        state = record.state
+        if state in FINAL_STATES and wants_receipt(record.registered_delivery, state, False):
+            self.send_receipt(record, RECEIPT_STAT[state], record.err, state)
 
     def restart(self, record: MessageRecord) -> None:
         """Start a record's plan over (after replace): pending steps are dropped."""

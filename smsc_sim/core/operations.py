@@ -10,8 +10,9 @@ is answered as if the message did not exist.
 - cancel_sm: by message_id (every destination of a submit_multi), or with
   an empty message_id every pending message of that source and destination
   (and service_type, when given); nothing pending to cancel, or a final
-  message: ESME_RCANCELFAIL.  Cancelled messages end DELETED, with a receipt
-  when registered_delivery asks for failures.
+  message: ESME_RCANCELFAIL.  Cancelled messages end DELETED at once; their
+  DELETED receipts (when registered_delivery asks for failures) are sent
+  once the cancel_sm_resp is written.
 - replace_sm: a pending message with the same source gets the new text,
   registered_delivery, and schedule/validity (NULL keeps the old ones);
   its receipt plan starts over once replace_sm_resp is written.  Anything
@@ -107,11 +108,18 @@ class Operations:
             ]
         if not targets:
             return self._fail(pdu, CommandStatus.ESME_RCANCELFAIL)
+        lifecycle = self.core.lifecycle
         for record in targets:
-            self.core.lifecycle.finish(
-                record, MessageState.DELETED, STAT_DEFAULT_ERR["DELETED"], reason="cancelled by cancel_sm"
+            lifecycle.finish(
+                record, MessageState.DELETED, STAT_DEFAULT_ERR["DELETED"], reason="cancelled by cancel_sm", receipt=False
             )
-        return Reply(make_pdu(CommandId.cancel_sm_resp, pdu.sequence_number))
+
+        def on_sent() -> None:
+            # the DELETED receipts follow the cancel_sm_resp, never overtake it
+            for record in targets:
+                lifecycle.final_receipt(record)
+
+        return Reply(make_pdu(CommandId.cancel_sm_resp, pdu.sequence_number), on_sent=on_sent)
 
     def replace_sm(self, entry: BindEntry, pdu: PDU) -> Reply:
         """Answer a replace_sm."""

@@ -18,6 +18,8 @@ Choices where SMPP leaves room (documented for users in the README):
   successful destination gets its own record sharing the message id of the
   submit_multi_resp; failed destinations are listed in unsuccess_sme.  When
   every destination fails the answer is still ESME_ROK with the full list.
+  A distribution list name (dest_flag 2) is looked up in the account's
+  ``distribution_lists``, then in the core's; unknown: ESME_RINVDLNAME.
 - Throttling counts message parts: a submit_sm or data_sm is one, a
   submit_multi one per destination.  Scenario throttle scope ``instance``
   means per account per instance.
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from smsc_sim.contracts import MessageFacts, ReceiptPlan, Reply, Respond, Verdict
 from smsc_sim.core.binds import BindEntry
 from smsc_sim.core.ids import format_message_id, next_message_number
+from smsc_sim.core.mo import address_kind
 from smsc_sim.core.store import MessageRecord
 from smsc_sim.core.throttle import TokenBucket
 from smsc_sim.core.validate import (
@@ -129,7 +132,7 @@ class Submissions:
                 else:
                     targets.append((dest.dest_addr_ton, dest.dest_addr_npi, dest.destination_addr))
             elif dest.dest_flag == 2:
-                members = core.distribution_lists.get(dest.destination_addr)
+                members = self.distribution_list(entry, dest.destination_addr)
                 if members is None:
                     unsuccess.append(UnsuccessSME(0, 0, dest.destination_addr, CommandStatus.ESME_RINVDLNAME))
                 else:
@@ -178,6 +181,19 @@ class Submissions:
                 start(record)
 
         return Reply(response, verdict.latency, verdict.then, on_sent)
+
+    def distribution_list(self, entry: BindEntry, name: str) -> tuple[Target, ...] | None:
+        """
+        The members of a distribution list: the account's own list of that
+        name (``distribution_lists`` in its settings; digits are TON 1 NPI 1,
+        anything else alphanumeric, TON 5 NPI 0), else the core's.
+
+        :returns: ``None`` for an unknown list (ESME_RINVDLNAME).
+        """
+        listed = entry.account.distribution_lists.get(name)
+        if listed is not None:
+            return tuple((*address_kind(address), address) for address in listed)
+        return self.core.distribution_lists.get(name)
 
     # ------------------------------------------------------------------
     # shared steps
