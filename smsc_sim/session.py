@@ -436,7 +436,8 @@ class SMPPSession(Protocol):
             self._unbound("closed by scenario")
             self._close()
         elif then is AfterReply.reset:
-            self.abort()
+            self._unbound("reset by scenario")
+            self._reset_after_writing()
 
     def _write(self, pdu: PDU) -> None:
         if self.transport is None or self.state is SessionState.CLOSED:
@@ -576,6 +577,27 @@ class SMPPSession(Protocol):
             if self._backpressure is not None:
                 self._backpressure.detach()
             self.transport.abortConnection()  # type: ignore[attr-defined]
+
+    def _reset_after_writing(self) -> None:
+        """
+        Reset the connection once what was written has left.
+
+        ``abortConnection`` discards Twisted's write buffer, which still holds
+        the response just written, and an orderly close sends a FIN first; so
+        the buffer is pushed to the kernel now through the transport's
+        ``IWriteDescriptor.doWrite`` and then the connection is aborted (an
+        RST).  The peer reads the response, then gets the reset.
+        """
+        transport = self.transport
+        if transport is None or self.state is SessionState.CLOSED or self._closing:
+            return
+        flush = getattr(transport, "doWrite", None)
+        if flush is not None:
+            try:
+                flush()
+            except OSError:
+                pass  # the peer is gone already; the abort below still ends it
+        self.abort()
 
     def _unbound(self, why: str) -> None:
         """Tell the core, once, that the bind ended cleanly."""
