@@ -136,6 +136,17 @@ class RegisteredDeliveryTests(SynchronousTestCase):
         self.assertEqual(len(session.pdus), 2)
         self.assertEqual(session.pdus[0].params, session.pdus[1].params)
 
+    def test_accepted_is_final(self) -> None:
+        """A plan ending ACCEPTD leaves the message ACCEPTED: no EXPIRED receipt follows at its validity."""
+        h = Harness(plan_scenario(ReceiptStep(1, "ACCEPTD")))
+        session = h.bound()
+        message_id = h.submit_id(session, registered_delivery=1, validity_period="000000000010000R")
+        h.clock.advance(1)
+        h.clock.advance(60)
+        self.assertEqual(len(session.pdus), 1)
+        self.assertIn(b"stat:ACCEPTD", session.pdus[0].params["short_message"])
+        self.assertEqual(h.core.message(message_id).state, MessageState.ACCEPTED)  # type: ignore[union-attr]
+
     def test_verdict_plan_wins(self) -> None:
         """A verdict's own plan replaces the scenario's default plan."""
         scenario = ScriptedScenario(answer=Verdict(receipt=ReceiptPlan(steps=(ReceiptStep(3, "REJECTD", 99),))))

@@ -245,9 +245,11 @@ RECEIPT_STAT = {
 #: The message state for each receipt ``stat:`` word.
 STAT_STATE = {stat: state for state, stat in RECEIPT_STAT.items()}
 
-#: Final message states: a message in one of these never changes again.
+#: Final message states: a message in one of these never changes again
+#: (ACCEPTED too: SMPP 3.4 section 5.2.28 lists it as a final state).
 FINAL_STATES = frozenset(
     {
+        MessageState.ACCEPTED,
         MessageState.DELIVERED,
         MessageState.EXPIRED,
         MessageState.DELETED,

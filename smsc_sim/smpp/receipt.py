@@ -59,7 +59,7 @@ STAT_DEFAULT_ERR: dict[str, int] = {
     "EXPIRED": 2,
     "UNDELIV": 1,
     "UNKNOWN": 1,
-    "REJECTD": 99,
+    "REJECTD": 6,
     "DELETED": 99,
 }
 
