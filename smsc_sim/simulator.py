@@ -23,8 +23,6 @@ from twisted.logger import Logger
 
 from smsc_sim.config import Config
 from smsc_sim.contracts import IScenario
-from smsc_sim.core.durable import open_journal
-from smsc_sim.core.durable_core import restore
 from smsc_sim.core.smsc import SMSCCore
 from smsc_sim.events import EventBus
 from smsc_sim.limits import ConnectionLimiter, Refused
@@ -85,13 +83,10 @@ class Simulator(MultiService):
         # the configured seed wins, then the scenario file's own, then a fresh one (logged at start)
         self.scenario = self._scenario_loader(config.scenario, reactor, config.seed)
         self.seed: int = getattr(self.scenario, "seed", None) or config.seed or 0
-        # durable store hook: None for "memory"; StoreError (a clear message) for a store that cannot be used
-        self.journal = open_journal(config.store, reactor, config.core.store_final_ttl)
-        self._restored = False
         self.cores: dict[str, SMSCCore] = {}
         self.instances: dict[str, InstanceRuntime] = {}
         for cluster, members in config.clusters().items():
-            core = SMSCCore(cluster, reactor, config, members, self.scenario, self.events, self.journal)
+            core = SMSCCore(cluster, reactor, config, members, self.scenario, self.events)
             self.cores[cluster] = core
             for settings in members:
                 instance = InstanceRuntime(settings, core, reactor, self.events)
@@ -115,8 +110,6 @@ class Simulator(MultiService):
             seed=self.seed,
             instances=", ".join(f"{i.name}={'/'.join(i.settings.endpoints)}" for i in self.instances.values()),
         )
-        if self.journal is not None and not self._restored:
-            self._restore()  # durable store hook: before any listener opens
         super().startService()
         start = getattr(self.scenario, "start", None)
         if start is not None:
@@ -139,26 +132,10 @@ class Simulator(MultiService):
         def then_stop(_: object) -> Deferred[None]:
             for core in self.cores.values():
                 core.stop()
-            if self.journal is not None:
-                self.journal.close()  # durable store hook: commit what waits
             result = super(Simulator, self).stopService()
             return result if isinstance(result, Deferred) else succeed(None)
 
         return DeferredList(unbinds, consumeErrors=True).addCallback(then_stop).addCallback(lambda _: None)
-
-    def _restore(self) -> None:
-        """Put back the messages and owed deliveries of the durable store (``--store sqlite:PATH``)."""
-        assert self.journal is not None
-        self._restored = True
-        for core in self.cores.values():
-            records, deliveries = restore(core, self.journal)
-            self.log.info(
-                "store {path}: cluster {cluster}: {records} messages restored, {deliveries} deliveries owed",
-                path=self.journal.path,
-                cluster=core.name,
-                records=records,
-                deliveries=deliveries,
-            )
 
     # ------------------------------------------------------------------
     # what tests and the API drive
