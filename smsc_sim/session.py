@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict, deque
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol as TypingProtocol
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -27,11 +27,12 @@ from twisted.python.failure import Failure
 from smsc_sim.contracts import AfterReply, DeliveryFailed, ICore, Reply
 from smsc_sim.events import EventBus
 from smsc_sim.limits import Backpressure
-from smsc_sim.smpp.codec import PDUDecodeError, decode, encode
+from smsc_sim.smpp.codec import PDUDecodeError, build_pdu, decode, encode
 from smsc_sim.smpp.constants import (
     BIND_TYPES,
     BindType,
     CommandId,
+    RESPONSE_BIT,
     CommandStatus,
     is_response,
     response_id,
@@ -81,10 +82,34 @@ CORE_REQUESTS: dict[SessionState, frozenset[int]] = {
     SessionState.BOUND_RX: frozenset({CommandId.data_sm}),
 }
 
+# the hot path compares plain ints and module constants (an enum member is a class attribute lookup)
+_SUBMIT_SM = int(CommandId.submit_sm)
+_UNBIND = int(CommandId.unbind)
+_ENQUIRE_LINK = int(CommandId.enquire_link)
+_BOUND_TX = SessionState.BOUND_TX
+_BOUND_TRX = SessionState.BOUND_TRX
+_BOUND_RX = SessionState.BOUND_RX
+_CLOSED = SessionState.CLOSED
+_NOTHING = AfterReply.nothing
+
 #: Requests that only an SMSC sends and that have no response PDU: an ESME
 #: sending one gets generic_nack ESME_RINVCMDID (not a command this SMSC takes).
 _SMSC_ONLY_NO_RESPONSE = frozenset({CommandId.outbind, CommandId.alert_notification})
 
+
+
+class DeliveryWaiter(TypingProtocol):
+    """
+    What waits for the answer to a request the SMSC sent: a ``Deferred``, or
+    any object with the same two methods (the router's, which costs less
+    than a Deferred per receipt).
+    """
+
+    def callback(self, result: PDU) -> Any:
+        """The ESME's response arrived."""
+
+    def errback(self, fail: Exception) -> Any:
+        """No usable answer: a :class:`DeliveryFailed` (``timeout``, ``closed``, ``queue_full``)."""
 
 
 class SMPPSession(Protocol):
@@ -134,8 +159,8 @@ class SMPPSession(Protocol):
         self._partial_since: float | None = None
         self._next_sequence = 1
         # outbound requests written and unanswered: seq -> (deadline, deferred, pdu)
-        self._inflight: OrderedDict[int, tuple[float, Deferred[PDU], PDU]] = OrderedDict()
-        self._outbound_queue: deque[tuple[PDU, Deferred[PDU]]] = deque()
+        self._inflight: OrderedDict[int, tuple[float, DeliveryWaiter, PDU]] = OrderedDict()
+        self._outbound_queue: deque[tuple[PDU, DeliveryWaiter]] = deque()
         self._delayed_replies: dict[int, IDelayedCall] = {}
         self._reply_ids = 0
         self._init_timer: IDelayedCall | None = None
@@ -147,6 +172,8 @@ class SMPPSession(Protocol):
         self._clean = True
         self._closing = False
         self._backpressure: Backpressure | None = None
+        # encoded PDUs waiting for the one write at the end of dataReceived (None: write at once)
+        self._batch: list[bytes] | None = None
 
     # ------------------------------------------------------------------
     # connection lifecycle
@@ -224,12 +251,30 @@ class SMPPSession(Protocol):
     # ------------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
-        """Frame, decode and dispatch every complete PDU in ``data``."""
+        """
+        Frame, decode and dispatch every complete PDU in ``data``.
+
+        The answers written meanwhile are collected and go to the transport
+        in one write at the end (or before the connection is closed), in the
+        order they were made: one write per read instead of one per PDU.
+        """
         if self.state is SessionState.CLOSED or self._closing:
             return
         if self.instance.mode == "blackhole":
             # an outage that swallows everything: no answer, not even to enquire_link
             return
+        if self._batch is not None:  # re-entered from a write of our own handling: the outer call writes
+            self._handle(data)
+            return
+        self._batch = []
+        try:
+            self._handle(data)
+        finally:
+            self._flush()
+            self._batch = None
+
+    def _handle(self, data: bytes) -> None:
+        """Frame and dispatch ``data`` (see :meth:`dataReceived`)."""
         self._last_rx = self.clock.seconds()
         failure: FramingError | None = None
         try:
@@ -289,7 +334,10 @@ class SMPPSession(Protocol):
         """Apply SMPP 3.4 Table 2-1 to one decoded PDU."""
         command_id = pdu.command_id
         state = self.state
-        if is_response(command_id):
+        if command_id == _SUBMIT_SM and (state is _BOUND_TRX or state is _BOUND_TX):
+            self._core_request(pdu)  # the PDU an ESME sends most, straight to the core
+            return
+        if command_id & RESPONSE_BIT:  # is_response, inline: every deliver_sm_resp comes here
             self._response_received(pdu)
             return
         if command_id == CommandId.enquire_link:
@@ -380,7 +428,10 @@ class SMPPSession(Protocol):
         except Exception:
             self._internal_error(pdu)
             return
-        self._apply(reply)
+        if reply.delay + self.instance.latency > 0:
+            self._apply(reply)
+        else:
+            self._deliver_reply(reply)
 
     def _internal_error(self, pdu: PDU) -> None:
         """
@@ -423,12 +474,14 @@ class SMPPSession(Protocol):
             self._deliver_reply(reply)
 
     def _deliver_reply(self, reply: Reply) -> None:
-        if reply.pdu is not None:
-            self._write(reply.pdu)
-            if reply.on_sent is not None:
-                reply.on_sent()
+        pdu = reply.pdu
+        if pdu is not None:
+            self._write(pdu)
+            on_sent = reply.on_sent
+            if on_sent is not None:
+                on_sent()
         then = reply.then
-        if then is AfterReply.nothing:
+        if then is _NOTHING:
             return
         if then is AfterReply.unbind:
             self.unbind()
@@ -440,14 +493,26 @@ class SMPPSession(Protocol):
             self._reset_after_writing()
 
     def _write(self, pdu: PDU) -> None:
-        if self.transport is None or self.state is SessionState.CLOSED:
+        if self.transport is None or self.state is _CLOSED:
             return
         self.counters["pdus_out"] += 1
         if self.trace:
             self._trace("out", pdu)
         if self.events.active:
             self.events.publish("pdu_out", session_id=self.session_id, instance=self.instance_name, pdu=pdu)
-        self.transport.write(encode(pdu))
+        batch = self._batch
+        if batch is None:
+            self.transport.write(encode(pdu))
+        else:
+            batch.append(encode(pdu))
+
+    def _flush(self) -> None:
+        """Write what :meth:`dataReceived` collected so far (before closing, and at its end)."""
+        batch = self._batch
+        if batch:
+            self._batch = []
+            if self.transport is not None:
+                self.transport.write(batch[0] if len(batch) == 1 else b"".join(batch))
 
     # ------------------------------------------------------------------
     # requests the SMSC sends: deliver_sm, data_sm, enquire_link, unbind
@@ -461,25 +526,33 @@ class SMPPSession(Protocol):
             :class:`DeliveryFailed` (``timeout``, ``closed``, ``queue_full``).
         """
         deferred: Deferred[PDU] = Deferred()
-        if self.state not in (SessionState.BOUND_RX, SessionState.BOUND_TRX) or self._closing:
-            deferred.errback(DeliveryFailed("closed"))
-            return deferred
-        if len(self._inflight) < self.settings.outbound_window:
-            self._send_request(pdu, deferred)
-        elif len(self._outbound_queue) < self.settings.outbound_queue_limit:
-            self._outbound_queue.append((pdu, deferred))
-        else:
-            deferred.errback(DeliveryFailed("queue_full"))
+        self.send_delivery(pdu, deferred)
         return deferred
+
+    def send_delivery(self, pdu: PDU, waiter: DeliveryWaiter) -> None:
+        """
+        :meth:`deliver` with the caller's own waiter instead of a new Deferred:
+        ``waiter.callback(response)``, or ``waiter.errback(DeliveryFailed(...))``
+        (the router sends every receipt this way).
+        """
+        state = self.state
+        if (state is not _BOUND_TRX and state is not _BOUND_RX) or self._closing:
+            waiter.errback(DeliveryFailed("closed"))
+        elif len(self._inflight) < self.settings.outbound_window:
+            self._send_request(pdu, waiter)
+        elif len(self._outbound_queue) < self.settings.outbound_queue_limit:
+            self._outbound_queue.append((pdu, waiter))
+        else:
+            waiter.errback(DeliveryFailed("queue_full"))
 
     def outbound_pending(self) -> int:
         """Deliveries written and unanswered plus those waiting behind the window."""
         return len(self._inflight) + len(self._outbound_queue)
 
-    def _send_request(self, pdu: PDU, deferred: Deferred[PDU], timeout: float | None = None) -> int:
+    def _send_request(self, pdu: PDU, deferred: DeliveryWaiter, timeout: float | None = None) -> int:
         sequence = self._next_sequence
         self._next_sequence = 1 if sequence >= 0x7FFFFFFF else sequence + 1
-        outgoing = PDU(pdu.command_id, sequence, 0, pdu.params, pdu.tlvs)
+        outgoing = build_pdu(pdu.command_id, sequence, 0, pdu.params, pdu.tlvs)
         if timeout is None:
             timeout = self.settings.response_timeout
         now = self.clock.seconds()
@@ -510,17 +583,19 @@ class SMPPSession(Protocol):
             return
         _, deferred, request = entry
         command_id = request.command_id
-        if command_id == CommandId.unbind:
+        if command_id == _UNBIND:
             self._unbound("unbind answered")
             self._close()
-        elif command_id == CommandId.enquire_link:
+        elif command_id == _ENQUIRE_LINK:
             self._enquire_outstanding = False
         deferred.callback(pdu)
-        self._pump_queue()
+        if self._outbound_queue:
+            self._pump_queue()
 
     def _pump_queue(self) -> None:
         while self._outbound_queue and len(self._inflight) < self.settings.outbound_window:
-            if self.state not in (SessionState.BOUND_RX, SessionState.BOUND_TRX):
+            state = self.state
+            if state is not _BOUND_TRX and state is not _BOUND_RX:
                 break
             pdu, deferred = self._outbound_queue.popleft()
             self._send_request(pdu, deferred)
@@ -529,7 +604,7 @@ class SMPPSession(Protocol):
         """Fail every request past its deadline; re-arm for the oldest left."""
         self._response_timer = None
         now = self.clock.seconds()
-        expired: list[tuple[int, tuple[float, Deferred[PDU], PDU]]] = []
+        expired: list[tuple[int, tuple[float, DeliveryWaiter, PDU]]] = []
         for sequence, entry in list(self._inflight.items()):
             if entry[0] <= now:
                 del self._inflight[sequence]
@@ -573,6 +648,7 @@ class SMPPSession(Protocol):
     def abort(self) -> None:
         """Reset the connection (RST), no unbind."""
         if self.transport is not None and self.state is not SessionState.CLOSED:
+            self._flush()
             self._closing = True
             if self._backpressure is not None:
                 self._backpressure.detach()
@@ -591,6 +667,7 @@ class SMPPSession(Protocol):
         transport = self.transport
         if transport is None or self.state is SessionState.CLOSED or self._closing:
             return
+        self._flush()  # the answers collected in this dataReceived, the response among them
         flush = getattr(transport, "doWrite", None)
         if flush is not None:
             try:
@@ -619,6 +696,7 @@ class SMPPSession(Protocol):
 
     def _close(self) -> None:
         if self.transport is not None and not self._closing:
+            self._flush()  # what was answered before the close goes first, as it did unbatched
             self._closing = True
             # a paused producer would keep the connection open forever
             if self._backpressure is not None:

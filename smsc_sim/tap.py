@@ -11,6 +11,7 @@ reactor is imported.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -20,8 +21,12 @@ from twisted.python import usage
 
 from smsc_sim.config import Config
 from smsc_sim.config_loader import ConfigError, load_config
+from smsc_sim.simulator import Simulator
 
-__all__ = ["Options", "makeService"]
+__all__ = ["Options", "makeService", "process_gc_policy"]
+
+#: The cyclic GC's generation-0 threshold in the twistd process (Python's default is 700).
+GC_THRESHOLD0 = 20_000
 
 
 class Options(usage.Options):
@@ -144,5 +149,30 @@ def makeService(options: Options) -> IService:
 
     from smsc_sim.service import build_service
 
-    service: IService = build_service(options.config, reactor)
+    simulator = build_service(options.config, reactor)
+    process_gc_policy(simulator)
+    service: IService = simulator
     return service
+
+
+def process_gc_policy(simulator: Simulator) -> None:
+    """
+    The garbage-collector policy of a simulator that owns its process.
+
+    Process-wide settings, so they belong here (the twistd form, and the
+    container, which runs it) and never in :class:`~smsc_sim.simulator.Simulator`
+    itself, which tests and fixtures embed in other processes:
+
+    - the message store is frozen out of the cyclic collector as it grows
+      (:class:`~smsc_sim.simulator.GCFreezer`): no full collection walks a
+      million records, the pauses that made the latency tail;
+    - generation 0 is collected every :data:`GC_THRESHOLD0` allocations
+      instead of 700: a submit allocates a few dozen container objects that
+      mostly die by reference counting, so the default collects far more
+      often than anything cyclic appears.
+
+    ``bench/run.py --profile`` applies the same policy to the profiled process.
+    """
+    _, threshold1, threshold2 = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD0, threshold1, threshold2)
+    simulator.freeze_gc()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.trial.unittest import SynchronousTestCase
 
+from smsc_sim.contracts import DeliveryFailed
 from smsc_sim.smpp.constants import CommandId, MessageState
-from tests.test_core_fakes import Harness
+from smsc_sim.smpp.pdu import PDU, make_pdu
+from tests.test_core_fakes import FakeSession, Harness
 
 
 class RoutingTests(SynchronousTestCase):
@@ -186,3 +190,53 @@ class RetryTests(SynchronousTestCase):
         [mo_id] = h.core.inject_mo("esme", "447700900009", "15550001", text="hi")
         session.answer()
         self.assertEqual(h.core.message(mo_id).state, MessageState.DELIVERED)  # type: ignore[union-attr]
+
+
+class WaiterSession(FakeSession):
+    """A session that takes a waiter (as SMPPSession.send_delivery does) instead of returning a Deferred."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.waiters: list[tuple[PDU, Any]] = []
+
+    def send_delivery(self, pdu: PDU, waiter: Any) -> None:
+        self.waiters.append((pdu, waiter))
+
+
+class WaiterTests(SynchronousTestCase):
+    """Deliveries through send_delivery: the answer reaches the router as it would through a Deferred."""
+
+    def setUp(self) -> None:
+        self.h = Harness()
+        self.session = WaiterSession(99, "SMPP1")
+        self.h.bind(self.session)
+        self.message_id = self.h.submit_id(self.session, registered_delivery=1)
+        self.h.clock.advance(1)
+        ((self.pdu, self.waiter),) = self.session.waiters
+
+    def test_response_acknowledges_the_receipt(self) -> None:
+        """A deliver_sm_resp 0 given to the waiter counts the receipt acknowledged, on that session."""
+        self.assertEqual(self.pdu.tlvs[0x001E][:-1].decode(), self.message_id)
+        self.waiter.callback(make_pdu(CommandId.deliver_sm_resp, 1))
+        self.assertEqual(self.h.core.stats()["receipts"]["acked"], 1)
+        record = self.h.core.message(self.message_id)
+        assert record is not None and record.receipts is not None
+        (entry,) = record.receipts
+        self.assertEqual((entry["outcome"], entry["session_id"]), ("acked", 99))
+
+    def test_failure_is_retried(self) -> None:
+        """A DeliveryFailed given to the waiter is a delivery without answer: retried later, on an eligible session."""
+        self.waiter.errback(DeliveryFailed("timeout"))
+        self.assertEqual(self.h.core.stats()["deliveries"]["timeouts"], 1)
+        self.h.clock.advance(10)
+        self.assertEqual(len(self.session.waiters), 2)
+
+    def test_error_while_handling_the_answer_is_logged(self) -> None:
+        """A bug behind the answer is logged and does not reach the session that read the response."""
+
+        def broken(*args: Any) -> None:
+            raise RuntimeError("broken outcome")
+
+        self.h.core.router._answered = broken  # type: ignore[assignment]
+        self.waiter.callback(make_pdu(CommandId.deliver_sm_resp, 1))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)

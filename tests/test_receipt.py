@@ -13,8 +13,10 @@ from smsc_sim.smpp.receipt import (
     STATS,
     format_receipt_id,
     parse_receipt,
+    receipt_date,
     receipt_text,
 )
+from smsc_sim.smpp.smpp_time import format_receipt_date
 
 #: 2023-11-14 22:13:20 UTC
 NOW = 1_700_000_000.0
@@ -164,3 +166,22 @@ class TableTests(SynchronousTestCase):
         for stat, err in STAT_DEFAULT_ERR.items():
             self.assertIn(err, ERR_CODES)
             self.assertEqual(err == 0, stat in {"DELIVRD", "ACCEPTD", "ENROUTE"})
+
+
+class ReceiptDateCacheTests(SynchronousTestCase):
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.floats(0, 2**31 - 1, allow_nan=False), min_size=1, max_size=20))
+    def test_cached_dates_are_the_formatted_ones(self, stamps: list[float]) -> None:
+        """Every receipt date, cached or not, is the UTC minute format_receipt_date writes."""
+        for ts in stamps + [ts + 0.5 for ts in stamps] + stamps:
+            self.assertEqual(receipt_date(ts), format_receipt_date(ts))
+
+    def test_minute_boundaries(self) -> None:
+        """The date changes exactly when the UTC minute does, however many stamps fall in the cache."""
+        base = 1_700_000_040.0  # 2023-11-14 22:14:00 UTC
+        self.assertEqual(receipt_date(base - 0.001), "2311142213")
+        self.assertEqual(receipt_date(base), "2311142214")
+        self.assertEqual(receipt_date(base + 59.999), "2311142214")
+        self.assertEqual(receipt_date(base + 60), "2311142215")
+        for minute in range(600):  # more minutes than the cache keeps
+            self.assertEqual(receipt_date(base + 60 * minute + 1), format_receipt_date(base + 60 * minute + 1))

@@ -575,3 +575,117 @@ class LongBlackholeTests(SessionTestCase):
         self.clock.advance(self.settings.inactivity_timeout * 3)
         self.assertEqual(self.transport.value(), b"")
         self.assertFalse(self.transport.disconnecting)
+
+
+class WriteBatchingTests(SessionTestCase):
+    """The answers to one read leave in one write, in order; later writes go at once."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.writes: list[bytes] = []
+        write = self.transport.write
+
+        def recording(data: bytes) -> None:
+            self.writes.append(data)
+            write(data)
+
+        self.transport.write = recording  # type: ignore[method-assign]
+
+    def test_answers_to_one_read_in_one_write(self) -> None:
+        """A bind, three submit_sm and an enquire_link in one read are answered in one write, in order."""
+        data = wire.bind() + b"".join(wire.submit_sm(sequence=seq) for seq in (2, 3, 4)) + wire.frame(0x15, 5)
+        self.session.dataReceived(data)
+        self.assertEqual(len(self.writes), 1)
+        self.assertEqual(
+            self.sent(),
+            [(0x80000009, 0, 1), (0x80000004, 0, 2), (0x80000004, 0, 3), (0x80000004, 0, 4), (0x80000015, 0, 5)],
+        )
+        self.assertEqual(self.session.counters["pdus_out"], 5)
+
+    def test_delivery_started_by_a_reply_follows_it(self) -> None:
+        """A deliver_sm sent while a read is handled (by a bind_resp's on_sent) follows the bind_resp in one write."""
+        deliver = make_pdu(CommandId.deliver_sm, 0, source_addr="1", destination_addr="2", esm_class=4)
+        self.core.bind = lambda session, pdu: Reply(  # type: ignore[method-assign]
+            make_response(pdu, system_id="SMPP1"), on_sent=lambda: session.deliver(deliver).addErrback(lambda _: None)
+        )
+        self.session.dataReceived(wire.bind() + wire.frame(0x15, 2))
+        self.assertEqual(len(self.writes), 1)
+        out = self.sent()
+        self.assertEqual([h[0] for h in out], [0x80000009, 0x05, 0x80000015])
+
+    def test_delayed_reply_and_deliveries_written_at_once(self) -> None:
+        """A reply held back by latency, and a delivery outside any read, each go out in their own write when made."""
+        self.bind()
+        self.writes.clear()
+        self.instance.latency = 0.5
+        self.session.dataReceived(wire.submit_sm(sequence=5))
+        self.assertEqual(self.writes, [])
+        self.clock.advance(0.5)
+        self.assertEqual(len(self.writes), 1)
+        self.assertEqual(self.sent(), [(0x80000004, 0, 5)])
+        self.session.deliver(make_pdu(CommandId.deliver_sm, 0, short_message=b"x")).addErrback(lambda _: None)
+        self.assertEqual(len(self.writes), 2)
+        self.assertEqual([h[0] for h in self.sent()], [0x05])
+
+    def test_unbind_in_a_read_answers_everything_before_closing(self) -> None:
+        """Submits and an unbind in one read: every answer is written before the close; what follows is ignored."""
+        self.bind()
+        self.writes.clear()
+        self.session.dataReceived(wire.submit_sm(sequence=5) + wire.frame(0x06, 6) + wire.submit_sm(sequence=7))
+        self.assertEqual(len(self.writes), 1)
+        self.assertEqual(self.sent(), [(0x80000004, 0, 5), (0x80000006, 0, 6)])
+        self.assertTrue(self.transport.disconnecting)
+
+    def test_reset_after_the_answers_of_the_read(self) -> None:
+        """A reply with then: reset within a read: the answers so far, its own included, are written before the RST."""
+        self.bind()
+        replies = iter(
+            [Reply(PDU(0x80000004, 5, 0, {"message_id": "A"})), Reply(PDU(0x80000004, 6, 0x08), then=AfterReply.reset)]
+        )
+        self.core.request = lambda session, pdu: next(replies)  # type: ignore[method-assign]
+        self.session.dataReceived(wire.submit_sm(sequence=5) + wire.submit_sm(sequence=6) + wire.submit_sm(sequence=7))
+        self.assertEqual(self.sent(), [(0x80000004, 0, 5), (0x80000004, 0x08, 6)])
+        self.assertTrue(self.transport.disconnected)
+
+
+class RecordingWaiter:
+    """A waiter for send_delivery that records what it is told."""
+
+    def __init__(self) -> None:
+        self.results: list[Any] = []
+
+    def callback(self, result: PDU) -> None:
+        self.results.append(result.command_status)
+
+    def errback(self, fail: Exception) -> None:
+        self.results.append(fail)
+
+
+class SendDeliveryTests(SessionTestCase):
+    def deliver_sm(self) -> PDU:
+        return make_pdu(CommandId.deliver_sm, 0, source_addr="1", destination_addr="2", esm_class=4, short_message=b"x")
+
+    def test_waiter_gets_the_response(self) -> None:
+        """A delivery sent with a waiter goes through the same window; the waiter hears the deliver_sm_resp status."""
+        self.bind()
+        waiters = [RecordingWaiter() for _ in range(3)]
+        for waiter in waiters:
+            self.session.send_delivery(self.deliver_sm(), waiter)
+        out = self.sent()
+        self.assertEqual([h[0] for h in out], [0x05, 0x05])  # a window of 2
+        self.session.dataReceived(wire.frame(0x80000005, out[0][2], b"\x00", status=0x45))
+        self.assertEqual(waiters[0].results, [0x45])
+        self.assertEqual([h[0] for h in self.sent()], [0x05])
+
+    def test_waiter_hears_failures(self) -> None:
+        """Past the queue limit, or on a closed session, the waiter gets DeliveryFailed with the reason."""
+        self.bind()
+        waiters = [RecordingWaiter() for _ in range(6)]
+        for waiter in waiters:
+            self.session.send_delivery(self.deliver_sm(), waiter)
+        self.assertEqual([w.results[0].reason for w in waiters if w.results], ["queue_full"])
+        self.session.connectionLost()
+        self.assertEqual([w.results[0].reason for w in waiters], ["closed"] * 5 + ["queue_full"])
+        late = RecordingWaiter()
+        self.session.send_delivery(self.deliver_sm(), late)
+        self.assertEqual(late.results[0].reason, "closed")

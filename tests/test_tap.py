@@ -6,6 +6,7 @@ loader's message.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -16,6 +17,7 @@ from twisted.application.service import IService, MultiService
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
+import smsc_sim.tap
 from smsc_sim.config import Config, default_config
 from smsc_sim.tap import Options, makeService
 
@@ -169,15 +171,19 @@ class MakeServiceTests(SynchronousTestCase):
             return built
 
         self.patch(smsc_sim.service, "build_service", fake_build_service)
+        policies: list[Any] = []
+        self.patch(smsc_sim.tap, "process_gc_policy", policies.append)
         options = Options(environ={})
         options.parseOptions(["--seed", "5"])
         self.assertIs(makeService(options), built)
+        self.assertEqual(policies, [built])
         from twisted.internet import reactor
 
         self.assertEqual(calls, [(options.config, reactor)])
 
     def test_builds_the_simulator_without_listening(self) -> None:
         """The service tree is built from the options and listens on nothing until twistd starts it."""
+        self.addCleanup(gc.set_threshold, *gc.get_threshold())  # makeService sets the process's GC policy
         options = Options(environ={})
         options.parseOptions(["--api=", "--smpp1", "tcp:0:interface=127.0.0.1", "--seed", "1"])
         service = makeService(options)

@@ -79,6 +79,37 @@ class Delivery:
         self.done = False
 
 
+class _Answer:
+    """
+    Waits for the answer to one delivery, in place of a Deferred: the session
+    calls :meth:`callback` with the response or :meth:`errback` with
+    :class:`DeliveryFailed`, and the router hears it as it would from a Deferred.
+    """
+
+    __slots__ = ("router", "delivery", "session_id", "epoch")
+
+    def __init__(self, router: Router, delivery: Delivery, session_id: int, epoch: int) -> None:
+        self.router = router
+        self.delivery = delivery
+        self.session_id = session_id
+        self.epoch = epoch
+
+    def callback(self, response: PDU) -> None:
+        """The deliver_sm_resp (or data_sm_resp) arrived."""
+        try:
+            self.router._answered(response, self.delivery, self.session_id, self.epoch)
+        except Exception:
+            # a Deferred would have kept the error; here it must not reach the session that read the response
+            Router.log.failure("handling the answer to {message_id} failed", message_id=self.delivery.message_id)
+
+    def errback(self, error: Exception) -> None:
+        """No usable answer."""
+        try:
+            self.router._failed(Failure(error), self.delivery, self.session_id, self.epoch)
+        except Exception:
+            Router.log.failure("handling the failure of {message_id} failed", message_id=self.delivery.message_id)
+
+
 class Router:
     """
     Routes deliveries to bound sessions of one cluster.
@@ -146,14 +177,33 @@ class Router:
             and entry.session.outbound_pending() < limit
         ]
 
+    def _origin(self, delivery: Delivery) -> BindEntry | None:
+        """The session the delivery's message came from, if it may take the delivery now."""
+        origin = delivery.origin_session
+        if origin is None:
+            return None
+        entry = self._binds.entry(origin)
+        if (
+            entry is None
+            or entry.account.system_id != delivery.account
+            or not entry.bind_type.can_receive
+            or not self._available.get(entry.instance, True)
+            or entry.session.outbound_pending() >= self.queue_limit
+        ):
+            return None
+        return entry
+
     def _choose(self, delivery: Delivery) -> BindEntry | None:
+        origin_policy = self.settings.routing == "origin"
+        if origin_policy:
+            # the usual case, a receipt going back where its message came from, without listing every bind
+            entry = self._origin(delivery)
+            if entry is not None:
+                return entry
         candidates = self.eligible(delivery.account)
         if not candidates:
             return None
-        if self.settings.routing == "origin":
-            for entry in candidates:
-                if entry.session_id == delivery.origin_session:
-                    return entry
+        if origin_policy:
             same = [entry for entry in candidates if entry.instance == delivery.origin_instance]
             if same:
                 candidates = same
@@ -181,17 +231,24 @@ class Router:
             # SMPP 3.4 section 3.4: no TLVs to an ESME that bound as 3.3 or older
             pdu = dataclasses.replace(pdu, tlvs={})
         epoch = self._epoch
+        session = entry.session
+        session_id = session.session_id
+        # SMPPSession takes a waiter directly (no Deferred per receipt); any other ISession returns a Deferred
+        send_delivery = getattr(session, "send_delivery", None)
         try:
-            deferred = entry.session.deliver(pdu)
+            if send_delivery is not None:
+                send_delivery(pdu, _Answer(self, delivery, session_id, epoch))
+                return
+            deferred = session.deliver(pdu)
         except Exception:
-            self.log.failure("session {session_id} refused a delivery", session_id=entry.session_id)
-            self._unanswered(delivery, entry.session_id, "closed", epoch)
+            self.log.failure("session {session_id} refused a delivery", session_id=session_id)
+            self._unanswered(delivery, session_id, "closed", epoch)
             return
         deferred.addCallbacks(
             self._answered,
             self._failed,
-            callbackArgs=(delivery, entry.session_id, epoch),
-            errbackArgs=(delivery, entry.session_id, epoch),
+            callbackArgs=(delivery, session_id, epoch),
+            errbackArgs=(delivery, session_id, epoch),
         )
 
     def _answered(self, response: PDU, delivery: Delivery, session_id: int, epoch: int) -> None:

@@ -30,6 +30,8 @@ from smsc_sim.config import AccountSettings, Config, InstanceSettings
 from smsc_sim.contracts import IScenario, ISession, Reply
 from smsc_sim.core.accounts import Accounts
 from smsc_sim.core.binds import BindEntry, BindRegistry
+from smsc_sim.core.durable import SQLiteJournal
+from smsc_sim.core.durable_core import JournaledLifecycle, JournaledRouter, attach
 from smsc_sim.core.lifecycle import Lifecycle
 from smsc_sim.core.mo import originate
 from smsc_sim.core.operations import Operations
@@ -67,6 +69,8 @@ class SMSCCore:
     :param instances: the instances of this cluster.
     :param scenario: the scenario engine deciding on each message.
     :param events: where events are published.
+    :param journal: the durable store's journal (``--store sqlite:PATH``);
+        ``None``, the default, keeps everything in memory only.
     """
 
     log = Logger()
@@ -79,6 +83,7 @@ class SMSCCore:
         instances: Sequence[InstanceSettings],
         scenario: IScenario,
         events: EventBus,
+        journal: SQLiteJournal | None = None,
     ) -> None:
         self.name = name
         self.clock = clock
@@ -92,7 +97,10 @@ class SMSCCore:
         self.bind_guard = BindFailureGuard(config.limits, clock)
         self.timeline = Timeline(clock)
         self.store = MessageStore(self.settings.store_max_messages, self.settings.store_final_ttl, clock.seconds)
-        self.router = Router(
+        # durable store hook (smsc_sim.core.durable): journaled router and lifecycle when a journal is given
+        self.journal = journal
+        router_type, lifecycle_type = (Router, Lifecycle) if journal is None else (JournaledRouter, JournaledLifecycle)
+        self.router = router_type(
             clock,
             self.timeline,
             self.binds,
@@ -103,7 +111,7 @@ class SMSCCore:
         )
         # "deliver" lets parts follow their own plans; the default models the provider
         hold = getattr(self.settings, "reassembly_incomplete", "undeliverable") != "deliver"
-        self.lifecycle = Lifecycle(clock, self.timeline, self.store, self.router, events, self.accounts.get, hold)
+        self.lifecycle = lifecycle_type(clock, self.timeline, self.store, self.router, events, self.accounts.get, hold)
         self.reassembler = Reassembler(
             self.timeline,
             self.settings.reassembly_window,
@@ -121,6 +129,8 @@ class SMSCCore:
         self.mo_reference = 0
         self.submissions = Submissions(self)
         self.operations = Operations(self)
+        if journal is not None:
+            attach(journal, self)
         self._handlers: dict[int, Callable[[BindEntry, PDU], Reply]] = {
             CommandId.submit_sm: self.submissions.submit_sm,
             CommandId.data_sm: self.submissions.data_sm,
@@ -209,6 +219,10 @@ class SMSCCore:
         handler = self._handlers.get(pdu.command_id)
         if handler is None:
             return Reply(PDU(CommandId.generic_nack, pdu.sequence_number, CommandStatus.ESME_RINVCMDID, {}))
+        if self.journal is not None:
+            # durable store hook: the acknowledgement of a new message waits for its commit
+            instance = self.instances.get(entry.instance)
+            return self.journal.answer(handler, entry, pdu, instance.latency if instance is not None else 0.0)
         return handler(entry, pdu)
 
     def unbound(self, session: ISession) -> None:
@@ -277,6 +291,8 @@ class SMSCCore:
 
     def message_accepted(self, record: MessageRecord) -> None:
         """Publish a new record (called by the submit path)."""
+        if self.journal is not None:
+            self.journal.record_accepted(self.name, record)  # durable store hook
         if self.events.active:
             self.events.publish(
                 "message",
@@ -433,6 +449,8 @@ class SMSCCore:
         self.bind_refusals.clear()
         self.lifecycle.counters.clear()
         self.store.evicted = 0
+        if self.journal is not None:
+            self.journal.reset(self.name)  # durable store hook
 
     def stop(self) -> None:
         """Cancel every timer (message timeline, ghost binds), so nothing is left on the clock."""

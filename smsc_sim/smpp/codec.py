@@ -29,6 +29,7 @@ section in SMPP 3.4 are kept as TLVs if they parse, else ignored.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import io
 import struct
@@ -103,6 +104,47 @@ _HEADER_ONLY = frozenset(cid for cid, spec in FIELDS.items() if not spec)
 _Decoder = Callable[[int, int, int, bytes], PDU]
 _Encoder = Callable[[int, dict[str, Any]], bytes]
 
+# plain ints for the hot comparisons (an IntEnum member is a class attribute lookup each time)
+_GENERIC_NACK = int(_C.generic_nack)
+_SUBMIT_SM_RESP = int(_C.submit_sm_resp)
+_DELIVER_SM_RESP = int(_C.deliver_sm_resp)
+_NO_BODY_ON_ERROR = frozenset(int(cid) for cid in NO_BODY_ON_ERROR)
+_pack_header = HEADER.pack
+_unpack_header = HEADER.unpack_from
+
+
+def frozen_builder(cls: type[Any]) -> Callable[..., Any]:
+    """
+    A positional constructor of a frozen, slotted dataclass, twice as fast as calling the class.
+
+    Why: a frozen dataclass's ``__init__`` sets each field with
+    ``object.__setattr__`` (0.75 µs for a PDU, 1.2 µs for the twelve fields
+    of a MessageFacts); the constructor made here sets the slots through
+    their descriptors (0.35 µs, 0.65 µs).  It takes every field, in field
+    order, positionally; defaults and ``__post_init__`` are not applied, so
+    it is for classes without ``__post_init__`` (checked).  The result
+    equals what the class itself builds (tests/test_codec_fast.py).
+
+    :param cls: a ``@dataclass(frozen=True, slots=True)`` class.
+    """
+    if not dataclasses.is_dataclass(cls) or "__slots__" not in cls.__dict__ or hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__} is not a slotted dataclass without __post_init__")
+    names = [field.name for field in dataclasses.fields(cls)]
+    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    lines = [f"def build({', '.join(names)}):", "    obj = new(cls)"]
+    for index, name in enumerate(names):
+        namespace[f"set{index}"] = cls.__dict__[name].__set__
+        lines.append(f"    set{index}(obj, {name})")
+    lines.append("    return obj")
+    exec("\n".join(lines), namespace)  # as dataclasses itself writes __init__
+    build: Callable[..., Any] = namespace["build"]
+    build.__doc__ = f"``{cls.__name__}({', '.join(names)})``, every field given, faster."
+    return build
+
+
+#: ``build_pdu(command_id, sequence_number, command_status, params, tlvs)``: a :class:`PDU`, every field given.
+build_pdu: Callable[[int, int, int, dict[str, Any], dict[int, bytes]], PDU] = frozen_builder(PDU)
+
 
 def decode(frame: bytes) -> PDU:
     """
@@ -115,7 +157,7 @@ def decode(frame: bytes) -> PDU:
     if size < 16:
         command_id = int.from_bytes(frame[4:8], "big") if size >= 8 else None
         raise PDUDecodeError(_S.ESME_RINVCMDLEN, f"{size} octets is shorter than a header", command_id, 0, True)
-    length, command_id, status, sequence = HEADER.unpack_from(frame)
+    length, command_id, status, sequence = _unpack_header(frame)
     if length != size:
         raise PDUDecodeError(
             _S.ESME_RINVCMDLEN, f"command_length {length} but {size} octets", command_id, sequence, True
@@ -148,7 +190,12 @@ def encode(pdu: PDU) -> bytes:
     """
     command_id = pdu.command_id
     status = pdu.command_status
-    if command_id == _C.generic_nack or (status and command_id in NO_BODY_ON_ERROR):
+    if (command_id == _SUBMIT_SM_RESP or command_id == _DELIVER_SM_RESP) and not pdu.tlvs:
+        # the answer to every submit_sm (and the generator's to every receipt): header, message_id, NUL
+        fast = _encode_message_id_response(command_id, status, pdu)
+        if fast is not None:
+            return fast
+    if command_id == _GENERIC_NACK or (status and command_id in _NO_BODY_ON_ERROR):
         body = b""
     else:
         encoder = _ENCODERS.get(command_id)
@@ -156,9 +203,25 @@ def encode(pdu: PDU) -> bytes:
         if pdu.tlvs:
             body += pack_tlvs(pdu.tlvs)
     try:
-        return HEADER.pack(16 + len(body), command_id, status, pdu.sequence_number) + body
+        return _pack_header(16 + len(body), command_id, status, pdu.sequence_number) + body
     except struct.error as error:
         raise ValueError(f"header of {pdu.name} does not fit: {error}") from None
+
+
+def _encode_message_id_response(command_id: int, status: int, pdu: PDU) -> bytes | None:
+    """
+    submit_sm_resp or deliver_sm_resp without TLVs, written directly; ``None``
+    when a value does not fit (the general path then raises its error).
+    """
+    try:
+        if status and command_id == _SUBMIT_SM_RESP:
+            return _pack_header(16, command_id, status, pdu.sequence_number)
+        raw = pdu.params.get("message_id", "").encode("latin-1")
+        if len(raw) > 64 or 0 in raw:
+            return None
+        return _pack_header(17 + len(raw), command_id, status, pdu.sequence_number) + raw + b"\x00"
+    except (AttributeError, UnicodeEncodeError, struct.error):
+        return None
 
 
 def _trailing(command_id: int, frame: bytes, pos: int) -> dict[int, bytes]:
@@ -180,13 +243,13 @@ def _trailing(command_id: int, frame: bytes, pos: int) -> dict[int, bytes]:
 
 def _decode_header_only(command_id: int, sequence: int, status: int, frame: bytes) -> PDU:
     """A header-only PDU; any body is ignored (the session decides strictness)."""
-    return PDU(command_id, sequence, status, {}, {})
+    return build_pdu(command_id, sequence, status, {}, {})
 
 
 def _decode_sm(command_id: int, sequence: int, status: int, frame: bytes) -> PDU:
     """submit_sm and deliver_sm."""
     params, pos = decode_sm(frame)
-    return PDU(command_id, sequence, status, params, parse_tlvs(frame, pos) if pos < len(frame) else {})
+    return build_pdu(command_id, sequence, status, params, parse_tlvs(frame, pos) if pos < len(frame) else {})
 
 
 def _decode_message_id(command_id: int, sequence: int, status: int, frame: bytes) -> PDU:
@@ -194,8 +257,8 @@ def _decode_message_id(command_id: int, sequence: int, status: int, frame: bytes
     nul = frame.find(0, 16, 16 + 65)
     if nul < 0:
         raise cstring_error(len(frame) - 16, 65, "message_id")
-    tlvs = _trailing(command_id, frame, nul + 1)
-    return PDU(command_id, sequence, status, {"message_id": frame[16:nul].decode("latin-1")}, tlvs)
+    tlvs = _trailing(command_id, frame, nul + 1) if nul + 1 < len(frame) else {}
+    return build_pdu(command_id, sequence, status, {"message_id": frame[16:nul].decode("latin-1")}, tlvs)
 
 
 def _decode_table(command_id: int, sequence: int, status: int, frame: bytes) -> PDU:
@@ -447,4 +510,4 @@ _ENCODERS.update(
     }
 )
 
-__all__ = ["PDUDecodeError", "NO_BODY_ON_ERROR", "decode", "encode", "decode_with_pdu3"]
+__all__ = ["PDUDecodeError", "NO_BODY_ON_ERROR", "build_pdu", "decode", "encode", "decode_with_pdu3", "frozen_builder"]
