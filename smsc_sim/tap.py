@@ -136,6 +136,13 @@ class Options(usage.Options):
             self.config = load_config(self["config"], overrides, self._environ)
         except ConfigError as e:
             raise usage.UsageError(str(e)) from None
+        # a scenario mistake stops the start with its file, line and key, like a config mistake
+        from smsc_sim.scenario.loader import ScenarioError, load_scenario
+
+        try:
+            load_scenario(self.config.scenario)
+        except ScenarioError as e:
+            raise usage.UsageError(str(e)) from None
 
 
 def makeService(options: Options) -> IService:
@@ -149,7 +156,13 @@ def makeService(options: Options) -> IService:
 
     from smsc_sim.service import build_service
 
-    simulator = build_service(options.config, reactor)
+    from smsc_sim.core.durable import StoreError
+
+    try:
+        simulator = build_service(options.config, reactor)
+    except StoreError as e:
+        # a store that cannot be opened is a start-up mistake: one line, no traceback
+        raise SystemExit(f"twistd: {e}") from None
     process_gc_policy(simulator)
     service: IService = simulator
     return service

@@ -116,6 +116,21 @@ class OptionsTests(SynchronousTestCase):
             f"{path}:2: core.routing: unknown value 'random' (expected one of origin, round-robin)",
         )
 
+    def test_scenario_mistakes_are_usage_errors(self) -> None:
+        """A bad scenario file stops the start as a usage error naming the file, line and key."""
+        path = self.write('name: x\nrules:\n  - match: {destinaton: "1"}\n    status: ESME_RTHROTTLED\n')
+        self.assertEqual(
+            self.usage_error(["--scenario", path]),
+            f"{path}:3: rules[0].match.destinaton: unknown key 'destinaton' (did you mean 'destination'?)",
+        )
+
+    def test_unusable_store_stops_the_start_in_one_line(self) -> None:
+        """A store that cannot be opened ends makeService with a one-line message, not a traceback."""
+        options = Options(environ={})
+        options.parseOptions(["--api", "none", "--store", "sqlite:/nonexistent-dir/x.db"])
+        error = self.assertRaises(SystemExit, makeService, options)
+        self.assertIn("store sqlite:/nonexistent-dir/x.db: cannot open", str(error.code))
+
     def test_option_mistakes_are_usage_errors(self) -> None:
         """Bad option values are usage errors naming the option."""
         self.assertEqual(
