@@ -84,9 +84,9 @@ class OptionsTests(SynchronousTestCase):
 
     def test_run_options(self) -> None:
         """--scenario, --seed, --trace and --store set their values."""
-        config = parse(["--scenario", "throttle", "--seed", "1234", "--trace", "--store", "sqlite:/tmp/sim.db"])
+        config = parse(["--scenario", "throttling", "--seed", "1234", "--trace", "--store", "sqlite:/tmp/sim.db"])
         self.assertEqual(
-            (config.scenario, config.seed, config.trace, config.store), ("throttle", 1234, True, "sqlite:/tmp/sim.db")
+            (config.scenario, config.seed, config.trace, config.store), ("throttling", 1234, True, "sqlite:/tmp/sim.db")
         )
 
     def test_accounts_replace_all_others(self) -> None:
