@@ -379,9 +379,10 @@ class SMPPSession(Protocol):
         if mode == "reject-binds":
             self._reply_now(PDU(response_id(pdu.command_id), pdu.sequence_number, self.instance.reject_status))
             return
-        if len(self._delayed_replies) >= self.settings.inbound_window > 0:
+        size, status = self.instance.window
+        if len(self._delayed_replies) >= size > 0:
             # failed binds may be answered late (limits.bind_failure_delay): keep them bounded too
-            self._reply_now(PDU(response_id(pdu.command_id), pdu.sequence_number, self.settings.window_status))
+            self._reply_now(PDU(response_id(pdu.command_id), pdu.sequence_number, status))
             return
         self.interface_version = pdu.params.get("interface_version", 0x34)
         try:
@@ -420,8 +421,9 @@ class SMPPSession(Protocol):
 
     def _core_request(self, pdu: PDU) -> None:
         """Hand an operation to the core, within the inbound window."""
-        if len(self._delayed_replies) >= self.settings.inbound_window > 0:
-            self._reply_now(PDU(response_id(pdu.command_id), pdu.sequence_number, self.settings.window_status))
+        size, status = self.instance.window
+        if len(self._delayed_replies) >= size > 0:
+            self._reply_now(PDU(response_id(pdu.command_id), pdu.sequence_number, status))
             return
         try:
             reply = self.core.request(self, pdu)

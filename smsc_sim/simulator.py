@@ -109,6 +109,7 @@ class Simulator(MultiService):
                     listener.setName(f"{settings.name} {description}")
                     listener.setServiceParent(self)
                     instance.listeners.append(listener)
+        self._apply_window(self.scenario)
 
     # ------------------------------------------------------------------
     # lifecycle
@@ -238,12 +239,23 @@ class Simulator(MultiService):
             account, source, destination, text=text, data=data, data_coding=data_coding, split=split, instance=instance
         )
 
+    def _apply_window(self, scenario: IScenario) -> None:
+        """Give every instance the inbound window: the config's, or the scenario's ``window`` where it sets one."""
+        size, status = self.config.session.inbound_window, self.config.session.window_status
+        window = getattr(scenario, "window", None)
+        if window is not None:
+            size = window.size if window.size is not None else size
+            status = window.status if window.status is not None else status
+        for instance in self.instances.values():
+            instance.window = (size, status)
+
     def set_scenario(self, scenario: IScenario) -> None:
         """Switch every core to another scenario engine, stopping the old one's timeline."""
         stop = getattr(self.scenario, "stop", None)
         if stop is not None:
             stop()
         self.scenario = scenario
+        self._apply_window(scenario)
         self.scenario_source = None  # issue 7: no file behind a scenario given as an object
         for core in self.cores.values():
             core.set_scenario(scenario)

@@ -33,7 +33,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from smsc_sim.config import InstanceSettings
+from smsc_sim.config import InstanceSettings, SessionSettings
 from smsc_sim.events import EventBus
 from smsc_sim.smpp.constants import CommandStatus
 
@@ -163,6 +163,9 @@ class InstanceRuntime:
         self.reject_status = int(CommandStatus.ESME_RBINDFAIL)
         self.outage_latency = 0.0
         self.latency = settings.latency
+        #: the inbound window of its sessions, (size, status): the config's
+        #: session settings unless the scenario overrides them (Simulator sets it)
+        self.window = (SessionSettings.inbound_window, SessionSettings.window_status)
         self.sessions: dict[int, SMPPSession] = {}
         self.listeners: list[Listener] = []
         self._recovery: IDelayedCall | None = None

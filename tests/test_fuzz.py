@@ -276,6 +276,7 @@ class SessionUnderFuzz:
         self.clock.rightNow = 1_700_000_000.0
         self.core = StubCore()
         self.instance = StubInstance()
+        self.instance.window = (SETTINGS.inbound_window, SETTINGS.window_status)
         self.instance.strict = strict
         self.session = SMPPSession(
             core=self.core,  # type: ignore[arg-type]

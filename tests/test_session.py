@@ -34,6 +34,7 @@ class StubInstance:
         self.latency = 0.0
         self.strict = False
         self.reject_status = int(CommandStatus.ESME_RBINDFAIL)
+        self.window = (2, 0x14)
         self.sessions: dict[int, Any] = {}
 
     def session_started(self, session: Any) -> None:

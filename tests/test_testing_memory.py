@@ -6,6 +6,8 @@ clock moved timer by timer, waits as Deferreds, the API over StubTreq.
 
 from __future__ import annotations
 
+import os
+
 from twisted.internet.protocol import Factory
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -71,6 +73,23 @@ class MemorySMSCTests(SynchronousTestCase):
         never = self.smsc.wait_for_messages(count=5, timeout=5)
         self.smsc.advance(5)
         self.failureResultOf(never, TimeoutError)
+
+    def test_scenario_window_bounds_requests_in_flight(self) -> None:
+        """A scenario's window (size 1, status ESME_RTHROTTLED) refuses a second submit while the first waits its latency."""
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+            f.write("name: w\nlatency: 1s\nwindow: {size: 1, status: ESME_RTHROTTLED}\n")
+        self.addCleanup(os.unlink, f.name)
+        self.smsc.load_scenario(f.name)
+        esme = self.bound()
+        esme.transport.write(wire.submit_sm(2) + wire.submit_sm(3))
+        self.smsc.flush()
+        headers = [(h.command_id, h.command_status, h.sequence_number) for h, _ in esme.received]
+        self.assertEqual(headers[-1], (0x80000004, 0x58, 3))
+        self.smsc.advance(1)
+        headers = [(h.command_id, h.command_status, h.sequence_number) for h, _ in esme.received]
+        self.assertIn((0x80000004, 0, 2), headers)
 
     def test_inject_mo_and_outage(self) -> None:
         """An MO reaches a bound receiver; a crash outage drops its connection."""
