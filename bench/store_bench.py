@@ -10,7 +10,7 @@ the request path, so the difference is the journal's own cost.
 Each run submits ``--messages`` submit_sm with registered_delivery 1 from
 one transceiver, ``--window`` per clock turn (what one read of a pipelining
 ESME brings), at ``--rate`` messages per second of simulated time; every
-receipt is answered at once.  A turn is: the core's replies, the clock
+receipt is answered in the next turn (``--ack-at-once``: within the call).  A turn is: the core's replies, the clock
 advanced by the longest reply delay (with sqlite: the group commit, then the
 replies), every ``on_sent``, then the clock advanced to the next turn (due
 receipts, write-behind commits).  The figure is messages per second of CPU
@@ -56,9 +56,11 @@ DELIVER_SM_RESP = make_pdu(CommandId.deliver_sm_resp, 1)
 
 
 class AckingSession:
-    """A bound session that answers every delivery at once with status 0."""
+    """A bound session whose ESME answers every delivery with status 0: at once, or when :meth:`answer` is called."""
 
-    def __init__(self) -> None:
+    def __init__(self, at_once: bool) -> None:
+        self.at_once = at_once
+        self.waiting: list[Deferred[PDU]] = []
         self.session_id = 1
         self.instance_name = "SMPP1"
         self.peer = "127.0.0.1:40000"
@@ -69,7 +71,17 @@ class AckingSession:
 
     def deliver(self, pdu: PDU) -> Deferred[PDU]:
         self.delivered += 1
-        return succeed(DELIVER_SM_RESP)
+        if self.at_once:
+            return succeed(DELIVER_SM_RESP)
+        answer: Deferred[PDU] = Deferred()
+        self.waiting.append(answer)
+        return answer
+
+    def answer(self) -> None:
+        """Answer the deliveries waiting (those of the previous turn)."""
+        waiting, self.waiting = self.waiting, []
+        for answer in waiting:
+            answer.callback(DELIVER_SM_RESP)
 
     def unbind(self) -> Deferred[None]:
         return succeed(None)
@@ -92,7 +104,9 @@ class Scenario(DefaultScenario):
         return self.plan
 
 
-def run(store: str, messages: int, window: int, rate: float, delay: float) -> tuple[float, int, int]:
+def run(
+    store: str, messages: int, window: int, rate: float, delay: float, at_once: bool = False
+) -> tuple[float, int, int]:
     """One run: (CPU seconds, receipts delivered, commits)."""
     clock = Clock()
     clock.rightNow = T0
@@ -106,7 +120,7 @@ def run(store: str, messages: int, window: int, rate: float, delay: float) -> tu
         tmp = tempfile.TemporaryDirectory()
         journal = SQLiteJournal(os.path.join(tmp.name, "store.db"), clock)
     core = SMSCCore("NA", clock, config, config.instances, Scenario(delay), EventBus(clock), journal)
-    session = AckingSession()
+    session = AckingSession(at_once)
     bind = core.bind(session, make_pdu(CommandId.bind_transceiver, 1, system_id="esme", password="secret", interface_version=0x34))
     if bind.on_sent is not None:
         bind.on_sent()
@@ -136,7 +150,10 @@ def run(store: str, messages: int, window: int, rate: float, delay: float) -> tu
             if reply.on_sent is not None:
                 reply.on_sent()
         clock.advance(max(0.0, turn - held))
-    clock.advance(delay + 1.0)
+        session.answer()  # receipts sent during this turn are answered in the next one
+    for _ in range(int((delay + 2.0) / 0.01)):
+        clock.advance(0.01)  # the last receipts, their answers and the write-behind commits
+        session.answer()
     if journal is not None:
         journal.close()
     elapsed = time.process_time() - started
@@ -206,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=50, help="submits per clock turn")
     parser.add_argument("--rate", type=float, default=10_000.0, help="messages per second of simulated time")
     parser.add_argument("--delay", type=float, default=0.5, help="receipt delay (s)")
+    parser.add_argument("--ack-at-once", action="store_true", help="answer receipts within the call that sends them")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--e2e", action="store_true", help="also end to end (twistd and smsc-sim-load)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of an end-to-end run")
@@ -218,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     last: dict[str, tuple[float, int, int]] = {}
     for _ in range(args.runs):
         for store in times:  # interleaved, so that a busy moment of the machine hits both
-            last[store] = run(store, args.messages, args.window, args.rate, args.delay)
+            last[store] = run(store, args.messages, args.window, args.rate, args.delay, args.ack_at_once)
             times[store].append(last[store][0])
     rates = {store: args.messages / statistics.median(runs) for store, runs in times.items()}
     for store, runs in times.items():

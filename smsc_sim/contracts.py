@@ -41,9 +41,12 @@ class Reply:
     :ivar delay: seconds to wait on the session's clock before writing.
     :ivar then: what the session does after writing.
     :ivar on_sent: called right after the response is written to the
-        transport (never called if it is not written).  The core uses this to
-        start receipt timers, so a receipt can never overtake its
-        submit_sm_resp, and to release pending deliveries after a bind_resp.
+        transport.  The core uses this to start receipt timers, so a receipt
+        can never overtake its submit_sm_resp, and to release pending
+        deliveries after a bind_resp.  When a delayed response cannot be
+        written because the connection ended first, it is called all the
+        same: the core's decision stands (an accepted message must still
+        reach a final state).
     """
 
     pdu: PDU | None

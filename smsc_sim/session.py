@@ -153,7 +153,7 @@ class SMPPSession(Protocol):
         self.peer = ""
         self.connected_at = 0.0
         self.bound_at: float | None = None
-        self.counters: dict[str, int] = {"pdus_in": 0, "pdus_out": 0}
+        self.counters: dict[str, int] = {"pdus_in": 0, "pdus_out": 0, "window_refused": 0}
         self._framer = SMPPFramer(settings.max_pdu_size)
         self._last_rx = 0.0
         self._partial_since: float | None = None
@@ -161,7 +161,8 @@ class SMPPSession(Protocol):
         # outbound requests written and unanswered: seq -> (deadline, deferred, pdu)
         self._inflight: OrderedDict[int, tuple[float, DeliveryWaiter, PDU]] = OrderedDict()
         self._outbound_queue: deque[tuple[PDU, DeliveryWaiter]] = deque()
-        self._delayed_replies: dict[int, IDelayedCall] = {}
+        # replies waiting for their delay: id -> (timer, reply)
+        self._delayed_replies: dict[int, tuple[IDelayedCall, Reply]] = {}
         self._reply_ids = 0
         self._init_timer: IDelayedCall | None = None
         self._idle_timer: IDelayedCall | None = None
@@ -211,10 +212,12 @@ class SMPPSession(Protocol):
             if timer is not None and timer.active():
                 timer.cancel()
         self._init_timer = self._idle_timer = self._response_timer = self._read_timer = None
-        for call in self._delayed_replies.values():
+        lost_replies = list(self._delayed_replies.values())
+        self._delayed_replies.clear()
+        for call, lost in lost_replies:
             if call.active():
                 call.cancel()
-        self._delayed_replies.clear()
+            self._reply_lost(lost)
         inflight = list(self._inflight.values())
         self._inflight.clear()
         queued = list(self._outbound_queue)
@@ -382,6 +385,7 @@ class SMPPSession(Protocol):
         size, status = self.instance.window
         if len(self._delayed_replies) >= size > 0:
             # failed binds may be answered late (limits.bind_failure_delay): keep them bounded too
+            self.counters["window_refused"] += 1
             self._reply_now(PDU(response_id(pdu.command_id), pdu.sequence_number, status))
             return
         self.interface_version = pdu.params.get("interface_version", 0x34)
@@ -423,6 +427,7 @@ class SMPPSession(Protocol):
         """Hand an operation to the core, within the inbound window."""
         size, status = self.instance.window
         if len(self._delayed_replies) >= size > 0:
+            self.counters["window_refused"] += 1
             self._reply_now(PDU(response_id(pdu.command_id), pdu.sequence_number, status))
             return
         try:
@@ -470,10 +475,29 @@ class SMPPSession(Protocol):
                 self._delayed_replies.pop(reply_id, None)
                 if self.state is not SessionState.CLOSED and not self._closing:
                     self._deliver_reply(reply)
+                else:
+                    self._reply_lost(reply)
 
-            self._delayed_replies[reply_id] = self.clock.callLater(delay, later)
+            self._delayed_replies[reply_id] = (self.clock.callLater(delay, later), reply)
         else:
             self._deliver_reply(reply)
+
+    def _reply_lost(self, reply: Reply) -> None:
+        """
+        A delayed reply could not be written: the connection ended first.
+
+        The core has decided already (an accepted message is in the store), so
+        what it hung on the write still runs: the message's lifecycle starts
+        and its receipt goes to another bind of the account, as a real SMSC
+        would deliver a message whose submit_sm_resp was lost.  Otherwise the
+        record would stay ENROUTE for ever.
+        """
+        if reply.on_sent is None:
+            return
+        try:
+            reply.on_sent()
+        except Exception:
+            self.log.failure("session {session_id}: after a lost reply", session_id=self.session_id)
 
     def _deliver_reply(self, reply: Reply) -> None:
         pdu = reply.pdu
@@ -509,12 +533,24 @@ class SMPPSession(Protocol):
             batch.append(encode(pdu))
 
     def _flush(self) -> None:
-        """Write what :meth:`dataReceived` collected so far (before closing, and at its end)."""
+        """
+        Write what :meth:`dataReceived` collected so far (before closing, and at its end).
+
+        The octets are also pushed to the socket at once, through the
+        transport's ``IWriteDescriptor.doWrite`` where it has one (TCP), as
+        the reactor would on its next turn: the ESME gets its answers while
+        the reactor reads the other connections, not after.  Not while the
+        transport is closing, whose last write the reactor must see.
+        """
         batch = self._batch
         if batch:
             self._batch = []
-            if self.transport is not None:
-                self.transport.write(batch[0] if len(batch) == 1 else b"".join(batch))
+            transport = self.transport
+            if transport is not None:
+                transport.write(batch[0] if len(batch) == 1 else b"".join(batch))
+                push = getattr(transport, "doWrite", None)
+                if push is not None and not self._closing and not getattr(transport, "disconnecting", True):
+                    push()  # a failure stays in the transport: the reactor's own doWrite reports it
 
     # ------------------------------------------------------------------
     # requests the SMSC sends: deliver_sm, data_sm, enquire_link, unbind

@@ -21,6 +21,7 @@ from twisted.python import usage
 
 from smsc_sim.config import Config
 from smsc_sim.config_loader import ConfigError, load_config
+from smsc_sim.signals import install_reload_on_sighup
 from smsc_sim.simulator import Simulator
 
 __all__ = ["Options", "makeService", "process_gc_policy"]
@@ -164,6 +165,7 @@ def makeService(options: Options) -> IService:
         # a store that cannot be opened is a start-up mistake: one line, no traceback
         raise SystemExit(f"twistd: {e}") from None
     process_gc_policy(simulator)
+    install_reload_on_sighup(simulator, reactor)
     service: IService = simulator
     return service
 

@@ -6,17 +6,21 @@ beyond loopback with no token.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from prometheus_client.parser import text_string_to_metric_families
+from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from smsc_sim.api.service import SERVICE_NAME, add_api, endpoint_is_loopback
-from smsc_sim.config import default_config
+from smsc_sim.config import Config, CoreSettings, LimitSettings, SessionSettings, default_config
 from smsc_sim.simulator import Simulator
 from smsc_sim.testing.memory import MemorySMSC
 from tests import wire
-from tests.test_api import APITestCase
+from tests.test_api import APITestCase, RecordingESME
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -102,6 +106,157 @@ class MetricsTests(APITestCase):
         text = other.api.metrics.exposition().decode()
         self.assertNotIn("smsc_sim_binds_total{", text)
         self.assertIn("smsc_sim_binds_total{", self.smsc.api.metrics.exposition().decode())
+
+
+class SilentESME(RecordingESME):
+    """An ESME that records what it gets and never answers a deliver_sm."""
+
+    def dataReceived(self, data: bytes) -> None:
+        self.buffer += data
+        while len(self.buffer) >= 16 and len(self.buffer) >= int.from_bytes(self.buffer[:4], "big"):
+            length = int.from_bytes(self.buffer[:4], "big")
+            raw, self.buffer = self.buffer[:length], self.buffer[length:]
+            self.received.extend(wire.split_pdus(raw))
+
+
+MQF = 0x14  # ESME_RMSGQFUL
+
+
+class BoundsMetricsTests(APITestCase):
+    """What happened at each limit of docs/reliability.md, as a scrape shows it."""
+
+    def use(self, **changes: Any) -> None:
+        """Replace the test's simulator by one with these configuration changes."""
+        self.smsc.stop()
+        config: Config = dataclasses.replace(default_config(), **changes)
+        self.smsc = MemorySMSC(config)
+        self.addCleanup(self.smsc.stop)
+
+    def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        code, text = self.call("GET", "/metrics")
+        self.assertEqual(code, 200)
+        return samples(text)
+
+    def status_of_last(self, esme: RecordingESME) -> int:
+        header, _ = esme.received[-1]
+        return header.command_status
+
+    def test_connections_refused_by_reason(self) -> None:
+        """Connections past the per-address and the total limits count under their own reason; open ones show."""
+        self.use(limits=LimitSettings(max_connections=2, max_connections_per_address=1))
+        admitted = []
+        for port, host in enumerate(("10.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.3")):
+            try:
+                self.smsc.connect(RecordingESME(), peer=IPv4Address("TCP", host, 40000 + port))
+                admitted.append(host)
+            except ConnectionRefusedError:
+                pass
+        self.assertEqual(admitted, ["10.0.0.1", "10.0.0.2"])
+        found = self.scrape()
+        self.assertEqual(found[("smsc_sim_connections_refused_total", (("reason", "max_connections_per_address"),))], 1)
+        self.assertEqual(found[("smsc_sim_connections_refused_total", (("reason", "max_connections"),))], 1)
+        self.assertEqual(found[("smsc_sim_open_connections", ())], 2)
+
+    def test_bind_lockout(self) -> None:
+        """After two failed binds in a row an address is locked out: its next bind counts as a lockout refusal."""
+        self.use(limits=LimitSettings(bind_failure_lockout_after=2, bind_failure_lockout=60))
+        for password in ("wrong", "wrong", "password"):
+            esme = RecordingESME()
+            self.smsc.connect(esme)
+            esme.transport.write(wire.bind(password=password))
+            self.smsc.flush()
+        self.assertEqual(self.status_of_last(esme), 0x0D)  # ESME_RBINDFAIL, though the password is right
+        found = self.scrape()
+        self.assertEqual(found[("smsc_sim_bind_lockout_refusals_total", (("cluster", "NA"),))], 1)
+        self.assertEqual(found[("smsc_sim_bind_locked_out_addresses", (("cluster", "NA"),))], 1)
+        failures = {key: n for key, n in found.items() if key[0] == "smsc_sim_bind_failures_total"}
+        self.assertEqual(sorted(dict(key[1])["status"] for key in failures), ["ESME_RBINDFAIL", "ESME_RINVPASWD"])
+        self.smsc.advance(61)
+        self.assertEqual(self.scrape()[("smsc_sim_bind_locked_out_addresses", (("cluster", "NA"),))], 0)
+
+    def test_pending_deliveries_dropped_and_expired(self) -> None:
+        """With no receiver bound, an MO pushed out of a full pending queue and one past the expiry are counted."""
+        self.use(core=CoreSettings(pending_max=1, pending_expiry=10))
+        mo = {"source": "447700900001", "destination": "12345", "text": "hi"}
+        self.call("POST", "/api/v1/mo", mo)
+        self.call("POST", "/api/v1/mo", mo)  # the queue holds one: the first is dropped
+        self.smsc.advance(11)
+        self.call("POST", "/api/v1/mo", mo)  # the second has expired meanwhile
+        found = self.scrape()
+        self.assertEqual(found[("smsc_sim_pending_deliveries_lost_total", (("cluster", "NA"), ("reason", "full")))], 1)
+        self.assertEqual(
+            found[("smsc_sim_pending_deliveries_lost_total", (("cluster", "NA"), ("reason", "expired")))], 1
+        )
+
+    def test_store_full_refusals(self) -> None:
+        """A store of one pending record refuses the next submit with ESME_RMSGQFUL, and counts the refusal."""
+        self.use(core=CoreSettings(store_max_messages=1))
+        esme = self.bind()
+        self.submit(esme, 2)
+        esme.transport.write(wire.submit_sm(3))
+        self.smsc.flush()
+        self.assertEqual(self.status_of_last(esme), MQF)
+        self.assertEqual(self.scrape()[("smsc_sim_store_full_refusals_total", (("cluster", "NA"),))], 1)
+
+    def test_store_evictions(self) -> None:
+        """A store of one record evicts it once final, to take the next submit."""
+        self.use(core=CoreSettings(store_max_messages=1))
+        esme = self.bind()
+        self.submit(esme, 2)
+        self.smsc.advance(10)  # the first gets its receipt: final
+        self.submit(esme, 3)
+        found = self.scrape()
+        self.assertEqual(found[("smsc_sim_store_evictions_total", (("cluster", "NA"),))], 1)
+        self.assertEqual(found[("smsc_sim_store_messages", (("cluster", "NA"),))], 1)
+
+    def test_inbound_window_refusals(self) -> None:
+        """A request beyond the inbound window is answered ESME_RMSGQFUL at once and counted, after its session too."""
+        config = default_config()
+        instances = tuple(dataclasses.replace(i, latency=1.0) if i.name == "SMPP1" else i for i in config.instances)
+        self.use(instances=instances, session=SessionSettings(inbound_window=1))
+        esme = self.bind()
+        self.smsc.advance(1)  # the bind_resp has the instance's latency too
+        for sequence in (2, 3):
+            esme.transport.write(wire.submit_sm(sequence))
+        self.smsc.flush()
+        self.smsc.advance(1)  # the refusal carries the instance's latency too
+        answers = [(h.sequence_number, h.command_status) for h, _ in esme.received if h.command_id == 0x80000004]
+        self.assertEqual(answers, [(2, 0), (3, MQF)])
+        labels = (("instance", "SMPP1"),)
+        self.assertEqual(self.scrape()[("smsc_sim_inbound_window_refusals_total", labels)], 1)
+        self.smsc.connections[-1].disconnect()
+        self.smsc.flush()
+        self.assertEqual(self.scrape()[("smsc_sim_inbound_window_refusals_total", labels)], 1)
+
+    def test_sessions_at_queue_limit(self) -> None:
+        """A receiver that does not answer fills its outbound queue; the gauge shows it and receipts wait."""
+        self.use(session=SessionSettings(outbound_window=1, outbound_queue_limit=1))
+        esme = SilentESME()
+        self.smsc.connect(esme)
+        esme.transport.write(wire.bind())
+        self.smsc.flush()
+        for sequence in (2, 3, 4):
+            esme.transport.write(wire.submit_sm(sequence))
+        self.smsc.flush()
+        self.smsc.advance(6)
+        found = self.scrape()
+        self.assertEqual(found[("smsc_sim_sessions_at_queue_limit", (("instance", "SMPP1"),))], 1)
+        self.assertEqual(found[("smsc_sim_pending_deliveries", (("cluster", "NA"),))], 2)
+        self.assertEqual(found[("smsc_sim_outbound_queue_full_total", (("cluster", "NA"),))], 0)
+
+    def test_outbound_queue_full(self) -> None:
+        """A delivery a session refuses because its queue is full is counted (the router normally avoids it)."""
+        self.use(session=SessionSettings(outbound_window=1, outbound_queue_limit=1))
+        self.smsc.simulator.cores["NA"].router.queue_limit = 5  # let the router pick the full session anyway
+        esme = SilentESME()
+        self.smsc.connect(esme)
+        esme.transport.write(wire.bind())
+        self.smsc.flush()
+        for sequence in (2, 3, 4):
+            esme.transport.write(wire.submit_sm(sequence))
+        self.smsc.flush()
+        self.smsc.advance(6)
+        self.assertGreaterEqual(self.scrape()[("smsc_sim_outbound_queue_full_total", (("cluster", "NA"),))], 1)
 
 
 class ServiceTests(SynchronousTestCase):

@@ -637,6 +637,16 @@ class WriteBatchingTests(SessionTestCase):
         self.assertEqual(self.sent(), [(0x80000004, 0, 5), (0x80000006, 0, 6)])
         self.assertTrue(self.transport.disconnecting)
 
+    def test_answers_pushed_to_the_socket_at_once(self) -> None:
+        """On a transport that can write now (TCP's doWrite), the answers of a read are pushed before it returns."""
+        pushed: list[int] = []
+        self.transport.doWrite = lambda: pushed.append(len(self.writes))  # type: ignore[attr-defined]
+        self.session.dataReceived(wire.bind() + wire.frame(0x15, 2))
+        self.assertEqual(pushed, [1])
+        self.transport.disconnecting = True  # closing already: its last write is the reactor's
+        self.session.dataReceived(wire.frame(0x15, 3))
+        self.assertEqual((pushed, len(self.writes)), ([1], 2))
+
     def test_reset_after_the_answers_of_the_read(self) -> None:
         """A reply with then: reset within a read: the answers so far, its own included, are written before the RST."""
         self.bind()
@@ -690,3 +700,21 @@ class SendDeliveryTests(SessionTestCase):
         late = RecordingWaiter()
         self.session.send_delivery(self.deliver_sm(), late)
         self.assertEqual(late.results[0].reason, "closed")
+
+
+class LostReplyTests(SessionTestCase):
+    def test_delayed_reply_lost_to_a_close_still_runs_on_sent(self) -> None:
+        """
+        An accepted submit whose delayed submit_sm_resp never leaves (the
+        connection ended first) still starts its lifecycle: on_sent runs, so
+        the message cannot stay ENROUTE for ever.
+        """
+        self.bind()
+        started: list[bool] = []
+        self.core.next_reply = Reply(
+            PDU(0x80000004, 5, 0, {"message_id": "AB"}), delay=1.0, on_sent=lambda: started.append(True)
+        )
+        self.session.dataReceived(wire.submit_sm(sequence=5))
+        self.session.connectionLost()
+        self.assertEqual(started, [True])
+        self.assertEqual(self.transport.value(), b"")

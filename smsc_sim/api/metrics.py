@@ -32,6 +32,10 @@ MAX_OPEN_REQUESTS = 100_000
 _BIND_RESPS = {int(CommandId(command | 0x80000000)) for command in BIND_TYPES}
 _SUBMITS = {int(CommandId.submit_sm_resp), int(CommandId.submit_multi_resp), int(CommandId.data_sm_resp)}
 _THROTTLED = int(CommandStatus.ESME_RTHROTTLED)
+#: counters a session keeps (``session.counters``) that are summed per instance, closed sessions included
+SESSION_COUNTERS = ("window_refused",)
+#: why the connection limiter refuses a connection (``ConnectionLimiter.refused``)
+REFUSAL_REASONS = ("max_connections", "max_connections_per_address")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
@@ -90,6 +94,11 @@ class SimulatorMetrics:
         self._binding: dict[tuple[int, int], str] = {}
         #: how many open waits the API has (set by the API, read at scrape)
         self.open_waits = lambda: 0
+        # the counters dict of every open session (taken at its "connection" event), so that what a
+        # session counted is still counted after it closes: (instance, session_id) -> counters
+        self._session_counters: dict[tuple[str, Any], dict[str, int]] = {}
+        #: per instance, what closed sessions counted (``window_refused``...)
+        self.closed_session_counts: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.registry.register(self)  # type: ignore[arg-type]
         self._unsubscribe = simulator.events.subscribe(self.observe)
 
@@ -116,12 +125,26 @@ class SimulatorMetrics:
         elif kind == "outage":
             self.outages[(str(data.get("instance", "")), str(data.get("mode", "")))] += 1
         elif kind == "connection":
-            self.connections[str(data.get("instance", ""))] += 1
+            instance = str(data.get("instance", ""))
+            self.connections[instance] += 1
+            self._keep_counters(instance, data.get("session_id"))
         elif kind == "session_closed":
             session_id = data.get("session_id")
+            counters = self._session_counters.pop((str(data.get("instance", "")), session_id), None)
+            if counters is not None:
+                for name in SESSION_COUNTERS:
+                    self.closed_session_counts[(str(data.get("instance", "")), name)] += counters.get(name, 0)
             for table in (self._inbound, self._outbound, self._binding):
                 for key in [key for key in table if key[0] == session_id]:
                     del table[key]  # type: ignore[attr-defined]
+
+    def _keep_counters(self, instance: str, session_id: Any) -> None:
+        """Hold a new session's counters dict, to add them up when it closes."""
+        runtime = self.simulator.instances.get(instance)
+        session = runtime.sessions.get(session_id) if runtime is not None else None
+        counters = getattr(session, "counters", None)
+        if isinstance(counters, dict):
+            self._session_counters[(instance, session_id)] = counters
 
     def _pdu(self, event: Event, inbound: bool) -> None:
         data = event.data
@@ -172,6 +195,7 @@ class SimulatorMetrics:
         yield from self._counters()
         yield from self._histograms()
         yield from self._gauges()
+        yield from self._bounds()
 
     def _counters(self) -> Iterator[Metric]:
         tables: list[tuple[str, str, list[str], dict[Any, int]]] = [
@@ -257,6 +281,76 @@ class SimulatorMetrics:
         waits = GaugeMetricFamily("smsc_sim_api_open_waits", "Long-poll waits open on the API")
         waits.add_metric([], float(self.open_waits()))
         yield waits
+
+    def _bounds(self) -> Iterator[Metric]:
+        """
+        What happened at each limit (docs/reliability.md), read at scrape time
+        from the counters the limiter, the cores and the sessions keep anyway.
+        """
+        simulator = self.simulator
+        limiter = getattr(simulator, "limiter", None)
+        described: dict[str, Any] = limiter.describe() if limiter is not None else {"open": 0, "refused": {}}
+        refused = CounterMetricFamily(
+            "smsc_sim_connections_refused", "Connections refused at accept, by the limit reached", labels=["reason"]
+        )
+        for reason in sorted(set(REFUSAL_REASONS) | set(described["refused"])):
+            refused.add_metric([reason], float(described["refused"].get(reason, 0)))
+        open_now = GaugeMetricFamily("smsc_sim_open_connections", "SMPP connections open, all instances")
+        open_now.add_metric([], float(described["open"]))
+        yield from (refused, open_now)
+        window = CounterMetricFamily(
+            "smsc_sim_inbound_window_refusals", "Requests answered at once with the window status (inbound window "
+            "full)", labels=["instance"],
+        )  # fmt: skip
+        at_limit = GaugeMetricFamily(
+            "smsc_sim_sessions_at_queue_limit", "Sessions whose outbound queue is full (the router skips them)",
+            labels=["instance"],
+        )  # fmt: skip
+        for name, instance in simulator.instances.items():
+            sessions = list(instance.sessions.values())
+            live = sum(getattr(session, "counters", {}).get("window_refused", 0) for session in sessions)
+            window.add_metric([name], float(live + self.closed_session_counts.get((name, "window_refused"), 0)))
+            limit = simulator.config.session.outbound_queue_limit
+            at_limit.add_metric([name], float(sum(1 for s in sessions if s.outbound_pending() >= limit)))
+        yield from (window, at_limit)
+        families: dict[str, Any] = {
+            "lockouts": CounterMetricFamily(
+                "smsc_sim_bind_lockout_refusals", "Binds refused (ESME_RBINDFAIL) because their address is locked "
+                "out after failed binds", labels=["cluster"],
+            ),
+            "locked": GaugeMetricFamily(
+                "smsc_sim_bind_locked_out_addresses", "Source addresses locked out now", labels=["cluster"]
+            ),
+            "dropped": CounterMetricFamily(
+                "smsc_sim_pending_deliveries_lost", "Deliveries that waited for a bind and were dropped (queue full) "
+                "or expired", labels=["cluster", "reason"],
+            ),
+            "evicted": CounterMetricFamily(
+                "smsc_sim_store_evictions", "Final message records evicted (store full or past their TTL)",
+                labels=["cluster"],
+            ),
+            "store_full": CounterMetricFamily(
+                "smsc_sim_store_full_refusals", "Submits (or submit_multi destinations) refused with ESME_RMSGQFUL "
+                "because the store held only pending records", labels=["cluster"],
+            ),
+            "queue_full": CounterMetricFamily(
+                "smsc_sim_outbound_queue_full", "Deliveries a session refused because its outbound queue was full",
+                labels=["cluster"],
+            ),
+        }  # fmt: skip
+        for cluster, core in simulator.cores.items():
+            guard = getattr(core, "bind_guard", None)
+            if guard is not None:
+                lockouts = guard.describe()
+                families["lockouts"].add_metric([cluster], float(lockouts["lockout_refusals"]))
+                families["locked"].add_metric([cluster], float(len(lockouts["locked_out"])))
+            routed = core.router.counters
+            families["dropped"].add_metric([cluster, "full"], float(routed["pending_dropped"]))
+            families["dropped"].add_metric([cluster, "expired"], float(routed["pending_expired"]))
+            families["evicted"].add_metric([cluster], float(core.store.evicted))
+            families["store_full"].add_metric([cluster], float(core.counters["store_full"]))
+            families["queue_full"].add_metric([cluster], float(routed["unanswered_queue_full"]))
+        yield from families.values()
 
 
 def core_stats(core: Any) -> dict[str, Any]:

@@ -145,6 +145,9 @@ class SQLiteJournal:
         self._tracked: dict[Delivery, tuple[int, str, str, int]] = {}
         #: deliveries not written yet (with their record): written once older than ``interval``, unless done
         self._new: OrderedDict[int, tuple[Delivery, MessageRecord | None]] = OrderedDict()
+        #: records with deliveries in ``_new`` (how many): their changes wait in ``_waiting`` meanwhile
+        self._young: dict[MessageRecord, int] = {}
+        self._waiting: dict[MessageRecord, tuple[str, int]] = {}
         self._done: list[int] = []
         self._wipe: list[str] = []
         #: sessions whose replies wait for the next commit
@@ -258,9 +261,7 @@ class SQLiteJournal:
         """
         if record in self._accepted:
             return  # written whole, as it is then, in this turn's commit
-        marked = self._dirty.get(record)
-        if marked is None or marked[1] < level:
-            self._dirty[record] = (cluster, level)
+        _mark(self._waiting if record in self._young else self._dirty, record, cluster, level)
         if self._lazy is None:
             self._behind()
 
@@ -291,6 +292,12 @@ class SQLiteJournal:
         self._tracked[delivery] = (row, cluster, key, entry)
         if not written:
             self._new[row] = (delivery, record)
+            if record is not None:
+                young = self._young.get(record, 0)
+                self._young[record] = young + 1
+                marked = self._dirty.pop(record, None) if not young else None
+                if marked is not None:  # the change that made the delivery waits with it
+                    _mark(self._waiting, record, *marked)
             if self._lazy is None:
                 self._behind()
         original = delivery.on_outcome
@@ -308,8 +315,26 @@ class SQLiteJournal:
     def delivery_done(self, delivery: Delivery) -> None:
         """A delivery reached a final outcome: it is owed no more (and never written if it was not yet)."""
         tracked = self._tracked.pop(delivery, None)
-        if tracked is not None and self._new.pop(tracked[0], None) is None:
+        if tracked is None:
+            return
+        unwritten = self._new.pop(tracked[0], None)
+        if unwritten is None:
             self._done.append(tracked[0])
+            if self._lazy is None:
+                self._behind()
+        elif unwritten[1] is not None:
+            self._settle(unwritten[1])
+
+    def _settle(self, record: MessageRecord) -> None:
+        """One delivery of the record is written or done: its changes wait for one fewer."""
+        left = self._young.get(record, 0) - 1
+        if left > 0:
+            self._young[record] = left
+            return
+        self._young.pop(record, None)
+        marked = self._waiting.pop(record, None)
+        if marked is not None:
+            _mark(self._dirty, record, *marked)
             if self._lazy is None:
                 self._behind()
 
@@ -319,6 +344,11 @@ class SQLiteJournal:
         self._dirty = {r: v for r, v in self._dirty.items() if v[0] != cluster}
         self._tracked = {d: t for d, t in self._tracked.items() if t[1] != cluster}
         self._new = OrderedDict((row, item) for row, item in self._new.items() if item[0] in self._tracked)
+        self._young = {}
+        for _, owner in self._new.values():
+            if owner is not None:
+                self._young[owner] = self._young.get(owner, 0) + 1
+        self._waiting = {r: v for r, v in self._waiting.items() if v[0] != cluster and r in self._young}
         if self._pass is not None:
             self._pass = [item for item in self._pass if item[0] != cluster]
         self._wipe.append(cluster)
@@ -336,7 +366,9 @@ class SQLiteJournal:
 
     def pending_writes(self) -> int:
         """Changes waiting for a commit."""
-        return len(self._accepted) + len(self._dirty) + len(self._new) + len(self._done) + len(self._wipe)
+        return len(self._accepted) + len(self._dirty) + len(self._waiting) + len(self._new) + len(self._done) + len(
+            self._wipe
+        )
 
     def _flush_urgent(self) -> None:
         self._call = None
@@ -404,7 +436,9 @@ class SQLiteJournal:
             self._behind(1.0)
             return
         for row in written:
-            self._new.pop(row, None)
+            item = self._new.pop(row, None)
+            if item is not None and item[1] is not None:
+                self._settle(item[1])
         if self.failing:
             self.log.info("store {path}: commits work again", path=self.path)
         self.failing = False
@@ -424,23 +458,27 @@ class SQLiteJournal:
         file.  A kill meanwhile leaves the record as it was before, and the
         restored plan sends that receipt again.
         """
-        young = self._clock.seconds() - self.delivery_hold
+        cut = self._clock.seconds() - self.delivery_hold
         tracked = self._tracked
         written: list[int] = []
-        held: set[MessageRecord] = set()
-        for row, (delivery, owner) in self._new.items():  # oldest first
-            if not everything and delivery.created > young:
-                if owner is not None:
-                    held.add(owner)
-                continue
+        released: dict[MessageRecord, int] = {}
+        for row, (delivery, owner) in self._new.items():  # oldest first: the young ones are all at the end
+            if not everything and delivery.created > cut:
+                break
             written.append(row)
+            if owner is not None:
+                released[owner] = released.get(owner, 0) + 1
             if delivery in tracked:
                 entries.append(self._delivery(row, tracked[delivery], delivery))
+        # records whose last waiting delivery is written now are written with it
+        waiting = self._waiting
+        freed = list(waiting) if everything else [r for r, n in released.items() if self._young.get(r, 0) <= n]
+        for record in freed:
+            marked = waiting.pop(record, None)
+            if marked is not None:
+                _mark(dirty, record, *marked)
         bases = self._bases
         for record, (cluster, level) in dirty.items():
-            if record in held:
-                self._dirty[record] = (cluster, level)
-                continue
             base = record.base_time if record.started else bases.get(record)
             if level == WHOLE:
                 entries.append(["W", cluster, record.key, *self._whole(record, base)])
@@ -618,6 +656,13 @@ class SQLiteJournal:
         self._call = self._lazy = None
         self.closed = True
         self._db.close()
+
+
+def _mark(changes: dict[MessageRecord, tuple[str, int]], record: MessageRecord, cluster: str, level: int) -> None:
+    """Note a change of a record, keeping the highest level of its changes."""
+    marked = changes.get(record)
+    if marked is None or marked[1] < level:
+        changes[record] = (cluster, level)
 
 
 def _apply(entry: list[Any], messages: Messages, deliveries: dict[int, list[Any]]) -> None:

@@ -274,10 +274,12 @@ class SMSCCore:
             self.store.add(record)
         except StoreFull:
             if not self.expire_overdue():
+                self.counters["store_full"] += 1
                 return False
             try:
                 self.store.add(record)
             except StoreFull:
+                self.counters["store_full"] += 1
                 return False
         return True
 
