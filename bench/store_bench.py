@@ -16,6 +16,7 @@ replies), every ``on_sent``, then the clock advanced to the next turn (due
 receipts, write-behind commits).  The figure is messages per second of CPU
 time for the whole run, the last receipts and commits included.  The median
 of ``--runs`` runs (memory and sqlite interleaved) is printed, with the best.
+The garbage collector runs as twistd sets it (``smsc_sim.tap.process_gc_policy``).
 
 ``--e2e`` also runs the real thing, with the helpers of ``bench/run.py``:
 ``twistd -n smsc-sim`` (the ``bench`` scenario: receipts after 0.5 s) with
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import shutil
 import statistics
@@ -48,6 +50,8 @@ from smsc_sim.core.default_scenario import DefaultScenario  # noqa: E402
 from smsc_sim.core.durable import SQLiteJournal  # noqa: E402
 from smsc_sim.core.smsc import SMSCCore  # noqa: E402
 from smsc_sim.events import EventBus  # noqa: E402
+from smsc_sim.simulator import GCFreezer  # noqa: E402
+from smsc_sim.tap import GC_THRESHOLD0  # noqa: E402
 from smsc_sim.smpp.constants import CommandId  # noqa: E402
 from smsc_sim.smpp.pdu import PDU, make_pdu  # noqa: E402
 
@@ -141,6 +145,12 @@ def run(
     ]
     turn = window / rate
     request = core.request
+    # the garbage collector as twistd sets it (smsc_sim.tap.process_gc_policy): the store frozen as it grows
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.set_threshold(GC_THRESHOLD0, thresholds[1], thresholds[2])
+    freezer = GCFreezer(clock, lambda: (len(core.store), core.store.evicted))
+    freezer.start()
     started = time.process_time()
     for first in range(0, messages, window):
         replies = [request(session, pdu) for pdu in pdus[first : first + window]]
@@ -157,6 +167,9 @@ def run(
     if journal is not None:
         journal.close()
     elapsed = time.process_time() - started
+    freezer.stop()
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
     commits = journal.commits if journal is not None else 0
     if tmp is not None:
         tmp.cleanup()

@@ -387,7 +387,7 @@ class RestoreTests(SynchronousTestCase):
         session = after.bound(CommandId.bind_receiver)
         self.assertEqual(receipt_ids(session), [message_id])
         session.answer_all()
-        after.advance(0.1)
+        after.advance(1.1)
         self.assertEqual(after.journal.load_deliveries("NA"), [])
         (restored,) = after.messages()
         self.assertEqual(restored["state"], "DELIVERED")

@@ -44,14 +44,14 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import sqlite3
-from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 from smsc_sim.contracts import ISession, Reply
 from smsc_sim.core import durable_rows as rows
+from smsc_sim.core.durable_rows import Messages, SavedDelivery, StoreError
 from smsc_sim.core.router import Delivery
 from smsc_sim.core.store import MessageRecord, MessageStore
 from smsc_sim.smpp.constants import CommandId, CommandStatus, response_id
@@ -60,7 +60,6 @@ from smsc_sim.smpp.pdu import PDU, make_pdu
 if TYPE_CHECKING:
     from smsc_sim.core.binds import BindEntry
 
-SCHEMA_VERSION = "1"
 #: a held reply is written this long after the commit it waits for (keeps the two timed calls in order)
 HOLD_MARGIN = 1e-4
 #: outcomes after which a delivery is owed no more
@@ -70,33 +69,8 @@ STARTED, PROGRESS, WHOLE = 0, 1, 2
 _SUBMITS = frozenset({CommandId.submit_sm, CommandId.data_sm, CommandId.submit_multi})
 # Reply built directly when it has just these fields (dataclasses.replace costs twice as much on the hot path)
 _PLAIN_REPLY = tuple(field.name for field in dataclasses.fields(Reply)) == ("pdu", "delay", "then", "on_sent")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY AUTOINCREMENT, body BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS snapshot (
-    generation INTEGER NOT NULL, part INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (generation, part));
-"""
-#: journaled messages by (cluster, key): [content, progress, plan, base_time]
-Messages = dict[tuple[str, str], list[Any]]
 
-
-class StoreError(ValueError):
-    """The durable store cannot be used; the message names the store and says why, fit to show as is."""
-
-
-@dataclasses.dataclass(frozen=True)
-class SavedDelivery:
-    """A delivery (receipt or MO deliver_sm) owed when the journal was last written."""
-
-    id: int
-    key: str
-    entry: int
-    kind: str
-    message_id: str
-    account: str
-    instance: str | None
-    created: float
-    pdu: PDU
+__all__ = ["SQLiteJournal", "SavedDelivery", "StoreError", "open_journal"]
 
 
 class SQLiteJournal:
@@ -136,26 +110,27 @@ class SQLiteJournal:
         self.delivery_hold = delivery_hold
         self.chunk = chunk
         self._clock = clock
-        self._db = _open(path)
+        self._db = rows.open_store(path)
         #: new records -> cluster: written whole in the commit of the next clock turn (their replies wait for it)
         self._accepted: dict[MessageRecord, str] = {}
         #: changed records -> (cluster, STARTED, PROGRESS or WHOLE): written behind
         self._dirty: dict[MessageRecord, tuple[str, int]] = {}
         #: deliveries owed, by the object the router holds -> (row id, cluster, record key, log entry index)
         self._tracked: dict[Delivery, tuple[int, str, str, int]] = {}
-        #: deliveries not written yet (with their record): written once older than ``interval``, unless done
-        self._new: OrderedDict[int, tuple[Delivery, MessageRecord | None]] = OrderedDict()
+        #: deliveries not written yet (with their record), oldest first: written once ``delivery_hold``
+        #: old, or never if done by then (``Delivery.done``, looked at in each write-behind commit)
+        self._new: dict[int, tuple[Delivery, MessageRecord | None]] = {}
+        #: deliveries written and owed: a "done" entry goes once the router is done with them
+        self._owed: dict[int, tuple[Delivery, MessageRecord | None]] = {}
+        self._polled = clock.seconds()
         #: records with deliveries in ``_new`` (how many): their changes wait in ``_waiting`` meanwhile
         self._young: dict[MessageRecord, int] = {}
         self._waiting: dict[MessageRecord, tuple[str, int]] = {}
-        self._done: list[int] = []
         self._wipe: list[str] = []
         #: sessions whose replies wait for the next commit
         self._holding: list[ISession] = []
         #: records accepted by the request being answered
         self._fresh: list[MessageRecord] = []
-        #: when the plans of new records are expected to start (their replies' write time)
-        self._bases: dict[MessageRecord, float] = {}
         #: the commit of the next clock turn (new records), and the write-behind one
         self._call: IDelayedCall | None = None
         self._lazy: IDelayedCall | None = None
@@ -226,12 +201,12 @@ class SQLiteJournal:
                 reply = Reply(reply.pdu, wait, reply.then, reply.on_sent)
             else:
                 reply = dataclasses.replace(reply, delay=wait)
-        # the plans start when the reply is written: noted now, that start need not be written again
+        # the plans start when the reply is written: noted now (in base_time, which only the start reads
+        # and sets), that start need not be written again
         written = now + reply.delay + latency
-        bases = self._bases
         for record in fresh:
             schedule = record.schedule_time
-            bases[record] = schedule if schedule is not None and schedule > written else written
+            record.base_time = schedule if schedule is not None and schedule > written else written
         fresh.clear()
         return reply
 
@@ -246,10 +221,13 @@ class SQLiteJournal:
         if self._call is None and not self.closed:
             self._call = self._clock.callLater(0.0, self._flush_urgent)
 
-    def plan_started(self, cluster: str, record: MessageRecord) -> None:
-        """A plan started: written behind, unless it started when its accept entry said it would."""
-        expected = self._bases.pop(record, None)
-        if expected is None or abs(record.base_time - expected) > 0.01:
+    def plan_started(self, cluster: str, record: MessageRecord, expected: float) -> None:
+        """
+        A plan started: written behind, unless it started when its accept entry said it would.
+
+        :param expected: the record's base_time before the start (what :meth:`answer` expected, or 0).
+        """
+        if not expected or abs(record.base_time - expected) > 0.01:
             self.state_changed(cluster, record, STARTED)
 
     def state_changed(self, cluster: str, record: MessageRecord, level: int = PROGRESS) -> None:
@@ -261,7 +239,10 @@ class SQLiteJournal:
         """
         if record in self._accepted:
             return  # written whole, as it is then, in this turn's commit
-        _mark(self._waiting if record in self._young else self._dirty, record, cluster, level)
+        changes = self._waiting if record in self._young else self._dirty
+        marked = changes.get(record)
+        if marked is None or marked[1] < level:
+            changes[record] = (cluster, level)
         if self._lazy is None:
             self._behind()
 
@@ -284,46 +265,26 @@ class SQLiteJournal:
         written: bool = False,
     ) -> None:
         """
-        Follow a delivery's outcomes until a final one.
+        Follow a delivery until the router is done with it (``Delivery.done``).
 
         :param written: it is in the file already (a restored delivery);
-            otherwise it is written unless it is done before the next commit.
+            otherwise it is written unless it is done before ``delivery_hold``.
         """
         self._tracked[delivery] = (row, cluster, key, entry)
-        if not written:
-            self._new[row] = (delivery, record)
-            if record is not None:
-                young = self._young.get(record, 0)
-                self._young[record] = young + 1
-                marked = self._dirty.pop(record, None) if not young else None
-                if marked is not None:  # the change that made the delivery waits with it
-                    _mark(self._waiting, record, *marked)
+        if written:
+            self._owed[row] = (delivery, record)
             if self._lazy is None:
-                self._behind()
-        original = delivery.on_outcome
-
-        def on_outcome(done: Delivery, what: str, status: int | None, session_id: int | None) -> None:
-            if original is not None:
-                original(done, what, status, session_id)
-            if what in DONE:
-                self.delivery_done(done)
-            if record is not None:
-                self.state_changed(cluster, record)
-
-        delivery.on_outcome = on_outcome
-
-    def delivery_done(self, delivery: Delivery) -> None:
-        """A delivery reached a final outcome: it is owed no more (and never written if it was not yet)."""
-        tracked = self._tracked.pop(delivery, None)
-        if tracked is None:
+                self._behind(1.0)  # to see when the router is done with it
             return
-        unwritten = self._new.pop(tracked[0], None)
-        if unwritten is None:
-            self._done.append(tracked[0])
-            if self._lazy is None:
-                self._behind()
-        elif unwritten[1] is not None:
-            self._settle(unwritten[1])
+        self._new[row] = (delivery, record)
+        if record is not None:
+            young = self._young.get(record, 0)
+            self._young[record] = young + 1
+            marked = self._dirty.pop(record, None) if not young else None
+            if marked is not None:  # the change that made the delivery waits with it
+                _mark(self._waiting, record, *marked)
+        if self._lazy is None:
+            self._behind()
 
     def _settle(self, record: MessageRecord) -> None:
         """One delivery of the record is written or done: its changes wait for one fewer."""
@@ -335,15 +296,14 @@ class SQLiteJournal:
         marked = self._waiting.pop(record, None)
         if marked is not None:
             _mark(self._dirty, record, *marked)
-            if self._lazy is None:
-                self._behind()
 
     def reset(self, cluster: str) -> None:
         """The cluster forgot every message: so does the file."""
         self._accepted = {r: c for r, c in self._accepted.items() if c != cluster}
         self._dirty = {r: v for r, v in self._dirty.items() if v[0] != cluster}
         self._tracked = {d: t for d, t in self._tracked.items() if t[1] != cluster}
-        self._new = OrderedDict((row, item) for row, item in self._new.items() if item[0] in self._tracked)
+        self._new = {row: item for row, item in self._new.items() if item[0] in self._tracked}
+        self._owed = {row: item for row, item in self._owed.items() if item[0] in self._tracked}
         self._young = {}
         for _, owner in self._new.values():
             if owner is not None:
@@ -366,9 +326,7 @@ class SQLiteJournal:
 
     def pending_writes(self) -> int:
         """Changes waiting for a commit."""
-        return len(self._accepted) + len(self._dirty) + len(self._waiting) + len(self._new) + len(self._done) + len(
-            self._wipe
-        )
+        return len(self._accepted) + len(self._dirty) + len(self._waiting) + len(self._new) + len(self._wipe)
 
     def _flush_urgent(self) -> None:
         self._call = None
@@ -394,25 +352,19 @@ class SQLiteJournal:
         if self.closed:
             return
         self._fresh.clear()
-        if len(self._bases) > 100_000:
-            self._bases.clear()  # replies never written (sessions gone): their plans never start
         holding, self._holding = self._holding, []
         accepted, wipe = self._accepted, self._wipe
         self._accepted, self._wipe = {}, []
         dirty: dict[MessageRecord, tuple[str, int]] = {}
-        done: list[int] = []
         if behind:
-            dirty, done = self._dirty, self._done
-            self._dirty, self._done = {}, []
-        written: list[int] = []
+            dirty, self._dirty = self._dirty, {}
+        settled: tuple[list[int], list[int], list[int]] = ([], [], [])
         try:
             entries: list[list[Any]] = [["X", cluster] for cluster in wipe]
-            bases = self._bases
             for record, cluster in accepted.items():
-                base = record.base_time if record.started else bases.get(record)
-                entries.append(["W", cluster, record.key, *self._whole(record, base)])
+                entries.append(rows.whole(cluster, record))
             if behind:
-                written = self._behind_entries(entries, dirty, done, everything)
+                settled = self._behind_entries(entries, dirty, everything)
             if entries or (behind and (self._pass is not None or self._compaction_due())):
                 self._commit(entries, behind)
         except (sqlite3.Error, ValueError) as error:
@@ -422,7 +374,6 @@ class SQLiteJournal:
             for record, (cluster, level) in dirty.items():
                 later = self._dirty.get(record)
                 self._dirty[record] = (cluster, level if later is None else max(level, later[1]))
-            self._done = done + self._done
             self._wipe = wipe + self._wipe
             if not self.failing:
                 self.log.error(
@@ -435,22 +386,22 @@ class SQLiteJournal:
                 self._lazy.cancel()
             self._behind(1.0)
             return
-        for row in written:
-            item = self._new.pop(row, None)
-            if item is not None and item[1] is not None:
-                self._settle(item[1])
+        self._settled(*settled)
         if self.failing:
             self.log.info("store {path}: commits work again", path=self.path)
         self.failing = False
-        more = self._dirty or self._new or self._done or self._pass is not None or self._compaction_due()
-        if self._lazy is None and more:
-            self._behind()  # held back deliveries; a snapshot pass starts or goes on
+        if self._lazy is None:
+            if self._dirty or self._new or self._pass is not None or self._compaction_due():
+                self._behind()  # held back deliveries; a snapshot pass starts or goes on
+            elif self._owed:
+                self._behind(1.0)  # to see when the router is done with them
 
     def _behind_entries(
-        self, entries: list[list[Any]], dirty: dict[MessageRecord, tuple[str, int]], done: list[int], everything: bool
-    ) -> list[int]:
+        self, entries: list[list[Any]], dirty: dict[MessageRecord, tuple[str, int]], everything: bool
+    ) -> tuple[list[int], list[int], list[int]]:
         """
-        Add the write-behind entries; the ids of the deliveries written.
+        Add the write-behind entries; the ids of the deliveries written now,
+        of those done before they were written, of owed ones now done.
 
         A delivery younger than ``delivery_hold`` is not written yet, nor is
         any change of its record (the state that made it must never be
@@ -458,49 +409,64 @@ class SQLiteJournal:
         file.  A kill meanwhile leaves the record as it was before, and the
         restored plan sends that receipt again.
         """
-        cut = self._clock.seconds() - self.delivery_hold
+        now = self._clock.seconds()
+        cut = now - self.delivery_hold
         tracked = self._tracked
         written: list[int] = []
+        dropped: list[int] = []
         released: dict[MessageRecord, int] = {}
-        for row, (delivery, owner) in self._new.items():  # oldest first: the young ones are all at the end
-            if not everything and delivery.created > cut:
-                break
-            written.append(row)
+        for row, (delivery, owner) in self._new.items():
+            if delivery.done:
+                dropped.append(row)
+            elif everything or delivery.created <= cut:
+                written.append(row)
+                entries.append(rows.delivery(row, tracked[delivery], delivery))
+            else:
+                continue
             if owner is not None:
                 released[owner] = released.get(owner, 0) + 1
-            if delivery in tracked:
-                entries.append(self._delivery(row, tracked[delivery], delivery))
-        # records whose last waiting delivery is written now are written with it
+        finished: list[int] = []
+        if everything or now - self._polled >= 1.0:
+            self._polled = now
+            for row, (delivery, owner) in self._owed.items():
+                if delivery.done:
+                    finished.append(row)
+                    entries.append(["d", row])
+                    if owner is not None and owner not in self._young:
+                        _mark(dirty, owner, tracked[delivery][1], PROGRESS)  # its delivery log changed
+        # records whose last waiting delivery is written or done now are written with it
         waiting = self._waiting
-        freed = list(waiting) if everything else [r for r, n in released.items() if self._young.get(r, 0) <= n]
+        young = self._young
+        freed = list(waiting) if everything else [r for r, n in released.items() if young.get(r, 0) <= n]
         for record in freed:
             marked = waiting.pop(record, None)
             if marked is not None:
                 _mark(dirty, record, *marked)
-        bases = self._bases
         for record, (cluster, level) in dirty.items():
-            base = record.base_time if record.started else bases.get(record)
             if level == WHOLE:
-                entries.append(["W", cluster, record.key, *self._whole(record, base)])
+                entries.append(rows.whole(cluster, record))
             elif level == PROGRESS:
-                entries.append(["P", cluster, record.key, rows.progress(record), base])
+                entries.append(["P", cluster, record.key, rows.progress(record), rows.base(record)])
             else:
-                entries.append(["S", cluster, record.key, base])
-        entries.extend(["d", row] for row in done)
-        return written
+                entries.append(["S", cluster, record.key, rows.base(record)])
+        return written, dropped, finished
 
-    @staticmethod
-    def _whole(record: MessageRecord, base: float | None) -> list[Any]:
-        return [rows.content(record), rows.progress(record), rows.plan(record.plan), base]
-
-    @staticmethod
-    def _delivery(row: int, tracked: tuple[int, str, str, int], d: Delivery) -> list[Any]:
-        _, cluster, key, entry = tracked
-        pdu = d.pdu  # its fields, not its octets: the codec's encoding costs more than pickling them
-        return [
-            "D", row, cluster, key, entry, d.kind, d.message_id, d.account, d.origin_instance, d.created,
-            int(pdu.command_id), pdu.params, pdu.tlvs,
-        ]  # fmt: skip
+    def _settled(self, written: list[int], dropped: list[int], finished: list[int]) -> None:
+        """After the commit: deliveries written are owed, done ones forgotten, their records settled."""
+        new, owed, tracked = self._new, self._owed, self._tracked
+        for row in written:
+            item = new.pop(row)
+            owed[row] = item
+            if item[1] is not None:
+                self._settle(item[1])
+        for row in dropped:
+            delivery, owner = new.pop(row)
+            tracked.pop(delivery, None)
+            if owner is not None:
+                self._settle(owner)
+        for row in finished:
+            delivery, _ = owed.pop(row)
+            tracked.pop(delivery, None)
 
     def _commit(self, entries: list[list[Any]], chunk: bool) -> None:
         db = self._db
@@ -569,12 +535,11 @@ class SQLiteJournal:
         for cluster, record in self._pass[: self.chunk]:
             if record.final and (record.final_time or 0.0) <= oldest_final:
                 continue
-            base = record.base_time if record.started else self._bases.get(record)
-            entries.append(["W", cluster, record.key, *self._whole(record, base)])
+            entries.append(rows.whole(cluster, record))
         parts = [rows.dumps(entries)] if entries else []
         if len(self._pass) > self.chunk:
             return parts, False
-        owed = [self._delivery(t[0], t, d) for d, t in self._tracked.items() if t[0] not in self._new]
+        owed = [rows.delivery(row, self._tracked[d], d) for row, (d, _) in self._owed.items() if not d.done]
         if owed:
             parts.append(rows.dumps(owed))
         return parts, True
@@ -585,32 +550,14 @@ class SQLiteJournal:
 
     def _replay(self, restoring: bool = False) -> tuple[Messages, dict[int, list[Any]]]:
         """
-        Every message and owed delivery the file holds: the last snapshot,
-        then the log since its pass began.
+        Every message and owed delivery the file holds.
 
         :param restoring: the process starts on this file: count the log
             entries (for the next snapshot) and move delivery ids past those read.
         """
-        messages: Messages = {}
-        deliveries: dict[int, list[Any]] = {}
-        bodies: Iterable[tuple[bytes]] = self._db.execute(
-            "SELECT body FROM snapshot WHERE generation = ? ORDER BY part", (self._generation,)
-        ).fetchall()
-        logged = self._db.execute("SELECT body FROM log WHERE seq >= ? ORDER BY seq", (self._since,)).fetchall()
-        logged_entries = 0
-        for source, count in ((bodies, False), (logged, True)):
-            for (body,) in source:
-                try:
-                    entries = rows.loads(body)
-                    for entry in entries:
-                        _apply(entry, messages, deliveries)
-                except Exception as error:
-                    self._db.close()
-                    raise StoreError(f"store sqlite:{self.path}: damaged ({error})") from None
-                if count:
-                    logged_entries += len(entries)
+        messages, deliveries, logged = rows.replay(self._db, self.path, self._generation, self._since)
         if restoring:
-            self._entries = logged_entries
+            self._entries = logged
             if deliveries:
                 following = next(self._delivery_ids)
                 self._delivery_ids = itertools.count(max(following, max(deliveries) + 1))
@@ -665,30 +612,6 @@ def _mark(changes: dict[MessageRecord, tuple[str, int]], record: MessageRecord, 
         changes[record] = (cluster, level)
 
 
-def _apply(entry: list[Any], messages: Messages, deliveries: dict[int, list[Any]]) -> None:
-    """Replay one journal entry."""
-    kind = entry[0]
-    if kind == "W":
-        messages[(entry[1], entry[2])] = entry[3:7]
-    elif kind == "P":
-        known = messages.get((entry[1], entry[2]))
-        if known is not None:
-            known[1], known[3] = entry[3], entry[4]
-    elif kind == "S":
-        known = messages.get((entry[1], entry[2]))
-        if known is not None:
-            known[3] = entry[3]
-    elif kind == "D":
-        deliveries[entry[1]] = entry[2:]
-    elif kind == "d":
-        deliveries.pop(entry[1], None)
-    elif kind == "X":
-        for pair in [pair for pair in messages if pair[0] == entry[1]]:
-            del messages[pair]
-        for row in [row for row, saved in deliveries.items() if saved[0] == entry[1]]:
-            del deliveries[row]
-
-
 def open_journal(store: str, clock: IReactorTime, final_ttl: float = 86_400.0) -> SQLiteJournal | None:
     """
     The journal a ``store`` setting asks for: ``None`` for ``memory``.
@@ -700,37 +623,3 @@ def open_journal(store: str, clock: IReactorTime, final_ttl: float = 86_400.0) -
     if not store.startswith("sqlite:") or len(store) <= len("sqlite:"):
         raise StoreError(f"store {store!r}: unknown (expected memory or sqlite:PATH)")
     return SQLiteJournal(store[len("sqlite:") :], clock, final_ttl=final_ttl)
-
-
-def _open(path: str) -> sqlite3.Connection:
-    where = f"store sqlite:{path}"
-    try:
-        db = sqlite3.connect(path, isolation_level=None, timeout=0.0)  # in use: say so at once
-    except sqlite3.Error as error:
-        raise StoreError(f"{where}: cannot open ({error}); is its directory there and writable?") from None
-    try:
-        # exclusive before WAL: no shared-memory file, and a second process gets "locked" at once
-        db.execute("PRAGMA locking_mode=EXCLUSIVE")
-        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise StoreError(f"{where}: cannot use write-ahead logging (journal_mode is {mode}); give a file path")
-        db.execute("PRAGMA synchronous=NORMAL")
-        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if tables and "meta" not in tables:
-            raise StoreError(f"{where}: a SQLite database, but not an smsc-sim store (tables {', '.join(sorted(tables))})")
-        db.executescript(_SCHEMA)
-        db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-        version = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()[0]
-        if version != SCHEMA_VERSION:
-            raise StoreError(f"{where}: schema version {version}, this smsc-sim reads {SCHEMA_VERSION}")
-    except sqlite3.OperationalError as error:
-        db.close()
-        why = "in use by another process" if "locked" in str(error) else str(error)
-        raise StoreError(f"{where}: cannot use it ({why}); is it writable, and is no other simulator using it?") from None
-    except sqlite3.DatabaseError as error:
-        db.close()
-        raise StoreError(f"{where}: {error} (expected an smsc-sim store, or a new file)") from None
-    except StoreError:
-        db.close()
-        raise
-    return db

@@ -40,9 +40,10 @@ class JournaledLifecycle(Lifecycle):
 
     def start(self, record: MessageRecord) -> None:
         """Start the plan, and note its start (the time its steps count from)."""
+        expected = record.base_time
         super().start(record)
         if self.journal is not None:
-            self.journal.plan_started(self.cluster, record)
+            self.journal.plan_started(self.cluster, record, expected)
 
     def restart(self, record: MessageRecord) -> None:
         """Start the plan over after a replace: the content changed too."""

@@ -1,6 +1,13 @@
 """
-Message records to and from the entries of the durable store's journal
-(:mod:`smsc_sim.core.durable`).
+The durable store's file (:mod:`smsc_sim.core.durable`): its schema, how it
+is opened, its journal entries, and message records to and from them.
+
+The file holds a ``log`` (one row per commit: a batch of entries) and a
+``snapshot`` (every message and owed delivery, rewritten by a pass now and
+then; ``meta`` says which generation is complete and from which log row on
+the log applies).  Entries: ``W`` a whole record, ``P`` its progress, ``S``
+its plan's start, ``D`` a delivery owed, ``d`` a delivery done, ``X`` a
+cluster wiped.
 
 A record is kept as three plain values: ``content`` (what the submit said;
 changed only by a replace), ``progress`` (state, err, final time, history,
@@ -20,12 +27,30 @@ import io
 import json
 import operator
 import pickle
+import sqlite3
 from typing import Any
 
 from smsc_sim.contracts import ReceiptPlan, ReceiptStep
+from smsc_sim.core.router import Delivery
 from smsc_sim.core.store import MessageRecord
 from smsc_sim.smpp.concat import ConcatInfo
 from smsc_sim.smpp.constants import MessageState
+from smsc_sim.smpp.pdu import PDU
+
+SCHEMA_VERSION = "1"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY AUTOINCREMENT, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshot (
+    generation INTEGER NOT NULL, part INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (generation, part));
+"""
+#: journaled messages by (cluster, key): [content, progress, plan, base_time]
+Messages = dict[tuple[str, str], list[Any]]
+
+
+class StoreError(ValueError):
+    """The durable store cannot be used; the message names the store and says why, fit to show as is."""
+
 
 #: record fields copied as they are (set at accept, changed only by a replace), in ``content`` order
 CONTENT = (
@@ -184,3 +209,128 @@ def record_from(key: str, stored: list[Any]) -> MessageRecord:
     record.started = stored[3] is not None
     record.base_time = stored[3] or 0.0
     return record
+
+
+@dataclasses.dataclass(frozen=True)
+class SavedDelivery:
+    """A delivery (receipt or MO deliver_sm) owed when the journal was last written."""
+
+    id: int
+    key: str
+    entry: int
+    kind: str
+    message_id: str
+    account: str
+    instance: str | None
+    created: float
+    pdu: PDU
+
+
+def base(record: MessageRecord) -> float | None:
+    """When the record's plan started, or is expected to (0 before the journal's ``answer`` set it: not known)."""
+    return record.base_time if record.started or record.base_time else None
+
+
+def whole(cluster: str, record: MessageRecord) -> list[Any]:
+    """The ``W`` entry of a record: all of it."""
+    return ["W", cluster, record.key, content(record), progress(record), plan(record.plan), base(record)]
+
+
+def delivery(row: int, tracked: tuple[int, str, str, int], owed: Delivery) -> list[Any]:
+    """The ``D`` entry of a delivery owed: its PDU's fields, not its octets (the codec costs more than pickling)."""
+    _, cluster, key, entry = tracked
+    pdu = owed.pdu
+    return [
+        "D", row, cluster, key, entry, owed.kind, owed.message_id, owed.account, owed.origin_instance, owed.created,
+        int(pdu.command_id), pdu.params, pdu.tlvs,
+    ]  # fmt: skip
+
+
+def apply(entry: list[Any], messages: Messages, deliveries: dict[int, list[Any]]) -> None:
+    """Replay one journal entry into the messages and deliveries read so far."""
+    kind = entry[0]
+    if kind == "W":
+        messages[(entry[1], entry[2])] = entry[3:7]
+    elif kind == "P":
+        known = messages.get((entry[1], entry[2]))
+        if known is not None:
+            known[1], known[3] = entry[3], entry[4]
+    elif kind == "S":
+        known = messages.get((entry[1], entry[2]))
+        if known is not None:
+            known[3] = entry[3]
+    elif kind == "D":
+        deliveries[entry[1]] = entry[2:]
+    elif kind == "d":
+        deliveries.pop(entry[1], None)
+    elif kind == "X":
+        for pair in [pair for pair in messages if pair[0] == entry[1]]:
+            del messages[pair]
+        for row in [row for row, saved in deliveries.items() if saved[0] == entry[1]]:
+            del deliveries[row]
+
+
+def replay(db: sqlite3.Connection, path: str, generation: int, since: int) -> tuple[Messages, dict[int, list[Any]], int]:
+    """
+    Every message and owed delivery a store holds: its last complete
+    snapshot, then its log since that snapshot's pass began.
+
+    :returns: the messages, the deliveries, and how many log entries were read.
+    :raises StoreError: for an entry that cannot be read (the file is closed then).
+    """
+    messages: Messages = {}
+    deliveries: dict[int, list[Any]] = {}
+    snapshot = db.execute("SELECT body FROM snapshot WHERE generation = ? ORDER BY part", (generation,)).fetchall()
+    log = db.execute("SELECT body FROM log WHERE seq >= ? ORDER BY seq", (since,)).fetchall()
+    logged = 0
+    for source, counted in ((snapshot, False), (log, True)):
+        for (body,) in source:
+            try:
+                entries = loads(body)
+                for entry in entries:
+                    apply(entry, messages, deliveries)
+            except Exception as error:
+                db.close()
+                raise StoreError(f"store sqlite:{path}: damaged ({error})") from None
+            if counted:
+                logged += len(entries)
+    return messages, deliveries, logged
+
+
+def open_store(path: str) -> sqlite3.Connection:
+    """
+    Open (or create) a store file: WAL, ``synchronous=NORMAL``, exclusive lock, the schema.
+
+    :raises StoreError: it cannot be opened, is not a store, is of another schema version, or is in use.
+    """
+    where = f"store sqlite:{path}"
+    try:
+        db = sqlite3.connect(path, isolation_level=None, timeout=0.0)  # in use: say so at once
+    except sqlite3.Error as error:
+        raise StoreError(f"{where}: cannot open ({error}); is its directory there and writable?") from None
+    try:
+        # exclusive before WAL: no shared-memory file, and a second process gets "locked" at once
+        db.execute("PRAGMA locking_mode=EXCLUSIVE")
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{where}: cannot use write-ahead logging (journal_mode is {mode}); give a file path")
+        db.execute("PRAGMA synchronous=NORMAL")
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "meta" not in tables:
+            raise StoreError(f"{where}: a SQLite database, but not an smsc-sim store (tables {', '.join(sorted(tables))})")
+        db.executescript(SCHEMA)
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        version = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            raise StoreError(f"{where}: schema version {version}, this smsc-sim reads {SCHEMA_VERSION}")
+    except sqlite3.OperationalError as error:
+        db.close()
+        why = "in use by another process" if "locked" in str(error) else str(error)
+        raise StoreError(f"{where}: cannot use it ({why}); is it writable, and is no other simulator using it?") from None
+    except sqlite3.DatabaseError as error:
+        db.close()
+        raise StoreError(f"{where}: {error} (expected an smsc-sim store, or a new file)") from None
+    except StoreError:
+        db.close()
+        raise
+    return db
