@@ -314,6 +314,10 @@ class SMPPSession(Protocol):
             self._trace("in", pdu)
         if self.events.active:
             self.events.publish("pdu_in", session_id=self.session_id, instance=self.instance_name, pdu=pdu)
+        state = self.state
+        if pdu.command_id == _SUBMIT_SM and (state is _BOUND_TRX or state is _BOUND_TX):
+            self._core_request(pdu)  # the PDU an ESME sends most, straight to the core (Table 2-1 allows it)
+            return
         self._dispatch(pdu)
 
     def _decode_failed(self, error: PDUDecodeError) -> None:
@@ -337,9 +341,6 @@ class SMPPSession(Protocol):
         """Apply SMPP 3.4 Table 2-1 to one decoded PDU."""
         command_id = pdu.command_id
         state = self.state
-        if command_id == _SUBMIT_SM and (state is _BOUND_TRX or state is _BOUND_TX):
-            self._core_request(pdu)  # the PDU an ESME sends most, straight to the core
-            return
         if command_id & RESPONSE_BIT:  # is_response, inline: every deliver_sm_resp comes here
             self._response_received(pdu)
             return

@@ -43,10 +43,11 @@ _SM_PARAMS = st.fixed_dictionaries(
 #: values that may not fit: too long, with a NUL, beyond Latin-1, out of range, of the wrong type
 _ANY_STRING = st.one_of(st.text(max_size=25), st.just("a\x00b"), st.just("\u20ac"), st.none())
 _ANY_INT = st.one_of(st.integers(-2, 300), st.none(), st.just("1"))
+_ANY_SM = st.one_of(st.binary(max_size=260), st.just("text"))
 _ANY_SM_PARAMS = st.fixed_dictionaries(
     {},
     optional={
-        name: (_ANY_INT if kind == "i1" else st.one_of(st.binary(max_size=260), st.just("text")) if kind == "sm" else _ANY_STRING)
+        name: (_ANY_INT if kind == "i1" else _ANY_SM if kind == "sm" else _ANY_STRING)
         for name, kind, size in FIELDS[C.submit_sm]
     },
 )
@@ -153,7 +154,8 @@ class MessageIdResponseTests(SynchronousTestCase):
     def test_error_status_and_tlvs(self) -> None:
         """An error submit_sm_resp is a bare header; a deliver_sm_resp keeps its body; TLVs take the general path."""
         self.assertEqual(
-            encode(PDU(C.submit_sm_resp, 5, 0x45, {"message_id": "X"}, {})), struct.pack(">IIII", 16, C.submit_sm_resp, 0x45, 5)
+            encode(PDU(C.submit_sm_resp, 5, 0x45, {"message_id": "X"}, {})),
+            struct.pack(">IIII", 16, C.submit_sm_resp, 0x45, 5),
         )
         self.assertEqual(
             encode(PDU(C.deliver_sm_resp, 5, 0x45, {"message_id": "X"}, {})),
@@ -190,7 +192,8 @@ class PackTLVsTests(SynchronousTestCase):
         self.assertRaises(ValueError, pack_tlvs, {-1: b"x"})
         self.assertRaises(ValueError, pack_tlvs, {0x1400: b"x" * 65536})
         self.assertRaises(TypeError, pack_tlvs, {0x1400: "text"})
-        self.assertEqual(pack_tlvs({0x1400: bytearray(b"ab")}), bytes.fromhex("1400 0002 6162"))  # type: ignore[dict-item]
+        value: Any = bytearray(b"ab")
+        self.assertEqual(pack_tlvs({0x1400: value}), bytes.fromhex("1400 0002 6162"))
 
 
 class BuildPDUTests(SynchronousTestCase):

@@ -106,6 +106,7 @@ _Encoder = Callable[[int, dict[str, Any]], bytes]
 
 # plain ints for the hot comparisons (an IntEnum member is a class attribute lookup each time)
 _GENERIC_NACK = int(_C.generic_nack)
+_SUBMIT_SM = int(_C.submit_sm)
 _SUBMIT_SM_RESP = int(_C.submit_sm_resp)
 _DELIVER_SM_RESP = int(_C.deliver_sm_resp)
 _NO_BODY_ON_ERROR = frozenset(int(cid) for cid in NO_BODY_ON_ERROR)
@@ -162,10 +163,13 @@ def decode(frame: bytes) -> PDU:
         raise PDUDecodeError(
             _S.ESME_RINVCMDLEN, f"command_length {length} but {size} octets", command_id, sequence, True
         )
-    handler = _DECODERS.get(command_id)
-    if handler is None:
+    handler = None if command_id == _SUBMIT_SM else _DECODERS.get(command_id)
+    if handler is None and command_id != _SUBMIT_SM:
         raise PDUDecodeError(_S.ESME_RINVCMDID, f"unknown command_id 0x{command_id:08X}", command_id, sequence, True)
     try:
+        if handler is None:  # submit_sm, the PDU read most: _decode_sm without the call
+            params, pos = decode_sm(frame)
+            return build_pdu(command_id, sequence, status, params, parse_tlvs(frame, pos) if pos < size else {})
         return handler(command_id, sequence, status, frame)
     except FieldError as error:
         if command_id & RESPONSE_BIT and (size == 16 or (status and command_id in NO_BODY_ON_ERROR)):
