@@ -40,6 +40,9 @@ from smsc_sim.smpp.constants import (
 from smsc_sim.smpp.receipt import STAT_DEFAULT_ERR
 
 
+_STATE_NAMES = {state: state.name for state in MessageState}
+
+
 def wants_receipt(registered_delivery: int, state: MessageState, intermediate: bool) -> bool:
     """
     Whether registered_delivery asks for a receipt for this state.
@@ -197,7 +200,7 @@ class Lifecycle:
         now = self._clock.seconds()
         record.state = state
         record.err = err
-        record.history.append((now, state.name))
+        record.history.append((now, _STATE_NAMES[state]))
         if state in FINAL_STATES:
             record.final_time = now
             self._store.finalized(record)
@@ -250,7 +253,7 @@ class Lifecycle:
             stat=stat,
             err=err,
             intermediate=intermediate,
-            command=pdu.name,
+            command="data_sm" if as_data_sm else "deliver_sm",
             outcome="created",
             status=None,
             attempts=0,

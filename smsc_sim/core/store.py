@@ -230,10 +230,16 @@ class MessageStore:
         while self._finals:
             _, record = self._finals.popleft()
             if self._records.get(record.key) is record:
-                del self._records[record.key]
-                self.evicted += 1
+                self._drop(record)
                 return True
         return False
+
+    def _drop(self, record: MessageRecord) -> None:
+        """Forget a record; break its reference cycles so that reference counting frees it (frozen or not)."""
+        del self._records[record.key]
+        self.evicted += 1
+        record.siblings = ()
+        record.group = None
 
     def sweep(self) -> None:
         """Evict final records older than the TTL."""
@@ -244,8 +250,7 @@ class MessageStore:
         while finals and finals[0][0] <= limit:
             _, record = finals.popleft()
             if self._records.get(record.key) is record:
-                del self._records[record.key]
-                self.evicted += 1
+                self._drop(record)
 
     def __iter__(self) -> Iterator[MessageRecord]:
         """Every record, oldest submit first."""

@@ -44,7 +44,8 @@ from smsc_sim.core.validate import (
     validity_deadline,
 )
 from smsc_sim.smpp.concat import ConcatError, ConcatInfo, concat_info, payload_of
-from smsc_sim.smpp.constants import CommandId, CommandStatus, Tag, response_id
+from smsc_sim.smpp.codec import build_pdu, frozen_builder
+from smsc_sim.smpp.constants import ESM_CLASS_UDHI, RESPONSE_BIT, CommandId, CommandStatus, Tag, response_id
 from smsc_sim.smpp.pdu import PDU, UnsuccessSME, make_pdu
 from smsc_sim.smpp.text import DecodedText, decode_text
 
@@ -57,6 +58,10 @@ _QOS_TTL = int(Tag.qos_time_to_live)
 
 #: (ton, npi, address)
 Target = tuple[int, int, str]
+
+# MessageFacts(...) and Reply(...) without the frozen dataclass __init__ (one object.__setattr__ per field)
+_facts = frozen_builder(MessageFacts)
+_reply = frozen_builder(Reply)
 
 
 class Submissions:
@@ -252,11 +257,13 @@ class Submissions:
         if on_submit is not None:
             on_submit(facts, record.message_id)
         core.submit_statuses[0] += 1
-        response = PDU(response_id(pdu.command_id), pdu.sequence_number, 0, {"message_id": record.message_id})
-        return Reply(response, verdict.latency, verdict.then, on_sent)
+        response = build_pdu(pdu.command_id | RESPONSE_BIT, pdu.sequence_number, 0, {"message_id": record.message_id}, {})
+        return _reply(response, verdict.latency, verdict.then, on_sent)
 
     @staticmethod
     def _concat(esm_class: int, short_message: bytes, tlvs: dict[int, bytes]) -> tuple[ConcatInfo | None, bytes]:
+        if not tlvs and not esm_class & ESM_CLASS_UDHI:
+            return None, short_message  # no UDH, no SAR TLVs, no message_payload: a single message as it came
         try:
             return concat_info(esm_class, short_message, tlvs), payload_of(esm_class, short_message, tlvs)
         except ConcatError as e:
@@ -272,19 +279,19 @@ class Submissions:
         info: ConcatInfo | None,
         tlvs: dict[int, bytes],
     ) -> MessageFacts:
-        return MessageFacts(
-            command=command,
-            instance=entry.instance,
-            system_id=entry.account.system_id,
-            bind_type=entry.bind_type,
-            source_addr=p["source_addr"],
-            destination_addr=destination,
-            text=text,
-            data_coding=p["data_coding"],
-            esm_class=p["esm_class"],
-            registered_delivery=p["registered_delivery"],
-            parts_total=info.total if info is not None else 1,
-            tlv_tags=frozenset(tlvs) if tlvs else _EMPTY,
+        return _facts(
+            command,
+            entry.instance,
+            entry.account.system_id,
+            entry.bind_type,
+            p["source_addr"],
+            destination,
+            text,
+            p["data_coding"],
+            p["esm_class"],
+            p["registered_delivery"],
+            info.total if info is not None else 1,
+            frozenset(tlvs) if tlvs else _EMPTY,
         )
 
     @staticmethod
