@@ -74,14 +74,20 @@ class Submissions:
     # the three commands
     # ------------------------------------------------------------------
 
+    @staticmethod
+    def _field_status(pdu: PDU, command: str) -> int:
+        """The status for the first bad address or message field of a submit_sm or data_sm, or 0."""
+        p = pdu.params
+        return (
+            source_status(p["source_addr_ton"], p["source_addr_npi"])
+            or dest_status(p["dest_addr_ton"], p["dest_addr_npi"], p["destination_addr"])
+            or message_status(p, pdu.tlvs, command)
+        )
+
     def submit_sm(self, entry: BindEntry, pdu: PDU) -> Reply:
         """Decide on a submit_sm."""
         p = pdu.params
-        status = (
-            source_status(p["source_addr_ton"], p["source_addr_npi"])
-            or dest_status(p["dest_addr_ton"], p["dest_addr_npi"], p["destination_addr"])
-            or message_status(p, pdu.tlvs, "submit_sm")
-        )
+        status = self._field_status(pdu, "submit_sm")
         if status:
             return self.refuse(pdu, status)
         now = self.core.clock.seconds()
@@ -93,12 +99,7 @@ class Submissions:
 
     def data_sm(self, entry: BindEntry, pdu: PDU) -> Reply:
         """Decide on a data_sm (the message is in message_payload)."""
-        p = pdu.params
-        status = (
-            source_status(p["source_addr_ton"], p["source_addr_npi"])
-            or dest_status(p["dest_addr_ton"], p["dest_addr_npi"], p["destination_addr"])
-            or message_status(p, pdu.tlvs, "data_sm")
-        )
+        status = self._field_status(pdu, "data_sm")
         if status:
             return self.refuse(pdu, status)
         now = self.core.clock.seconds()
