@@ -5,8 +5,9 @@ Benchmark smsc-sim (and smpp34 beside it) with the project's load generator.
     python bench/run.py --quick    # 1 run of 2 s each: to try it out
     python bench/run.py --profile  # also profile the simulator under 4x50
 
-Each run starts a fresh server as a subprocess (``twistd -n smsc-sim``
-with the ``bench`` scenario, its bind quota raised, and the HTTP API off;
+Each run starts a fresh server as a subprocess (``twistd -n smsc-sim
+--scenario bench`` on the embedded default, its listeners moved to free
+ports and the HTTP API off, loaded as ``smppclient1``/``password``;
 or ``bench/smpp34_server.py``),
 pinned to CPU 0 with ``taskset`` where it exists, and runs ``python -m
 smsc_sim.load`` pinned to CPU 1 against it; the median of the runs of each
@@ -41,11 +42,8 @@ from typing import Any, Iterator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(ROOT, "docs", "performance.md")
-ACCOUNT = ("bench", "bench")
-#: deliver_sm the simulator keeps unanswered per session (its default, 10, is the spec's guideline).  The
-#: generator keeps up to 50 submit_sm in flight per session; with 10 receipts in flight against 50 submits,
-#: receipts could flow at a fifth of the submit rate at most and would pile up behind the window.
-OUTBOUND_WINDOW = 50
+#: the embedded default account: the simulator runs as ``twistd -n smsc-sim --scenario bench``, nothing else
+ACCOUNT = ("smppclient1", "password")
 
 
 @dataclass(frozen=True)
@@ -97,41 +95,40 @@ def wait_port(port: int, process: subprocess.Popen[bytes], log: str, timeout: fl
     raise RuntimeError(f"nothing listens on port {port} after {timeout} s; see {log}")
 
 
-def write_config(directory: str, port: int, api_port: int | None, outbound_window: int | None = None) -> str:
-    """The simulator's configuration for a benchmark: one instance, one unlimited account."""
-    path = os.path.join(directory, "bench-config.yaml")
-    api = f"tcp:{api_port}:interface=127.0.0.1" if api_port else ""
-    with open(path, "w", encoding="utf-8") as stream:
-        stream.write(
-            "instances:\n"
-            "  - name: SMPP1\n"
-            f"    endpoints: ['tcp:{port}:interface=127.0.0.1']\n"
-            "accounts:\n"
-            f"  - system_id: {ACCOUNT[0]}\n"
-            f"    password: {ACCOUNT[1]}\n"
-            "    max_binds: 1000\n"
-            "    throughput: 0\n"
-            "scenario: bench\n"
-            f"api_endpoint: '{api}'\n"
-            "session:\n"
-            f"  outbound_window: {outbound_window or OUTBOUND_WINDOW}\n"
-        )
-    return path
+def simulator_options(port: int, api_port: int | None, extra: tuple[str, ...] = ()) -> list[str]:
+    """
+    The options of ``twistd smsc-sim`` for a benchmark: the embedded default
+    with the shipped ``bench`` scenario (throttling off, 1000 binds per
+    account, 50 receipts in flight per session), SMPP1 on ``port``, SMPP2 and
+    SMPP0 on other free ports, the control API on ``api_port`` or off.
+    """
+    api = f"tcp:{api_port}:interface=127.0.0.1" if api_port else "none"
+    return ["--scenario", "bench", "--smpp1", f"tcp:{port}:interface=127.0.0.1",
+            "--smpp2", f"tcp:{free_port()}:interface=127.0.0.1", "--smpp0", f"tcp:{free_port()}:interface=127.0.0.1",
+            "--api", api, *extra]  # fmt: skip
+
+
+def twistd_argv(log: str, options: list[str]) -> list[str]:
+    """``twistd -n smsc-sim OPTIONS``, logging to ``log``."""
+    twistd = shutil.which("twistd")
+    base = [twistd] if twistd else [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
+    return [*base, "-n", "--pidfile=", "-l", log, "smsc-sim", *options]
 
 
 @contextlib.contextmanager
-def server(kind: str, directory: str, api: bool = False) -> Iterator[tuple[int, int | None]]:
-    """Run one server (``smsc-sim`` or ``smpp34``) pinned to CPU 0; yield its SMPP and API ports."""
+def server(
+    kind: str, directory: str, api: bool = False, extra: tuple[str, ...] = ()
+) -> Iterator[tuple[int, int | None]]:
+    """
+    Run one server (``smsc-sim`` or ``smpp34``) pinned to CPU 0; yield its SMPP and API ports.
+
+    :param extra: more ``twistd smsc-sim`` options (``--store sqlite:PATH``, say).
+    """
     port, api_port = free_port(), (free_port() if api else None)
     log = os.path.join(directory, f"{kind}-{port}.log")
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     if kind == "smsc-sim":
-        config = write_config(directory, port, api_port)
-        twistd = shutil.which("twistd")
-        base = [twistd] if twistd else [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
-        argv = [*base, "-n", "--pidfile=", "-l", log, "smsc-sim", "--config", config]
-        if not api:
-            argv += ["--api", "none"]
+        argv = twistd_argv(log, simulator_options(port, api_port, extra))
     else:
         argv = [sys.executable, os.path.join(ROOT, "bench", "smpp34_server.py"), "--port", str(port)]
     with open(log, "ab") as out:
@@ -323,15 +320,13 @@ def profile_simulator(port: int, seconds: float, out: str) -> None:
     sys.path.insert(0, ROOT)
     from twisted.internet import reactor
 
-    from smsc_sim.config_loader import load_config
     from smsc_sim.service import build_service
-    from smsc_sim.tap import process_gc_policy
+    from smsc_sim.tap import Options, process_gc_policy
 
-    directory = tempfile.mkdtemp(prefix="smsc-profile-child-")  # the scenario file is read at build time
-    config = load_config(write_config(directory, port, None), {}, {})
-    simulator = build_service(config, reactor)
+    options = Options()
+    options.parseOptions(simulator_options(port, None))  # what twistd would be given
+    simulator = build_service(options.config, reactor)
     process_gc_policy(simulator)  # as twistd runs it
-    shutil.rmtree(directory, ignore_errors=True)
     # the cyclic GC's own share: its pauses land in whatever function runs when it starts
     pauses: list[list[float]] = [[], [], []]
     began = [0.0]

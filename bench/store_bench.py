@@ -30,9 +30,7 @@ import argparse
 import contextlib
 import gc
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -178,30 +176,11 @@ def run(
 
 @contextlib.contextmanager
 def served(store: str, directory: str) -> Iterator[int]:
-    """``twistd -n smsc-sim`` with the benchmark configuration of bench/run.py and ``store``; yields its port."""
-    import run as bench_run  # bench/run.py: its configuration, pinning and generator
+    """``twistd -n smsc-sim`` as bench/run.py runs it, with ``--store STORE``; yields its port."""
+    import run as bench_run  # bench/run.py: its server, pinning and generator
 
-    port = bench_run.free_port()
-    config = bench_run.write_config(directory, port, None)
-    with open(config, "a", encoding="utf-8") as stream:
-        stream.write(f"store: '{store}'\n")
-    log = os.path.join(directory, "server.log")
-    twistd = shutil.which("twistd")
-    base = [twistd] if twistd else [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
-    argv = [*base, "-n", "--pidfile=", "-l", log, "smsc-sim", "--config", config, "--api", "none"]
-    env = dict(os.environ, PYTHONPATH=bench_run.ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    with open(log, "ab") as out:
-        process = subprocess.Popen(bench_run.pinned(0, argv), stdout=out, stderr=subprocess.STDOUT, env=env, cwd=directory)
-    try:
-        bench_run.wait_port(port, process, log)
+    with bench_run.server("smsc-sim", directory, extra=("--store", store)) as (port, _):
         yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def end_to_end(seconds: float, runs: int) -> None:

@@ -577,7 +577,7 @@ class SMPPSession(Protocol):
         state = self.state
         if (state is not _BOUND_TRX and state is not _BOUND_RX) or self._closing:
             waiter.errback(DeliveryFailed("closed"))
-        elif len(self._inflight) < self.settings.outbound_window:
+        elif len(self._inflight) < (self.instance.outbound_window or self.settings.outbound_window):
             self._send_request(pdu, waiter)
         elif len(self._outbound_queue) < self.settings.outbound_queue_limit:
             self._outbound_queue.append((pdu, waiter))
@@ -632,7 +632,8 @@ class SMPPSession(Protocol):
             self._pump_queue()
 
     def _pump_queue(self) -> None:
-        while self._outbound_queue and len(self._inflight) < self.settings.outbound_window:
+        window = self.instance.outbound_window or self.settings.outbound_window
+        while self._outbound_queue and len(self._inflight) < window:
             state = self.state
             if state is not _BOUND_TRX and state is not _BOUND_RX:
                 break

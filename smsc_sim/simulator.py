@@ -240,14 +240,17 @@ class Simulator(MultiService):
         )
 
     def _apply_window(self, scenario: IScenario) -> None:
-        """Give every instance the inbound window: the config's, or the scenario's ``window`` where it sets one."""
+        """Give every instance its windows: the config's, or the scenario's ``window`` where it sets them."""
         size, status = self.config.session.inbound_window, self.config.session.window_status
+        outbound: int | None = None
         window = getattr(scenario, "window", None)
         if window is not None:
             size = window.size if window.size is not None else size
             status = window.status if window.status is not None else status
+            outbound = getattr(window, "outbound", None)
         for instance in self.instances.values():
             instance.window = (size, status)
+            instance.outbound_window = outbound
 
     def set_scenario(self, scenario: IScenario) -> None:
         """Switch every core to another scenario engine, stopping the old one's timeline."""

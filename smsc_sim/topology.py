@@ -166,6 +166,9 @@ class InstanceRuntime:
         #: the inbound window of its sessions, (size, status): the config's
         #: session settings unless the scenario overrides them (Simulator sets it)
         self.window = (SessionSettings.inbound_window, SessionSettings.window_status)
+        #: deliveries each session keeps unanswered when the scenario sets it
+        #: (``window.outbound``); ``None``: the session's own settings
+        self.outbound_window: int | None = None
         self.sessions: dict[int, SMPPSession] = {}
         self.listeners: list[Listener] = []
         self._recovery: IDelayedCall | None = None

@@ -179,3 +179,32 @@ async def test_account_throughput_throttles_a_burst() -> None:
 
     statuses = await with_esme("default", script, throughput=5.0)
     assert statuses == [0] * 5 + [0x58] * 3
+
+
+@pytest.mark.integration
+@pytest_twisted.ensureDeferred
+async def test_bench_scenario_keeps_fifty_receipts_in_flight() -> None:
+    """
+    The shipped ``bench`` scenario sets ``window.outbound: 50``: an ESME that
+    submits 60 messages and answers no deliver_sm gets exactly 50 receipts
+    (the configuration's own outbound window is 10), the rest wait.
+    """
+
+    def script(esme: RawESME) -> tuple[list[int], int]:
+        statuses = []
+        for n in range(60):
+            header, _ = esme.submit(f"4477009{n:05d}")
+            statuses.append(header.command_status)
+        deliveries = 0
+        esme.sock.settimeout(1.5)  # receipts come 0.5 s after each submit_sm_resp; past that, nothing more
+        try:
+            while deliveries < 60:
+                header, _ = esme.read()
+                deliveries += header.command_id == 0x05
+        except TimeoutError:
+            pass
+        return statuses, deliveries
+
+    statuses, deliveries = await with_esme("bench", script)
+    assert statuses == [0] * 60
+    assert deliveries == 50

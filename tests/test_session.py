@@ -35,6 +35,7 @@ class StubInstance:
         self.strict = False
         self.reject_status = int(CommandStatus.ESME_RBINDFAIL)
         self.window = (2, 0x14)
+        self.outbound_window: int | None = None
         self.sessions: dict[int, Any] = {}
 
     def session_started(self, session: Any) -> None:
@@ -390,6 +391,15 @@ class OutboundTests(SessionTestCase):
         self.assertEqual(results, [0])
         self.assertEqual([h[0] for h in self.sent()], [0x05])
         self.assertEqual(self.session.outbound_pending(), 2)
+
+    def test_outbound_window_of_the_scenario(self) -> None:
+        """A scenario's ``window.outbound`` of 3 lets a third deliver_sm out before any answer, where the settings say 2."""
+        self.instance.outbound_window = 3
+        self.bind()
+        for _ in range(4):
+            self.session.deliver(self.deliver_sm()).addErrback(lambda failure: None)
+        self.assertEqual([h[0] for h in self.sent()], [0x05, 0x05, 0x05])
+        self.assertEqual(self.session.outbound_pending(), 4)
 
     def test_outbound_queue_limit(self) -> None:
         """Beyond the window and the queue limit, a delivery fails with queue_full."""

@@ -209,10 +209,17 @@ THROTTLE_OFF = ThrottleSettings(0.0, 0.0)
 
 @dataclass(frozen=True, slots=True)
 class WindowSettings:
-    """Inbound window: ``None`` fields keep the config's session settings."""
+    """
+    The windows of every session: ``None`` fields keep the config's session settings.
+
+    ``size`` and ``status`` bound the requests being answered at once (the
+    inbound window); ``outbound`` bounds the deliver_sm and data_sm the SMSC
+    keeps unanswered per session.
+    """
 
     size: int | None = None
     status: int | None = None
+    outbound: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

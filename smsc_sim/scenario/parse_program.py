@@ -53,11 +53,12 @@ def parse_throttle(cursor: Cursor, ctx: Context) -> ThrottleSpec | None:
 
 
 def parse_window(cursor: Cursor, ctx: Context) -> WindowSettings:
-    """``window: {size: 10, status: ESME_RMSGQFUL}``."""
-    f = cursor.mapping(("size", "status"))
+    """``window: {size: 10, status: ESME_RMSGQFUL, outbound: 10}``."""
+    f = cursor.mapping(("size", "status", "outbound"))
     return WindowSettings(
         size=f["size"].as_int(1) if "size" in f else None,
         status=parse_status_value(f["status"], ctx) if "status" in f else None,
+        outbound=f["outbound"].as_int(1) if "outbound" in f else None,
     )
 
 
