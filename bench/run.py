@@ -56,6 +56,10 @@ class Shape:
     receipts: bool = False
     #: an MO flood through the control API to one receiver, instead of submits
     mo_flood: bool = False
+    #: messages per second over all sessions (0: flat out)
+    rate: float = 0.0
+    #: seconds between the generator's enquire_link on each session (0: none)
+    enquire_link: float = 0.0
 
 
 SHAPES = (
@@ -64,6 +68,7 @@ SHAPES = (
     Shape("4 x 50", 4, 50),
     Shape("4 x 50 + receipts", 4, 50, receipts=True),
     Shape("100 x 10", 100, 10),
+    Shape("5000 x 1, enquire_link every 5 s", 5000, 1, rate=5000, enquire_link=5.0),
     Shape("MO flood -> 1 receiver", 1, 1, mo_flood=True),
 )
 
@@ -98,7 +103,7 @@ def wait_port(port: int, process: subprocess.Popen[bytes], log: str, timeout: fl
 def simulator_options(port: int, api_port: int | None, extra: tuple[str, ...] = ()) -> list[str]:
     """
     The options of ``twistd smsc-sim`` for a benchmark: the embedded default
-    with the shipped ``bench`` scenario (throttling off, 1000 binds per
+    with the shipped ``bench`` scenario (throttling off, 10 000 binds per
     account, 50 receipts in flight per session), SMPP1 on ``port``, SMPP2 and
     SMPP0 on other free ports, the control API on ``api_port`` or off.
     """
@@ -155,6 +160,10 @@ def generator(port: int, shape: Shape, seconds: float, directory: str) -> dict[s
         argv.append("--receipts")
     if shape.mo_flood:
         argv.append("--listen-only")
+    if shape.rate:
+        argv += ["--rate", str(shape.rate)]
+    if shape.enquire_link:
+        argv += ["--enquire-link", str(shape.enquire_link)]
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
     subprocess.run(pinned(1, argv), check=False, stdout=subprocess.DEVNULL, env=env, timeout=seconds + 120)
@@ -277,6 +286,9 @@ def table(rows: list[tuple[Shape, dict[str, Any] | None, dict[str, Any] | None]]
             cpu = f"{sim.get('generator_cpu_pct', 0):.0f} %"
             lines.append(f"| {shape.name} | {delivered} {counts} | | | | | | {errors(sim)} | {cpu} | n/a (no API) | | | |")
             continue
+        if shape.enquire_link:
+            lines.append(many_sessions_row(shape, sim, other))
+            continue
         cells = [shape.name]
         if sim is None:
             cells += ["-"] * 8
@@ -294,6 +306,26 @@ def table(rows: list[tuple[Shape, dict[str, Any] | None, dict[str, Any] | None]]
                       f"{other.get('generator_cpu_pct', 0):.0f} %"]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def many_sessions_row(shape: Shape, sim: dict[str, Any] | None, other: dict[str, Any] | None) -> str:
+    """The row of the many-sessions shape: sessions bound and enquire_link round trips beside the rate."""
+
+    def cell(result: dict[str, Any] | None) -> str:
+        if result is None:
+            return "-"
+        e = result.get("enquire_links", {})
+        latency = e.get("latency_ms", {})
+        p99 = "-" if latency.get("p99") is None else f"{latency['p99']:.1f}"
+        return (f"{result['submits_per_s']:.0f} ({result['sessions_bound']} of {shape.sessions} bound; "
+                f"enquire_link {e.get('answered', 0)} of {e.get('sent', 0)} answered, p99 {p99} ms)")  # fmt: skip
+
+    cells = [shape.name, cell(sim)]
+    cells += ["-"] * 7 if sim is None else [ms(sim, "p50"), ms(sim, "p90"), ms(sim, "p99"), ms(sim, "max"), "-",
+                                             errors(sim), f"{sim.get('generator_cpu_pct', 0):.0f} %"]  # fmt: skip
+    cells += [cell(other), "-" if other is None else f"{ms(other, 'p50')} / {ms(other, 'p99')}", "-",
+              "-" if other is None else f"{other.get('generator_cpu_pct', 0):.0f} %"]  # fmt: skip
+    return "| " + " | ".join(cells) + " |"
 
 
 def replace_between(text: str, marker: str, body: str) -> str:

@@ -129,8 +129,9 @@ class LimitSettings:
 
     #: most open SMPP connections at once, all instances together; more are refused (closed at accept)
     max_connections: int = 10_000
-    #: most open SMPP connections at once from one source address
-    max_connections_per_address: int = 1_000
+    #: most open SMPP connections at once from one source address; as many as in total by default,
+    #: since on a workstation or in CI every ESME comes from one address (lower it on a shared simulator)
+    max_connections_per_address: int = 10_000
     #: seconds a failed bind's bind_resp is held back (slows password guessing); 0 = answer at once
     bind_failure_delay: float = 0.0
     #: consecutive failed binds from one address that lock it out; 0 = never

@@ -5,10 +5,14 @@ A load generator ESME: many SMPP sessions submitting as fast as allowed.
 sessions (transceivers, or a transmitter plus a receiver each), keeps up to
 ``--window`` submit_sm outstanding on each, at ``--rate`` messages per second
 in total or flat out, for ``--count`` messages or ``--duration`` seconds.  It
-answers every deliver_sm (receipts and MO), data_sm and enquire_link, prints
+answers every deliver_sm (receipts and MO), data_sm and enquire_link, sends
+an enquire_link on every session each ``--enquire-link`` seconds, prints
 a progress line on stderr every ``--progress`` seconds and a JSON result on
 stdout: throughput, submit -> submit_sm_resp latency percentiles, receipts
-received against expected, and errors by status name.
+received against expected, enquire_link round trips, and errors by status
+name.  At most ``--connect-concurrency`` connections are being opened and
+bound at once, so that thousands of sessions do not overflow the SMSC's
+listen backlog.
 
 It must not be the bottleneck of what it measures, so the per-message path
 has no Deferred, no timer and no PDU object: the submit_sm is encoded once
@@ -25,6 +29,7 @@ import math
 import struct
 import sys
 from array import array
+from collections import deque
 from dataclasses import asdict, dataclass
 from typing import IO, Any, Sequence
 
@@ -34,6 +39,7 @@ from twisted.internet.protocol import ClientFactory, Protocol
 from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
+from smsc_sim.rlimits import raise_open_files
 from smsc_sim.smpp.codec import PDUDecodeError, decode, encode
 from smsc_sim.smpp.constants import ESM_CLASS_DELIVERY_RECEIPT, ESM_CLASS_TYPE_MASK, CommandId, Tag, status_name
 from smsc_sim.smpp.framing import FramingError, SMPPFramer
@@ -47,6 +53,9 @@ _C = CommandId
 _BINDS = {"trx": _C.bind_transceiver, "tx": _C.bind_transmitter, "rx": _C.bind_receiver}
 # plain ints for the per-PDU dispatch (an IntEnum member lookup costs more than a global)
 _SUBMIT_SM_RESP, _DELIVER_SM, _DATA_SM, _ENQUIRE_LINK = 0x80000004, 0x00000005, 0x00000103, 0x00000015
+_ENQUIRE_LINK_RESP = 0x80000015
+#: how often the enquire_link sweep runs; each sweep sends to one slice of the sessions
+_ENQUIRE_SWEEP = 0.1
 _BIND_RESPS = frozenset({0x80000001, 0x80000002, 0x80000009})
 
 
@@ -80,6 +89,10 @@ class LoadSettings:
     response_timeout: float = 10.0
     #: seconds between progress lines on stderr; 0 = none
     progress: float = 1.0
+    #: seconds between enquire_link on each bound session; 0 = none
+    enquire_link: float = 0.0
+    #: most connections being opened and bound at once
+    connect_concurrency: int = 200
 
 
 def _submit_template(settings: LoadSettings) -> bytearray:
@@ -124,7 +137,11 @@ class ESMEProtocol(Protocol):
         self.submits = role != "rx" and not run.settings.listen_only
         self.bound = False
         self.closed = False
+        #: bound, refused or closed: no longer counted against the connect concurrency
+        self.settled = False
         self.outstanding: dict[int, float] = {}
+        #: enquire_link written and unanswered: sequence -> when
+        self.enquiring: dict[int, float] = {}
         self._framer = SMPPFramer(70_000)
         self._sequence = 1
         self._template = bytearray(run.template)
@@ -200,6 +217,10 @@ class ESMEProtocol(Protocol):
             elif command_id == _ENQUIRE_LINK:
                 out.append(encode(make_pdu(_C.enquire_link_resp, sequence)))
                 run.enquire_links += 1
+            elif command_id == _ENQUIRE_LINK_RESP:
+                sent = self.enquiring.pop(sequence, None)
+                if sent is not None:
+                    run.enquire_link_answered(sent, status)
             elif command_id == _C.generic_nack:
                 run.status(status, "generic_nack ")
                 if self.outstanding.pop(sequence, None) is not None:
@@ -245,9 +266,20 @@ class ESMEProtocol(Protocol):
         if status:
             self.run.session_error(f"bind {status_name(status)}")
             self.closed = True
+            self.run.connect_settled(self)
         else:
             self.bound = True
+            self.run.connect_settled(self)
             self.run.session_bound(self)
+
+    def enquire_link(self) -> None:
+        """Send one enquire_link (the run's sweep calls this every ``--enquire-link`` seconds)."""
+        if not self.bound or self.closed or self.transport is None:
+            return
+        sequence = self._next_sequence()
+        self.enquiring[sequence] = self.run.clock.seconds()
+        self.run.enquire_links_sent += 1
+        self._write(encode(make_pdu(_C.enquire_link, sequence)))
 
     def unbind(self) -> None:
         """Unbind; close if the SMSC does not answer within the response timeout."""
@@ -267,6 +299,7 @@ class ESMEProtocol(Protocol):
         if not self.closed:
             self.run.session_error(f"connection lost: {reason.getErrorMessage()}")
         self.closed = True
+        self.run.connect_settled(self)
         self.run.connection_done(self)
 
 
@@ -286,6 +319,7 @@ class _Factory(ClientFactory):
     def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
         """Count the failure; the run goes on without this connection."""
         self.run.session_error(f"connect: {reason.getErrorMessage()}")
+        self.run.connect_settled(None)
         self.run.connection_done(None)
 
 
@@ -320,6 +354,14 @@ class LoadRun:
         self.receipts = self.receipts_unmatched = self.mo = self.enquire_links = self.sessions_bound = 0
         # float32 seconds: microsecond precision, half the memory of a long run's samples
         self.latencies = array("f")
+        self.enquire_links_sent = 0
+        self.enquire_latencies = array("f")
+        self.enquire_link_errors = 0
+        # connections not opened yet, and how many are opening or binding now
+        self._to_connect: deque[tuple[str, int, str]] = deque()
+        self._connecting = 0
+        self._enquirer: LoopingCall | None = None
+        self._sweep = 0
         self.errors: dict[str, int] = {}
         self.session_errors: dict[str, int] = {}
         self._awaiting: set[str] = set()
@@ -347,9 +389,30 @@ class LoadRun:
         for i in range(s.sessions):
             host, port = s.targets[i % len(s.targets)]
             for role in roles:
-                self.reactor.connectTCP(host, port, _Factory(self, role), timeout=s.response_timeout)
+                self._to_connect.append((host, port, role))
+        self._connect_more()
         self._set_deadline(s.response_timeout, self._begin)
         return self.done
+
+    def _connect_more(self) -> None:
+        """Open connections while fewer than ``connect_concurrency`` are opening or binding."""
+        s = self.settings
+        while self._to_connect and self._connecting < s.connect_concurrency and self.phase != "unbinding":
+            host, port, role = self._to_connect.popleft()
+            self._connecting += 1
+            self.reactor.connectTCP(host, port, _Factory(self, role), timeout=s.response_timeout)
+
+    def connect_settled(self, protocol: ESMEProtocol | None) -> None:
+        """A connection bound, was refused or failed: open the next, and give binding another timeout."""
+        if protocol is not None:
+            if protocol.settled:
+                return
+            protocol.settled = True
+        self._connecting -= 1
+        if self.phase == "binding":
+            # binding ends when every connection is bound or gone, or when none settles for a timeout
+            self._set_deadline(self.settings.response_timeout, self._begin)
+        self._connect_more()
 
     def session_bound(self, protocol: ESMEProtocol) -> None:
         """A connection is bound; sending begins once every connection is bound or gone."""
@@ -378,8 +441,26 @@ class LoadRun:
         self._ticker = LoopingCall(self._tick)
         self._ticker.clock = self.clock
         self._ticker.start(0.005 if s.rate else 0.1, now=False)
+        if s.enquire_link > 0:
+            self._enquirer = LoopingCall(self._enquire_sweep)
+            self._enquirer.clock = self.clock
+            self._enquirer.start(_ENQUIRE_SWEEP, now=False)
         for protocol in self.bound:
             protocol.fill()
+
+    def _enquire_sweep(self) -> None:
+        """Send enquire_link on one slice of the bound sessions: each session once per ``--enquire-link`` seconds."""
+        slices = max(1, round(self.settings.enquire_link / _ENQUIRE_SWEEP))
+        turn = self._sweep % slices
+        self._sweep += 1
+        for protocol in self.bound[turn::slices]:
+            protocol.enquire_link()
+
+    def enquire_link_answered(self, sent: float, status: int) -> None:
+        """Account for one enquire_link_resp."""
+        self.enquire_latencies.append(self.clock.seconds() - sent)
+        if status:
+            self.enquire_link_errors += 1
 
     # -- the per-message path ------------------------------------------------
 
@@ -519,8 +600,11 @@ class LoadRun:
         self.phase = "unbinding"
         self.sending = False
         self._set_deadline(0, None)
-        if self._ticker is not None and self._ticker.running:
-            self._ticker.stop()
+        for ticker in (self._ticker, self._enquirer):
+            if ticker is not None and ticker.running:
+                ticker.stop()
+        self.connections -= len(self._to_connect)  # never opened
+        self._to_connect.clear()
         for protocol in list(self.connected):
             protocol.unbind()
         self._maybe_done()
@@ -557,12 +641,13 @@ class LoadRun:
         elapsed = max(self.last_response - self.started, 1e-9)
         receipt_time = max(self.last_receipt - self.started, 1e-9)
         latencies = sorted(self.latencies)
+        enquire_latencies = sorted(self.enquire_latencies)
 
-        def ms(p: float) -> float | None:
+        def ms(p: float, samples: list[float] = latencies) -> float | None:
             """The p-th percentile (nearest rank) in milliseconds."""
-            if not latencies:
+            if not samples:
                 return None
-            return round(latencies[max(0, min(len(latencies), math.ceil(p / 100 * len(latencies))) - 1)] * 1e3, 3)
+            return round(samples[max(0, min(len(samples), math.ceil(p / 100 * len(samples))) - 1)] * 1e3, 3)
 
         expected = self.accepted if s.receipts else 0
         # over the intervals between the first and the last MO: the flood's rate, not the wait before it
@@ -588,6 +673,13 @@ class LoadRun:
             "mo_received": self.mo,
             "mo_per_s": round(mo_rate, 1),
             "enquire_links_answered": self.enquire_links,
+            "enquire_links": {
+                "sent": self.enquire_links_sent,
+                "answered": len(enquire_latencies),
+                "errors": self.enquire_link_errors,
+                "latency_ms": {"p50": ms(50, enquire_latencies), "p99": ms(99, enquire_latencies),
+                               "max": ms(100, enquire_latencies)},
+            },  # fmt: skip
             "errors": dict(sorted(self.errors.items())),
             "session_errors": dict(sorted(self.session_errors.items())),
         }
@@ -632,6 +724,10 @@ def parse_args(argv: Sequence[str]) -> tuple[LoadSettings, str | None]:
     p.add_argument("--source", default=LoadSettings.source, help="source_addr")
     p.add_argument("--destination", default=LoadSettings.destination, help="destination_addr")
     p.add_argument("--progress", type=float, default=1.0, help="seconds between progress lines on stderr; 0 = none")
+    p.add_argument("--enquire-link", type=float, default=0.0,
+                   help="seconds between enquire_link on each session; 0 = none (default)")
+    p.add_argument("--connect-concurrency", type=int, default=LoadSettings.connect_concurrency,
+                   help="most connections being opened and bound at once (default %(default)s)")
     p.add_argument("--json-out", default=None, help="also write the JSON result to this file")
     a = p.parse_args(list(argv))
     ports = list(a.port)
@@ -643,8 +739,10 @@ def parse_args(argv: Sequence[str]) -> tuple[LoadSettings, str | None]:
         p.error("ports are 1 to 65535")
     if a.sessions < 1 or a.window < 1:
         p.error("--sessions and --window are at least 1")
-    if a.count < 0 or a.duration < 0 or a.rate < 0:
-        p.error("--count, --duration and --rate cannot be negative")
+    if a.count < 0 or a.duration < 0 or a.rate < 0 or a.enquire_link < 0:
+        p.error("--count, --duration, --rate and --enquire-link cannot be negative")
+    if a.connect_concurrency < 1:
+        p.error("--connect-concurrency is at least 1")
     try:
         _submit_template(LoadSettings(targets=(), text=a.text))
     except ValueError as error:
@@ -655,6 +753,7 @@ def parse_args(argv: Sequence[str]) -> tuple[LoadSettings, str | None]:
         rate=a.rate, count=a.count, duration=a.duration or (0.0 if a.count else 10.0), receipts=a.receipts,
         listen_only=a.listen_only, text=a.text, source=a.source, destination=a.destination,
         receipt_timeout=a.receipt_timeout, response_timeout=a.response_timeout, progress=a.progress,
+        enquire_link=a.enquire_link, connect_concurrency=a.connect_concurrency,
     )  # fmt: skip
     return settings, a.json_out
 
@@ -664,6 +763,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     from twisted.internet.task import react
 
     settings, json_out = parse_args(sys.argv[1:] if argv is None else argv)
+    connections = settings.sessions * (1 if settings.bind == "trx" else 2)
+    raise_open_files(connections + 64)
 
     async def run(reactor: Any) -> None:
         result = await run_load(reactor, settings, sys.stderr)

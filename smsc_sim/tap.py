@@ -21,6 +21,7 @@ from twisted.python import usage
 
 from smsc_sim.config import Config
 from smsc_sim.config_loader import ConfigError, load_config
+from smsc_sim.rlimits import raise_open_files
 from smsc_sim.signals import install_reload_on_sighup
 from smsc_sim.simulator import Simulator
 
@@ -165,6 +166,9 @@ def makeService(options: Options) -> IService:
         # a store that cannot be opened is a start-up mistake: one line, no traceback
         raise SystemExit(f"twistd: {e}") from None
     process_gc_policy(simulator)
+    # every connection is a file: let limits.max_connections, not the shell's default of 1024, bound them
+    max_connections = options.config.limits.max_connections
+    raise_open_files(max_connections + 256 if max_connections else 1 << 20)
     install_reload_on_sighup(simulator, reactor)
     service: IService = simulator
     return service

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -190,10 +191,13 @@ def test_twistd_serves_and_stops_on_sigterm(fast_scenario: str) -> None:
     """
     ``twistd -n smsc-sim`` as a subprocess serves an smpplib client on the
     ports given as options; on SIGTERM the client receives an unbind from
-    the SMSC and the process shuts down cleanly.
+    the SMSC and the process shuts down cleanly.  Started with a soft limit
+    of 512 open files, it raises its own to limits.max_connections + 256.
     """
     ports = [free_port() for _ in range(3)]
     env = dict(os.environ, PYTHONPATH=str(REPO))
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    wanted = 10_000 + 256 if hard == resource.RLIM_INFINITY else min(10_000 + 256, hard)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -217,6 +221,7 @@ def test_twistd_serves_and_stops_on_sigterm(fast_scenario: str) -> None:
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (512, hard)),
     )
     try:
         client = client_for(ports[0])
@@ -230,6 +235,9 @@ def test_twistd_serves_and_stops_on_sigterm(fast_scenario: str) -> None:
                     raise AssertionError("twistd did not start listening")
                 time.sleep(0.1)
         client.bind_transceiver(system_id="smppclient1", password="password")
+        with open(f"/proc/{process.pid}/limits", encoding="ascii") as limits:
+            [line] = [line for line in limits if line.startswith("Max open files")]
+        assert int(line.split()[3]) == wanted
         received: list[Any] = []
         client.set_message_received_handler(lambda pdu: received.append(pdu))
         client.send_message(

@@ -287,6 +287,50 @@ class RunTests(SynchronousTestCase):
         self.assertEqual((result["sessions_bound"], result["submitted"], result["mo_received"]), (1, 0, 2))
         self.assertEqual(result["mo_per_s"], 2.0)
 
+    def test_enquire_link_every_interval_on_every_session(self) -> None:
+        """With --enquire-link 1, each of 4 bound sessions writes one enquire_link per second, spread
+        over the second; each enquire_link_resp is counted with its round trip."""
+        run, conns = self.start(sessions=4, listen_only=True, duration=2.05, enquire_link=1.0)
+        self.bind_all(conns)
+        for _ in range(10):
+            self.reactor.advance(0.1)
+        sent = [[p for p in frames(t.value()) if p.command_id == _C.enquire_link] for _, t in conns]
+        self.assertEqual([len(pdus) for pdus in sent], [1, 1, 1, 1])
+        for (protocol, _), [pdu] in zip(conns, sent):
+            protocol.dataReceived(encode(make_pdu(_C.enquire_link_resp, pdu.sequence_number)))
+        for _, transport in conns:
+            transport.clear()
+        for _ in range(10):
+            self.reactor.advance(0.1)
+        self.assertEqual([len(frames(t.value())) for _, t in conns], [1, 1, 1, 1])  # one more each, unanswered
+        self.reactor.advance(0.1)  # the end: unbind
+        for protocol, transport in conns:
+            unbind = frames(transport.value())[-1]
+            self.assertEqual(unbind.command_id, _C.unbind)
+            protocol.dataReceived(encode(make_pdu(_C.unbind_resp, unbind.sequence_number)))
+            protocol.connectionLost()
+        [result] = self.results
+        self.assertEqual((result["enquire_links"]["sent"], result["enquire_links"]["answered"]), (8, 4))
+        self.assertIsNotNone(result["enquire_links"]["latency_ms"]["p99"])
+
+    def test_connections_open_a_few_at_a_time(self) -> None:
+        """With --connect-concurrency 2, 5 sessions are opened two at a time: the next connection is
+        asked for only once one of the first has bound or been refused."""
+        reactor = MemoryReactorClock()
+        run = LoadRun(reactor, LoadSettings(targets=(("h", 1),), sessions=5, connect_concurrency=2, count=1, progress=0))
+        run.start()
+        self.assertEqual(len(reactor.tcpClients), 2)
+        first, second = (connect(client[2]) for client in reactor.tcpClients)
+        for protocol in (first, second):
+            protocol.makeConnection(StringTransport())
+        first.dataReceived(encode(make_pdu(_C.bind_transceiver_resp, 1)))
+        self.assertEqual(len(reactor.tcpClients), 3)
+        second.dataReceived(encode(make_pdu(_C.bind_transceiver_resp, 1, CommandStatus.ESME_RALYBND)))
+        self.assertEqual(len(reactor.tcpClients), 4)
+        reactor.tcpClients[2][2].clientConnectionFailed(None, Failure(ConnectionRefusedError()))
+        self.assertEqual(len(reactor.tcpClients), 5)
+        self.assertEqual(run.session_errors, {"bind ESME_RALYBND": 1, "connect: ": 1})
+
     def test_a_connection_made_after_the_end_is_unbound(self) -> None:
         """A session whose TCP connection completes only after the run ended binds and is unbound at once,
         so the run still completes."""

@@ -96,14 +96,15 @@ class BenchTests(SynchronousTestCase):
     """bench: no throttle, fixed 0.5 s receipts, many binds."""
 
     def test_behaviour(self) -> None:
-        """No throttle, one cached verdict, DELIVRD exactly 0.5 s later, 16 binds allowed."""
+        """No throttle, one cached verdict, DELIVRD exactly 0.5 s later, 10 000 binds, 50 receipts in flight."""
         r = ScenarioRuntime.load("bench", Clock())
         self.assertEqual(r.throttle(), ThrottleSettings(0.0, 0.0))
         self.assertIs(r.verdict(facts()), r.verdict(facts("1")))
         plan = r.default_receipt()
         self.assertIs(plan, r.default_receipt())
         self.assertEqual([(s.delay, s.stat) for s in plan.steps], [(0.5, "DELIVRD")])
-        self.assertEqual((r.limits.max_binds, r.limits.throughput), (1000, 0.0))
+        self.assertEqual((r.limits.max_binds, r.limits.throughput), (10_000, 0.0))
+        self.assertEqual(r.window.outbound, 50)
 
 
 class ThrottlingTests(SynchronousTestCase):

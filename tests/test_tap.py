@@ -188,10 +188,13 @@ class MakeServiceTests(SynchronousTestCase):
         self.patch(smsc_sim.service, "build_service", fake_build_service)
         policies: list[Any] = []
         self.patch(smsc_sim.tap, "process_gc_policy", policies.append)
+        open_files: list[int] = []
+        self.patch(smsc_sim.tap, "raise_open_files", open_files.append)
         options = Options(environ={})
         options.parseOptions(["--seed", "5"])
         self.assertIs(makeService(options), built)
         self.assertEqual(policies, [built])
+        self.assertEqual(open_files, [10_000 + 256])  # limits.max_connections and some to spare
         from twisted.internet import reactor
 
         self.assertEqual(calls, [(options.config, reactor)])
