@@ -471,8 +471,9 @@ class MalformedInputTests(SynchronousTestCase):
             self.assertStatus(frame, status)
 
     def test_c_string_without_nul(self) -> None:
-        """A C-Octet String cut by the end of the body, with no NUL, gets that field's status."""
-        self.assertStatus(_submit_body(b"\x00\x01\x01", b"4477"), S.ESME_RINVSRCADR)
+        """A body ending inside a C-Octet String is ESME_RINVMSGLEN; no NUL within its maximum, the field's status."""
+        self.assertStatus(_submit_body(b"\x00\x01\x01", b"4477"), S.ESME_RINVMSGLEN)
+        self.assertStatus(_submit_body(b"\x00\x01\x01", b"4" * 21), S.ESME_RINVSRCADR)
 
     def test_bind_fields(self) -> None:
         """Over-long system_id, password, system_type in a bind give RINVSYSID, RINVPASWD, RINVSYSTYP."""

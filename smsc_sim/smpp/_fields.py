@@ -17,10 +17,11 @@ Decoding errors and the command_status they map to:
 ============================================================  ===================
 condition                                                     command_status
 ============================================================  ===================
-the body ends before a mandatory field starts, or inside an   ESME_RINVMSGLEN
-integer field
-C-Octet String with no NUL within its maximum size, or with   the field's status
-no NUL before the end of the body                             (:data:`C_STRING_STATUS`,
+the body ends before a mandatory field starts, inside an      ESME_RINVMSGLEN
+integer field, or inside a C-Octet String shorter than its
+maximum (no NUL before the end of the body)
+C-Octet String with no NUL within its maximum size            the field's status
+                                                              (:data:`C_STRING_STATUS`,
                                                               ESME_RINVMSGLEN if none)
 sm_length larger than what is left of the body                ESME_RINVMSGLEN
 submit_multi dest_flag other than 1 or 2                      ESME_RINVDESTFLAG
@@ -154,16 +155,20 @@ def cstring_error(left: int, size: int, name: str) -> FieldError:
     """
     The error for a C-Octet String that has no NUL where one was looked for.
 
+    Only a string with no NUL within its maximum size is that field's fault;
+    a body that ends before the string could end is a truncated PDU, answered
+    ESME_RINVMSGLEN as a body cut inside an integer field is (and as
+    smpp.pdu3 answers it, tests/test_codec_differential.py).
+
     :param left: how many octets of the body were left where the string starts.
     :param size: its maximum size, NUL included.
     :param name: the field name, which picks the status.
     """
     if left <= 0:
         return FieldError(_S.ESME_RINVMSGLEN, f"body ends before {name}")
-    status = C_STRING_STATUS.get(name, _S.ESME_RINVMSGLEN)
     if left >= size:
-        return FieldError(status, f"{name} is longer than {size - 1} octets")
-    return FieldError(status, f"{name} has no NUL terminator")
+        return FieldError(C_STRING_STATUS.get(name, _S.ESME_RINVMSGLEN), f"{name} is longer than {size - 1} octets")
+    return FieldError(_S.ESME_RINVMSGLEN, f"body ends inside {name}, before its NUL")
 
 
 def truncated(name: str) -> FieldError:
