@@ -17,14 +17,20 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from smsc_sim.contracts import ReceiptPlan
 from smsc_sim.core import ids
 from smsc_sim.core.durable import DONE, WHOLE, SQLiteJournal
 from smsc_sim.core.lifecycle import Lifecycle
 from smsc_sim.core.router import Delivery, Router
-from smsc_sim.core.store import MessageRecord, MessageStore, StoreFull
+from smsc_sim.core.store import (
+    DeliveryEntry,
+    MessageRecord,
+    MessageStore,
+    ReceiptEntry,
+    StoreFull,
+)
 from smsc_sim.smpp.concat import ConcatError, payload_of
 from smsc_sim.smpp.constants import MessageState
 
@@ -51,23 +57,30 @@ class JournaledLifecycle(Lifecycle):
         if self.journal is not None:
             self.journal.state_changed(self.cluster, record, WHOLE)
 
-    def set_state(self, record: MessageRecord, state: MessageState, err: int) -> None:
+    def set_state(self, record: MessageRecord, state: MessageState, err: int) -> float:
         """Change the state, and note it."""
-        super().set_state(record, state, err)
+        now = super().set_state(record, state, err)
         if self.journal is not None:
             self.journal.state_changed(self.cluster, record)
+        return now
 
     def send_receipt(
-        self, record: MessageRecord, stat: str, err: int, state: MessageState, intermediate: bool = False
+        self,
+        record: MessageRecord,
+        stat: str,
+        err: int,
+        state: MessageState,
+        intermediate: bool = False,
+        now: float | None = None,
     ) -> None:
         """Send a receipt; the router's journal learns which record it belongs to."""
         journal = self.journal
         if journal is None:
-            super().send_receipt(record, stat, err, state, intermediate)
+            super().send_receipt(record, stat, err, state, intermediate, now)
             return
         journal.current = record
         try:
-            super().send_receipt(record, stat, err, state, intermediate)
+            super().send_receipt(record, stat, err, state, intermediate, now)
         finally:
             journal.current = None
         journal.state_changed(self.cluster, record)
@@ -192,7 +205,7 @@ def _steps_done(record: MessageRecord, plan: ReceiptPlan, base: float) -> int:
     its time is not after the last thing the plan did.
     """
     changes = [time for time, state in record.history[1:] if time >= base and state != "REPLACED"]
-    sent = [entry["time"] for entry in record.receipts or () if entry.get("time", 0.0) >= base]
+    sent = [entry.time for entry in record.receipts or () if entry.get("time", 0.0) >= base]
     last = max(changes + sent, default=None)
     left = len(changes)
     index = 0
@@ -208,19 +221,20 @@ def _steps_done(record: MessageRecord, plan: ReceiptPlan, base: float) -> int:
     return index
 
 
-def _receipt_outcome(core: SMSCCore, entry: dict[str, Any]) -> Callable[[Delivery, str, int | None, int | None], None]:
+def _receipt_outcome(core: SMSCCore, entry: DeliveryEntry) -> Callable[[Delivery, str, int | None, int | None], None]:
     """What the lifecycle does with a receipt's outcomes, for a receipt restored from the journal."""
     counters = core.lifecycle.counters
     clock = core.clock
 
     def outcome(delivery: Delivery, what: str, status: int | None, session_id: int | None) -> None:
-        entry["outcome"] = what
-        entry["status"] = status
-        entry["attempts"] = delivery.attempt
+        entry.outcome = what
+        entry.status = status
+        entry.attempts = delivery.attempt
         if session_id is not None:
-            entry["session_id"] = session_id
+            entry.session_id = session_id
         if what in DONE:
-            entry["done"] = clock.seconds()
+            if isinstance(entry, ReceiptEntry):
+                entry.done = clock.seconds()
             counters[f"receipts_{what}"] += 1
 
     return outcome

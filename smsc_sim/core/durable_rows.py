@@ -103,7 +103,15 @@ def content(record: MessageRecord) -> list[Any]:
 
 def progress(record: MessageRecord) -> list[Any]:
     """Where the record is: state, err, final time, history, receipt or delivery log, reason."""
-    return [int(record.state), record.err, record.final_time, record.history, record.receipts, record.reason]
+    # the file keeps the history as (time, state) pairs and the log as dicts, as the API shows them
+    log = record.deliveries
+    if log is None:
+        entries = None
+    elif isinstance(log, tuple):
+        entries = [entry.to_dict() for entry in log]
+    else:
+        entries = [log.to_dict()]
+    return [int(record.state), record.err, record.final_time, record.history, entries, record.reason]
 
 
 #: plan values by plan object id (scenarios share a few plan objects among all their messages)
@@ -203,7 +211,7 @@ def record_from(key: str, stored: list[Any]) -> MessageRecord:
     record.err = err
     record.final_time = final_time
     record.history = [(time, name) for time, name in history]
-    record.receipts = receipts
+    record.receipts = receipts  # dicts in the file, entries in the record
     record.reason = reason
     record.plan = plan_from(stored[2])
     record.started = stored[3] is not None

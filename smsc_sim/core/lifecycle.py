@@ -26,7 +26,7 @@ from smsc_sim.contracts import ReceiptPlan
 from smsc_sim.core.reassembly import ConcatGroup
 from smsc_sim.core.receipts import build_receipt
 from smsc_sim.core.router import Delivery, Router
-from smsc_sim.core.store import MessageRecord, MessageStore
+from smsc_sim.core.store import MessageRecord, MessageStore, MOEntry, ReceiptEntry
 from smsc_sim.core.timeline import Timeline
 from smsc_sim.events import EventBus
 from smsc_sim.smpp.constants import (
@@ -39,8 +39,9 @@ from smsc_sim.smpp.constants import (
 )
 from smsc_sim.smpp.receipt import STAT_DEFAULT_ERR
 
-
 _STATE_NAMES = {state: state.name for state in MessageState}
+#: the outcomes that end a receipt's delivery, and the counter each bumps
+_DONE = {what: f"receipts_{what}" for what in ("acked", "failed", "exhausted", "expired", "dropped")}
 
 
 def wants_receipt(registered_delivery: int, state: MessageState, intermediate: bool) -> bool:
@@ -135,10 +136,10 @@ class Lifecycle:
             group.held.append((record, generation, index))
             return
         state = STAT_STATE.get(step.stat, MessageState.UNKNOWN)
-        self.set_state(record, state, step.err)
+        now = self.set_state(record, state, step.err)
         if wants_receipt(record.registered_delivery, state, False) and self._part_receipts(record, plan):
             last = all(later.intermediate for later in plan.steps[index + 1 :])
-            self.send_receipt(record, step.stat, step.err, state)
+            self.send_receipt(record, step.stat, step.err, state, now=now)
             if plan.duplicate and last:
                 self.send_receipt(record, step.stat, step.err, state)
         if state not in FINAL_STATES:
@@ -195,15 +196,19 @@ class Lifecycle:
         self.set_state(record, state, err)
         self.send_receipt(record, stat, err, state)
 
-    def set_state(self, record: MessageRecord, state: MessageState, err: int) -> None:
-        """Change a record's state (history, final time, event)."""
+    def set_state(self, record: MessageRecord, state: MessageState, err: int) -> float:
+        """Change a record's state (history, final time, event); the time of the change."""
         now = self._clock.seconds()
+        final = state in FINAL_STATES
+        if record.changes is not None or not final or record.state is not MessageState.ENROUTE:
+            record.note_change(now, _STATE_NAMES[state])
+        # else straight from ENROUTE to final: the plain history, which the record holds without an object
         record.state = state
         record.err = err
-        record.history.append((now, _STATE_NAMES[state]))
-        if state in FINAL_STATES:
+        if final:
+            previous = record.final_time
             record.final_time = now
-            self._store.finalized(record)
+            self._store.finalized(record, previous)
         if self._events.active:
             self._events.publish(
                 "message",
@@ -214,6 +219,7 @@ class Lifecycle:
                 instance=record.instance,
                 direction=record.direction,
             )
+        return now
 
     # ------------------------------------------------------------------
     # concatenation
@@ -241,35 +247,37 @@ class Lifecycle:
     # ------------------------------------------------------------------
 
     def send_receipt(
-        self, record: MessageRecord, stat: str, err: int, state: MessageState, intermediate: bool = False
+        self,
+        record: MessageRecord,
+        stat: str,
+        err: int,
+        state: MessageState,
+        intermediate: bool = False,
+        now: float | None = None,
     ) -> None:
-        """Build a receipt now and hand it to the router."""
-        now = self._clock.seconds()
+        """
+        Build a receipt now and hand it to the router.
+
+        :param now: the clock's reading, when the caller has just taken it (the state change's).
+        """
+        if now is None:
+            now = self._clock.seconds()
         account = self._account(record.account)
         as_data_sm = account is not None and account.receipts_as == "data_sm"
         pdu = build_receipt(record, stat, err, state, now, record.plan, as_data_sm, intermediate)
-        entry = record.log_delivery(
-            time=now,
-            stat=stat,
-            err=err,
-            intermediate=intermediate,
-            command="data_sm" if as_data_sm else "deliver_sm",
-            outcome="created",
-            status=None,
-            attempts=0,
-            session_id=None,
-        )
+        entry = ReceiptEntry.created(now, stat, err, intermediate, "data_sm" if as_data_sm else "deliver_sm")
+        record.log_delivery(entry)
         self.counters["receipts_sent"] += 1
 
         def outcome(delivery: Delivery, what: str, status: int | None, session_id: int | None) -> None:
-            entry["outcome"] = what
-            entry["status"] = status
-            entry["attempts"] = delivery.attempt
+            entry.outcome = what
+            entry.status = status
+            entry.attempts = delivery.attempt
             if session_id is not None:
-                entry["session_id"] = session_id
-            if what in ("acked", "failed", "exhausted", "expired", "dropped"):
-                entry["done"] = self._clock.seconds()
-                self.counters[f"receipts_{what}"] += 1
+                entry.session_id = session_id
+            if what in _DONE:
+                entry.done = self._clock.seconds()
+                self.counters[_DONE[what]] += 1
 
         self._router.send(
             Delivery(pdu, record.account, "receipt", record.message_id, record.session_id, record.instance, now, outcome)
@@ -279,10 +287,12 @@ class Lifecycle:
         """The router callback that moves an MO record along with its deliver_sm."""
 
         def outcome(delivery: Delivery, what: str, status: int | None, session_id: int | None) -> None:
-            entry = record.receipts[-1] if record.receipts else record.log_delivery()
-            entry.update(outcome=what, status=status, attempts=delivery.attempt)
+            entry = record.last_delivery() or record.log_delivery(MOEntry())
+            entry.outcome = what
+            entry.status = status
+            entry.attempts = delivery.attempt
             if session_id is not None:
-                entry["session_id"] = session_id
+                entry.session_id = session_id
             if what == "acked":
                 self.set_state(record, MessageState.DELIVERED, 0)
             elif what in ("failed", "exhausted", "dropped"):

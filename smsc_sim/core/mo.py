@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from smsc_sim.core.ids import format_message_id, next_message_number
 from smsc_sim.core.router import Delivery
-from smsc_sim.core.store import MessageRecord, StoreFull
+from smsc_sim.core.store import MessageRecord, MOEntry, StoreFull
 from smsc_sim.smpp.concat import Segment, payload_of, split_for_mo
 from smsc_sim.smpp.constants import CommandId, Tag
 from smsc_sim.smpp.pdu import make_pdu
@@ -107,7 +107,7 @@ def originate(
         except StoreFull:
             core.counters["mo_not_stored"] += 1
         core.message_accepted(record)
-        record.log_delivery(time=now, kind="mo", outcome="created", status=None, attempts=0, session_id=None)
+        record.log_delivery(MOEntry.created(now))
         pdu = make_pdu(
             CommandId.deliver_sm,
             0,

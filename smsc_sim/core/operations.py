@@ -201,5 +201,5 @@ class Operations:
         record.schedule_time = scheduled
         record.validity_time = validity
         record.replaced_time = now
-        record.history.append((now, "REPLACED"))
+        record.note_change(now, "REPLACED")
         record.state = MessageState.ENROUTE

@@ -5,12 +5,20 @@ Bounded by ``store_max_messages``: when full, final records are evicted
 oldest-final first; when only pending ones remain, a new submit gets
 ESME_RMSGQFUL.  Final records older than ``store_final_ttl`` are evicted
 lazily (on every add and every inspection), so the store needs no timer.
+
+A million records are held at once by default, so a record is kept small
+(``bench/memory.py`` measures it): slots; a delivery log of slotted entries
+rather than dicts, and no container while it holds one; no history object
+while the history is the plain one (ENROUTE, then a final state); final
+records queued for eviction by themselves, not in (time, record) pairs; and
+the addresses, octets and text a record shares with the one added before
+held once.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from smsc_sim.smpp.constants import FINAL_STATES, MessageState
 
@@ -18,6 +26,142 @@ if TYPE_CHECKING:
     from smsc_sim.contracts import ReceiptPlan
     from smsc_sim.core.reassembly import ConcatGroup
     from smsc_sim.smpp.concat import ConcatInfo
+
+
+_UNSET = object()
+
+
+class DeliveryEntry:
+    """
+    One entry of a record's delivery log: a receipt it sent, or for an MO
+    record its deliver_sm.  Slotted (a dict per receipt was the largest
+    part of a retained record); reads as the dict the API shows (``entry["outcome"]``,
+    :meth:`get`, :meth:`to_dict`), whose keys are the fields set, in :attr:`KEYS` order.
+    """
+
+    __slots__ = ("time", "outcome", "status", "attempts", "session_id")
+    #: the keys of the entry's dict, in order
+    KEYS: tuple[str, ...] = ()
+
+    time: float
+    outcome: str
+    status: int | None
+    attempts: int
+    session_id: int | None
+
+    def __getitem__(self, key: str) -> Any:
+        value = getattr(self, key, _UNSET) if key in self.KEYS else _UNSET
+        if value is _UNSET:
+            raise KeyError(key)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of a key, or ``default`` when it is not set."""
+        return getattr(self, key, default) if key in self.KEYS else default
+
+    def keys(self) -> list[str]:
+        """The keys set, in order."""
+        return [key for key in self.KEYS if hasattr(self, key)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as JSON-ready data (the keys set, in order)."""
+        data: dict[str, Any] = {}
+        for key in self.KEYS:
+            value = getattr(self, key, _UNSET)
+            if value is not _UNSET:
+                data[key] = value
+        return data
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DeliveryEntry):
+            return type(other) is type(self) and other.to_dict() == self.to_dict()
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.to_dict()!r})"
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> DeliveryEntry:
+        """An entry from its dict (the durable store keeps dicts; keys this version does not know are dropped)."""
+        entry: DeliveryEntry = MOEntry() if "kind" in data or "stat" not in data else ReceiptEntry()
+        keys = entry.KEYS
+        for key, value in data.items():
+            if key in keys:
+                setattr(entry, key, value)
+        return entry
+
+
+class ReceiptEntry(DeliveryEntry):
+    """A receipt a record sent; ``done`` is set once the router is done with it."""
+
+    __slots__ = ("stat", "err", "intermediate", "command", "done")
+    KEYS = ("time", "stat", "err", "intermediate", "command", "outcome", "status", "attempts", "session_id", "done")
+
+    stat: str
+    err: int
+    intermediate: bool
+    command: str
+    done: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as JSON-ready data (the keys set, in order)."""
+        try:
+            data = {
+                "time": self.time, "stat": self.stat, "err": self.err, "intermediate": self.intermediate,
+                "command": self.command, "outcome": self.outcome, "status": self.status, "attempts": self.attempts,
+                "session_id": self.session_id,
+            }  # fmt: skip
+        except AttributeError:  # one restored with keys missing
+            return super().to_dict()
+        if hasattr(self, "done"):
+            data["done"] = self.done
+        return data
+
+    @classmethod
+    def created(cls, time: float, stat: str, err: int, intermediate: bool, command: str) -> ReceiptEntry:
+        """A receipt just built: outcome ``created``, no status, no attempt yet."""
+        entry = cls()
+        entry.time = time
+        entry.stat = stat
+        entry.err = err
+        entry.intermediate = intermediate
+        entry.command = command
+        entry.outcome = "created"
+        entry.status = None
+        entry.attempts = 0
+        entry.session_id = None
+        return entry
+
+
+class MOEntry(DeliveryEntry):
+    """The deliver_sm of an MO record."""
+
+    __slots__ = ("kind",)
+    KEYS = ("time", "kind", "outcome", "status", "attempts", "session_id")
+
+    kind: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as JSON-ready data (the keys set, in order)."""
+        try:
+            return {
+                "time": self.time, "kind": self.kind, "outcome": self.outcome, "status": self.status,
+                "attempts": self.attempts, "session_id": self.session_id,
+            }  # fmt: skip
+        except AttributeError:  # one logged before its deliver_sm was (or restored with keys missing)
+            return super().to_dict()
+
+    @classmethod
+    def created(cls, time: float) -> MOEntry:
+        """An MO deliver_sm just built."""
+        entry = cls()
+        entry.time = time
+        entry.kind = "mo"
+        entry.outcome = "created"
+        entry.status = None
+        entry.attempts = 0
+        entry.session_id = None
+        return entry
 
 
 class MessageRecord:
@@ -35,7 +179,7 @@ class MessageRecord:
         "service_type", "source_addr", "source_ton", "source_npi", "destination_addr", "dest_ton", "dest_npi",
         "esm_class", "protocol_id", "priority_flag", "data_coding", "short_message", "text", "encoding",
         "undecodable", "binary", "concat", "group", "siblings", "registered_delivery", "submit_time",
-        "schedule_time", "validity_time", "final_time", "state", "err", "history", "receipts", "plan",
+        "schedule_time", "validity_time", "final_time", "state", "err", "changes", "deliveries", "plan",
         "generation", "started", "reason", "rule", "tlv_tags", "base_time", "replaced_time",
     )  # fmt: skip
 
@@ -85,8 +229,11 @@ class MessageRecord:
         self.final_time: float | None = None
         self.state = MessageState.ENROUTE
         self.err = 0
-        self.history: list[tuple[float, str]] = [(submit_time, "ENROUTE")]
-        self.receipts: list[dict[str, Any]] | None = None
+        #: the history, flat: ``(time, state name, time, state name, ...)``; ``None`` while it is the plain
+        #: one, which needs no object: ENROUTE at ``submit_time``, then (once final) the state at ``final_time``
+        self.changes: tuple[Any, ...] | None = None
+        #: the delivery log: ``None``, one entry, or a tuple of them once there are several
+        self.deliveries: DeliveryEntry | tuple[DeliveryEntry, ...] | None = None
         self.plan: ReceiptPlan | None = None
         #: bumped whenever the record's timeline must start over (replace, cancel, force)
         self.generation = 0
@@ -105,15 +252,65 @@ class MessageRecord:
         """Whether the record reached a final state."""
         return self.state in FINAL_STATES
 
-    def log_delivery(self, **entry: Any) -> dict[str, Any]:
+    def flat_history(self) -> tuple[Any, ...]:
+        """The history, flat: ``(time, state name, time, state name, ...)``."""
+        changes = self.changes
+        if changes is not None:
+            return changes
+        if self.state in FINAL_STATES:
+            return (self.submit_time, "ENROUTE", self.final_time, self.state.name)
+        return (self.submit_time, "ENROUTE")
+
+    def note_change(self, time: float, name: str) -> None:
+        """Add a history entry (a state, or ``REPLACED``); before the record's state changes, if it does."""
+        self.changes = self.flat_history() + (time, name)
+
+    @property
+    def history(self) -> list[tuple[float, str]]:
+        """The state changes as ``(time, state name)`` pairs, oldest first (a new list)."""
+        pairs = iter(self.flat_history())
+        return list(zip(pairs, pairs))
+
+    @history.setter
+    def history(self, pairs: Iterable[tuple[float, str]]) -> None:
+        """Set the history (after the state and final time): kept as the plain one when it is."""
+        flat = tuple(item for pair in pairs for item in pair)
+        self.changes = None
+        if flat != self.flat_history():
+            self.changes = flat
+
+    @property
+    def receipts(self) -> tuple[DeliveryEntry, ...] | None:
+        """The delivery log (its receipts, or for an MO record its deliver_sm), oldest first; ``None`` while empty."""
+        log = self.deliveries
+        if log is None or isinstance(log, tuple):
+            return log
+        return (log,)
+
+    @receipts.setter
+    def receipts(self, entries: Sequence[DeliveryEntry | dict[str, Any]] | None) -> None:
+        self.deliveries = None
+        for entry in entries or ():
+            self.log_delivery(entry if isinstance(entry, DeliveryEntry) else DeliveryEntry.from_dict(entry))
+
+    def log_delivery(self, entry: DeliveryEntry) -> DeliveryEntry:
         """
         Append an entry to the record's delivery log (its receipts, or for an
         MO record its deliver_sm) and return it, for later updates.
         """
-        if self.receipts is None:
-            self.receipts = []
-        self.receipts.append(entry)
+        log = self.deliveries
+        if log is None:
+            self.deliveries = entry
+        elif isinstance(log, tuple):
+            self.deliveries = log + (entry,)
+        else:
+            self.deliveries = (log, entry)
         return entry
+
+    def last_delivery(self) -> DeliveryEntry | None:
+        """The newest entry of the delivery log, if any."""
+        log = self.deliveries
+        return log[-1] if isinstance(log, tuple) else log
 
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON-ready data for the inspection API."""
@@ -163,7 +360,7 @@ class MessageRecord:
             "state": self.state.name,
             "err": self.err,
             "history": [{"time": time, "state": state} for time, state in self.history],
-            "receipts": [dict(entry) for entry in self.receipts or ()],
+            "receipts": [entry.to_dict() for entry in self.receipts or ()],
             "rule": self.rule,
             "reason": self.reason,
             "tlv_tags": list(self.tlv_tags),
@@ -190,8 +387,14 @@ class MessageStore:
         self._records: dict[str, MessageRecord] = {}
         #: records not yet final, by key (what cancel and replace scan)
         self.pending: dict[str, MessageRecord] = {}
-        #: (final time, record) in the order records became final
-        self._finals: deque[tuple[float, MessageRecord]] = deque()
+        #: final records in the order they became final; each is evicted ``final_ttl`` after its final
+        #: time then (its ``final_time``, or the time in :attr:`_final_at`)
+        self._finals: deque[MessageRecord] = deque()
+        #: the eviction times that are not the record's ``final_time``: a final record made final again
+        #: (a forced receipt) keeps the time it first became final; one held final without a final time, the time it came
+        self._final_at: dict[MessageRecord, float] = {}
+        #: the record added last: a new one equal in some values takes its objects for them
+        self._last: MessageRecord | None = None
         self.evicted = 0
 
     def __len__(self) -> int:
@@ -211,8 +414,22 @@ class MessageStore:
         if len(self._records) >= self.max_messages and not self._evict_one():
             raise StoreFull()
         self._records[record.key] = record
+        last = self._last
+        if last is not None:
+            # what repeats from one message to the next (a campaign's source and text) is held once
+            if record.source_addr == last.source_addr:
+                record.source_addr = last.source_addr
+            if record.destination_addr == last.destination_addr:
+                record.destination_addr = last.destination_addr
+            if record.short_message == last.short_message:
+                record.short_message = last.short_message
+            if record.text == last.text:
+                record.text = last.text
+        self._last = record
         if record.final:
-            self._finals.append((record.final_time or self._now(), record))
+            if not record.final_time:
+                self._final_at[record] = self._now()
+            self._finals.append(record)
         else:
             self.pending[record.key] = record
 
@@ -221,14 +438,26 @@ class MessageStore:
         self.sweep()
         return len(self._records) < self.max_messages or self._evict_one()
 
-    def finalized(self, record: MessageRecord) -> None:
-        """Note that a record reached a final state (it becomes evictable)."""
+    def finalized(self, record: MessageRecord, previous: float | None = None) -> None:
+        """
+        Note that a record reached a final state (it becomes evictable).
+
+        :param previous: its ``final_time`` before this change: a record final
+            already is still evicted as of the time it first became final.
+        """
         if self.pending.pop(record.key, None) is not None:
-            self._finals.append((record.final_time or self._now(), record))
+            if not record.final_time:
+                self._final_at[record] = self._now()
+            self._finals.append(record)
+        elif previous is not None and self._records.get(record.key) is record:
+            self._final_at.setdefault(record, previous)
 
     def _evict_one(self) -> bool:
-        while self._finals:
-            _, record = self._finals.popleft()
+        finals, final_at = self._finals, self._final_at
+        while finals:
+            record = finals.popleft()
+            if final_at:
+                final_at.pop(record, None)
             if self._records.get(record.key) is record:
                 self._drop(record)
                 return True
@@ -246,9 +475,16 @@ class MessageStore:
         finals = self._finals
         if not finals:
             return
+        final_at = self._final_at
         limit = self._now() - self.final_ttl
-        while finals and finals[0][0] <= limit:
-            _, record = finals.popleft()
+        while finals:
+            record = finals[0]
+            at = final_at.get(record) if final_at else None
+            if (at if at is not None else record.final_time or 0.0) > limit:
+                return
+            finals.popleft()
+            if at is not None:
+                del final_at[record]
             if self._records.get(record.key) is record:
                 self._drop(record)
 
@@ -266,6 +502,8 @@ class MessageStore:
         self._records.clear()
         self.pending.clear()
         self._finals.clear()
+        self._final_at.clear()
+        self._last = None
 
 
 def select(
