@@ -93,12 +93,17 @@ def stats(api_port: int) -> dict[str, int]:
     return totals
 
 
-def load(port: int, messages: int, sessions: int, window: int, directory: str) -> dict[str, Any]:
-    """Submit ``messages`` with receipts (the generator pinned to CPU 1); its JSON result."""
+def load(port: int, messages: int, sessions: int, window: int, directory: str, unique: bool = False) -> dict[str, Any]:
+    """Submit ``messages`` with receipts (the generator pinned to CPU 1); its JSON result.
+
+    :param unique: every message its own destination and text (``--unique``).
+    """
     out = os.path.join(directory, "load.json")
     argv = [sys.executable, "-m", "smsc_sim.load", "--port", str(port), "--system-id", bench_run.ACCOUNT[0],
             "--password", bench_run.ACCOUNT[1], "--sessions", str(sessions), "--window", str(window),
             "--count", str(messages), "--receipts", "--progress", "0", "--json-out", out]  # fmt: skip
+    if unique:
+        argv.append("--unique")
     env = dict(os.environ, PYTHONPATH=bench_run.ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     subprocess.run(bench_run.pinned(1, argv), check=False, stdout=subprocess.DEVNULL, env=env, timeout=3600)
     with open(out, encoding="utf-8") as stream:
@@ -117,7 +122,7 @@ def wait_receipts(api_port: int, timeout: float = 120.0) -> None:
         time.sleep(0.5)
 
 
-def measure(messages: int, sessions: int, window: int, settle: float) -> dict[str, Any]:
+def measure(messages: int, sessions: int, window: int, settle: float, unique: bool = False) -> dict[str, Any]:
     """One server, one load; the figures."""
     with tempfile.TemporaryDirectory(prefix="smsc-memory-") as directory:
         with bench_run.server("smsc-sim", directory, api=True) as (port, api_port):
@@ -127,7 +132,7 @@ def measure(messages: int, sessions: int, window: int, settle: float) -> dict[st
             time.sleep(settle)
             before = rss(pid)
             started = time.monotonic()
-            result = load(port, messages, sessions, window, directory)
+            result = load(port, messages, sessions, window, directory, unique)
             loaded = time.monotonic() - started
             wait_receipts(api_port)
             time.sleep(settle)  # the GC freezer's next check, the last timers
@@ -137,6 +142,7 @@ def measure(messages: int, sessions: int, window: int, settle: float) -> dict[st
     per = (after - before) / held if held else 0.0
     return {
         "messages": messages,
+        "content": "unique" if unique else "same",
         "sessions": sessions,
         "window": window,
         "accepted": result.get("accepted"),
@@ -260,7 +266,7 @@ def one_record(before: Any, record: Any) -> dict[str, list[int]]:
     return sizes
 
 
-def breakdown(messages: int, sessions: int, window: int, settle: float) -> dict[str, Any]:
+def breakdown(messages: int, sessions: int, window: int, settle: float, unique: bool = False) -> dict[str, Any]:
     """The simulator under tracemalloc (slower: a small ``messages``); what the retained messages hold, by line."""
     import signal
 
@@ -276,7 +282,7 @@ def breakdown(messages: int, sessions: int, window: int, settle: float) -> dict[
             time.sleep(settle)
             child.send_signal(signal.SIGUSR1)
             time.sleep(settle)
-            load(port, messages, sessions, window, directory)
+            load(port, messages, sessions, window, directory, unique)
             wait_receipts(api_port)
             time.sleep(settle)
             child.send_signal(signal.SIGUSR2)
@@ -299,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=4)
     parser.add_argument("--window", type=int, default=50)
     parser.add_argument("--settle", type=float, default=2.0, help="seconds idle before each reading")
+    parser.add_argument("--content", choices=("same", "unique", "both"), default="both",
+                        help="every message alike, or each with its own destination and text (--unique), or both runs")
     parser.add_argument("--breakdown", action="store_true", help="instead: the server under tracemalloc, by line")
     parser.add_argument("--trace-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -307,15 +315,18 @@ def main(argv: list[str] | None = None) -> int:
         trace_child(int(port), int(api_port), out)
         return 0
     if args.breakdown:
-        print(json.dumps(breakdown(args.messages, args.sessions, args.window, args.settle), indent=2))
+        print(json.dumps(breakdown(args.messages, args.sessions, args.window, args.settle, args.content != "same"), indent=2))
         return 0
-    figures = measure(args.messages, args.sessions, args.window, args.settle)
-    print(json.dumps(figures, indent=2))
+    runs = [figures for unique in (False, True) if args.content in ("both", "unique" if unique else "same")
+            for figures in [measure(args.messages, args.sessions, args.window, args.settle, unique)]]  # fmt: skip
+    print(json.dumps(runs, indent=2))
     mib = 1024 * 1024
-    print(
-        f"{figures['retained']} retained messages: RSS {figures['rss_before'] / mib:.1f} MiB before, "
-        f"{figures['rss_after'] / mib:.1f} MiB after; {figures['bytes_per_message']:.0f} bytes per retained message"
-    )
+    for figures in runs:
+        print(
+            f"{figures['retained']} retained messages ({figures['content']} content): RSS "
+            f"{figures['rss_before'] / mib:.1f} MiB before, {figures['rss_after'] / mib:.1f} MiB after; "
+            f"{figures['bytes_per_message']:.0f} bytes per retained message"
+        )
     return 0
 
 

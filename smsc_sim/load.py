@@ -93,21 +93,52 @@ class LoadSettings:
     enquire_link: float = 0.0
     #: most connections being opened and bound at once
     connect_concurrency: int = 200
+    #: every message its own destination (the last 8 digits count up) and text (8 digits in front)
+    unique: bool = False
+
+
+#: digits of the counter --unique writes into each message's destination and text
+_UNIQUE_DIGITS = 8
+
+
+def _message(settings: LoadSettings) -> tuple[str, str, str]:
+    """The destination and text of the template, and the text's codec (with room for the counter of --unique)."""
+    destination, text = settings.destination, settings.text
+    if settings.unique:
+        destination = destination[: max(0, len(destination) - _UNIQUE_DIGITS)] + "0" * _UNIQUE_DIGITS
+        text = "0" * _UNIQUE_DIGITS + " " + text
+    try:
+        text.encode("latin-1")
+        return destination, text, "latin-1"
+    except UnicodeEncodeError:
+        return destination, text, "utf-16-be"
 
 
 def _submit_template(settings: LoadSettings) -> bytearray:
     """The submit_sm of every message, encoded once; bytes 12..16 take the sequence number."""
-    try:
-        text, coding = settings.text.encode("latin-1"), 0
-    except UnicodeEncodeError:
-        text, coding = settings.text.encode("utf-16-be"), 8
+    destination, text, codec = _message(settings)
     pdu = make_pdu(
         _C.submit_sm, 1,
         source_addr_ton=1, source_addr_npi=1, source_addr=settings.source,
-        dest_addr_ton=1, dest_addr_npi=1, destination_addr=settings.destination,
-        registered_delivery=1 if settings.receipts else 0, data_coding=coding, short_message=text,
+        dest_addr_ton=1, dest_addr_npi=1, destination_addr=destination,
+        registered_delivery=1 if settings.receipts else 0, data_coding=0 if codec == "latin-1" else 8,
+        short_message=text.encode(codec),
     )  # fmt: skip
     return bytearray(encode(pdu))
+
+
+def _unique_offsets(settings: LoadSettings) -> tuple[int, int, int]:
+    """
+    Where --unique writes its counter in the template: the end of
+    destination_addr, the start of short_message, and the octets per digit there.
+    """
+    destination, _, codec = _message(settings)
+    # header, service_type "" (its NUL), source TON and NPI, source_addr and NUL, dest TON and NPI
+    destination_end = 16 + 1 + 2 + len(settings.source) + 1 + 2 + len(destination)
+    # the NUL, esm_class, protocol_id, priority_flag, two empty times, registered_delivery,
+    # replace_if_present_flag, data_coding, sm_default_msg_id, sm_length
+    text_start = destination_end + 1 + 10
+    return destination_end, text_start, 1 if codec == "latin-1" else 2
 
 
 def _receipt_id(frame: bytes) -> tuple[bool, str | None]:
@@ -145,6 +176,7 @@ class ESMEProtocol(Protocol):
         self._framer = SMPPFramer(70_000)
         self._sequence = 1
         self._template = bytearray(run.template)
+        self._unique = run.unique_offsets
         self._deliver_resp = bytearray(encode(make_pdu(_C.deliver_sm_resp, 0)))
         self._unbind_timer: IDelayedCall | None = None
         # while dataReceived runs, what it writes is collected here and sent in one write
@@ -183,9 +215,15 @@ class ESMEProtocol(Protocol):
             return
         now = self.run.clock.seconds()
         buf, pack, outstanding, frames = self._template, _SEQ.pack_into, self.outstanding, []
+        unique = self._unique
         for _ in range(granted):
             sequence = self._next_sequence()
             pack(buf, 12, sequence)
+            if unique is not None:
+                digits = b"%08d" % self.run.next_unique()
+                end, text, width = unique
+                buf[end - _UNIQUE_DIGITS : end] = digits
+                buf[text : text + _UNIQUE_DIGITS * width] = digits if width == 1 else digits.decode().encode("utf-16-be")
             frames.append(bytes(buf))
             outstanding[sequence] = now
         self._write(b"".join(frames))
@@ -343,6 +381,8 @@ class LoadRun:
         self.clock: IReactorTime = reactor
         self.settings = settings
         self.template = _submit_template(settings)
+        self.unique_offsets = _unique_offsets(settings) if settings.unique else None
+        self._unique_counter = 0
         self.phase = "binding"
         self._progress = progress
         #: every connection made; ``bound`` those bound and still up
@@ -485,6 +525,11 @@ class LoadRun:
         if s.count and self.submitted >= s.count:
             self._stop_sending()
         return wanted
+
+    def next_unique(self) -> int:
+        """The counter --unique writes into the next message (round again after 10**8)."""
+        self._unique_counter = (self._unique_counter + 1) % 10**_UNIQUE_DIGITS
+        return self._unique_counter
 
     def response(self, sent: float, status: int, message_id: str | None) -> None:
         """Account for one submit_sm_resp."""
@@ -723,6 +768,8 @@ def parse_args(argv: Sequence[str]) -> tuple[LoadSettings, str | None]:
     p.add_argument("--text", default=LoadSettings.text, help="short_message text (default %(default)r)")
     p.add_argument("--source", default=LoadSettings.source, help="source_addr")
     p.add_argument("--destination", default=LoadSettings.destination, help="destination_addr")
+    p.add_argument("--unique", action="store_true",
+                   help="every message its own destination (its last 8 digits count up) and text (8 digits in front)")
     p.add_argument("--progress", type=float, default=1.0, help="seconds between progress lines on stderr; 0 = none")
     p.add_argument("--enquire-link", type=float, default=0.0,
                    help="seconds between enquire_link on each session; 0 = none (default)")
@@ -744,7 +791,7 @@ def parse_args(argv: Sequence[str]) -> tuple[LoadSettings, str | None]:
     if a.connect_concurrency < 1:
         p.error("--connect-concurrency is at least 1")
     try:
-        _submit_template(LoadSettings(targets=(), text=a.text))
+        _submit_template(LoadSettings(targets=(), text=a.text, unique=a.unique))
     except ValueError as error:
         p.error(f"--text: {error}")
     settings = LoadSettings(
@@ -753,7 +800,7 @@ def parse_args(argv: Sequence[str]) -> tuple[LoadSettings, str | None]:
         rate=a.rate, count=a.count, duration=a.duration or (0.0 if a.count else 10.0), receipts=a.receipts,
         listen_only=a.listen_only, text=a.text, source=a.source, destination=a.destination,
         receipt_timeout=a.receipt_timeout, response_timeout=a.response_timeout, progress=a.progress,
-        enquire_link=a.enquire_link, connect_concurrency=a.connect_concurrency,
+        enquire_link=a.enquire_link, connect_concurrency=a.connect_concurrency, unique=a.unique,
     )  # fmt: skip
     return settings, a.json_out
 

@@ -90,6 +90,24 @@ class AcceptTests(SynchronousTestCase):
         h = Harness(message_id_format="decimal")
         self.assertTrue(h.submit_id(h.bound()).isdigit())
 
+    def test_text_of_each_kind_of_message(self) -> None:
+        """The record's text (what the API shows) is the message's, whether it is the octets as they came
+        (Latin-1, IA5, message_payload), follows a UDH, or is decoded from UCS-2 or GSM 03.38."""
+        h = Harness()
+        session = h.bound()
+        udh = b"\x05\x00\x03\x2a\x02\x01"
+        cases: list[tuple[dict[str, Any], str]] = [
+            ({"short_message": b"Hello \xe9t\xe9"}, "Hello été"),
+            ({"short_message": b"plain ascii", "data_coding": 1}, "plain ascii"),
+            ({"short_message": b"", "tlvs": {Tag.message_payload: b"from the payload"}}, "from the payload"),
+            ({"short_message": udh + b"part one", "esm_class": 0x40}, "part one"),
+            ({"short_message": "\u20ac5".encode("utf-16-be"), "data_coding": 8}, "\u20ac5"),
+        ]
+        for params, text in cases:
+            record = h.core.message(h.submit_id(session, **params))
+            assert record is not None
+            self.assertEqual((params, record.text, record.to_dict()["text"]), (params, text, text))
+
     def test_undecodable_text_flagged(self) -> None:
         """A UCS-2 message with an odd octet count is kept, with undecodable set and no text."""
         h = Harness()

@@ -81,11 +81,13 @@ class ParseArgsTests(SynchronousTestCase):
         """Each documented option lands in the settings."""
         settings, json_out = parse_args(
             ["--system-id", "esme", "--password", "pw", "--bind", "tx+rx", "--sessions", "4", "--window", "50",
-             "--rate", "1000", "--duration", "3", "--receipts", "--text", "hi", "--json-out", "/tmp/x.json"]
+             "--rate", "1000", "--duration", "3", "--receipts", "--text", "hi", "--json-out", "/tmp/x.json",
+             "--enquire-link", "5", "--connect-concurrency", "7", "--unique"]
         )  # fmt: skip
         self.assertEqual((settings.system_id, settings.password, settings.bind), ("esme", "pw", "tx+rx"))
         self.assertEqual((settings.sessions, settings.window, settings.rate), (4, 50, 1000.0))
         self.assertEqual((settings.duration, settings.receipts, settings.text), (3.0, True, "hi"))
+        self.assertEqual((settings.enquire_link, settings.connect_concurrency, settings.unique), (5.0, 7, True))
         self.assertEqual(json_out, "/tmp/x.json")
 
     def test_bad_values_are_usage_errors(self) -> None:
@@ -142,6 +144,18 @@ class RunTests(SynchronousTestCase):
             self.assertEqual({p.params["short_message"] for p in submits}, {b"hello"})
             self.assertEqual({p.params["registered_delivery"] for p in submits}, {0})
         self.assertEqual(run.submitted, 6)
+
+    def test_unique_gives_every_message_its_own_destination_and_text(self) -> None:
+        """With --unique, the last 8 digits of the destination and 8 digits before the text count up
+        over all sessions, in Latin-1 and in UCS-2 alike; the rest of each submit_sm stays as given."""
+        for text, coding, encoded in (("hi", 0, lambda t: t.encode("latin-1")), ("\u20ac", 8, lambda t: t.encode("utf-16-be"))):
+            run, conns = self.start(sessions=2, window=2, count=100, text=text, destination="447700900002", unique=True)
+            self.bind_all(conns)
+            submits = [pdu for _, transport in conns for pdu in frames(transport.value())]
+            self.assertEqual([p.params["destination_addr"] for p in submits],
+                             ["4477" + f"{n:08d}" for n in (1, 2, 3, 4)])  # fmt: skip
+            self.assertEqual([p.params["short_message"] for p in submits], [encoded(f"{n:08d} {text}") for n in (1, 2, 3, 4)])
+            self.assertEqual({(p.params["data_coding"], p.params["source_addr"]) for p in submits}, {(coding, "447700900001")})
 
     def test_counts_responses_latency_and_errors_by_status_name(self) -> None:
         """Each submit_sm_resp is counted with its latency; an error status is counted under its name."""

@@ -208,6 +208,8 @@ class Lifecycle:
         if final:
             previous = record.final_time
             record.final_time = now
+            # the plan is over, so when its steps counted from no longer matters: one float less per retained record
+            record.base_time = 0.0
             self._store.finalized(record, previous)
         if self._events.active:
             self._events.publish(

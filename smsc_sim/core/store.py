@@ -31,6 +31,14 @@ if TYPE_CHECKING:
 _UNSET = object()
 
 
+class _FromOctets:
+    """The type of :data:`_FROM_OCTETS`."""
+
+
+#: a record's text is its short_message read as Latin-1
+_FROM_OCTETS = _FromOctets()
+
+
 class DeliveryEntry:
     """
     One entry of a record's delivery log: a receipt it sent, or for an MO
@@ -177,7 +185,7 @@ class MessageRecord:
     __slots__ = (
         "key", "message_id", "number", "direction", "command", "account", "instance", "session_id",
         "service_type", "source_addr", "source_ton", "source_npi", "destination_addr", "dest_ton", "dest_npi",
-        "esm_class", "protocol_id", "priority_flag", "data_coding", "short_message", "text", "encoding",
+        "esm_class", "protocol_id", "priority_flag", "data_coding", "short_message", "_text", "encoding",
         "undecodable", "binary", "concat", "group", "siblings", "registered_delivery", "submit_time",
         "schedule_time", "validity_time", "final_time", "state", "err", "changes", "deliveries", "plan",
         "generation", "started", "reason", "rule", "tlv_tags", "base_time", "replaced_time",
@@ -215,7 +223,8 @@ class MessageRecord:
         self.priority_flag = 0
         self.data_coding = 0
         self.short_message = b""
-        self.text: str | None = None
+        #: the text, or :data:`_FROM_OCTETS` while it is the octets read as Latin-1 (see :meth:`text_from_octets`)
+        self._text: str | None | _FromOctets = None
         self.encoding = ""
         self.undecodable = False
         self.binary = False
@@ -251,6 +260,26 @@ class MessageRecord:
     def final(self) -> bool:
         """Whether the record reached a final state."""
         return self.state in FINAL_STATES
+
+    @property
+    def text(self) -> str | None:
+        """The message's text, ``None`` when it has none (binary, undecodable)."""
+        text = self._text
+        if text is _FROM_OCTETS:
+            return self.short_message.decode("latin-1")
+        return text  # type: ignore[return-value]
+
+    @text.setter
+    def text(self, value: str | None) -> None:
+        self._text = value
+
+    def text_from_octets(self) -> None:
+        """
+        Note that the text is the octets read as Latin-1 (or ASCII), as for
+        most messages: it is then read from them when asked for rather than
+        held twice (a string per retained record).
+        """
+        self._text = _FROM_OCTETS
 
     def flat_history(self) -> tuple[Any, ...]:
         """The history, flat: ``(time, state name, time, state name, ...)``."""
@@ -423,8 +452,8 @@ class MessageStore:
                 record.destination_addr = last.destination_addr
             if record.short_message == last.short_message:
                 record.short_message = last.short_message
-            if record.text == last.text:
-                record.text = last.text
+            if record._text == last._text:
+                record._text = last._text
         self._last = record
         if record.final:
             if not record.final_time:

@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from smsc_sim.core.smsc import SMSCCore
 
 _EMPTY: frozenset[int] = frozenset()
+#: encodings whose text is the octets read as Latin-1 (every octet one character, the same one)
+_OCTET_TEXT = frozenset({"latin-1", "ascii"})
 _PAYLOAD = int(Tag.message_payload)
 _QOS_TTL = int(Tag.qos_time_to_live)
 
@@ -339,7 +341,11 @@ class Submissions:
         record.data_coding = p["data_coding"]
         record.registered_delivery = p["registered_delivery"]
         record.short_message = raw
-        record.text = decoded.text
+        text = decoded.text
+        if text is not None and decoded.encoding in _OCTET_TEXT and len(text) == len(raw):
+            record.text_from_octets()  # the text is the octets themselves (no UDH): held once, not twice
+        else:
+            record.text = text
         record.encoding = decoded.encoding
         record.undecodable = decoded.undecodable
         record.binary = decoded.binary
