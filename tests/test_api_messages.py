@@ -175,6 +175,16 @@ class ActionTests(APITestCase):
         self.assertEqual((fields["source_addr"], fields["short_message"]), ("447700900009", b"hi"))
         self.assertEqual(self.call("GET", "/api/v1/messages?direction=mo")[1]["messages"][0]["text"], "hi")
 
+    def test_inject_many_mo_at_once(self) -> None:
+        """``count: 3`` originates three MOs alike: three ids, three deliver_sm to the receiver."""
+        esme = self.bind(0x01)
+        body = {"source": "447700900009", "destination": "12345", "text": "flood", "count": 3}
+        code, answer = self.call("POST", "/api/v1/mo", body)
+        self.smsc.flush()
+        self.assertEqual((code, len(set(answer["message_ids"]))), (201, 3))
+        delivered = [wire.deliver_sm_fields(b)["short_message"] for h, b in esme.received if h.command_id == 0x05]
+        self.assertEqual(delivered, [b"flood"] * 3)
+
     def test_inject_long_mo_split_sar_in_ucs2(self) -> None:
         """A long UCS-2 MO with split sar is cut into parts with SAR TLVs."""
         esme = self.bind(0x01)
@@ -197,6 +207,9 @@ class ActionTests(APITestCase):
             ({"source": "1", "destination": "2", "data_hex": "zz"}, 400),
             ({"source": "1", "destination": "2", "text": "x", "account": "nobody"}, 404),
             ({"source": "1", "destination": "2", "text": "x", "instance": "SMPP9"}, 404),
+            ({"source": "1", "destination": "2", "text": "x", "count": 0}, 400),
+            ({"source": "1", "destination": "2", "text": "x", "count": 10_001}, 400),
+            ({"source": "1", "destination": "2", "text": "x", "count": "many"}, 400),
         ]
         for body, code in cases:
             self.assertEqual(self.call("POST", "/api/v1/mo", body)[0], code, body)

@@ -21,7 +21,11 @@ if TYPE_CHECKING:
 #: the filters of a message query, as query-string (or wait body) names
 FILTERS = ("account", "instance", "source", "destination", "state", "since", "until", "text", "direction")
 #: the fields of an MO injection
-MO_FIELDS = ("account", "source", "destination", "text", "data_hex", "encoding", "data_coding", "split", "instance")
+MO_FIELDS = (
+    "account", "source", "destination", "text", "data_hex", "encoding", "data_coding", "split", "instance", "count",
+)  # fmt: skip
+#: most MO one POST /api/v1/mo may originate (``count``)
+MAX_MO_COUNT = 10_000
 #: most messages one page can hold
 MAX_LIMIT = 10_000
 #: encoding names an MO may be given in, and the data_coding each means
@@ -186,20 +190,21 @@ class MessageRoutes:
         instance = body.get("instance")
         if instance is not None and text(instance, "instance") not in self.simulator.instances:
             raise APIError(404, f"no instance {instance!r}")
+        count = int(number(body.get("count", 1), "count", 1, integer=True))
+        if count > MAX_MO_COUNT:
+            raise APIError(400, f"count must be at most {MAX_MO_COUNT}, got {count}")
+        source, destination = text(body["source"], "source"), text(body["destination"], "destination")
+        message = text(body["text"], "text") if "text" in body else None
+        ids: list[str] = []
         try:
-            ids = self.simulator.inject_mo(
-                account,
-                text(body["source"], "source"),
-                text(body["destination"], "destination"),
-                text=text(body["text"], "text") if "text" in body else None,
-                data_coding=data_coding,
-                split=split,
-                instance=instance,
-                data=data,
-            )
+            for _ in range(count):  # the first raises for a bad message, before anything is sent
+                ids += self.simulator.inject_mo(
+                    account, source, destination, text=message, data_coding=data_coding, split=split,
+                    instance=instance, data=data,
+                )  # fmt: skip
         except (ValueError, KeyError) as e:
             raise APIError(400, str(e).strip("'\"")) from None
-        return JSONResponse(201, {"message_ids": list(ids)})
+        return JSONResponse(201, {"message_ids": ids})
 
     def force_receipt(self, call: Call) -> dict[str, Any]:
         """End a message now with a given receipt ``stat`` and ``err``."""
