@@ -105,6 +105,7 @@ class WheelTests(SynchronousTestCase):
         self.assertIn("smsc_sim/__init__.py", names)
         self.assertIn("smsc_sim/tap.py", names)
         self.assertIn("smsc_sim/config_loader.py", names)
+        self.assertIn("smsc_sim/load/__main__.py", names)  # python -m smsc_sim.load
         self.assertEqual([n for n in names if n.startswith("tests/") or "__pycache__" in n], [])
 
     def test_scenarios_are_shipped_in_the_package(self) -> None:
