@@ -14,9 +14,7 @@ re-arms itself, so that the per-PDU path never touches a timer.
 
 from __future__ import annotations
 
-import enum
-from collections import OrderedDict, deque
-from typing import TYPE_CHECKING, Any, Callable, Protocol as TypingProtocol
+from typing import TYPE_CHECKING, Any, Callable
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -27,7 +25,15 @@ from twisted.python.failure import Failure
 from smsc_sim.contracts import AfterReply, DeliveryFailed, ICore, Reply
 from smsc_sim.events import EventBus
 from smsc_sim.limits import Backpressure
-from smsc_sim.smpp.codec import PDUDecodeError, build_pdu, decode, encode
+from smsc_sim.outbound import DeliveryWaiter, OutboundRequests
+from smsc_sim.session_table import (
+    BOUND_STATE,
+    BOUND_STATES,
+    CORE_REQUESTS,
+    SMSC_ONLY_NO_RESPONSE,
+    SessionState,
+)
+from smsc_sim.smpp.codec import PDUDecodeError, decode, encode
 from smsc_sim.smpp.constants import (
     BIND_TYPES,
     BindType,
@@ -40,47 +46,13 @@ from smsc_sim.smpp.constants import (
 from smsc_sim.smpp.framing import FramingError, SMPPFramer
 from smsc_sim.smpp.pdu import PDU, make_pdu
 
+# the state table's names, and the waiter, where they were first defined (imported from here elsewhere)
+__all__ = ["SMPPSession", "SessionState", "BOUND_STATE", "CORE_REQUESTS", "DeliveryWaiter", "SessionFactoryCallable"]
+
 if TYPE_CHECKING:
     from smsc_sim.config import SessionSettings
     from smsc_sim.topology import InstanceRuntime
 
-
-class SessionState(enum.Enum):
-    """SMPP 3.4 session states, plus UNBINDING (the SMSC sent unbind and waits for unbind_resp)."""
-
-    OPEN = "OPEN"
-    BOUND_TX = "BOUND_TX"
-    BOUND_RX = "BOUND_RX"
-    BOUND_TRX = "BOUND_TRX"
-    UNBINDING = "UNBINDING"
-    CLOSED = "CLOSED"
-
-
-BOUND_STATE = {
-    BindType.transmitter: SessionState.BOUND_TX,
-    BindType.receiver: SessionState.BOUND_RX,
-    BindType.transceiver: SessionState.BOUND_TRX,
-}
-_BOUND_STATES = frozenset(BOUND_STATE.values())
-
-#: Requests an ESME may send in each state and that the core decides (Table 2-1).
-#: replace_sm is listed for BOUND_TX only in the table; every SMSC in the field
-#: also takes it on a transceiver bind, which is the TX capability plus RX.
-_TRANSMIT_REQUESTS = frozenset(
-    {
-        CommandId.submit_sm,
-        CommandId.submit_multi,
-        CommandId.query_sm,
-        CommandId.cancel_sm,
-        CommandId.replace_sm,
-        CommandId.data_sm,
-    }
-)
-CORE_REQUESTS: dict[SessionState, frozenset[int]] = {
-    SessionState.BOUND_TX: _TRANSMIT_REQUESTS,
-    SessionState.BOUND_TRX: _TRANSMIT_REQUESTS,
-    SessionState.BOUND_RX: frozenset({CommandId.data_sm}),
-}
 
 # the hot path compares plain ints and module constants (an enum member is a class attribute lookup)
 _SUBMIT_SM = int(CommandId.submit_sm)
@@ -91,25 +63,6 @@ _BOUND_TRX = SessionState.BOUND_TRX
 _BOUND_RX = SessionState.BOUND_RX
 _CLOSED = SessionState.CLOSED
 _NOTHING = AfterReply.nothing
-
-#: Requests that only an SMSC sends and that have no response PDU: an ESME
-#: sending one gets generic_nack ESME_RINVCMDID (not a command this SMSC takes).
-_SMSC_ONLY_NO_RESPONSE = frozenset({CommandId.outbind, CommandId.alert_notification})
-
-
-
-class DeliveryWaiter(TypingProtocol):
-    """
-    What waits for the answer to a request the SMSC sent: a ``Deferred``, or
-    any object with the same two methods (the router's, which costs less
-    than a Deferred per receipt).
-    """
-
-    def callback(self, result: PDU) -> Any:
-        """The ESME's response arrived."""
-
-    def errback(self, fail: Exception) -> Any:
-        """No usable answer: a :class:`DeliveryFailed` (``timeout``, ``closed``, ``queue_full``)."""
 
 
 class SMPPSession(Protocol):
@@ -157,16 +110,15 @@ class SMPPSession(Protocol):
         self._framer = SMPPFramer(settings.max_pdu_size)
         self._last_rx = 0.0
         self._partial_since: float | None = None
-        self._next_sequence = 1
-        # outbound requests written and unanswered: seq -> (deadline, deferred, pdu)
-        self._inflight: OrderedDict[int, tuple[float, DeliveryWaiter, PDU]] = OrderedDict()
-        self._outbound_queue: deque[tuple[PDU, DeliveryWaiter]] = deque()
+        # deliver_sm, data_sm, enquire_link and unbind sent to the ESME: window, queue, deadlines
+        self._outbound = OutboundRequests(
+            clock, settings, self._outbound_window, self._write, self._may_deliver, self._request_expired
+        )
         # replies waiting for their delay: id -> (timer, reply)
         self._delayed_replies: dict[int, tuple[IDelayedCall, Reply]] = {}
         self._reply_ids = 0
         self._init_timer: IDelayedCall | None = None
         self._idle_timer: IDelayedCall | None = None
-        self._response_timer: IDelayedCall | None = None
         self._read_timer: IDelayedCall | None = None
         self._enquire_outstanding = False
         self._unbind_deferred: Deferred[None] | None = None
@@ -205,27 +157,20 @@ class SMPPSession(Protocol):
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError("lost"))) -> None:
         """Cancel every timer, fail every pending delivery and tell the core."""
-        was_bound = self.state in _BOUND_STATES or self.state is SessionState.UNBINDING
+        was_bound = self.state in BOUND_STATES or self.state is SessionState.UNBINDING
         clean = self._clean or not was_bound
         self.state = SessionState.CLOSED
-        for timer in (self._init_timer, self._idle_timer, self._response_timer, self._read_timer):
+        for timer in (self._init_timer, self._idle_timer, self._read_timer):
             if timer is not None and timer.active():
                 timer.cancel()
-        self._init_timer = self._idle_timer = self._response_timer = self._read_timer = None
+        self._init_timer = self._idle_timer = self._read_timer = None
         lost_replies = list(self._delayed_replies.values())
         self._delayed_replies.clear()
         for call, lost in lost_replies:
             if call.active():
                 call.cancel()
             self._reply_lost(lost)
-        inflight = list(self._inflight.values())
-        self._inflight.clear()
-        queued = list(self._outbound_queue)
-        self._outbound_queue.clear()
-        for _, deferred, _ in inflight:
-            deferred.errback(DeliveryFailed("closed"))
-        for _, deferred in queued:
-            deferred.errback(DeliveryFailed("closed"))
+        self._outbound.fail_all()
         if self._unbind_deferred is not None:
             unbind, self._unbind_deferred = self._unbind_deferred, None
             unbind.callback(None)
@@ -328,7 +273,7 @@ class SMPPSession(Protocol):
         command_id = error.command_id
         # A malformed response, or a request with no response PDU, can only be
         # answered with generic_nack (section 2.8).
-        if error.nack or command_id is None or is_response(command_id) or command_id in _SMSC_ONLY_NO_RESPONSE:
+        if error.nack or command_id is None or is_response(command_id) or command_id in SMSC_ONLY_NO_RESPONSE:
             self._write(make_pdu(CommandId.generic_nack, error.sequence_number, error.status))
             return
         self._write(PDU(response_id(command_id), error.sequence_number, error.status))
@@ -357,7 +302,7 @@ class SMPPSession(Protocol):
                 self._reply_now(PDU(response_id(command_id), pdu.sequence_number, CommandStatus.ESME_RALYBND))
             return
         if command_id == CommandId.unbind:
-            if state in _BOUND_STATES:
+            if state in BOUND_STATES:
                 self._unbound("unbind from the ESME")
                 self.state = SessionState.UNBINDING
                 # through _apply, so that a slow instance delays the unbind_resp and the close together
@@ -365,7 +310,7 @@ class SMPPSession(Protocol):
             else:
                 self._reply_now(PDU(CommandId.unbind_resp, pdu.sequence_number, CommandStatus.ESME_RINVBNDSTS))
             return
-        if command_id in _SMSC_ONLY_NO_RESPONSE:
+        if command_id in SMSC_ONLY_NO_RESPONSE:
             self._reply_now(PDU(CommandId.generic_nack, pdu.sequence_number, CommandStatus.ESME_RINVCMDID))
             return
         allowed = CORE_REQUESTS.get(state)
@@ -574,45 +519,27 @@ class SMPPSession(Protocol):
         ``waiter.callback(response)``, or ``waiter.errback(DeliveryFailed(...))``
         (the router sends every receipt this way).
         """
-        state = self.state
-        if (state is not _BOUND_TRX and state is not _BOUND_RX) or self._closing:
-            waiter.errback(DeliveryFailed("closed"))
-        elif len(self._inflight) < (self.instance.outbound_window or self.settings.outbound_window):
-            self._send_request(pdu, waiter)
-        elif len(self._outbound_queue) < self.settings.outbound_queue_limit:
-            self._outbound_queue.append((pdu, waiter))
+        if self._may_deliver():
+            self._outbound.deliver(pdu, waiter)
         else:
-            waiter.errback(DeliveryFailed("queue_full"))
+            waiter.errback(DeliveryFailed("closed"))
 
     def outbound_pending(self) -> int:
         """Deliveries written and unanswered plus those waiting behind the window."""
-        return len(self._inflight) + len(self._outbound_queue)
+        return len(self._outbound)
 
-    def _send_request(self, pdu: PDU, deferred: DeliveryWaiter, timeout: float | None = None) -> int:
-        sequence = self._next_sequence
-        self._next_sequence = 1 if sequence >= 0x7FFFFFFF else sequence + 1
-        outgoing = build_pdu(pdu.command_id, sequence, 0, pdu.params, pdu.tlvs)
-        if timeout is None:
-            timeout = self.settings.response_timeout
-        now = self.clock.seconds()
-        self._inflight[sequence] = (now + timeout, deferred, outgoing)
-        self._write(outgoing)
-        if timeout > 0:
-            self._arm_response_timer(now, now + timeout)
-        return sequence
+    def _may_deliver(self) -> bool:
+        """Bound to receive (RX or TRX) and not closing: deliveries may be written."""
+        state = self.state
+        return (state is _BOUND_TRX or state is _BOUND_RX) and not self._closing
 
-    def _arm_response_timer(self, now: float, deadline: float) -> None:
-        """Make sure the response timer fires no later than ``deadline``."""
-        timer = self._response_timer
-        if timer is not None:
-            if timer.getTime() <= deadline:
-                return
-            timer.cancel()
-        self._response_timer = self.clock.callLater(max(0.0, deadline - now), self._response_deadline)
+    def _outbound_window(self) -> int:
+        """Deliveries kept unanswered at most: the scenario's ``window.outbound``, else the settings'."""
+        return self.instance.outbound_window or self.settings.outbound_window
 
     def _response_received(self, pdu: PDU) -> None:
-        entry = self._inflight.pop(pdu.sequence_number, None)
-        if entry is None:
+        request = self._outbound.answered(pdu)
+        if request is None:
             self.log.debug(
                 "session {session_id}: {name} for unknown sequence {seq} ignored",
                 session_id=self.session_id,
@@ -620,48 +547,20 @@ class SMPPSession(Protocol):
                 seq=pdu.sequence_number,
             )
             return
-        _, deferred, request = entry
         command_id = request.command_id
         if command_id == _UNBIND:
             self._unbound("unbind answered")
             self._close()
         elif command_id == _ENQUIRE_LINK:
             self._enquire_outstanding = False
-        deferred.callback(pdu)
-        if self._outbound_queue:
-            self._pump_queue()
 
-    def _pump_queue(self) -> None:
-        window = self.instance.outbound_window or self.settings.outbound_window
-        while self._outbound_queue and len(self._inflight) < window:
-            state = self.state
-            if state is not _BOUND_TRX and state is not _BOUND_RX:
-                break
-            pdu, deferred = self._outbound_queue.popleft()
-            self._send_request(pdu, deferred)
-
-    def _response_deadline(self) -> None:
-        """Fail every request past its deadline; re-arm for the oldest left."""
-        self._response_timer = None
-        now = self.clock.seconds()
-        expired: list[tuple[int, tuple[float, DeliveryWaiter, PDU]]] = []
-        for sequence, entry in list(self._inflight.items()):
-            if entry[0] <= now:
-                del self._inflight[sequence]
-                expired.append((sequence, entry))
-        for _, (_, deferred, request) in expired:
-            if request.command_id == CommandId.enquire_link:
-                self.log.info(
-                    "session {session_id}: enquire_link unanswered, closing", session_id=self.session_id
-                )
-                self._close()
-            elif request.command_id == CommandId.unbind:
-                self._close()
-            deferred.errback(DeliveryFailed("timeout"))
-        if self._inflight and self.state is not SessionState.CLOSED:
-            earliest = min(entry[0] for entry in self._inflight.values())
-            self._arm_response_timer(now, earliest)
-        self._pump_queue()
+    def _request_expired(self, request: PDU) -> None:
+        """A request of ours went unanswered: an enquire_link or unbind ends the connection."""
+        if request.command_id == _ENQUIRE_LINK:
+            self.log.info("session {session_id}: enquire_link unanswered, closing", session_id=self.session_id)
+            self._close()
+        elif request.command_id == _UNBIND:
+            self._close()
 
     def unbind(self) -> Deferred[None]:
         """
@@ -674,7 +573,7 @@ class SMPPSession(Protocol):
         if self.state is SessionState.CLOSED:
             done.callback(None)
             return done
-        if self.state not in _BOUND_STATES:
+        if self.state not in BOUND_STATES:
             self._unbind_deferred = done
             self._close()
             return done
@@ -682,7 +581,7 @@ class SMPPSession(Protocol):
         self.state = SessionState.UNBINDING
         request: Deferred[PDU] = Deferred()
         request.addErrback(lambda _: None)
-        self._send_request(make_pdu(CommandId.unbind, 0), request, self.settings.unbind_timeout)
+        self._outbound.send(make_pdu(CommandId.unbind, 0), request, self.settings.unbind_timeout)
         return done
 
     def abort(self) -> None:
@@ -720,7 +619,7 @@ class SMPPSession(Protocol):
         """Tell the core, once, that the bind ended cleanly."""
         if self._clean:
             return  # never bound, or already reported
-        if self.state in _BOUND_STATES or self.state is SessionState.UNBINDING:
+        if self.state in BOUND_STATES or self.state is SessionState.UNBINDING:
             self.log.info(
                 "unbind of {system_id} on {instance}, session {session_id}: {why}",
                 system_id=self.system_id,
@@ -773,7 +672,7 @@ class SMPPSession(Protocol):
     def _idle_check(self) -> None:
         """Send enquire_link after an idle interval; unbind after the inactivity timeout."""
         self._idle_timer = None
-        if self.state not in _BOUND_STATES:
+        if self.state not in BOUND_STATES:
             return
         if self.instance.mode == "blackhole":
             # a black hole stays silent however long it lasts: no enquire_link, no unbind
@@ -798,7 +697,7 @@ class SMPPSession(Protocol):
             self._enquire_outstanding = True
             probe: Deferred[PDU] = Deferred()
             probe.addErrback(lambda _: None)
-            self._send_request(make_pdu(CommandId.enquire_link, 0), probe)
+            self._outbound.send(make_pdu(CommandId.enquire_link, 0), probe)
         # next check: when the earliest of the two deadlines can next be reached
         candidates = []
         if interval > 0:
