@@ -45,6 +45,9 @@ from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import run as bench_run  # noqa: E402  (bench/run.py: how twistd is started)
 
 SCENARIO = os.path.join(ROOT, "bench", "soak-scenario.yaml")
 ACCOUNT = ("smppclient1", "password")
@@ -360,9 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     config = write_config(directory, ports, api_port, args.final_ttl, args.scenario)
     log = os.path.join(directory, "smsc-sim.log")
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    twistd = shutil.which("twistd")
-    base = [twistd] if twistd else [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
-    argv_sim = [*base, "-n", "--pidfile=", "-l", log, "smsc-sim", "--config", config]
+    argv_sim = bench_run.twistd_argv(log, ["--config", config])
     process = subprocess.Popen(argv_sim, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env, cwd=directory)
     summary: dict[str, Any] = {}
     try:
