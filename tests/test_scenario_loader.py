@@ -107,6 +107,12 @@ class MistakeTests(SynchronousTestCase):
         """A status beyond 32 bits is refused."""
         self.assertRefused("rules: [{status: 0x100000000}]\n", 1, "rules[0].status", "outside 0..0xFFFFFFFF")
 
+    def test_outbound_window_of_zero(self) -> None:
+        """window.outbound must let at least one delivery out; a mistyped key is named with the right one."""
+        self.assertRefused("window:\n  outbound: 0\n", 2, "window.outbound", "0 is below the minimum 1")
+        self.assertRefused("window: {outbund: 5}\n", 1, "window.outbund", "did you mean 'outbound'?")
+        self.assertEqual(parse("window: {outbound: 50}\n").window.outbound, 50)
+
     def test_vendor_status_names_must_be_vendor_numbers(self) -> None:
         """statuses: accepts only the vendor range 0x400-0x4FF and no standard names."""
         self.assertRefused("statuses: {MINE: 0x58}\n", 1, "statuses.MINE", "0x58 is not a vendor status")
