@@ -91,8 +91,10 @@ class ParseArgsTests(SynchronousTestCase):
         self.assertEqual(json_out, "/tmp/x.json")
 
     def test_bad_values_are_usage_errors(self) -> None:
-        """A bad port list, a zero window or an unknown bind mode exits with status 2 (argparse)."""
-        for argv in (["--ports", "a,b"], ["--window", "0"], ["--bind", "rx"], ["--port", "70000"], ["--rate", "-1"]):
+        """A bad port list, a zero window or connect concurrency, an unknown bind mode, a negative rate or
+        enquire_link interval, or a text too long once --unique adds its digits exits with status 2 (argparse)."""
+        for argv in (["--ports", "a,b"], ["--window", "0"], ["--bind", "rx"], ["--port", "70000"], ["--rate", "-1"],
+                     ["--enquire-link", "-1"], ["--connect-concurrency", "0"], ["--unique", "--text", "x" * 250]):  # fmt: skip
             with self.assertRaises(SystemExit) as caught:
                 parse_args(argv)
             self.assertEqual(caught.exception.code, 2, argv)
