@@ -494,6 +494,22 @@ class MalformedInputTests(SynchronousTestCase):
         self.assertStatus(_with_length(_hex("00000000 80000004 00000000 0000002a") + b"9" * 65 + b"\x00"),
                           S.ESME_RINVMSGID)
 
+    def test_sm_length_over_254(self) -> None:
+        """sm_length 255 (SMPP 3.4 allows 0 to 254) is ESME_RINVMSGLEN for submit_sm, deliver_sm and replace_sm."""
+        for command_id in (C.submit_sm, C.deliver_sm):
+            frame = bytearray(encode(make_pdu(command_id, 42, short_message=b"x" * 254)))
+            self.assertEqual(len(decode(bytes(frame)).params["short_message"]), 254)
+            sm_length_at = len(frame) - 255
+            frame[sm_length_at] = 255
+            frame += b"x"
+            frame[0:4] = struct.pack(">I", len(frame))
+            self.assertStatus(bytes(frame), S.ESME_RINVMSGLEN)
+        replace = bytearray(encode(make_pdu(C.replace_sm, 42, message_id="m1", short_message=b"x" * 254)))
+        replace[len(replace) - 255] = 255
+        replace += b"x"
+        replace[0:4] = struct.pack(">I", len(replace))
+        self.assertStatus(bytes(replace), S.ESME_RINVMSGLEN)
+
     def test_truncated_integers(self) -> None:
         """A submit_sm body that ends among its integer fields is ESME_RINVMSGLEN."""
         full = encode(_submit_sm(short_message=b"hi"))[16:]

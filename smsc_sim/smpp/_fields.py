@@ -24,6 +24,7 @@ C-Octet String with no NUL within its maximum size            the field's status
                                                               (:data:`C_STRING_STATUS`,
                                                               ESME_RINVMSGLEN if none)
 sm_length larger than what is left of the body                ESME_RINVMSGLEN
+sm_length 255 (SMPP 3.4 5.2.22: short_message is 0 to 254)    ESME_RINVMSGLEN
 submit_multi dest_flag other than 1 or 2                      ESME_RINVDESTFLAG
 1 to 3 octets left where a TLV header (tag + length) starts   ESME_RINVOPTPARSTREAM
 TLV length larger than what is left of the body               ESME_RINVPARLEN
@@ -41,6 +42,10 @@ from smsc_sim.smpp.constants import CommandId, CommandStatus, Tag
 from smsc_sim.smpp.pdu import DestAddress, FieldSpec, UnsuccessSME
 
 _S = CommandStatus
+
+#: The longest short_message SMPP 3.4 allows (5.2.22: "0 - 254"); the octet
+#: sm_length can say 255, which is refused rather than read.
+MAX_SM_LENGTH = 254
 
 #: The status for a C-Octet String (or time) field that is too long or not
 #: terminated, by field name.  Fields not listed get ESME_RINVMSGLEN.
@@ -286,7 +291,7 @@ def decode_sm(frame: bytes) -> tuple[dict[str, Any], int]:
     service_type, source, source_addr, dest, destination_addr, flags, schedule, validity, tail = match.groups()
     pos = match.end()
     sm_end = pos + tail[4]
-    if sm_end > len(frame):
+    if sm_end > len(frame) or tail[4] > MAX_SM_LENGTH:
         return read_sm(frame)
     return {
         "service_type": service_type.decode("latin-1") if service_type else "",
@@ -364,6 +369,8 @@ def read_sm(frame: bytes) -> tuple[dict[str, Any], int]:
     if pos > end:
         raise truncated("sm_length")
     sm_length = frame[nul + 5]
+    if sm_length > MAX_SM_LENGTH:
+        raise FieldError(_S.ESME_RINVMSGLEN, f"sm_length {sm_length} is over {MAX_SM_LENGTH}")
     sm_end = pos + sm_length
     if sm_end > end:
         raise FieldError(_S.ESME_RINVMSGLEN, f"sm_length {sm_length} overruns the body")
@@ -518,6 +525,8 @@ def decode_fields(spec: tuple[FieldSpec, ...], frame: bytes, pos: int) -> tuple[
         elif kind == "sm":
             if pos >= end:
                 raise truncated("sm_length")
+            if frame[pos] > MAX_SM_LENGTH:
+                raise FieldError(_S.ESME_RINVMSGLEN, f"sm_length {frame[pos]} is over {MAX_SM_LENGTH}")
             sm_end = pos + 1 + frame[pos]
             if sm_end > end:
                 raise FieldError(_S.ESME_RINVMSGLEN, f"sm_length {frame[pos]} overruns the body")
@@ -594,7 +603,7 @@ def encode_fields(spec: tuple[FieldSpec, ...], params: dict[str, Any]) -> bytes:
         elif kind == "i4":
             out.append(_U32.pack(value))
         elif kind == "sm":
-            if len(value) > 254:
+            if len(value) > MAX_SM_LENGTH:
                 raise ValueError(f"{name} of {len(value)} octets does not fit sm_length")
             out.append(bytes((len(value),)) + bytes(value))
         elif kind == "dests":
