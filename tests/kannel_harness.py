@@ -414,7 +414,14 @@ class Kannel:
         return "\n".join(found[-limit:]) or "(no errors or warnings logged)"
 
     def unmatched_receipts(self) -> list[str]:
-        """bearerbox's "got DLR but could not find message" lines."""
+        """
+        bearerbox's "got DLR but could not find message" lines.
+
+        :raises AssertionError: when bearerbox wrote no log: no lines would
+            otherwise pass for "every receipt matched".
+        """
+        path = self.workdir / "bearerbox.log"
+        assert path.exists() and path.stat().st_size > 0, f"bearerbox wrote no log at {path}"
         return [line for line in self.log().splitlines() if "could not find message" in line]
 
 

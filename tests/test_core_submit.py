@@ -86,9 +86,22 @@ class AcceptTests(SynchronousTestCase):
         self.assertEqual(len(set(ids)), 100)
 
     def test_decimal_ids(self) -> None:
-        """message_id_format decimal gives decimal ids."""
-        h = Harness(message_id_format="decimal")
-        self.assertTrue(h.submit_id(h.bound()).isdigit())
+        """
+        message_id_format decimal writes the same message number in decimal:
+        the next number after a hex16 id, and the number the receipt's text
+        and receipted_message_id carry.
+        """
+        hex_core, decimal_core = Harness(), Harness(message_id_format="decimal")
+        hex_id = hex_core.submit_id(hex_core.bound())
+        session = decimal_core.bound()
+        decimal_id = decimal_core.submit_id(session, registered_delivery=1)
+        self.assertRegex(decimal_id, r"^[1-9][0-9]*$")
+        self.assertEqual(int(decimal_id), int(hex_id, 16) + 1)  # one process-wide counter
+        self.assertEqual(int(decimal_id) >> 56, 0x0B)  # the provider's top octet, as in hex ids
+        decimal_core.clock.advance(1)
+        [receipt] = session.pdus
+        self.assertTrue(receipt.params["short_message"].decode().startswith(f"id:{decimal_id} sub:001 "))
+        self.assertEqual(receipt.tlvs[Tag.receipted_message_id], decimal_id.encode() + b"\x00")
 
     def test_text_of_each_kind_of_message(self) -> None:
         """The record's text (what the API shows) is the message's, whether it is the octets as they came
