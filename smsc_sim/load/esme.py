@@ -10,22 +10,59 @@ submit_sm_resp is read from its header.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol as TypingProtocol
 
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import ClientFactory, Protocol
 from twisted.python.failure import Failure
 
-from smsc_sim.load.settings import UNIQUE_DIGITS
+from smsc_sim.load.settings import UNIQUE_DIGITS, LoadSettings
 from smsc_sim.smpp.codec import PDUDecodeError, decode, encode
 from smsc_sim.smpp.constants import ESM_CLASS_DELIVERY_RECEIPT, ESM_CLASS_TYPE_MASK, CommandId, Tag, status_name
 from smsc_sim.smpp.framing import FramingError, SMPPFramer
 from smsc_sim.smpp.pdu import make_pdu
 
-if TYPE_CHECKING:
-    from smsc_sim.load.run import LoadRun
+__all__ = ["ESMEProtocol", "ESMEFactory", "BINDS", "LoadRun"]
 
-__all__ = ["ESMEProtocol", "ESMEFactory", "BINDS"]
+
+class LoadRun(TypingProtocol):
+    """
+    What a connection of the generator reads from and reports to its run
+    (:class:`smsc_sim.load.run.LoadRun` is the one implementation).  Declared
+    here so that the connection does not import the run that imports it.
+    """
+
+    settings: LoadSettings
+    clock: IReactorTime
+    template: bytearray
+    unique_offsets: tuple[int, int, int] | None
+    connected: list[ESMEProtocol]
+    enquire_links: int
+    enquire_links_sent: int
+
+    def take(self, wanted: int) -> int: ...
+
+    def next_unique(self) -> int: ...
+
+    def response(self, sent: float, status: int, message_id: str | None) -> None: ...
+
+    def receipt(self, message_id: str | None) -> None: ...
+
+    def mo_received(self) -> None: ...
+
+    def nacked(self) -> None: ...
+
+    def status(self, status: int, prefix: str = "") -> None: ...
+
+    def session_error(self, what: str) -> None: ...
+
+    def enquire_link_answered(self, sent: float, status: int) -> None: ...
+
+    def connect_settled(self, protocol: ESMEProtocol | None) -> None: ...
+
+    def session_bound(self, protocol: ESMEProtocol) -> None: ...
+
+    def connection_done(self, protocol: ESMEProtocol | None) -> None: ...
 
 _HEAD = struct.Struct(">4xIII")  # command_id, command_status, sequence_number
 _SEQ = struct.Struct(">I")
