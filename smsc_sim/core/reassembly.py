@@ -15,48 +15,13 @@ reassembled text to every part's record once complete.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from smsc_sim.core.timeline import Timeline
 from smsc_sim.smpp.concat import ConcatInfo
 from smsc_sim.smpp.text import decode_text
 
-if TYPE_CHECKING:
-    from smsc_sim.core.store import MessageRecord
-
-#: (account, source, destination, kind, reference, total): one logical message whatever the instance
-BaseKey = tuple[str, str, str, str, int, int]
-
-
-class ConcatGroup:
-    """The parts of one concatenated message seen on one instance."""
-
-    __slots__ = (
-        "base", "instance", "total", "opened", "records", "payloads", "complete", "closed", "text", "held", "instances",
-    )  # fmt: skip
-
-    def __init__(self, base: BaseKey, instance: str, total: int, opened: float) -> None:
-        self.base = base
-        self.instance = instance
-        self.total = total
-        self.opened = opened
-        self.records: list[MessageRecord] = []
-        self.payloads: dict[int, bytes] = {}
-        self.complete = False
-        self.closed = False
-        self.text: str | None = None
-        #: plan steps of parts that came due before the message was complete:
-        #: (record, generation, step index)
-        self.held: list[tuple[MessageRecord, int, int]] = []
-        #: every instance that had parts of this logical message while this group was open
-        #: (a set shared by the groups of those instances)
-        self.instances: set[str] = {instance}
-
-    def part_ids(self) -> list[str]:
-        """The message ids of the parts, in part order."""
-        ordered = sorted(self.records, key=lambda record: record.concat.seqnum if record.concat else 0)
-        return [record.message_id for record in ordered]
-
+from smsc_sim.core.record import BaseKey, ConcatGroup, MessageRecord
 
 class Reassembler:
     """
