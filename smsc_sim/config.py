@@ -42,6 +42,9 @@ class SessionSettings:
     outbound_queue_limit: int = 10_000
     #: a partially received PDU must be complete within this time, or the connection is closed
     pdu_read_timeout: float = 10.0
+    #: a close (FIN) the peer has not completed within this time is turned into a reset (RST): a peer
+    #: that stopped reading never takes the last octets, and its bind would stay counted for ever
+    close_timeout: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -122,8 +122,16 @@ class SMPPSession(Protocol):
         self._read_timer: IDelayedCall | None = None
         self._enquire_outstanding = False
         self._unbind_deferred: Deferred[None] | None = None
+        # the ESME's unbind, answered once every reply to what it sent before is written:
+        # (the last reply id before it, when it arrived, its unbind_resp)
+        self._unbind_after: tuple[int, float, Reply] | None = None
         self._clean = True
+        # a close is decided: nothing more is read, replies already due are still written
         self._closing = False
+        # loseConnection (or abortConnection) was called: nothing more is written
+        self._shut = False
+        # aborts a close the peer does not take (it stopped reading) after settings.close_timeout
+        self._close_timer: IDelayedCall | None = None
         self._backpressure: Backpressure | None = None
         # encoded PDUs waiting for the one write at the end of dataReceived (None: write at once)
         self._batch: list[bytes] | None = None
@@ -160,10 +168,11 @@ class SMPPSession(Protocol):
         was_bound = self.state in BOUND_STATES or self.state is SessionState.UNBINDING
         clean = self._clean or not was_bound
         self.state = SessionState.CLOSED
-        for timer in (self._init_timer, self._idle_timer, self._read_timer):
+        for timer in (self._init_timer, self._idle_timer, self._read_timer, self._close_timer):
             if timer is not None and timer.active():
                 timer.cancel()
-        self._init_timer = self._idle_timer = self._read_timer = None
+        self._init_timer = self._idle_timer = self._read_timer = self._close_timer = None
+        self._unbind_after = None  # an unbind_resp has no on_sent: nothing to run for it
         lost_replies = list(self._delayed_replies.values())
         self._delayed_replies.clear()
         for call, lost in lost_replies:
@@ -305,8 +314,14 @@ class SMPPSession(Protocol):
             if state in BOUND_STATES:
                 self._unbound("unbind from the ESME")
                 self.state = SessionState.UNBINDING
-                # through _apply, so that a slow instance delays the unbind_resp and the close together
-                self._apply(Reply(PDU(CommandId.unbind_resp, pdu.sequence_number, 0), then=AfterReply.close))
+                reply = Reply(PDU(CommandId.unbind_resp, pdu.sequence_number, 0), then=AfterReply.close)
+                if self._delayed_replies:
+                    # the requests before it are still being answered (latency, a reply delay, the
+                    # durable store's commit): their responses go first, then unbind_resp and the close
+                    self._unbind_after = (self._reply_ids, self.clock.seconds(), reply)
+                else:
+                    # through _apply, so that a slow instance delays the unbind_resp and the close together
+                    self._apply(reply)
             else:
                 self._reply_now(PDU(CommandId.unbind_resp, pdu.sequence_number, CommandStatus.ESME_RINVBNDSTS))
             return
@@ -412,21 +427,42 @@ class SMPPSession(Protocol):
 
     def _apply(self, reply: Reply) -> None:
         """Carry out a :class:`Reply`: wait, write, then act."""
-        delay = reply.delay + self.instance.latency
+        self._schedule(reply, reply.delay + self.instance.latency)
+
+    def _schedule(self, reply: Reply, delay: float) -> None:
+        """Carry out ``reply`` after ``delay`` seconds (at once if none)."""
         if delay > 0:
             self._reply_ids += 1
             reply_id = self._reply_ids
 
             def later() -> None:
                 self._delayed_replies.pop(reply_id, None)
-                if self.state is not SessionState.CLOSED and not self._closing:
+                if self.state is not SessionState.CLOSED and not self._shut:
+                    # also while a close waits for it: an accepted message keeps its response
                     self._deliver_reply(reply)
                 else:
                     self._reply_lost(reply)
+                self._replies_written()
 
             self._delayed_replies[reply_id] = (self.clock.callLater(delay, later), reply)
         else:
             self._deliver_reply(reply)
+
+    def _replies_written(self) -> None:
+        """
+        A delayed reply was written: answer a waiting unbind once nothing
+        received before it is left unanswered, and close once nothing at all
+        is left when a close waits.
+        """
+        waiting = self._unbind_after
+        if waiting is not None and self.state is not SessionState.CLOSED:
+            last_before, received, reply = waiting
+            # reply ids grow and the dict keeps insertion order: its first key is the oldest left
+            if not self._delayed_replies or next(iter(self._delayed_replies)) > last_before:
+                self._unbind_after = None
+                self._schedule(reply, max(0.0, received + self.instance.latency - self.clock.seconds()))
+        if self._closing and not self._delayed_replies and self._unbind_after is None:
+            self._shut_down()
 
     def _reply_lost(self, reply: Reply) -> None:
         """
@@ -453,8 +489,8 @@ class SMPPSession(Protocol):
             if on_sent is not None:
                 on_sent()
         then = reply.then
-        if then is _NOTHING:
-            return
+        if then is _NOTHING or self._closing:
+            return  # a reply written while the connection closes acts no more
         if then is AfterReply.unbind:
             self.unbind()
         elif then is AfterReply.close:
@@ -588,7 +624,7 @@ class SMPPSession(Protocol):
         """Reset the connection (RST), no unbind."""
         if self.transport is not None and self.state is not SessionState.CLOSED:
             self._flush()
-            self._closing = True
+            self._closing = self._shut = True
             if self._backpressure is not None:
                 self._backpressure.detach()
             self.transport.abortConnection()  # type: ignore[attr-defined]
@@ -634,13 +670,54 @@ class SMPPSession(Protocol):
             )
 
     def _close(self) -> None:
+        """
+        Close the connection cleanly (FIN), with a deadline.
+
+        Nothing more is read.  Replies still waiting for their delay (an
+        accepted message's submit_sm_resp among them) are written first, at
+        their time; then the connection is closed.
+        """
         if self.transport is not None and not self._closing:
             self._flush()  # what was answered before the close goes first, as it did unbatched
             self._closing = True
             # a paused producer would keep the connection open forever
             if self._backpressure is not None:
                 self._backpressure.detach()
-            self.transport.loseConnection()
+            if not self._delayed_replies and self._unbind_after is None:
+                self._shut_down()
+            # else _replies_written closes after the last one
+
+    def _shut_down(self) -> None:
+        """
+        ``loseConnection``, and ``abortConnection`` if it has not ended within
+        ``settings.close_timeout``: a clean close waits until the peer has
+        read every octet written, which a peer that stopped reading never
+        does, and the session would stay bound for ever.
+        """
+        transport = self.transport
+        if transport is None or self._shut or self.state is SessionState.CLOSED:
+            return
+        self._shut = True
+        self._flush()
+        transport.loseConnection()
+        timeout = self.settings.close_timeout
+        if timeout > 0 and self.state is not SessionState.CLOSED:
+            self._close_timer = self.clock.callLater(timeout, self._close_expired)
+
+    def _close_expired(self) -> None:
+        """The peer did not take the close in time: reset the connection; connectionLost frees the bind."""
+        self._close_timer = None
+        transport = self.transport
+        if transport is None or self.state is SessionState.CLOSED:
+            return
+        self.log.info(
+            "session {session_id} from {peer}: close not completed within {timeout}s (the peer does not read), "
+            "resetting",
+            session_id=self.session_id,
+            peer=self.peer,
+            timeout=self.settings.close_timeout,
+        )
+        transport.abortConnection()  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------
     # timers
