@@ -119,7 +119,7 @@ class FileTests(_Files):
         """Broken YAML is reported with its line."""
         self.assertEqual(
             self.error("session:\n  a: [1, 2\n"),
-            "FILE:3: YAML syntax error: expected ',' or ']', but got '<stream end>'",
+            "FILE:3: not valid YAML: expected ',' or ']', but got '<stream end>'",
         )
 
     def test_duplicate_key(self) -> None:

@@ -27,7 +27,7 @@ from smsc_sim.scenario.model import (
     WindowSettings,
 )
 from smsc_sim.scenario.parse_rules import Context, parse_match, parse_status_value
-from smsc_sim.scenario.source import Cursor, suggest
+from smsc_sim.scenario.source import Cursor, ScenarioError, excerpt, suggest
 
 _OFF = (False, "off", "none")
 
@@ -92,12 +92,17 @@ def check_template(cursor: Cursor, fields: tuple[str, ...]) -> str:
     try:
         for _, name, _, _ in string.Formatter().parse(text):
             if name is not None and name not in fields:
+                shown = name if len(name) <= 40 else name[:40] + "..."
                 raise cursor.error(
-                    f"unknown placeholder {{{name}}}" + suggest(name, fields) + f"; available: {', '.join(fields)}"
+                    f"unknown placeholder {{{shown}}}" + suggest(name, fields) + f"; available: {', '.join(fields)}"
                 )
         text.format_map({name: "" for name in fields})
+    except ScenarioError:
+        raise
     except (ValueError, IndexError) as e:
-        raise cursor.error(f"bad text template {text!r}: {e} (write {{{{ and }}}} for literal braces)") from None
+        raise cursor.error(
+            f"bad text template {excerpt(text)}: {excerpt(str(e))} (write {{{{ and }}}} for literal braces)"
+        ) from None
     return text
 
 
@@ -213,7 +218,7 @@ def parse_step(cursor: Cursor, ctx: Context, rule_sets: tuple[str, ...]) -> Time
         name = arg.as_str()
         if name not in rule_sets:
             hint = suggest(name, rule_sets)
-            raise arg.error(f"unknown rule set {name!r}{hint}; defined: {', '.join(rule_sets)}")
+            raise arg.error(f"unknown rule set {excerpt(name)}{hint}; defined: {', '.join(rule_sets)}")
         action = UseRulesAction(name)
     return TimelineStep(
         action=action,

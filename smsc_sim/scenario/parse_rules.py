@@ -31,7 +31,7 @@ from smsc_sim.scenario.receipts import (
     ReceiptOutcome,
     ReceiptSpec,
 )
-from smsc_sim.scenario.source import Cursor, suggest
+from smsc_sim.scenario.source import Cursor, excerpt, suggest
 from smsc_sim.smpp.constants import BindType, CommandStatus, Tag, parse_status
 
 
@@ -56,7 +56,7 @@ def parse_status_value(cursor: Cursor, ctx: Context) -> int:
     if isinstance(value, str) and value.strip() in ctx.statuses:
         return ctx.statuses[value.strip()]
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise cursor.error(f"expected a command_status name or number, got {value!r}")
+        raise cursor.error(f"expected a command_status name or number, got {excerpt(value)}")
     try:
         return parse_status(value)
     except ValueError:
@@ -64,7 +64,7 @@ def parse_status_value(cursor: Cursor, ctx: Context) -> int:
             raise cursor.error(f"status {value} is outside 0..0xFFFFFFFF") from None
         names = [*CommandStatus.__members__, *ctx.statuses]
         hint = suggest(value.strip().upper(), names) or suggest(value.strip(), names)
-        raise cursor.error(f"unknown status {value!r}{hint}") from None
+        raise cursor.error(f"unknown status {excerpt(value)}{hint}") from None
 
 
 def parse_tag(cursor: Cursor) -> int:
@@ -74,7 +74,7 @@ def parse_tag(cursor: Cursor) -> int:
         name = value.strip()
         if name in Tag.__members__:
             return int(Tag[name])
-        raise cursor.error(f"unknown TLV {name!r}" + suggest(name, Tag.__members__))
+        raise cursor.error(f"unknown TLV {excerpt(name)}" + suggest(name, Tag.__members__))
     return cursor.as_int(0, 0xFFFF)
 
 
@@ -84,7 +84,7 @@ def parse_regex(cursor: Cursor) -> re.Pattern[str]:
     try:
         return re.compile(text)
     except re.error as e:
-        raise cursor.error(f"bad regex {text!r}: {e}") from None
+        raise cursor.error(f"bad regex {excerpt(text)}: {e}") from None
 
 
 def _strings(cursor: Cursor, choices: tuple[str, ...] | None = None) -> frozenset[str]:
@@ -201,7 +201,7 @@ def parse_network_error_code(cursor: Cursor) -> bytes:
         octets = bytes.fromhex(text)
     except ValueError:
         raise cursor.error(
-            f"expected three hex octets such as '03 00 0B' or {{type: 3, code: 11}}, got {text!r}"
+            f"expected three hex octets such as '03 00 0B' or {{type: 3, code: 11}}, got {excerpt(text)}"
         ) from None
     if len(octets) != 3:
         raise cursor.error(f"network_error_code has {len(octets)} octets, must be 3 (type, then a 2-octet code)")
