@@ -131,7 +131,8 @@ def load_config(path: str | None, overrides: Mapping[str, Any], environ: Mapping
 def _load_file(path: str) -> Config:
     """Read, parse and validate one YAML file over the embedded default, within the YAML bounds."""
     try:
-        root = load(read_text(path, what="the configuration file"), path, lambda loader, node: _to_tree(loader, node, path))
+        text = read_text(path, what="the configuration file")
+        root = load(text, path, lambda loader, node: _to_tree(loader, node, path))
     except YAMLSourceError as e:
         raise ConfigError(str(e)) from None
     tree = _Node({}, 1) if root is None else root
@@ -348,7 +349,7 @@ def _scenario_dirs(value: Sequence[str], where: str, path: str) -> tuple[str, ..
         if not entry:
             continue
         if not os.path.isdir(entry):
-            _fail(where, f"{path}[{i}]", f"not a directory: {excerpt(entry)}", "an existing directory of scenario files")
+            _fail(where, f"{path}[{i}]", f"not a directory: {excerpt(entry)}", "an existing directory of scenarios")
         dirs.append(os.path.realpath(entry))
     return tuple(dirs)
 

@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
 from yaml.events import AliasEvent, CollectionStartEvent
+from yaml.resolver import Resolver
 
 __all__ = [
     "EXCERPT_CHARS",
@@ -49,9 +52,9 @@ __all__ = [
 #: largest document read, in bytes (the largest shipped scenario is 13 KB)
 MAX_BYTES = 256 * 1024
 #: most values (scalars, mappings, lists) written in one document
-MAX_NODES = 20_000
+MAX_NODES = 5_000
 #: most values once every alias is expanded: what walking the tree costs
-MAX_EXPANDED = 50_000
+MAX_EXPANDED = 10_000
 #: deepest nesting of mappings and lists
 MAX_DEPTH = 64
 #: the most characters of a document's (or a request's) text an error message quotes
@@ -92,7 +95,32 @@ class YAMLSourceError(ValueError):
         super().__init__(f"{file}:{line}: {problem}" if line else f"{file}: {problem}")
 
 
-class BoundedLoader(yaml.SafeLoader):
+if TYPE_CHECKING:
+    _SafeLoader = yaml.SafeLoader
+else:
+    try:
+        from yaml._yaml import CParser
+    except ImportError:  # PyYAML built without libyaml: the pure-Python parser, about 5 times slower
+        _SafeLoader = yaml.SafeLoader
+    else:
+
+        class _SafeLoader(Composer, CParser, SafeConstructor, Resolver):
+            """
+            libyaml's parser (events, in C) under PyYAML's Python composer.
+
+            The composer stays in Python so that :class:`BoundedLoader` can count
+            every node and alias as it is composed; libyaml's parser keeps its
+            own stack (no recursion), so depth is refused before it costs.
+            """
+
+            def __init__(self, stream: str) -> None:
+                CParser.__init__(self, stream)
+                SafeConstructor.__init__(self)
+                Resolver.__init__(self)
+                Composer.__init__(self)
+
+
+class BoundedLoader(_SafeLoader):
     """
     PyYAML's safe loader, counting what it composes and refusing past the limits.
 
@@ -118,7 +146,7 @@ class BoundedLoader(yaml.SafeLoader):
         event = self.peek_event()
         return YAMLSourceError(self.file_name, event.start_mark.line + 1, problem)
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()
         if isinstance(event, AliasEvent):
             target = self.anchors.get(event.anchor)
@@ -127,8 +155,7 @@ class BoundedLoader(yaml.SafeLoader):
                 if size is None:
                     raise self._refuse("an alias refers to the mapping or list that contains it")
                 self._charge(size)
-            node: yaml.Node = super().compose_node(parent, index)
-            return node
+            return super().compose_node(parent, index)
         self.nodes += 1
         if self.nodes > self.max_nodes:
             raise self._refuse(f"more than {self.max_nodes} values in the document (the limit)")
@@ -140,6 +167,8 @@ class BoundedLoader(yaml.SafeLoader):
         else:
             self._charge(1)
         node = super().compose_node(parent, index)
+        if node is None:
+            return None
         if nested:
             self._depth -= 1
             children: list[yaml.Node] = (
@@ -251,7 +280,8 @@ def read_text(
                 raise YAMLSourceError(name, 0, f"{status.st_size} bytes, more than the limit of {limit} bytes")
             data = stream.read(limit + 1)
     except OSError as e:
-        raise YAMLSourceError(name, 0, f"cannot read{' ' + what if what else ''}: {e.strerror or type(e).__name__}") from None
+        reading = f"cannot read {what}" if what else "cannot read"
+        raise YAMLSourceError(name, 0, f"{reading}: {e.strerror or type(e).__name__}") from None
     if len(data) > limit:
         raise YAMLSourceError(name, 0, f"more than the limit of {limit} bytes")
     try:

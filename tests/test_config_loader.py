@@ -116,11 +116,8 @@ class FileTests(_Files):
         )
 
     def test_yaml_syntax_error(self) -> None:
-        """Broken YAML is reported with its line."""
-        self.assertEqual(
-            self.error("session:\n  a: [1, 2\n"),
-            "FILE:3: not valid YAML: expected ',' or ']', but got '<stream end>'",
-        )
+        """Broken YAML is reported with its line (the wording is libyaml's or PyYAML's, whichever parses)."""
+        self.assertRegex(self.error("session:\n  a: [1, 2\n"), r"^FILE:3: not valid YAML: .*expected ',' or '\]'")
 
     def test_duplicate_key(self) -> None:
         """A key given twice in one mapping is an error, not a silent override."""

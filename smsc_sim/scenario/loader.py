@@ -96,26 +96,30 @@ def find_scenario(name_or_path: str | Path, allowed_dirs: Sequence[str | Path] |
         allowed = tuple(Path(d).resolve() for d in allowed_dirs)
     if looks_like_path and allowed_dirs is not None:
         roots = tuple(d.resolve() for d in scenario_dirs()) + allowed
-        candidates = [path] if path.is_absolute() else [root / path for root in roots]
-        for candidate in candidates:
-            resolved = candidate.resolve()
-            if not _inside(resolved, roots):
-                raise ScenarioRefused(
-                    shown,
-                    0,
-                    "",
-                    "refused: scenarios load only from the shipped set or scenario_dirs: "
-                    + (", ".join(str(d) for d in allowed) or "none configured"),
-                )
-            if resolved.is_file():
-                return resolved
+        # a relative path is tried from the working directory and from each root; only what
+        # resolves (after "..", symbolic links) inside a root may be read
+        bases = () if path.is_absolute() else (Path.cwd(), *roots)
+        candidates = [path.resolve()] if path.is_absolute() else [(base / path).resolve() for base in bases]
+        inside = [c for c in candidates if _inside(c, roots)]
+        for candidate in inside:
+            if candidate.is_file():
+                return candidate
+        if not inside or any(c.is_file() for c in candidates if c not in inside):
+            raise ScenarioRefused(
+                shown,
+                0,
+                "",
+                "refused: scenarios load only from the shipped set or scenario_dirs: "
+                + (", ".join(str(d) for d in allowed) or "none configured"),
+            )
         raise ScenarioError(shown, 0, "", "no such scenario file in the shipped set or scenario_dirs")
     for directory in (*scenario_dirs(), *allowed):
         for suffix in _SUFFIXES:
             candidate = directory / f"{text}{suffix}"
             if candidate.is_file() and (not allowed or _inside(candidate.resolve(), (*scenario_dirs(), *allowed))):
                 return candidate
-    raise ScenarioError(shown, 0, "", f"no scenario named {excerpt(text)}; shipped: {', '.join(shipped_scenarios()) or 'none'}")
+    shipped = ", ".join(shipped_scenarios()) or "none"
+    raise ScenarioError(shown, 0, "", f"no scenario named {excerpt(text)}; shipped: {shipped}")
 
 
 def load_scenario(name_or_path: str | Path, allowed_dirs: Sequence[str | Path] | None = None) -> Scenario:
@@ -222,7 +226,7 @@ def parse_scenario(text: str, file: str = "<string>", name: str | None = None) -
         limits=parse_limits(f["limits"]) if "limits" in f else defaults.limits,
         mo=tuple(parse_mo(item) for item in f["mo"].as_list()) if "mo" in f else (),
         auto_replies=(
-            tuple(parse_auto_reply(item) for item in f["auto_replies"].as_list()) if "auto_replies" in f else ()
+            tuple(parse_auto_reply(item, ctx) for item in f["auto_replies"].as_list()) if "auto_replies" in f else ()
         ),
         timeline=parse_timeline(f["timeline"], ctx, tuple(rule_sets)) if "timeline" in f else Timeline(),
         statuses=dict(ctx.statuses),

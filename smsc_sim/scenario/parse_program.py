@@ -163,12 +163,12 @@ def parse_mo(cursor: Cursor) -> MOGenerator:
     )
 
 
-def parse_auto_reply(cursor: Cursor) -> AutoReply:
+def parse_auto_reply(cursor: Cursor, ctx: Context | None = None) -> AutoReply:
     """One auto-reply."""
     f = cursor.mapping(("name", "match", "text", "delay", "data_coding", "split"), required=("text",))
     return AutoReply(
         name=f["name"].as_str() if "name" in f else cursor.path,
-        match=parse_match(f["match"]) if "match" in f else parse_match(Cursor(None, cursor.file)),
+        match=parse_match(f["match"], ctx) if "match" in f else parse_match(Cursor(None, cursor.file)),
         text=check_template(f["text"], REPLY_FIELDS),
         delay=parse_distribution(f["delay"], "delay") if "delay" in f else parse_distribution(Cursor(0, cursor.file)),
         data_coding=f["data_coding"].as_int(0, 0xFF) if "data_coding" in f else None,
