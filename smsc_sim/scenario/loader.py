@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 _SUFFIXES = (".yaml", ".yml")
+#: longest scenario name or path the API looks up
+_MAX_NAME = 1024
 
 
 def scenario_dirs() -> tuple[Path, ...]:
@@ -61,6 +63,14 @@ def shipped_scenarios() -> list[str]:
 
 class ScenarioRefused(ScenarioError):
     """A scenario path outside the shipped set and the operator's ``scenario_dirs`` (the API answers 403)."""
+
+
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; a name too long or holding NUL is simply not one."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _inside(path: Path, directories: Sequence[Path]) -> bool:
@@ -82,44 +92,51 @@ def find_scenario(name_or_path: str | Path, allowed_dirs: Sequence[str | Path] |
     :raises ScenarioError: when there is no such scenario or file.
     """
     text = str(name_or_path)
-    # a path the operator typed is shown as typed; one from the API only as a short excerpt
-    shown = text if allowed_dirs is None else excerpt(text)
-    path = Path(text).expanduser()
-    looks_like_path = isinstance(name_or_path, Path) or "/" in text or "\\" in text or path.suffix in _SUFFIXES
-    if allowed_dirs is None:
-        if looks_like_path or path.is_file():
-            if path.is_file():
+    if allowed_dirs is None:  # the operator's own option: any file, shown as typed
+        path = Path(text).expanduser()
+        if isinstance(name_or_path, Path) or "/" in text or "\\" in text or path.suffix in _SUFFIXES or _is_file(path):
+            if _is_file(path):
                 return path
-            raise ScenarioError(shown, 0, "", "no such scenario file")
-        allowed: tuple[Path, ...] = ()
-    else:
-        allowed = tuple(Path(d).resolve() for d in allowed_dirs)
-    if looks_like_path and allowed_dirs is not None:
-        roots = tuple(d.resolve() for d in scenario_dirs()) + allowed
-        # a relative path is tried from the working directory and from each root; only what
-        # resolves (after "..", symbolic links) inside a root may be read
-        bases = () if path.is_absolute() else (Path.cwd(), *roots)
-        candidates = [path.resolve()] if path.is_absolute() else [(base / path).resolve() for base in bases]
-        inside = [c for c in candidates if _inside(c, roots)]
-        for candidate in inside:
-            if candidate.is_file():
-                return candidate
-        if not inside or any(c.is_file() for c in candidates if c not in inside):
-            raise ScenarioRefused(
-                shown,
-                0,
-                "",
-                "refused: scenarios load only from the shipped set or scenario_dirs: "
-                + (", ".join(str(d) for d in allowed) or "none configured"),
-            )
-        raise ScenarioError(shown, 0, "", "no such scenario file in the shipped set or scenario_dirs")
-    for directory in (*scenario_dirs(), *allowed):
+            raise ScenarioError(text, 0, "", "no such scenario file")
+        return _find_by_name(text, scenario_dirs())
+    shown = excerpt(text)  # a name from the API is quoted only as a short excerpt
+    if "\x00" in text or len(text) > _MAX_NAME:
+        raise ScenarioError(shown, 0, "", "not a scenario name or path")
+    path = Path(text)
+    roots = tuple(Path(d).resolve() for d in (*scenario_dirs(), *allowed_dirs))
+    if not (isinstance(name_or_path, Path) or "/" in text or "\\" in text or path.suffix in _SUFFIXES):
+        found = _find_by_name(text, roots)
+        if _inside(found.resolve(), roots):  # a link inside a directory may point out of it
+            return found
+        raise _refused(shown, allowed_dirs)
+    # a relative path is tried from the working directory and from each root; only what
+    # resolves (after "..", symbolic links) inside a root may be read
+    bases = () if path.is_absolute() else (Path.cwd(), *roots)
+    candidates = [path.resolve()] if path.is_absolute() else [(base / path).resolve() for base in bases]
+    inside = [c for c in candidates if _inside(c, roots)]
+    for candidate in inside:
+        if _is_file(candidate):
+            return candidate
+    if not inside or any(_is_file(c) for c in candidates if c not in inside):
+        raise _refused(shown, allowed_dirs)
+    raise ScenarioError(shown, 0, "", "no such scenario file in the shipped set or scenario_dirs")
+
+
+def _find_by_name(name: str, directories: Sequence[Path]) -> Path:
+    for directory in directories:
         for suffix in _SUFFIXES:
-            candidate = directory / f"{text}{suffix}"
-            if candidate.is_file() and (not allowed or _inside(candidate.resolve(), (*scenario_dirs(), *allowed))):
+            candidate = directory / f"{name}{suffix}"
+            if _is_file(candidate):
                 return candidate
     shipped = ", ".join(shipped_scenarios()) or "none"
-    raise ScenarioError(shown, 0, "", f"no scenario named {excerpt(text)}; shipped: {shipped}")
+    raise ScenarioError(excerpt(name), 0, "", f"no scenario named {excerpt(name)}; shipped: {shipped}")
+
+
+def _refused(shown: str, allowed_dirs: Sequence[str | Path]) -> ScenarioRefused:
+    dirs = ", ".join(str(d) for d in allowed_dirs) or "none configured"
+    return ScenarioRefused(
+        shown, 0, "", f"refused: scenarios load only from the shipped set or scenario_dirs: {dirs}"
+    )
 
 
 def load_scenario(name_or_path: str | Path, allowed_dirs: Sequence[str | Path] | None = None) -> Scenario:
