@@ -189,6 +189,7 @@ class BodyBoundTests(APITestCase):
 
     def test_long_values_quoted_as_excerpts(self) -> None:
         """A bad 100 kB value is quoted as a 40-character excerpt."""
-        code, body = self.put_yaml("name: " + SECRET * 5000 + "\nrules: 3\n")
+        code, body = self.put_yaml("name: x\nrules: " + SECRET * 5000 + "\n")
         self.assertEqual(code, 400)
         self.assertLess(len(body["error"]["message"]), 300)
+        self.assertIn(f"expected a list, got {SECRET * 2!r}"[:-1][:60], body["error"]["message"])
