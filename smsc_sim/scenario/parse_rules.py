@@ -83,8 +83,8 @@ def parse_tag(cursor: Cursor) -> int:
 #: longest regular expression, in characters
 MAX_REGEX_CHARS = 1_000
 #: most characters of regular expressions in one scenario: compiling one takes about 2.5 us a
-#: character, so this keeps a scenario's regexes within about 25 ms of the reactor's time
-MAX_REGEX_TOTAL = 10_000
+#: character (3 times that on a loaded machine), so this keeps a scenario's regexes near 12 ms
+MAX_REGEX_TOTAL = 5_000
 
 
 def parse_regex(cursor: Cursor, ctx: Context | None = None) -> re.Pattern[str]:
