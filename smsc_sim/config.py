@@ -154,6 +154,9 @@ class Config:
     limits: LimitSettings = field(default_factory=LimitSettings)
     #: scenario name (a shipped one) or a path to a YAML file
     scenario: str = "default"
+    #: directories the API may load scenarios from (by name or path), besides the shipped
+    #: set and the directory of a ``scenario`` given as a path; resolved to absolute paths
+    scenario_dirs: tuple[str, ...] = ()
     #: seed for every random choice; None = chosen at start and logged
     seed: int | None = None
     #: endpoint of the HTTP control API; empty = no API

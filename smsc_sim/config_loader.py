@@ -16,6 +16,7 @@ import dataclasses
 import difflib
 import ipaddress
 import math
+import os
 import re
 import types
 import typing
@@ -35,12 +36,14 @@ from smsc_sim.config import (
     SessionSettings,
     default_config,
 )
+from smsc_sim.yaml_source import YAMLSourceError, clip, excerpt, load, read_text
 
 __all__ = ["ConfigError", "load_config", "OVERRIDE_KEYS"]
 
 #: keys :func:`load_config` accepts in ``overrides``, with the option each comes from
 OVERRIDE_KEYS: Mapping[str, str] = {
     "scenario": "--scenario",
+    "scenario_dirs": "--scenario-dirs",
     "seed": "--seed",
     "api_endpoint": "--api",
     "api_token": "--api-token",
@@ -94,6 +97,8 @@ class _Node:
 def _fail(where: str, path: str, problem: str, expected: str = "") -> NoReturn:
     """Raise the :class:`ConfigError` for one mistake."""
     suffix = f" (expected {expected})" if expected else ""
+    if len(path) > 120:  # the keys of a path come from the file and may be any length
+        path = path[:120] + "..."
     raise ConfigError(f"{where}: {path}: {problem}{suffix}")
 
 
@@ -124,24 +129,13 @@ def load_config(path: str | None, overrides: Mapping[str, Any], environ: Mapping
 
 
 def _load_file(path: str) -> Config:
-    """Read, parse and validate one YAML file over the embedded default."""
+    """Read, parse and validate one YAML file over the embedded default, within the YAML bounds."""
     try:
-        with open(path, encoding="utf-8") as stream:
-            text = stream.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read the configuration file: {getattr(e, 'strerror', None) or e}") from None
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        tree = _Node({}, 1) if root is None else _to_tree(loader, root, path)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{line}: YAML syntax error: {e.problem or e.context}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: YAML error: {e}") from None
-    finally:
-        loader.dispose()
+        text = read_text(path, what="the configuration file")
+        root = load(text, path, lambda loader, node: _to_tree(loader, node, path))
+    except YAMLSourceError as e:
+        raise ConfigError(str(e)) from None
+    tree = _Node({}, 1) if root is None else root
     if not isinstance(tree.value, dict):
         _fail(f"{path}:{tree.line}", "(top level)", "not a mapping", "keys such as instances, accounts, session, core")
     base = dataclasses.replace(default_config(), source=path)
@@ -159,7 +153,7 @@ def _to_tree(loader: yaml.SafeLoader, node: yaml.Node, path: str) -> _Node:
                 continue
             key, key_line = loader.construct_object(key_node), key_node.start_mark.line + 1
             if not isinstance(key, str):
-                _fail(f"{path}:{key_line}", repr(key), "keys must be strings")
+                _fail(f"{path}:{key_line}", excerpt(key), "keys must be strings")
             if key in seen:
                 _fail(f"{path}:{key_line}", key, f"duplicate key (first on line {seen[key]})")
             seen[key] = key_line
@@ -289,14 +283,14 @@ def _check_type(hint: Any, value: Any, where: str, path: str) -> Any:
 def _show(value: Any) -> str:
     """A short description of a bad value for an error message."""
     kind = {dict: "a mapping", list: "a list", type(None): "null"}.get(type(value))
-    return kind if kind is not None else f"{value!r} ({type(value).__name__})"
+    return kind if kind is not None else f"{excerpt(value)} ({type(value).__name__})"
 
 
 def _check_value(cls: type, name: str, value: Any, where: str, path: str) -> Any:
     """Check the meaning of a well-typed value of field ``cls.name``; return it."""
     choices = _CHOICES.get((cls, name))
     if choices is not None and value not in choices:
-        _fail(where, path, f"unknown value {value!r}", "one of " + ", ".join(choices))
+        _fail(where, path, f"unknown value {excerpt(value)}", "one of " + ", ".join(choices))
     if isinstance(value, float) and value < 0:
         _fail(where, path, f"negative: {value:g}", "0 or more; 0 switches a timer off")
     if isinstance(value, int) and not isinstance(value, bool) and (cls, name) != (Config, "seed"):
@@ -305,7 +299,7 @@ def _check_value(cls: type, name: str, value: Any, where: str, path: str) -> Any
             _fail(where, path, f"out of range: {value}", f"{low} to {high}" if high is not None else f"{low} or more")
     if cls is InstanceSettings:
         if name == "name" and not _INSTANCE_NAME.match(value):
-            _fail(where, path, f"bad instance name {value!r}", "1 to 32 letters, digits, '_' or '-'")
+            _fail(where, path, f"bad instance name {excerpt(value)}", "1 to 32 letters, digits, '_' or '-'")
         if name == "cluster" and not value:
             _fail(where, path, "empty cluster name", "a name; instances with the same one share a core")
         if name == "system_id" and len(value) > 15:
@@ -325,7 +319,7 @@ def _check_value(cls: type, name: str, value: Any, where: str, path: str) -> Any
                 try:
                     ipaddress.ip_network(cidr, strict=False)
                 except ValueError:
-                    _fail(where, f"{path}[{i}]", f"not an address range: {cidr!r}", "CIDR such as 10.0.0.0/8")
+                    _fail(where, f"{path}[{i}]", f"not an address range: {excerpt(cidr)}", "CIDR such as 10.0.0.0/8")
     if cls is Config:
         value = _check_top_level(name, value, where, path)
     return value
@@ -335,8 +329,10 @@ def _check_top_level(name: str, value: Any, where: str, path: str) -> Any:
     """Check (and normalise) one top-level value such as ``store`` or ``api_endpoint``."""
     if name == "scenario" and not value:
         _fail(where, path, "empty scenario", "a shipped scenario name or a path to a YAML file")
+    if name == "scenario_dirs":
+        return _scenario_dirs(value, where, path)
     if name == "store" and not (value == "memory" or (value.startswith("sqlite:") and len(value) > 7)):
-        _fail(where, path, f"unknown store {value!r}", "memory or sqlite:PATH")
+        _fail(where, path, f"unknown store {excerpt(value)}", "memory or sqlite:PATH")
     if name == "api_endpoint":
         if value.strip().lower() in ("", "none"):
             return ""
@@ -344,6 +340,18 @@ def _check_top_level(name: str, value: Any, where: str, path: str) -> Any:
     if name == "api_token" and value == "":
         return None
     return value
+
+
+def _scenario_dirs(value: Sequence[str], where: str, path: str) -> tuple[str, ...]:
+    """Existing directories, made absolute (the API checks paths against them after resolving links)."""
+    dirs: list[str] = []
+    for i, entry in enumerate(value):
+        if not entry:
+            continue
+        if not os.path.isdir(entry):
+            _fail(where, f"{path}[{i}]", f"not a directory: {excerpt(entry)}", "an existing directory of scenarios")
+        dirs.append(os.path.realpath(entry))
+    return tuple(dirs)
 
 
 def _check_unique(items: Sequence[Any], path: str, wheres: Sequence[str]) -> None:
@@ -389,14 +397,14 @@ def _check_endpoint(description: str, where: str, path: str) -> None:
     try:
         serverFromString(MemoryReactor(), description)
     except Exception as e:  # the parsers raise ValueError, TypeError, OSError...: all mean "bad endpoint"
-        _fail(where, path, f"bad endpoint {description!r}: {e}", expected)
+        _fail(where, path, f"bad endpoint {excerpt(description)}: {clip(str(e))}", expected)
     parts = _split_endpoint(description)
     if parts[0] in ("tcp", "tcp6"):
         positional = [p for p in parts[1:] if "=" not in p]
         keyword = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
         port = int(positional[0] if positional else keyword["port"])
         if not 0 <= port <= 65535:
-            _fail(where, path, f"bad endpoint {description!r}: port {port} out of range", "a port from 0 to 65535")
+            _fail(where, path, f"bad endpoint {excerpt(description)}: port {port} out of range", "a port from 0 to 65535")
 
 
 def _with_interface(description: str, host: str) -> str:
@@ -421,7 +429,7 @@ def _apply_environ(config: Config, environ: Mapping[str, str], known: Mapping[st
         try:
             ipaddress.ip_address(host)
         except ValueError:
-            _fail(where, "listen host", f"not an IP address: {host!r}", "an address such as 0.0.0.0 or ::")
+            _fail(where, "listen host", f"not an IP address: {excerpt(host)}", "an address such as 0.0.0.0 or ::")
         instances = tuple(
             dataclasses.replace(i, endpoints=tuple(_with_interface(e, host) for e in i.endpoints))
             for i in config.instances
@@ -436,6 +444,9 @@ def _apply_environ(config: Config, environ: Mapping[str, str], known: Mapping[st
         "SMSC_SIM_TRACE": "trace",
         "SMSC_SIM_STORE": "store",
     }
+    if "SMSC_SIM_SCENARIO_DIRS" in env:
+        where = "environment variable SMSC_SIM_SCENARIO_DIRS"
+        config = _set(config, "scenario_dirs", env["SMSC_SIM_SCENARIO_DIRS"], where, known)
     for variable, key in simple.items():
         if variable in env:
             value = _from_text(key, env[variable], f"environment variable {variable}")
@@ -457,11 +468,11 @@ def _from_text(key: str, text: str, where: str) -> Any:
         try:
             return int(text)
         except ValueError:
-            _fail(where, key, f"not an integer: {text!r}", "an integer")
+            _fail(where, key, f"not an integer: {excerpt(text)}", "an integer")
     if key == "trace":
         if text.strip().lower() in _TRUE + _FALSE:
             return text.strip().lower() in _TRUE
-        _fail(where, key, f"not a boolean: {text!r}", "one of " + ", ".join(_TRUE + _FALSE))
+        _fail(where, key, f"not a boolean: {excerpt(text)}", "one of " + ", ".join(_TRUE + _FALSE))
     return text
 
 
@@ -469,6 +480,10 @@ def _set(config: Config, key: str, value: Any, where: str, known: Mapping[str, A
     """``config`` with one top-level value replaced, after checking it."""
     if key == "accounts":
         return dataclasses.replace(config, accounts=_accounts(known, value, where))
+    if key == "scenario_dirs":
+        # like PATH: directories separated by os.pathsep (":" on POSIX) in a variable or an option
+        entries = value.split(os.pathsep) if isinstance(value, str) else list(value)
+        return dataclasses.replace(config, scenario_dirs=_scenario_dirs(entries, where, key))
     hint = typing.get_type_hints(Config)[key]
     value = _check_value(Config, key, _check_type(hint, value, where, key), where, key)
     return dataclasses.replace(config, **{key: value})
@@ -484,7 +499,7 @@ def _accounts(known: Mapping[str, AccountSettings], entries: Sequence[Any], wher
     result: list[AccountSettings] = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, str) or ":" not in entry:
-            _fail(where, f"accounts[{i}]", f"not system_id:password: {entry!r}", "system_id:password")
+            _fail(where, f"accounts[{i}]", f"not system_id:password: {excerpt(entry)}", "system_id:password")
         system_id, password = entry.strip().split(":", 1)
         path = f"accounts[{i}]"
         _check_value(AccountSettings, "system_id", system_id, where, path + ".system_id")
@@ -504,7 +519,7 @@ def _listen(config: Config, listen: Mapping[str, tuple[str, str]], env_names: bo
         if not found:
             names = ", ".join(_instance_key(i.name, env_names) for i in instances)
             hint = "; the API endpoint is SMSC_SIM_API" if env_names and key == "API" else ""
-            _fail(where, "instances", f"no instance named {name!r}{hint}", f"one of {names}")
+            _fail(where, "instances", f"no instance named {excerpt(name)}{hint}", f"one of {names}")
         index = found[0]
         _check_endpoint(endpoint, where, f"instances[{index}].endpoints[0]")
         old = instances[index]
@@ -521,7 +536,7 @@ def _apply_overrides(config: Config, overrides: Mapping[str, Any], known: Mappin
     """Apply the command-line values (the highest layer)."""
     for key, value in overrides.items():
         if key not in OVERRIDE_KEYS:
-            raise ConfigError(f"unknown override {key!r} (expected one of {', '.join(OVERRIDE_KEYS)})")
+            raise ConfigError(f"unknown override {excerpt(key)} (expected one of {', '.join(OVERRIDE_KEYS)})")
         if value is None:
             continue
         where = f"option {OVERRIDE_KEYS[key]}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import os
 from typing import Any, Callable
 
 from twisted.application.service import MultiService
@@ -90,6 +91,8 @@ class Simulator(MultiService):
         #: active scenario came as an object (the API's YAML text), with no file behind it
         self.scenario_source: str | None = config.scenario
         self.seed: int = getattr(self.scenario, "seed", None) or config.seed or 0
+        #: where the API may load scenario files from besides the shipped set (fixed at start)
+        self.scenario_dirs: tuple[str, ...] = _allowed_scenario_dirs(config)
         # durable store hook: None for "memory"; StoreError (a clear message) for a store that cannot be used
         self.journal = open_journal(config.store, reactor, config.core.store_final_ttl)
         self._restored = False
@@ -381,6 +384,26 @@ class GCFreezer:
             self._gc.freeze()
             frozen = self._gc.get_freeze_count()
         self._frozen_at_turnover = frozen
+
+
+def _allowed_scenario_dirs(config: Config) -> tuple[str, ...]:
+    """
+    ``config.scenario_dirs``, plus the directory of ``config.scenario`` when it is a file.
+
+    The operator chose both; any other file stays out of reach of the API
+    (``PUT /api/v1/scenario`` with a name or path).
+    """
+    from smsc_sim.scenario.loader import ScenarioError, find_scenario, scenario_dirs
+
+    dirs = list(config.scenario_dirs)
+    try:
+        directory = os.path.realpath(find_scenario(config.scenario).parent)
+    except (ScenarioError, OSError):
+        return tuple(dirs)  # a scenario loader of its own (tests) may take names the shipped one does not
+    shipped = {os.path.realpath(d) for d in scenario_dirs()}
+    if directory not in dirs and directory not in shipped:
+        dirs.append(directory)
+    return tuple(dirs)
 
 
 def _default_scenario_loader(name_or_path: str, clock: IReactorTime, seed: int | None) -> IScenario:

@@ -90,6 +90,13 @@ class Options(usage.Options):
             None,
             "Scenario: a shipped scenario's NAME or a PATH to a YAML file " "($SMSC_SIM_SCENARIO; default: default).",
         ],
+        [
+            "scenario-dirs",
+            None,
+            None,
+            "Directories PUT /api/v1/scenario may load scenario files from, besides the shipped set "
+            "and the --scenario file's directory; separated by ':' ($SMSC_SIM_SCENARIO_DIRS).",
+        ],
         ["seed", None, None, "Seed for every random choice, for reproducible runs ($SMSC_SIM_SEED).", int],
         ["store", None, None, "Message store: memory or sqlite:PATH ($SMSC_SIM_STORE; default: memory)."],
     ]
@@ -126,6 +133,7 @@ class Options(usage.Options):
         listen.update(self["listen"])
         overrides: dict[str, Any] = {
             "scenario": self["scenario"],
+            "scenario_dirs": self["scenario-dirs"],
             "seed": self["seed"],
             "api_endpoint": self["api"],
             "api_token": self["api-token"],

@@ -118,6 +118,14 @@ class MistakeTests(SynchronousTestCase):
         self.assertRefused("statuses: {MINE: 0x58}\n", 1, "statuses.MINE", "0x58 is not a vendor status")
         self.assertRefused("statuses: {ESME_RTHROTTLED: 0x401}\n", 1, "statuses.ESME_RTHROTTLED", "already a standard")
 
+    def test_regex_length_bounded(self) -> None:
+        """A regex over 1,000 characters, or regexes over 5,000 characters in all, are refused before compiling."""
+        self.assertRefused(f"rules: [{{match: {{text: '{'a' * 1001}'}}}}]", 1, "rules[0].match.text", "the limit is 1000")
+        rules = "".join(f"  - match: {{text: '{'a' * 990}{i}'}}\n" for i in range(6))
+        self.assertRefused(
+            "rules:\n" + rules, 7, "rules[5].match.text", "more than 5000 characters of regexes in the scenario"
+        )
+
     def test_bad_regex(self) -> None:
         """A regex that does not compile is refused with the regex error."""
         self.assertRefused(

@@ -138,7 +138,7 @@ class ReloadTests(SynchronousTestCase):
 
     def test_reload_reads_what_the_api_loaded_last(self) -> None:
         """After PUT /api/v1/scenario with a path, SIGHUP reads that file again, not the configured one."""
-        other = Path(self.mktemp())
+        other = self.path.parent / "other.yaml"  # the API loads from the configured scenario's directory
         other.write_text(receipt_scenario("DELIVRD", "other"))
         self.put({"name": str(other)})
         other.write_text(receipt_scenario("UNDELIV", "other-edited"))

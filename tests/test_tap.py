@@ -20,6 +20,7 @@ from twisted.trial.unittest import SynchronousTestCase
 import smsc_sim.tap
 from smsc_sim.config import Config, default_config
 from smsc_sim.tap import Options, makeService
+from smsc_sim.yaml_source import MAX_BYTES, MAX_EXPANDED
 
 
 def parse(argv: list[str], environ: Mapping[str, str] | None = None) -> Config:
@@ -123,6 +124,35 @@ class OptionsTests(SynchronousTestCase):
             self.usage_error(["--scenario", path]),
             f"{path}:3: rules[0].match.destinaton: unknown key 'destinaton' (did you mean 'destination'?)",
         )
+
+    def test_oversized_scenario_stops_the_start_in_one_line(self) -> None:
+        """A 20 MB --scenario file is refused by its size in one line, quoting none of it."""
+        path = self.write("# secret-value\n" * 1_400_000)
+        message = self.usage_error(["--scenario", path])
+        self.assertEqual(message, f"{path}: {os.path.getsize(path)} bytes, more than the limit of {MAX_BYTES} bytes")
+
+    def test_scenario_alias_bomb_stops_the_start_in_one_line(self) -> None:
+        """A --scenario file of nested aliases is refused in one line with its line and the limit."""
+        lines = ["rule_sets:", "  one: [&r {match: {destination: '1'}, status: ESME_RTHROTTLED}]"]
+        lines += [f"  all: &all [{', '.join(['*r'] * 300)}]"] + [f"  s{i}: *all" for i in range(300)]
+        path = self.write("\n".join(lines) + "\n")
+        message = self.usage_error(["--scenario", path])
+        self.assertTrue(message.startswith(f"{path}:7: more than {MAX_EXPANDED} values once aliases"), message)
+        self.assertNotIn("\n", message)
+
+    def test_config_alias_bomb_stops_the_start_in_one_line(self) -> None:
+        """A --config file of nested aliases is refused in one line with its line and the limit."""
+        lines = ["x-l0: &l0 [" + ", ".join(["a"] * 10) + "]"]
+        lines += [f"x-l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, 8)]
+        path = self.write("\n".join(lines) + "\n")
+        message = self.usage_error(["-c", path])
+        self.assertTrue(message.startswith(f"{path}:4: more than {MAX_EXPANDED} values once aliases"), message)
+        self.assertNotIn("\n", message)
+
+    def test_scenario_dirs_option(self) -> None:
+        """--scenario-dirs sets the directories the API may load scenario files from."""
+        directory = os.path.realpath(os.path.dirname(self.write("")))
+        self.assertEqual(parse(["--scenario-dirs", directory]).scenario_dirs, (directory,))
 
     def test_unusable_store_stops_the_start_in_one_line(self) -> None:
         """A store that cannot be opened ends makeService with a one-line message, not a traceback."""

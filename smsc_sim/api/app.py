@@ -26,6 +26,7 @@ from smsc_sim.api.metrics import CONTENT_TYPE, SimulatorMetrics
 from smsc_sim.api.waiting import Waits
 from smsc_sim.smpp.constants import parse_status
 from smsc_sim.topology import OUTAGE_MODES, OutageError
+from smsc_sim.yaml_source import clip
 
 if TYPE_CHECKING:
     from smsc_sim.session import SMPPSession
@@ -250,7 +251,15 @@ class ControlAPI:
         return {"scenarios": shipped_scenarios(), "active": self.scenario(call)["scenario"].get("name")}
 
     def load_scenario(self, call: Call) -> dict[str, Any]:
-        """Switch to a scenario by ``name`` (shipped name or path) or by ``yaml`` text; errors change nothing."""
+        """
+        Switch to a scenario by ``name`` or by ``yaml`` text; errors change nothing.
+
+        A name is a shipped scenario, or a name or path inside the operator's
+        ``scenario_dirs`` or the directory of the ``--scenario`` file: any
+        other path is refused with 403, so the API never reads (or quotes)
+        a file the operator did not offer.  Files and texts are read within
+        the YAML bounds of :mod:`smsc_sim.yaml_source`.
+        """
         from smsc_sim.scenario.source import ScenarioError
 
         body = call.object_body()
@@ -259,7 +268,10 @@ class ControlAPI:
             raise APIError(400, "give exactly one of 'name' (a shipped scenario or a path) and 'yaml' (the text)")
         try:
             if "name" in body:
-                self.simulator.load_scenario(text(body["name"], "name"))
+                from smsc_sim.scenario.loader import find_scenario
+
+                path = find_scenario(text(body["name"], "name"), self.simulator.scenario_dirs)
+                self.simulator.load_scenario(str(path))
             else:
                 from smsc_sim.scenario.engine import ScenarioRuntime
                 from smsc_sim.scenario.loader import parse_scenario
@@ -268,9 +280,12 @@ class ControlAPI:
                 runtime = ScenarioRuntime(parsed, self.simulator.clock, self.simulator.seed)
                 self.simulator.set_scenario(runtime)  # type: ignore[arg-type]
         except ScenarioError as e:
-            raise APIError(400, str(e), file=e.file, line=e.line, path=e.path, problem=e.problem) from None
+            from smsc_sim.scenario.loader import ScenarioRefused
+
+            code = 403 if isinstance(e, ScenarioRefused) else 400
+            raise APIError(code, str(e), file=e.file, line=e.line, path=e.path, problem=e.problem) from None
         except ValueError as e:
-            raise APIError(400, str(e)) from None
+            raise APIError(400, clip(str(e))) from None
         return self.scenario(call)
 
     def reset(self, call: Call) -> Deferred[dict[str, Any]]:

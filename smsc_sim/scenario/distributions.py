@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
-from smsc_sim.scenario.source import Cursor
+from smsc_sim.scenario.source import Cursor, excerpt
 
 _DURATION = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "h": 3600.0}
@@ -209,11 +209,11 @@ def parse_duration(cursor: Cursor, what: str = "delay") -> float:
     """
     value = cursor.value
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise cursor.error(f"expected a {what} such as 250ms, 1.5s, 2m or a number of seconds, got {value!r}")
+        raise cursor.error(f"expected a {what} such as 250ms, 1.5s, 2m or a number of seconds, got {excerpt(value)}")
     if isinstance(value, str):
         found = _DURATION.match(value)
         if found is None:
-            raise cursor.error(f"expected a {what} such as 250ms, 1.5s, 2m or a number of seconds, got {value!r}")
+            raise cursor.error(f"expected a {what} such as 250ms, 1.5s, 2m or a number of seconds, got {excerpt(value)}")
         seconds = float(found.group(1)) * _UNITS[found.group(2)]
         shown = value.strip()
     else:

@@ -10,6 +10,7 @@ the key path and what would be right.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import smsc_sim
@@ -27,12 +28,23 @@ from smsc_sim.scenario.parse_program import (
 )
 from smsc_sim.scenario.parse_rules import Context, parse_receipt, parse_rules
 from smsc_sim.scenario.receipts import ReceiptSpec
-from smsc_sim.scenario.source import Cursor, ScenarioError, load_yaml
+from smsc_sim.scenario.source import Cursor, ScenarioError, excerpt, load_yaml
 from smsc_sim.smpp.constants import VENDOR_STATUS_MAX, VENDOR_STATUS_MIN, CommandStatus
+from smsc_sim.yaml_source import YAMLSourceError, read_text
 
-__all__ = ["ScenarioError", "find_scenario", "load_scenario", "parse_scenario", "scenario_dirs", "shipped_scenarios"]
+__all__ = [
+    "ScenarioError",
+    "ScenarioRefused",
+    "find_scenario",
+    "load_scenario",
+    "parse_scenario",
+    "scenario_dirs",
+    "shipped_scenarios",
+]
 
 _SUFFIXES = (".yaml", ".yml")
+#: longest scenario name or path the API looks up
+_MAX_NAME = 1024
 
 
 def scenario_dirs() -> tuple[Path, ...]:
@@ -49,40 +61,99 @@ def shipped_scenarios() -> list[str]:
     return sorted(names)
 
 
-def find_scenario(name_or_path: str | Path) -> Path:
+class ScenarioRefused(ScenarioError):
+    """A scenario path outside the shipped set and the operator's ``scenario_dirs`` (the API answers 403)."""
+
+
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; a name too long or holding NUL is simply not one."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _inside(path: Path, directories: Sequence[Path]) -> bool:
+    return any(path.is_relative_to(directory) for directory in directories)
+
+
+def find_scenario(name_or_path: str | Path, allowed_dirs: Sequence[str | Path] | None = None) -> Path:
     """
     The file of a scenario.
 
     :param name_or_path: a shipped scenario's name (``default``,
         ``throttling``...) or the path of a YAML file.
+    :param allowed_dirs: ``None`` (the operator's own ``--scenario``): any
+        path.  Otherwise the only directories, besides the shipped ones, a
+        scenario may come from: a name is also looked up in them, a relative
+        path is taken relative to each, and every path is resolved (``..``,
+        symbolic links) and must lie inside one of them.
+    :raises ScenarioRefused: for a path outside those directories.
     :raises ScenarioError: when there is no such scenario or file.
     """
     text = str(name_or_path)
-    path = Path(text).expanduser()
-    looks_like_path = isinstance(name_or_path, Path) or "/" in text or "\\" in text or path.suffix in _SUFFIXES
-    if looks_like_path or path.is_file():
-        if path.is_file():
-            return path
-        raise ScenarioError(text, 0, "", "no such scenario file")
-    for directory in scenario_dirs():
+    if allowed_dirs is None:  # the operator's own option: any file, shown as typed
+        path = Path(text).expanduser()
+        if isinstance(name_or_path, Path) or "/" in text or "\\" in text or path.suffix in _SUFFIXES or _is_file(path):
+            if _is_file(path):
+                return path
+            raise ScenarioError(text, 0, "", "no such scenario file")
+        return _find_by_name(text, scenario_dirs())
+    shown = excerpt(text)  # a name from the API is quoted only as a short excerpt
+    if "\x00" in text or len(text) > _MAX_NAME:
+        raise ScenarioError(shown, 0, "", "not a scenario name or path")
+    path = Path(text)
+    roots = tuple(Path(d).resolve() for d in (*scenario_dirs(), *allowed_dirs))
+    if not (isinstance(name_or_path, Path) or "/" in text or "\\" in text or path.suffix in _SUFFIXES):
+        found = _find_by_name(text, roots)
+        if _inside(found.resolve(), roots):  # a link inside a directory may point out of it
+            return found
+        raise _refused(shown, allowed_dirs)
+    # a relative path is tried from the working directory and from each root; only what
+    # resolves (after "..", symbolic links) inside a root may be read
+    bases = () if path.is_absolute() else (Path.cwd(), *roots)
+    candidates = [path.resolve()] if path.is_absolute() else [(base / path).resolve() for base in bases]
+    inside = [c for c in candidates if _inside(c, roots)]
+    for candidate in inside:
+        if _is_file(candidate):
+            return candidate
+    if not inside or any(_is_file(c) for c in candidates if c not in inside):
+        raise _refused(shown, allowed_dirs)
+    raise ScenarioError(shown, 0, "", "no such scenario file in the shipped set or scenario_dirs")
+
+
+def _find_by_name(name: str, directories: Sequence[Path]) -> Path:
+    for directory in directories:
         for suffix in _SUFFIXES:
-            candidate = directory / f"{text}{suffix}"
-            if candidate.is_file():
+            candidate = directory / f"{name}{suffix}"
+            if _is_file(candidate):
                 return candidate
-    raise ScenarioError(text, 0, "", f"no scenario named {text!r}; shipped: {', '.join(shipped_scenarios()) or 'none'}")
+    shipped = ", ".join(shipped_scenarios()) or "none"
+    raise ScenarioError(excerpt(name), 0, "", f"no scenario named {excerpt(name)}; shipped: {shipped}")
 
 
-def load_scenario(name_or_path: str | Path) -> Scenario:
+def _refused(shown: str, allowed_dirs: Sequence[str | Path]) -> ScenarioRefused:
+    dirs = ", ".join(str(d) for d in allowed_dirs) or "none configured"
+    return ScenarioRefused(
+        shown, 0, "", f"refused: scenarios load only from the shipped set or scenario_dirs: {dirs}"
+    )
+
+
+def load_scenario(name_or_path: str | Path, allowed_dirs: Sequence[str | Path] | None = None) -> Scenario:
     """
     Find, read and validate a scenario.
 
+    The file is read within :data:`smsc_sim.yaml_source.MAX_BYTES` (its size
+    is checked first) and parsed within the YAML bounds of that module.
+
+    :param allowed_dirs: as for :func:`find_scenario`.
     :raises ScenarioError: when it cannot be found, read or used.
     """
-    path = find_scenario(name_or_path)
+    path = find_scenario(name_or_path, allowed_dirs)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ScenarioError(str(path), 0, "", f"cannot read: {e}") from None
+        text = read_text(path)
+    except YAMLSourceError as e:
+        raise ScenarioError(e.file, e.line, "", e.problem) from None
     return parse_scenario(text, str(path), name=path.stem)
 
 
@@ -110,9 +181,9 @@ def _parse_statuses(cursor: Cursor) -> dict[str, int]:
     result: dict[str, int] = {}
     for name, value in cursor.entries("status names to numbers").items():
         if not name.isidentifier():
-            raise value.error(f"status name {name!r} must be a word such as VENDOR_RBLOCKED")
+            raise value.error(f"status name {excerpt(name)} must be a word such as VENDOR_RBLOCKED")
         if name in CommandStatus.__members__ or f"ESME_{name}" in CommandStatus.__members__:
-            raise value.error(f"{name!r} is already a standard command_status")
+            raise value.error(f"{excerpt(name)} is already a standard command_status")
         number = value.as_int()
         if not VENDOR_STATUS_MIN <= number <= VENDOR_STATUS_MAX:
             raise value.error(
@@ -172,7 +243,7 @@ def parse_scenario(text: str, file: str = "<string>", name: str | None = None) -
         limits=parse_limits(f["limits"]) if "limits" in f else defaults.limits,
         mo=tuple(parse_mo(item) for item in f["mo"].as_list()) if "mo" in f else (),
         auto_replies=(
-            tuple(parse_auto_reply(item) for item in f["auto_replies"].as_list()) if "auto_replies" in f else ()
+            tuple(parse_auto_reply(item, ctx) for item in f["auto_replies"].as_list()) if "auto_replies" in f else ()
         ),
         timeline=parse_timeline(f["timeline"], ctx, tuple(rule_sets)) if "timeline" in f else Timeline(),
         statuses=dict(ctx.statuses),

@@ -27,7 +27,7 @@ from smsc_sim.scenario.model import (
     WindowSettings,
 )
 from smsc_sim.scenario.parse_rules import Context, parse_match, parse_status_value
-from smsc_sim.scenario.source import Cursor, suggest
+from smsc_sim.scenario.source import Cursor, ScenarioError, excerpt, suggest
 
 _OFF = (False, "off", "none")
 
@@ -92,12 +92,17 @@ def check_template(cursor: Cursor, fields: tuple[str, ...]) -> str:
     try:
         for _, name, _, _ in string.Formatter().parse(text):
             if name is not None and name not in fields:
+                shown = name if len(name) <= 40 else name[:40] + "..."
                 raise cursor.error(
-                    f"unknown placeholder {{{name}}}" + suggest(name, fields) + f"; available: {', '.join(fields)}"
+                    f"unknown placeholder {{{shown}}}" + suggest(name, fields) + f"; available: {', '.join(fields)}"
                 )
         text.format_map({name: "" for name in fields})
+    except ScenarioError:
+        raise
     except (ValueError, IndexError) as e:
-        raise cursor.error(f"bad text template {text!r}: {e} (write {{{{ and }}}} for literal braces)") from None
+        raise cursor.error(
+            f"bad text template {excerpt(text)}: {excerpt(str(e))} (write {{{{ and }}}} for literal braces)"
+        ) from None
     return text
 
 
@@ -158,12 +163,12 @@ def parse_mo(cursor: Cursor) -> MOGenerator:
     )
 
 
-def parse_auto_reply(cursor: Cursor) -> AutoReply:
+def parse_auto_reply(cursor: Cursor, ctx: Context | None = None) -> AutoReply:
     """One auto-reply."""
     f = cursor.mapping(("name", "match", "text", "delay", "data_coding", "split"), required=("text",))
     return AutoReply(
         name=f["name"].as_str() if "name" in f else cursor.path,
-        match=parse_match(f["match"]) if "match" in f else parse_match(Cursor(None, cursor.file)),
+        match=parse_match(f["match"], ctx) if "match" in f else parse_match(Cursor(None, cursor.file)),
         text=check_template(f["text"], REPLY_FIELDS),
         delay=parse_distribution(f["delay"], "delay") if "delay" in f else parse_distribution(Cursor(0, cursor.file)),
         data_coding=f["data_coding"].as_int(0, 0xFF) if "data_coding" in f else None,
@@ -213,7 +218,7 @@ def parse_step(cursor: Cursor, ctx: Context, rule_sets: tuple[str, ...]) -> Time
         name = arg.as_str()
         if name not in rule_sets:
             hint = suggest(name, rule_sets)
-            raise arg.error(f"unknown rule set {name!r}{hint}; defined: {', '.join(rule_sets)}")
+            raise arg.error(f"unknown rule set {excerpt(name)}{hint}; defined: {', '.join(rule_sets)}")
         action = UseRulesAction(name)
     return TimelineStep(
         action=action,

@@ -31,7 +31,7 @@ from smsc_sim.scenario.receipts import (
     ReceiptOutcome,
     ReceiptSpec,
 )
-from smsc_sim.scenario.source import Cursor, suggest
+from smsc_sim.scenario.source import Cursor, excerpt, suggest
 from smsc_sim.smpp.constants import BindType, CommandStatus, Tag, parse_status
 
 
@@ -45,6 +45,8 @@ class Context:
     receipt: ReceiptSpec = ReceiptSpec()
     #: the scenario's default latency, which rules without one use
     latency: Distribution | None = None
+    #: characters of regular expressions compiled so far (bounded: compiling costs time)
+    regex_chars: int = 0
 
 
 def parse_status_value(cursor: Cursor, ctx: Context) -> int:
@@ -56,7 +58,7 @@ def parse_status_value(cursor: Cursor, ctx: Context) -> int:
     if isinstance(value, str) and value.strip() in ctx.statuses:
         return ctx.statuses[value.strip()]
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise cursor.error(f"expected a command_status name or number, got {value!r}")
+        raise cursor.error(f"expected a command_status name or number, got {excerpt(value)}")
     try:
         return parse_status(value)
     except ValueError:
@@ -64,7 +66,7 @@ def parse_status_value(cursor: Cursor, ctx: Context) -> int:
             raise cursor.error(f"status {value} is outside 0..0xFFFFFFFF") from None
         names = [*CommandStatus.__members__, *ctx.statuses]
         hint = suggest(value.strip().upper(), names) or suggest(value.strip(), names)
-        raise cursor.error(f"unknown status {value!r}{hint}") from None
+        raise cursor.error(f"unknown status {excerpt(value)}{hint}") from None
 
 
 def parse_tag(cursor: Cursor) -> int:
@@ -74,31 +76,44 @@ def parse_tag(cursor: Cursor) -> int:
         name = value.strip()
         if name in Tag.__members__:
             return int(Tag[name])
-        raise cursor.error(f"unknown TLV {name!r}" + suggest(name, Tag.__members__))
+        raise cursor.error(f"unknown TLV {excerpt(name)}" + suggest(name, Tag.__members__))
     return cursor.as_int(0, 0xFFFF)
 
 
-def parse_regex(cursor: Cursor) -> re.Pattern[str]:
-    """A Python regular expression, compiled."""
+#: longest regular expression, in characters
+MAX_REGEX_CHARS = 1_000
+#: most characters of regular expressions in one scenario: compiling one takes about 2.5 us a
+#: character (3 times that on a loaded machine), so this keeps a scenario's regexes near 12 ms
+MAX_REGEX_TOTAL = 5_000
+
+
+def parse_regex(cursor: Cursor, ctx: Context | None = None) -> re.Pattern[str]:
+    """A Python regular expression, compiled; :data:`MAX_REGEX_CHARS` long at most, :data:`MAX_REGEX_TOTAL` per ``ctx``."""
     text = cursor.as_str()
+    if len(text) > MAX_REGEX_CHARS:
+        raise cursor.error(f"regex of {len(text)} characters; the limit is {MAX_REGEX_CHARS}")
+    if ctx is not None:
+        ctx.regex_chars += len(text)
+        if ctx.regex_chars > MAX_REGEX_TOTAL:
+            raise cursor.error(f"more than {MAX_REGEX_TOTAL} characters of regexes in the scenario (the limit)")
     try:
         return re.compile(text)
     except re.error as e:
-        raise cursor.error(f"bad regex {text!r}: {e}") from None
+        raise cursor.error(f"bad regex {excerpt(text)}: {e}") from None
 
 
 def _strings(cursor: Cursor, choices: tuple[str, ...] | None = None) -> frozenset[str]:
     return frozenset(item.as_str(choices) for item in cursor.items())
 
 
-def parse_address(cursor: Cursor) -> AddressMatch:
+def parse_address(cursor: Cursor, ctx: Context | None = None) -> AddressMatch:
     """``"4477"``, ``["4477", "4478"]``, ``{prefix: ...}`` or ``{regex: "^44"}``."""
     if cursor.is_mapping():
         fields = cursor.mapping(("prefix", "regex"))
         if len(fields) != 1:
             raise cursor.error("give either prefix or regex")
         if "regex" in fields:
-            return AddressMatch(regex=parse_regex(fields["regex"]))
+            return AddressMatch(regex=parse_regex(fields["regex"], ctx))
         cursor = fields["prefix"]
     prefixes = tuple(item.as_str() for item in cursor.items())
     if not prefixes:
@@ -143,7 +158,7 @@ _MATCH_KEYS = (
 )
 
 
-def parse_match(cursor: Cursor) -> Match:
+def parse_match(cursor: Cursor, ctx: Context | None = None) -> Match:
     """A ``match:`` mapping (every condition must hold; none given matches everything)."""
     if cursor.value is None:
         return Match()
@@ -177,9 +192,9 @@ def parse_match(cursor: Cursor) -> Match:
         instances=_strings(f["instance"]) if "instance" in f else None,
         accounts=_strings(f["account"]) if "account" in f else None,
         bind_types=bind_types,
-        source=parse_address(f["source"]) if "source" in f else None,
-        destination=parse_address(f["destination"]) if "destination" in f else None,
-        text=parse_regex(f["text"]) if "text" in f else None,
+        source=parse_address(f["source"], ctx) if "source" in f else None,
+        destination=parse_address(f["destination"], ctx) if "destination" in f else None,
+        text=parse_regex(f["text"], ctx) if "text" in f else None,
         data_coding=frozenset(i.as_int(0, 0xFF) for i in f["data_coding"].items()) if "data_coding" in f else None,
         esm_class=_parse_bits(f["esm_class"]) if "esm_class" in f else None,
         registered_delivery=_parse_bits(f["registered_delivery"]) if "registered_delivery" in f else None,
@@ -201,7 +216,7 @@ def parse_network_error_code(cursor: Cursor) -> bytes:
         octets = bytes.fromhex(text)
     except ValueError:
         raise cursor.error(
-            f"expected three hex octets such as '03 00 0B' or {{type: 3, code: 11}}, got {text!r}"
+            f"expected three hex octets such as '03 00 0B' or {{type: 3, code: 11}}, got {excerpt(text)}"
         ) from None
     if len(octets) != 3:
         raise cursor.error(f"network_error_code has {len(octets)} octets, must be 3 (type, then a 2-octet code)")
@@ -298,7 +313,7 @@ def parse_rule(cursor: Cursor, ctx: Context) -> Rule:
         latency = ctx.latency if ctx.latency is not None else Outcome().latency
     receipt = parse_receipt(f["receipt"], ctx.receipt) if "receipt" in f else None
     name = f["name"].as_str() if "name" in f else cursor.path
-    match = parse_match(f["match"]) if "match" in f else Match()
+    match = parse_match(f["match"], ctx) if "match" in f else Match()
     return Rule(name, match, Outcome(status, respond, then, latency, receipt), cursor.line)
 
 

@@ -17,6 +17,16 @@ from typing import Any, Iterable, Iterator
 
 import yaml
 
+from smsc_sim import yaml_source
+from smsc_sim.yaml_source import BoundedLoader, YAMLSourceError, excerpt
+
+__all__ = ["Cursor", "LineDict", "LineList", "ScenarioError", "excerpt", "load_yaml", "suggest"]
+
+#: longest key path shown in a message (keys come from the file)
+_PATH_CHARS = 120
+#: longest problem shown (a list of names taken from the file could be any length)
+_PROBLEM_CHARS = 300
+
 
 class ScenarioError(ValueError):
     """
@@ -32,6 +42,10 @@ class ScenarioError(ValueError):
     """
 
     def __init__(self, file: str, line: int, path: str, problem: str) -> None:
+        if len(path) > _PATH_CHARS:  # a key of the file may be any length: show its start only
+            path = path[:_PATH_CHARS] + "..."
+        if len(problem) > _PROBLEM_CHARS:  # a last guard: values are quoted as excerpts already
+            problem = problem[:_PROBLEM_CHARS] + "..."
         self.file = file
         self.line = line
         self.path = path
@@ -56,10 +70,8 @@ class LineList(list[Any]):
     raw: dict[int, str]
 
 
-class _LineLoader(yaml.SafeLoader):
-    """Safe loading (no object construction) that records lines."""
-
-    file_name = "<string>"
+class _LineLoader(BoundedLoader):
+    """Safe loading (no object construction) within the YAML bounds, recording lines."""
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
@@ -99,28 +111,26 @@ _LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 
 def load_yaml(text: str, file: str) -> Any:
     """
-    Parse one YAML document safely, keeping lines.
+    Parse one YAML document safely, within the bounds of :mod:`smsc_sim.yaml_source`, keeping lines.
 
     :param text: the document.
     :param file: its name, for messages.
-    :raises ScenarioError: on a YAML syntax error or a duplicate key.
+    :raises ScenarioError: on a YAML syntax error, a limit or a duplicate key.
     """
-    loader = _LineLoader(text)
-    loader.file_name = file
     try:
-        return loader.get_single_data()
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark is not None else 0
-        raise ScenarioError(file, line, "", f"not valid YAML: {e.problem or e.context}") from None
-    except yaml.YAMLError as e:
-        raise ScenarioError(file, 0, "", f"not valid YAML: {e}") from None
-    finally:
-        loader.dispose()
+        return yaml_source.load(text, file, _construct_document, _LineLoader)
+    except YAMLSourceError as e:
+        raise ScenarioError(e.file, e.line, "", e.problem) from None
+
+
+def _construct_document(loader: Any, node: yaml.Node) -> Any:
+    return loader.construct_document(node)
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
+    if len(word) > 64:  # nothing is that long: no suggestion, and no time spent comparing
+        return ""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -134,7 +144,7 @@ def _kind(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return repr(value)
+    return excerpt(value)
 
 
 class Cursor:
@@ -190,7 +200,7 @@ class Cursor:
         for key, item in value.items():
             line = key_lines.get(key, self.line)
             if key not in allowed:
-                problem = f"unknown key {key!r}" + suggest(str(key), allowed)
+                problem = f"unknown key {excerpt(key)}" + suggest(str(key), allowed)
                 if not suggest(str(key), allowed):
                     problem += f"; expected one of {', '.join(allowed)}"
                 raise ScenarioError(self.file, line, self._key_path(str(key)), problem)
@@ -211,7 +221,7 @@ class Cursor:
         for key in self.value:
             if not isinstance(key, str):
                 line = getattr(self.value, "key_lines", {}).get(key, self.line)
-                raise ScenarioError(self.file, line, self._key_path(str(key)), f"expected a name, got {key!r}")
+                raise ScenarioError(self.file, line, self._key_path(str(key)), f"expected a name, got {excerpt(key)}")
         return self.mapping(tuple(self.value))
 
     def items(self) -> Iterator[Cursor]:
@@ -249,7 +259,7 @@ class Cursor:
             choices = tuple(choices)
             if text not in choices:
                 hint = suggest(text, choices)
-                raise self.error(f"unknown value {text!r}{hint}; expected one of {', '.join(choices)}")
+                raise self.error(f"unknown value {excerpt(text)}{hint}; expected one of {', '.join(choices)}")
         return text
 
     def as_int(self, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -259,7 +269,7 @@ class Cursor:
             try:
                 value = int(value.strip(), 0)
             except ValueError:
-                raise self.error(f"expected a whole number, got {value!r}") from None
+                raise self.error(f"expected a whole number, got {excerpt(value)}") from None
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(f"expected a whole number, got {_kind(value)}")
         self._bounds(value, minimum, maximum)
