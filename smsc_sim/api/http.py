@@ -100,7 +100,9 @@ class Call:
             content = self.request.content
             raw = content.read(MAX_BODY + 1) if content is not None else b""
             if len(raw) > MAX_BODY:
-                raise APIError(413, f"the request body is larger than {MAX_BODY} bytes (the body limit)", limit=MAX_BODY)
+                raise APIError(
+                    413, f"the request body is larger than {MAX_BODY} bytes (the body limit)", limit=MAX_BODY
+                )
             self._body = parse_json(raw)
         return self._body
 
@@ -181,8 +183,14 @@ def number(value: Any, name: str, minimum: float | None = None, integer: bool = 
         try:
             value = int(value) if integer else float(value)
         except ValueError:
-            raise APIError(400, f"{name} must be {'an integer' if integer else 'a number'}, got {excerpt(value)}") from None
-    if not isinstance(value, (int, float)) or (integer and not isinstance(value, int)) or (isinstance(value, float) and not math.isfinite(value)):
+            raise APIError(
+                400, f"{name} must be {'an integer' if integer else 'a number'}, got {excerpt(value)}"
+            ) from None
+    if (
+        not isinstance(value, (int, float))
+        or (integer and not isinstance(value, int))
+        or (isinstance(value, float) and not math.isfinite(value))
+    ):
         raise APIError(400, f"{name} must be {'an integer' if integer else 'a number'}, got {excerpt(value)}")
     if minimum is not None and value < minimum:
         raise APIError(400, f"{name} must be at least {minimum:g}, got {excerpt(value)}")
@@ -363,7 +371,9 @@ class JSONAPI(Resource):
             # before routing: with a bad token no answer tells which paths and methods exist
             self._check_token(request)
         if found is None:
-            raise APIError(404, f"no such resource: {path if len(path) <= 2 * EXCERPT else path[: 2 * EXCERPT] + '...'}")
+            raise APIError(
+                404, f"no such resource: {path if len(path) <= 2 * EXCERPT else path[: 2 * EXCERPT] + '...'}"
+            )
         route, match = found
         handler = route.methods.get(method)
         if handler is None and method == "HEAD":

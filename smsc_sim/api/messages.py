@@ -62,8 +62,9 @@ def _state(value: str) -> str:
     if word in STAT_STATE:
         return STAT_STATE[word].name
     raise APIError(
-        400, f"state must be a message state ({', '.join(MessageState.__members__)}), a receipt stat or 'pending', "
-        f"got {excerpt(value)}"
+        400,
+        f"state must be a message state ({', '.join(MessageState.__members__)}), a receipt stat or 'pending', "
+        f"got {excerpt(value)}",
     )
 
 

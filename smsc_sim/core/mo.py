@@ -76,7 +76,11 @@ def split_data_for_mo(data: bytes, data_coding: int, mode: str, reference: int) 
     segments: list[Segment] = []
     for seqnum, piece in enumerate(pieces, start=1):
         if mode == "sar":
-            tlvs = {_SAR_REF: (reference % 0x10000).to_bytes(2, "big"), _SAR_TOTAL: bytes([total]), _SAR_SEQ: bytes([seqnum])}
+            tlvs = {
+                _SAR_REF: (reference % 0x10000).to_bytes(2, "big"),
+                _SAR_TOTAL: bytes([total]),
+                _SAR_SEQ: bytes([seqnum]),
+            }
             segments.append(Segment(0, piece, tlvs))
         else:
             segments.append(Segment(ESM_CLASS_UDHI, _concat_udh(mode, reference, total, seqnum) + piece))
