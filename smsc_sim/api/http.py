@@ -126,8 +126,7 @@ def parse_json(raw: bytes) -> Any:
         source = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise APIError(400, f"the request body is not UTF-8: byte {e.start} cannot be decoded") from None
-    if source.startswith("\ufeff"):
-        source = source[1:]  # a byte-order mark is tolerated, as RFC 8259 allows parsers to
+    source = source.removeprefix("\ufeff")  # a byte-order mark is tolerated, as RFC 8259 allows parsers to
     if not source.strip():
         return {}
     try:
