@@ -358,3 +358,28 @@ async def test_form_posts_over_tcp_get_json_415() -> None:
             assert (await response.json())["error"]["rule"] == "content-type"
     finally:
         await smsc.stop()
+
+
+class DocumentedGuardTests(RawCalls):
+    token = "t"
+
+    def test_guard_and_limit_answers_match_the_document(self) -> None:
+        """The 401, 403, 413, 415 and 421 answers, and the 400 of the MO limit, are documented for those operations."""
+        from smsc_sim.api.app import openapi_document
+        from tests.test_api_openapi import OpenAPIChecker
+
+        checker = OpenAPIChecker(openapi_document())
+        json_type = {"Content-Type": "application/json"}
+        mo = json.dumps({"source": "1", "destination": "2", "text": "x" * 400, "count": 5000}).encode()
+        cases = [
+            ("POST", "/api/v1/reset", None, {"Authorization": "Bearer no"}, 401),
+            ("GET", "/api/v1/instances", None, {"Origin": "http://evil.example"}, 403),
+            ("POST", MO, b" " * (MAX_BODY + 1), json_type, 413),
+            ("PUT", "/api/v1/scenario", b"name=default", {"Content-Type": "application/x-www-form-urlencoded"}, 415),
+            ("GET", "/api/v1/health/live", None, {"Host": "evil.example"}, 421),
+            ("POST", MO, mo, json_type, 400),
+        ]
+        for method, path, data, headers, expected in cases:
+            code, body = self.send(method, path, data, headers)
+            self.assertEqual(code, expected, (method, path, body))
+            checker.check(method, path, code, body)
