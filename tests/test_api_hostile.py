@@ -383,3 +383,18 @@ class DocumentedGuardTests(RawCalls):
             code, body = self.send(method, path, data, headers)
             self.assertEqual(code, expected, (method, path, body))
             checker.check(method, path, code, body)
+
+
+class FieldTypeTests(RawCalls):
+    def test_wrong_types_and_sizes_are_400(self) -> None:
+        """An outage status that is a list, object or float, or a receipt err past 999, is a 400, never a 500."""
+        for status in ([], {"a": 1}, 1.5, 1e300):
+            code, body = self.call("POST", "/api/v1/instances/SMPP1/outage", {"mode": "reject-binds", "status": status})
+            self.assertEqual(code, 400, (status, body))
+            self.assertIn("status", body["error"]["message"])
+        esme = self.bind()
+        message_id = self.submit(esme)
+        for err in (1000, 10**30):
+            code, body = self.call("POST", f"/api/v1/messages/{message_id}/receipt", {"stat": "UNDELIV", "err": err})
+            self.assertEqual(code, 400, (err, body))
+        self.assertNoTraceback()

@@ -198,6 +198,9 @@ class ControlAPI:
         if body.get("latency") is not None:
             options["latency"] = number(body["latency"], "latency", 0)
         if body.get("status") is not None:
+            status = body["status"]
+            if isinstance(status, bool) or not isinstance(status, (int, str)):
+                raise APIError(400, f"status must be a command_status number or name, got {excerpt(status)}")
             try:
                 options["status"] = parse_status(body["status"])
             except ValueError as e:

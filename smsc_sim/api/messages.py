@@ -229,6 +229,9 @@ class MessageRoutes:
         if stat not in STAT_STATE:
             raise APIError(400, f"stat must be one of {', '.join(STAT_STATE)}, got {excerpt(stat)}")
         err = None if body.get("err") is None else int(number(body["err"], "err", 0, integer=True))
+        if err is not None and err > 999:
+            # the receipt writes err: with three digits
+            raise APIError(400, f"err must be 0..999, got {excerpt(err)}")
         for core in self.simulator.cores.values():
             record = core.message(message_id)
             if record is not None:
