@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import pytest
 import pytest_twisted
 import treq
+from twisted.internet.task import deferLater
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
@@ -398,3 +399,59 @@ class FieldTypeTests(RawCalls):
             code, body = self.call("POST", f"/api/v1/messages/{message_id}/receipt", {"stat": "UNDELIV", "err": err})
             self.assertEqual(code, 400, (err, body))
         self.assertNoTraceback()
+
+
+class MOTurnTests(RawCalls):
+    def test_a_large_request_is_originated_a_turn_at_a_time(self) -> None:
+        """
+        count 1000 is originated at most 200 records a reactor turn, the rest
+        left for later turns (SMPP traffic is served in between); the 201
+        with all 1000 ids comes once every MO is out.
+        """
+        from smsc_sim.api.messages import MO_RECORDS_PER_TURN
+
+        body = json.dumps({"source": "1", "destination": "2", "text": "x", "count": 1000}).encode()
+        answer = self.smsc.http.request("POST", BASE + MO, data=body, headers={"Content-Type": "application/json"})
+        self.smsc.http.flush()
+        self.assertNoResult(answer)
+        self.assertEqual(len(self.smsc.messages(direction="mo")), MO_RECORDS_PER_TURN)
+        self.assertEqual(len(self.smsc.reactor.getDelayedCalls()), 1)  # the next turn's share, behind other work
+        self.smsc.flush()
+        response = self.successResultOf(answer)
+        self.assertEqual(response.code, 201)
+        self.assertEqual(len(json.loads(self.successResultOf(treq.content(response)))["message_ids"]), 1000)
+
+
+@pytest.mark.integration
+@pytest_twisted.ensureDeferred
+async def test_liveness_answers_while_a_large_mo_request_runs() -> None:
+    """
+    Over real HTTP, while a POST /mo of 10,000 records is being originated,
+    a liveness request sent after it is answered first: the reactor is not
+    held for the whole request.
+    """
+    from twisted.internet import reactor
+
+    from smsc_sim.testing.harness import InProcessSimulator
+
+    smsc = await InProcessSimulator().start()
+    try:
+        body = json.dumps({"source": "1", "destination": "2", "text": "x", "count": 10_000}).encode()
+        order: list[str] = []
+
+        def posted(response: Any) -> Any:
+            order.append("mo")
+            return response
+
+        posting = treq.post(smsc.api_url + MO, data=body, headers={"Content-Type": "application/json"})
+        posting.addCallback(posted)
+        await deferLater(reactor, 0.05)
+        live = await treq.get(smsc.api_url + "/api/v1/health/live")
+        order.append("live")
+        assert live.code == 200
+        response = await posting
+        assert response.code == 201
+        assert len((await response.json())["message_ids"]) == 10_000
+        assert order == ["live", "mo"]
+    finally:
+        await smsc.stop()

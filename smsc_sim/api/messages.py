@@ -6,9 +6,11 @@ forced receipts.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+import functools
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall
 
 from smsc_sim.api.http import APIError, Call, JSONAPI, JSONResponse, check_keys, excerpt, number, text
 from smsc_sim.api.waiting import TooManyWaits, Waits
@@ -27,6 +29,8 @@ MO_FIELDS = (
 )  # fmt: skip
 #: most MO records (deliver_sm parts) one POST /api/v1/mo may create: ``count`` x parts of the message
 MAX_MO_RECORDS = 10_000
+#: MO records made in one reactor turn (about 20-60 ms of work) before SMPP traffic gets its turn
+MO_RECORDS_PER_TURN = 200
 #: most messages one page can hold
 MAX_LIMIT = 10_000
 #: encoding names an MO may be given in, and the data_coding each means
@@ -155,7 +159,7 @@ class MessageRoutes:
 
     # -- actions -----------------------------------------------------------------
 
-    def inject_mo(self, call: Call) -> JSONResponse:
+    def inject_mo(self, call: Call) -> Deferred[JSONResponse] | JSONResponse:
         """Originate an MO message to a bound receiver of the account."""
         body = call.object_body()
         check_keys(body, MO_FIELDS)
@@ -209,16 +213,59 @@ class MessageRoutes:
                 f"{count} x {len(parts)} = {records}",
                 limit=MAX_MO_RECORDS,
             )
+        inject = functools.partial(
+            self.simulator.inject_mo, account, source, destination, text=message, data_coding=data_coding,
+            split=split, instance=instance, data=data,
+        )  # fmt: skip
+        return self._originate(inject, count)
+
+    def _originate(self, inject: Callable[[], Sequence[str]], count: int) -> Deferred[JSONResponse] | JSONResponse:
+        """
+        Call ``inject`` ``count`` times, at most :data:`MO_RECORDS_PER_TURN`
+        records a reactor turn, so that a large request never holds up SMPP
+        traffic for long; the answer comes once every MO is out.
+        """
         ids: list[str] = []
-        try:
-            for _ in range(count):
-                ids += self.simulator.inject_mo(
-                    account, source, destination, text=message, data_coding=data_coding, split=split,
-                    instance=instance, data=data,
-                )  # fmt: skip
-        except (ValueError, KeyError) as e:
-            raise APIError(400, str(e).strip("'\"")) from None
-        return JSONResponse(201, {"message_ids": ids})
+        left = [count]
+        pending: list[IDelayedCall] = []
+
+        def step() -> JSONResponse | None:
+            made = 0
+            try:
+                while left[0] and made < MO_RECORDS_PER_TURN:
+                    parts = inject()
+                    ids.extend(parts)
+                    made += len(parts)
+                    left[0] -= 1
+            except (ValueError, KeyError) as e:
+                raise APIError(400, str(e).strip("'\""), message_ids=ids) from None
+            return None if left[0] else JSONResponse(201, {"message_ids": ids})
+
+        first = step()  # one turn at once: a small request answers without waiting for the reactor
+        if first is not None:
+            return first
+        def cancel(_: Deferred[JSONResponse]) -> None:
+            # the client left: stop originating
+            for call in pending:
+                if call.active():
+                    call.cancel()
+
+        done: Deferred[JSONResponse] = Deferred(cancel)
+
+        def later() -> None:
+            pending.clear()
+            try:
+                answer = step()
+            except APIError as e:
+                done.errback(e)
+                return
+            if answer is None:
+                pending.append(self.simulator.clock.callLater(0, later))
+            else:
+                done.callback(answer)
+
+        pending.append(self.simulator.clock.callLater(0, later))
+        return done
 
     def force_receipt(self, call: Call) -> dict[str, Any]:
         """End a message now with a given receipt ``stat`` and ``err``."""
