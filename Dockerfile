@@ -5,7 +5,7 @@
 #
 # Configured by environment variables (see docs/ci.md): SMSC_SIM_SCENARIO,
 # SMSC_SIM_ACCOUNTS, SMSC_SIM_API_TOKEN, SMSC_SIM_SEED, SMSC_SIM_TRACE,
-# SMSC_SIM_<INSTANCE>_ENDPOINT, SMSC_SIM_API, SMSC_SIM_CONFIG.
+# SMSC_SIM_<INSTANCE>_ENDPOINT, SMSC_SIM_API, SMSC_SIM_API_ALLOWED_HOSTS, SMSC_SIM_CONFIG.
 
 # -- build: a wheel of the project (the scenarios go inside it) -------------
 FROM python:3.11-slim AS build
@@ -36,6 +36,9 @@ WORKDIR /tmp
 # every listener (SMPP and the API) on all interfaces of the container; set
 # SMSC_SIM_API_TOKEN, or the API logs a warning: anyone who reaches it controls the simulator
 ENV SMSC_SIM_LISTEN_HOST=0.0.0.0
+# the API answers only loopback names, IP addresses and these Host names (its guard against DNS
+# rebinding): the service names a CI job reaches it by (docs/ci.md); add yours, comma-separated
+ENV SMSC_SIM_API_ALLOWED_HOSTS=smsc-sim,smsc
 # SMPP1 and SMPP2 (cluster NA), SMPP0, the control API
 EXPOSE 2775 2776 2777 8775
 

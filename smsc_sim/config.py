@@ -163,6 +163,9 @@ class Config:
     api_endpoint: str = "tcp:8775:interface=127.0.0.1"
     #: bearer token required by the API (all calls but liveness)
     api_token: str | None = None
+    #: ``Host`` names the API answers besides loopback names and IP addresses (a CI
+    #: service name such as ``smsc-sim``); ``*`` = any (no DNS-rebinding guard)
+    api_allowed_hosts: tuple[str, ...] = ()
     #: log every PDU, decoded
     trace: bool = False
     #: ``memory`` or ``sqlite:PATH``

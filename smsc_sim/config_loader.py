@@ -47,6 +47,7 @@ OVERRIDE_KEYS: Mapping[str, str] = {
     "seed": "--seed",
     "api_endpoint": "--api",
     "api_token": "--api-token",
+    "api_allowed_hosts": "--api-allowed-hosts",
     "trace": "--trace",
     "store": "--store",
     "accounts": "--account",
@@ -73,6 +74,7 @@ _INT_RANGES: Mapping[tuple[type, str], tuple[int, int | None]] = {
 _INSTANCE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _ENV_ENDPOINT = re.compile(r"^SMSC_SIM_(.+)_ENDPOINT$")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -339,6 +341,8 @@ def _check_top_level(name: str, value: Any, where: str, path: str) -> Any:
         _check_endpoint(value, where, path)
     if name == "api_token" and value == "":
         return None
+    if name == "api_allowed_hosts":
+        return _allowed_hosts(value, where, path)
     return value
 
 
@@ -352,6 +356,25 @@ def _scenario_dirs(value: Sequence[str], where: str, path: str) -> tuple[str, ..
             _fail(where, f"{path}[{i}]", f"not a directory: {excerpt(entry)}", "an existing directory of scenarios")
         dirs.append(os.path.realpath(entry))
     return tuple(dirs)
+
+
+def _allowed_hosts(value: Sequence[str], where: str, path: str) -> tuple[str, ...]:
+    """Check the API's extra Host names: DNS names or IP addresses without port, or ``*``; lower-cased."""
+    names: list[str] = []
+    for i, raw in enumerate(value):
+        name = raw.strip().lower()
+        if name == "*":
+            names.append(name)
+            continue
+        try:
+            ipaddress.ip_address(name.strip("[]"))
+        except ValueError:
+            if not _HOST_NAME.match(name) or len(name) > 253:
+                _fail(where, f"{path}[{i}]", f"not a host name: {excerpt(raw)}", "a DNS name such as smsc-sim (no port), or *")
+            names.append(name.rstrip("."))
+        else:
+            names.append(name.strip("[]"))
+    return tuple(names)
 
 
 def _check_unique(items: Sequence[Any], path: str, wheres: Sequence[str]) -> None:
@@ -441,6 +464,7 @@ def _apply_environ(config: Config, environ: Mapping[str, str], known: Mapping[st
         "SMSC_SIM_SEED": "seed",
         "SMSC_SIM_API": "api_endpoint",
         "SMSC_SIM_API_TOKEN": "api_token",
+        "SMSC_SIM_API_ALLOWED_HOSTS": "api_allowed_hosts",
         "SMSC_SIM_TRACE": "trace",
         "SMSC_SIM_STORE": "store",
     }
@@ -469,6 +493,8 @@ def _from_text(key: str, text: str, where: str) -> Any:
             return int(text)
         except ValueError:
             _fail(where, key, f"not an integer: {excerpt(text)}", "an integer")
+    if key == "api_allowed_hosts":
+        return [name for name in text.split(",") if name.strip()]
     if key == "trace":
         if text.strip().lower() in _TRUE + _FALSE:
             return text.strip().lower() in _TRUE
@@ -484,6 +510,10 @@ def _set(config: Config, key: str, value: Any, where: str, known: Mapping[str, A
         # like PATH: directories separated by os.pathsep (":" on POSIX) in a variable or an option
         entries = value.split(os.pathsep) if isinstance(value, str) else list(value)
         return dataclasses.replace(config, scenario_dirs=_scenario_dirs(entries, where, key))
+    if key == "api_allowed_hosts":
+        if isinstance(value, str):
+            value = [name for name in value.split(",") if name.strip()]
+        return dataclasses.replace(config, api_allowed_hosts=_allowed_hosts(value, where, key))
     hint = typing.get_type_hints(Config)[key]
     value = _check_value(Config, key, _check_type(hint, value, where, key), where, key)
     return dataclasses.replace(config, **{key: value})

@@ -85,6 +85,13 @@ class Options(usage.Options):
         ],
         ["api-token", None, None, "Bearer token the control API requires ($SMSC_SIM_API_TOKEN; default: none)."],
         [
+            "api-allowed-hosts",
+            None,
+            None,
+            "Comma-separated Host names the control API answers besides loopback and IP addresses, e.g. "
+            "smsc-sim for a CI service; '*' allows any ($SMSC_SIM_API_ALLOWED_HOSTS; default: none).",
+        ],
+        [
             "scenario",
             None,
             None,
@@ -137,6 +144,7 @@ class Options(usage.Options):
             "seed": self["seed"],
             "api_endpoint": self["api"],
             "api_token": self["api-token"],
+            "api_allowed_hosts": self["api-allowed-hosts"],
             "trace": True if self["trace"] else None,
             "store": self["store"],
             "accounts": list(self["account"]) or None,

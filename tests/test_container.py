@@ -7,6 +7,7 @@ ephemeral 127.0.0.1 ports).
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -45,6 +46,17 @@ def instructions() -> list[tuple[str, str]]:
 def last(keyword: str) -> str:
     """The arguments of the last instruction of that keyword (the one in force in the final stage)."""
     return [rest for kw, rest in instructions() if kw == keyword][-1]
+
+
+def image_environment() -> dict[str, str]:
+    """The variables the image's ENV instructions set (``KEY=VALUE`` pairs, unquoted values)."""
+    found: dict[str, str] = {}
+    for keyword, rest in instructions():
+        if keyword == "ENV":
+            for pair in rest.split():
+                key, _, value = pair.partition("=")
+                found[key] = value
+    return found
 
 
 def exec_form(arguments: str) -> list[str]:
@@ -110,8 +122,9 @@ class DockerfileTests(SynchronousTestCase):
 class EntrypointTests(SynchronousTestCase):
     def setUp(self) -> None:
         entrypoint = exec_form(last("ENTRYPOINT")) + exec_form(last("CMD"))
-        # the configuration comes from the environment only, as in `docker run -e ...`
+        # the configuration comes from the environment only: the image's ENV, then `docker run -e ...`
         self.env = {
+            **image_environment(),
             "PATH": os.environ.get("PATH", ""),
             "PYTHONPATH": ROOT,
             "HOME": os.environ.get("HOME", "/tmp"),
@@ -165,6 +178,33 @@ class EntrypointTests(SynchronousTestCase):
         self.assertEqual(client.wait_for_bind(account="ci", instance="SMPP2", timeout=5)[0]["bind_type"], "transmitter")
         esme.unbind()
         esme.disconnect()
+
+    def get_with_host(self, host: str) -> tuple[int, dict[str, Any]]:
+        """GET the readiness with this Host header (as a CI job reaching the service by name sends it)."""
+        address = self.api_url.split("//", 1)[1]
+        connection = http.client.HTTPConnection(address, timeout=10)
+        try:
+            connection.putrequest("GET", "/api/v1/health/ready", skip_host=True)
+            connection.putheader("Host", host)
+            connection.putheader("Authorization", "Bearer ci-secret")
+            connection.endheaders()
+            response = connection.getresponse()
+            return response.status, json.loads(response.read())
+        finally:
+            connection.close()
+
+    def test_service_name_host_is_answered(self) -> None:
+        """
+        With the image's environment, the API answers a job that reaches it
+        by service name (Host: smsc-sim:8775, or smsc) and refuses any other
+        name (Host: evil.example, DNS rebinding) with 421.
+        """
+        self.assertIn("smsc-sim", image_environment()["SMSC_SIM_API_ALLOWED_HOSTS"].split(","))
+        for host in ("smsc-sim:8775", "smsc:8775", "127.0.0.1:8775", "localhost"):
+            code, body = self.get_with_host(host)
+            self.assertEqual((code, body["ready"]), (200, True), host)
+        code, body = self.get_with_host("evil.example")
+        self.assertEqual((code, body["error"]["rule"]), (421, "host"))
 
     def test_healthcheck(self) -> None:
         """The HEALTHCHECK command passes with the token from the environment and fails with a wrong one."""

@@ -20,7 +20,17 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 
 import smsc_sim
-from smsc_sim.api.http import APIError, Call, JSONAPI, JSONResponse, TextResponse, check_keys, number, text
+from smsc_sim.api.http import (
+    APIError,
+    Call,
+    JSONAPI,
+    JSONResponse,
+    TextResponse,
+    check_keys,
+    excerpt,
+    number,
+    text,
+)
 from smsc_sim.api.messages import MessageRoutes
 from smsc_sim.api.metrics import CONTENT_TYPE, SimulatorMetrics
 from smsc_sim.api.waiting import Waits
@@ -68,16 +78,25 @@ class ControlAPI:
     :param simulator: what the API drives and shows.
     :param token: the bearer token every call but liveness needs, or None.
     :param metrics: the metrics to expose; made here when not given.
+    :param allowed_hosts: ``Host`` names the API answers besides loopback
+        and IP addresses (:class:`~smsc_sim.api.http.JSONAPI`).
     """
 
     log = Logger()
 
-    def __init__(self, simulator: Simulator, token: str | None = None, metrics: SimulatorMetrics | None = None) -> None:
+    def __init__(
+        self,
+        simulator: Simulator,
+        token: str | None = None,
+        metrics: SimulatorMetrics | None = None,
+        allowed_hosts: tuple[str, ...] | None = None,
+    ) -> None:
         self.simulator = simulator
         self.metrics = metrics if metrics is not None else SimulatorMetrics(simulator)
         self.waits = Waits(simulator.events, simulator.clock)
         self.metrics.open_waits = lambda: len(self.waits.open)
-        self.api = JSONAPI("", token)
+        hosts = simulator.config.api_allowed_hosts if allowed_hosts is None else allowed_hosts
+        self.api = JSONAPI("", token, hosts)
         self.messages = MessageRoutes(simulator, self.waits)
         self._routes()
 
@@ -173,13 +192,16 @@ class ControlAPI:
         check_keys(body, ("mode", "duration", "status", "latency"))
         mode = body.get("mode")
         if mode not in OUTAGE_MODES:
-            raise APIError(400, f"mode must be one of {', '.join(OUTAGE_MODES)}, got {mode!r}")
+            raise APIError(400, f"mode must be one of {', '.join(OUTAGE_MODES)}, got {excerpt(mode)}")
         options: dict[str, Any] = {}
         if body.get("duration") is not None:
             options["duration"] = number(body["duration"], "duration", 0)
         if body.get("latency") is not None:
             options["latency"] = number(body["latency"], "latency", 0)
         if body.get("status") is not None:
+            status = body["status"]
+            if isinstance(status, bool) or not isinstance(status, (int, str)):
+                raise APIError(400, f"status must be a command_status number or name, got {excerpt(status)}")
             try:
                 options["status"] = parse_status(body["status"])
             except ValueError as e:
@@ -232,7 +254,7 @@ class ControlAPI:
             session.abort()
             return {"ended": "reset", "session": view}
         if how != "unbind":
-            raise APIError(400, f"how must be 'unbind' or 'reset', got {how!r}")
+            raise APIError(400, f"how must be 'unbind' or 'reset', got {excerpt(how)}")
         return session.unbind().addCallback(lambda _: {"ended": "unbind", "session": view})
 
     # -- scenario, reset, stats, metrics ---------------------------------------
@@ -299,7 +321,7 @@ class ControlAPI:
         flags = {key: body.get(key, key != "sessions") for key in ("outages", "scenario", "sessions")}
         for key, value in flags.items():
             if not isinstance(value, bool):
-                raise APIError(400, f"{key} must be true or false, got {value!r}")
+                raise APIError(400, f"{key} must be true or false, got {excerpt(value)}")
         simulator = self.simulator
         waits: list[Deferred[Any]] = []
         if flags["sessions"]:

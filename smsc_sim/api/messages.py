@@ -6,12 +6,15 @@ forced receipts.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+import functools
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall
 
-from smsc_sim.api.http import APIError, Call, JSONAPI, JSONResponse, check_keys, number, text
+from smsc_sim.api.http import APIError, Call, JSONAPI, JSONResponse, check_keys, excerpt, number, text
 from smsc_sim.api.waiting import TooManyWaits, Waits
+from smsc_sim.core.mo import mo_segments
 from smsc_sim.smpp.concat import MO_MODES
 from smsc_sim.smpp.constants import STAT_STATE, MessageState
 
@@ -24,8 +27,10 @@ FILTERS = ("account", "instance", "source", "destination", "state", "since", "un
 MO_FIELDS = (
     "account", "source", "destination", "text", "data_hex", "encoding", "data_coding", "split", "instance", "count",
 )  # fmt: skip
-#: most MO one POST /api/v1/mo may originate (``count``)
-MAX_MO_COUNT = 10_000
+#: most MO records (deliver_sm parts) one POST /api/v1/mo may create: ``count`` x parts of the message
+MAX_MO_RECORDS = 10_000
+#: MO records made in one reactor turn (about 20-60 ms of work) before SMPP traffic gets its turn
+MO_RECORDS_PER_TURN = 200
 #: most messages one page can hold
 MAX_LIMIT = 10_000
 #: encoding names an MO may be given in, and the data_coding each means
@@ -61,8 +66,9 @@ def _state(value: str) -> str:
     if word in STAT_STATE:
         return STAT_STATE[word].name
     raise APIError(
-        400, f"state must be a message state ({', '.join(MessageState.__members__)}), a receipt stat or 'pending', "
-        f"got {value!r}"
+        400,
+        f"state must be a message state ({', '.join(MessageState.__members__)}), a receipt stat or 'pending', "
+        f"got {excerpt(value)}",
     )
 
 
@@ -78,7 +84,7 @@ def parse_filters(source: dict[str, Any]) -> dict[str, Any]:
         elif key == "state":
             filters[key] = _state(text(value, key))
         elif key == "direction" and value not in ("mt", "mo"):
-            raise APIError(400, f"direction must be 'mt' or 'mo', got {value!r}")
+            raise APIError(400, f"direction must be 'mt' or 'mo', got {excerpt(value)}")
         else:
             filters[key] = text(value, key)
     return filters
@@ -153,14 +159,14 @@ class MessageRoutes:
 
     # -- actions -----------------------------------------------------------------
 
-    def inject_mo(self, call: Call) -> JSONResponse:
+    def inject_mo(self, call: Call) -> Deferred[JSONResponse] | JSONResponse:
         """Originate an MO message to a bound receiver of the account."""
         body = call.object_body()
         check_keys(body, MO_FIELDS)
         accounts = self.simulator.config.accounts
         account = text(body.get("account", accounts[0].system_id if accounts else ""), "account")
         if account not in {a.system_id for a in accounts}:
-            raise APIError(404, f"no account {account!r}")
+            raise APIError(404, f"no account {excerpt(account)}")
         for key in ("source", "destination"):
             if key not in body:
                 raise APIError(400, f"{key} is required")
@@ -174,13 +180,13 @@ class MessageRoutes:
         if body.get("encoding") is not None:
             encoding = text(body["encoding"], "encoding").lower()
             if encoding not in ENCODINGS:
-                raise APIError(400, f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
+                raise APIError(400, f"encoding must be one of {', '.join(ENCODINGS)}, got {excerpt(encoding)}")
             if data_coding is not None and data_coding != ENCODINGS[encoding]:
                 raise APIError(400, "encoding and data_coding disagree; give one")
             data_coding = ENCODINGS[encoding]
         split = text(body.get("split", "udh8"), "split")
         if split not in MO_MODES:
-            raise APIError(400, f"split must be one of {', '.join(MO_MODES)}, got {split!r}")
+            raise APIError(400, f"split must be one of {', '.join(MO_MODES)}, got {excerpt(split)}")
         data: bytes | None = None
         if "data_hex" in body:
             try:
@@ -189,22 +195,77 @@ class MessageRoutes:
                 raise APIError(400, "data_hex is not hexadecimal") from None
         instance = body.get("instance")
         if instance is not None and text(instance, "instance") not in self.simulator.instances:
-            raise APIError(404, f"no instance {instance!r}")
+            raise APIError(404, f"no instance {excerpt(instance)}")
         count = int(number(body.get("count", 1), "count", 1, integer=True))
-        if count > MAX_MO_COUNT:
-            raise APIError(400, f"count must be at most {MAX_MO_COUNT}, got {count}")
         source, destination = text(body["source"], "source"), text(body["destination"], "destination")
         message = text(body["text"], "text") if "text" in body else None
-        ids: list[str] = []
+        settings = next(a for a in accounts if a.system_id == account)
         try:
-            for _ in range(count):  # the first raises for a bad message, before anything is sent
-                ids += self.simulator.inject_mo(
-                    account, source, destination, text=message, data_coding=data_coding, split=split,
-                    instance=instance, data=data,
-                )  # fmt: skip
-        except (ValueError, KeyError) as e:
+            # cut once before sending anything: a bad message or too much work is refused whole
+            _, parts = mo_segments(message, data, data_coding, split, 0, settings.default_alphabet)
+        except ValueError as e:
             raise APIError(400, str(e).strip("'\"")) from None
-        return JSONResponse(201, {"message_ids": ids})
+        records = count * len(parts)
+        if records > MAX_MO_RECORDS:
+            raise APIError(
+                400,
+                f"count x parts must be at most {MAX_MO_RECORDS} records a request (the MO record limit), got "
+                f"{count} x {len(parts)} = {records}",
+                limit=MAX_MO_RECORDS,
+            )
+        inject = functools.partial(
+            self.simulator.inject_mo, account, source, destination, text=message, data_coding=data_coding,
+            split=split, instance=instance, data=data,
+        )  # fmt: skip
+        return self._originate(inject, count)
+
+    def _originate(self, inject: Callable[[], Sequence[str]], count: int) -> Deferred[JSONResponse] | JSONResponse:
+        """
+        Call ``inject`` ``count`` times, at most :data:`MO_RECORDS_PER_TURN`
+        records a reactor turn, so that a large request never holds up SMPP
+        traffic for long; the answer comes once every MO is out.
+        """
+        ids: list[str] = []
+        left = [count]
+        pending: list[IDelayedCall] = []
+
+        def step() -> JSONResponse | None:
+            made = 0
+            try:
+                while left[0] and made < MO_RECORDS_PER_TURN:
+                    parts = inject()
+                    ids.extend(parts)
+                    made += len(parts)
+                    left[0] -= 1
+            except (ValueError, KeyError) as e:
+                raise APIError(400, str(e).strip("'\""), message_ids=ids) from None
+            return None if left[0] else JSONResponse(201, {"message_ids": ids})
+
+        first = step()  # one turn at once: a small request answers without waiting for the reactor
+        if first is not None:
+            return first
+        def cancel(_: Deferred[JSONResponse]) -> None:
+            # the client left: stop originating
+            for call in pending:
+                if call.active():
+                    call.cancel()
+
+        done: Deferred[JSONResponse] = Deferred(cancel)
+
+        def later() -> None:
+            pending.clear()
+            try:
+                answer = step()
+            except APIError as e:
+                done.errback(e)
+                return
+            if answer is None:
+                pending.append(self.simulator.clock.callLater(0, later))
+            else:
+                done.callback(answer)
+
+        pending.append(self.simulator.clock.callLater(0, later))
+        return done
 
     def force_receipt(self, call: Call) -> dict[str, Any]:
         """End a message now with a given receipt ``stat`` and ``err``."""
@@ -213,8 +274,11 @@ class MessageRoutes:
         check_keys(body, ("stat", "err"))
         stat = text(body.get("stat", ""), "stat").upper()
         if stat not in STAT_STATE:
-            raise APIError(400, f"stat must be one of {', '.join(STAT_STATE)}, got {stat!r}")
+            raise APIError(400, f"stat must be one of {', '.join(STAT_STATE)}, got {excerpt(stat)}")
         err = None if body.get("err") is None else int(number(body["err"], "err", 0, integer=True))
+        if err is not None and err > 999:
+            # the receipt writes err: with three digits
+            raise APIError(400, f"err must be 0..999, got {excerpt(err)}")
         for core in self.simulator.cores.values():
             record = core.message(message_id)
             if record is not None:
@@ -273,7 +337,7 @@ class MessageRoutes:
         message_id = text(body["message_id"], "message_id")
         outcome = text(body.get("outcome", "acked"), "outcome")
         if outcome not in _RECEIPT_DONE + ("any",):
-            raise APIError(400, f"outcome must be one of {', '.join(_RECEIPT_DONE + ('any',))}, got {outcome!r}")
+            raise APIError(400, f"outcome must be one of {', '.join(_RECEIPT_DONE + ('any',))}, got {excerpt(outcome)}")
         timeout = self._timeout(body)
 
         def check() -> dict[str, Any] | None:

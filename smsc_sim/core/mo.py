@@ -16,15 +16,22 @@ from typing import TYPE_CHECKING
 from smsc_sim.core.ids import format_message_id, next_message_number
 from smsc_sim.core.router import Delivery
 from smsc_sim.core.store import MessageRecord, MOEntry, StoreFull
-from smsc_sim.smpp.concat import Segment, payload_of, split_for_mo
-from smsc_sim.smpp.constants import CommandId, Tag
+from smsc_sim.smpp.concat import MO_MODES, Segment, _concat_udh, payload_of, split_for_mo
+from smsc_sim.smpp.constants import ESM_CLASS_UDHI, CommandId, Tag
 from smsc_sim.smpp.pdu import make_pdu
-from smsc_sim.smpp.text import choose_coding, decode_text
+from smsc_sim.smpp.text import choose_coding, decode_text, length_class
 
 if TYPE_CHECKING:
     from smsc_sim.core.smsc import SMSCCore
 
 _PAYLOAD = int(Tag.message_payload)
+_SAR_REF = int(Tag.sar_msg_ref_num)
+_SAR_TOTAL = int(Tag.sar_total_segments)
+_SAR_SEQ = int(Tag.sar_segment_seqnum)
+
+#: octets of one short_message (the 140-octet SMS), and of a part's data after a 6-octet UDH
+SINGLE_OCTETS = 140
+PART_OCTETS = 134
 
 #: data_coding of binary MO data when none is given (8-bit binary)
 BINARY_CODING = 0x04
@@ -39,6 +46,70 @@ def address_kind(address: str) -> tuple[int, int]:
     if digits.isdigit():
         return 1, 1
     return 5, 0
+
+
+def split_data_for_mo(data: bytes, data_coding: int, mode: str, reference: int) -> list[Segment]:
+    """
+    Cut raw MO octets into PDUs the way :func:`~smsc_sim.smpp.concat.split_for_mo` cuts text.
+
+    Up to :data:`SINGLE_OCTETS` octets: one segment, no UDH, no TLV, whatever
+    the mode.  Longer: ``udh8`` and ``sar`` parts of :data:`PART_OCTETS`
+    octets (``udh16`` one fewer, its UDH is an octet longer), even-sized for
+    a UCS-2 coding so that no character is cut in two; ``payload`` puts the
+    whole in message_payload with an empty short_message.
+
+    :raises ValueError: for an unknown mode or more than 255 parts.
+    """
+    if mode not in MO_MODES:
+        raise ValueError(f"mode {mode!r} is not one of {', '.join(MO_MODES)}")
+    if len(data) <= SINGLE_OCTETS:
+        return [Segment(0, data)]
+    if mode == "payload":
+        return [Segment(0, b"", {_PAYLOAD: data})]
+    size = PART_OCTETS - (1 if mode == "udh16" else 0)
+    if length_class(data_coding) == "ucs2":
+        size -= size % 2
+    pieces = [data[i : i + size] for i in range(0, len(data), size)]
+    total = len(pieces)
+    if total > 255:
+        raise ValueError(f"the data needs {total} parts; at most 255 can be concatenated")
+    segments: list[Segment] = []
+    for seqnum, piece in enumerate(pieces, start=1):
+        if mode == "sar":
+            tlvs = {
+                _SAR_REF: (reference % 0x10000).to_bytes(2, "big"),
+                _SAR_TOTAL: bytes([total]),
+                _SAR_SEQ: bytes([seqnum]),
+            }
+            segments.append(Segment(0, piece, tlvs))
+        else:
+            segments.append(Segment(ESM_CLASS_UDHI, _concat_udh(mode, reference, total, seqnum) + piece))
+    return segments
+
+
+def mo_segments(
+    text: str | None, data: bytes | None, data_coding: int | None, split: str, reference: int, alphabet: str
+) -> tuple[int, list[Segment]]:
+    """
+    The data_coding and the deliver_sm segments of one MO message, sending nothing.
+
+    The API calls it to count a request's parts before it originates any.
+
+    :param text: the text, or None when ``data`` is given.
+    :param data: raw octets, or None.
+    :param data_coding: the coding; ``None``: the narrowest that carries the
+        text (8-bit binary for data).
+    :param split: ``udh8``, ``udh16``, ``sar`` or ``payload``.
+    :param reference: the concatenation reference.
+    :param alphabet: how the account reads data_coding 0.
+    :raises ValueError: text the coding cannot carry, or more than 255 parts.
+    """
+    if data is not None:
+        coding = BINARY_CODING if data_coding is None else data_coding
+        return coding, split_data_for_mo(data, coding, split, reference)
+    body = text or ""
+    coding = choose_coding(body, alphabet) if data_coding is None else data_coding
+    return coding, split_for_mo(body, coding, split, reference, alphabet)
 
 
 def originate(
@@ -57,12 +128,12 @@ def originate(
 
     :param source: the handset (deliver_sm source_addr).
     :param destination: the ESME's number (destination_addr).
-    :param text: the text; or ``data``, raw octets sent as they are (in
-        message_payload past 254 octets).
+    :param text: the text; or ``data``, raw octets, split past 140 octets
+        as ``split`` says (:func:`split_data_for_mo`).
     :param data_coding: the coding; ``None``: the narrowest that carries the
         text (8-bit binary for data).
-    :param split: ``udh8``, ``udh16``, ``sar`` or ``payload``, for text too
-        long for one message.
+    :param split: ``udh8``, ``udh16``, ``sar`` or ``payload``, for text or
+        data too long for one message.
     :param instance: prefer receivers on this instance (origin routing).
     :returns: the message ids of the parts, in order.
     :raises ValueError: unknown account or instance, or text the coding cannot carry.
@@ -73,15 +144,8 @@ def originate(
     if instance is not None and instance not in core.instances:
         raise ValueError(f"instance {instance!r} is not in cluster {core.name} ({', '.join(core.instances)})")
     alphabet = settings.default_alphabet
-    segments: list[Segment]
-    if data is not None:
-        coding = BINARY_CODING if data_coding is None else data_coding
-        segments = [Segment(0, data)] if len(data) <= 254 else [Segment(0, b"", {_PAYLOAD: data})]
-    else:
-        body = text or ""
-        coding = choose_coding(body, alphabet) if data_coding is None else data_coding
-        core.mo_reference = (core.mo_reference + 1) % 0x10000
-        segments = split_for_mo(body, coding, split, core.mo_reference, alphabet)
+    core.mo_reference = (core.mo_reference + 1) % 0x10000
+    coding, segments = mo_segments(text, data, data_coding, split, core.mo_reference, alphabet)
     source_ton, source_npi = address_kind(source)
     dest_ton, dest_npi = address_kind(destination)
     now = core.clock.seconds()

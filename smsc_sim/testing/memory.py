@@ -102,7 +102,9 @@ class MemorySMSC:
         self.reactor = MemoryReactorClock()
         self.clock = self.reactor
         self.simulator = Simulator(self.config, self.reactor)
-        self.api = ControlAPI(self.simulator, token)
+        # StubTreq sends the Host of MEMORY_API_URL, a name that can never resolve
+        hosts = self.config.api_allowed_hosts + (MEMORY_API_URL.split("//", 1)[1],)
+        self.api = ControlAPI(self.simulator, token, allowed_hosts=hosts)
         self.events: list[Event] = []
         self._unsubscribe = self.simulator.events.subscribe(self.events.append)
         self.connections: list[MemoryConnection] = []
