@@ -12,37 +12,41 @@ cluster wiped.
 A record is kept as three plain values: ``content`` (what the submit said;
 changed only by a replace), ``progress`` (state, err, final time, history,
 receipt or delivery log, reason) and ``plan`` (the receipt plan).  Entries
-are lists of such values, one batch per pickle (protocol 5): ten times
-cheaper than JSON for these records (JSON spends most of its time writing
-floats as text).  Reading back allows builtin types and the enums of
-:mod:`smsc_sim.smpp.constants` only, so a store file cannot make the
-simulator run code.
+are JSON arrays of such values (octets as hex), one batch per row, as JSON
+text: plain data only, so a store file can neither run code nor change
+anything but the messages it holds.  Every entry read back is checked for
+its shape and the type of every value (states and command ids must be known
+ones); anything else stops the start with a one-line "damaged" error that
+names the file, the row and what is wrong (:func:`replay`).
+
+JSON costs more than the pickles of schema 1 did (the stdlib encoder spends
+most of its time writing floats as text, about 0.5 us a float), but a batch
+still costs one insert; ``bench/store_bench.py`` measures it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
-import io
 import json
 import operator
-import pickle
 import sqlite3
-from typing import Any
+from typing import Any, Callable
 
 from smsc_sim.contracts import ReceiptPlan, ReceiptStep
 from smsc_sim.core.router import Delivery
 from smsc_sim.core.store import MessageRecord
 from smsc_sim.smpp.concat import ConcatInfo
-from smsc_sim.smpp.constants import MessageState
-from smsc_sim.smpp.pdu import PDU
+from smsc_sim.smpp.constants import CommandId, MessageState
+from smsc_sim.smpp.pdu import FIELDS, PDU
+from smsc_sim.smpp.receipt import RECEIPT_ID_FORMATS, STATS
 
-SCHEMA_VERSION = "1"
+#: "1" kept pickles (refused: see :func:`open_store`); "2" keeps JSON text
+SCHEMA_VERSION = "2"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY AUTOINCREMENT, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS snapshot (
-    generation INTEGER NOT NULL, part INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (generation, part));
+    generation INTEGER NOT NULL, part INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (generation, part));
 """
 #: journaled messages by (cluster, key): [content, progress, plan, base_time]
 Messages = dict[tuple[str, str], list[Any]]
@@ -62,32 +66,283 @@ CONTENT = (
 _fields = operator.attrgetter(*CONTENT)
 
 
-_SAFE_MODULES = frozenset({"smsc_sim.smpp.constants"})
+#: compact, and no cycle check (entries are trees of plain values built here)
+_encode: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
-class _Unpickler(pickle.Unpickler):
-    """Builtin values, and the SMPP enums that may have slipped into a record (an IntEnum status)."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module in _SAFE_MODULES:
-            found = super().find_class(module, name)
-            if isinstance(found, type) and issubclass(found, enum.Enum):
-                return found
-        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a store")
+def dumps(entries: list[list[Any]]) -> str:
+    """One batch of entries as JSON text."""
+    return _encode(entries)
 
 
-def dumps(entries: list[list[Any]]) -> bytes:
-    """One batch of entries as bytes."""
-    return pickle.dumps(entries, 5)
+class Damaged(ValueError):
+    """An entry read back is not what this version writes; the message says where and what, briefly."""
 
 
-def loads(data: bytes) -> list[list[Any]]:
-    """A batch of entries from its bytes.
-
-    :raises pickle.UnpicklingError: for anything but builtin values and SMPP enums.
+def loads(data: str | bytes) -> list[list[Any]]:
     """
-    entries: list[list[Any]] = _Unpickler(io.BytesIO(data)).load()
-    return entries
+    A batch of entries from its JSON text, each checked and decoded
+    (octets back to bytes, TLV tags back to ints).
+
+    :raises Damaged: for text that is not JSON, or an entry of the wrong shape or type.
+    """
+    if isinstance(data, bytes) and data.startswith(b"\x80"):
+        raise Damaged("a pickle: the format of an older smsc-sim, which this one does not read")
+    try:
+        batch = json.loads(data)
+    except json.JSONDecodeError as error:  # its message quotes nothing of the text
+        raise Damaged(f"not JSON ({error.msg} at character {error.pos})") from None
+    except (ValueError, TypeError, RecursionError) as error:  # bad UTF-8, an int of 5,000 digits, deep nesting
+        raise Damaged(f"not JSON ({type(error).__name__})") from None
+    if type(batch) is not list:
+        raise Damaged(f"a row is a list of entries, not {_show(batch)}")
+    return [_entry(entry, number) for number, entry in enumerate(batch)]
+
+
+# ----------------------------------------------------------------------
+# checking what is read back: every value of every entry, by its place
+# ----------------------------------------------------------------------
+
+#: what an error shows of a bad value, at most
+EXCERPT = 40
+
+
+def _brief(text: str) -> str:
+    """Text as an error shows it: escaped (no control or non-ASCII character), at most :data:`EXCERPT` characters."""
+    escaped = ascii(text[: EXCERPT + 1])[1:-1]
+    return escaped if len(escaped) <= EXCERPT and len(text) <= EXCERPT else escaped[:EXCERPT] + "..."
+
+
+def _show(value: Any) -> str:
+    """A bad value as an error shows it: a short excerpt of a scalar, the type of a container."""
+    if isinstance(value, (list, dict)):
+        return f"a {'list' if isinstance(value, list) else 'dict'} of {len(value)}"
+    if isinstance(value, str):
+        return f"'{_brief(value)}'"
+    return _brief(repr(value)) if isinstance(value, (bool, int, float)) or value is None else type(value).__name__
+
+
+Check = Callable[[Any, str], Any]
+
+
+def _int(value: Any, what: str) -> int:
+    if type(value) is not int:  # not bool, not float
+        raise Damaged(f"{what} is {_show(value)}, not an integer")
+    return value
+
+
+def _num(value: Any, what: str) -> float:
+    if type(value) is not float and type(value) is not int:
+        raise Damaged(f"{what} is {_show(value)}, not a number")
+    return float(value)
+
+
+def _str(value: Any, what: str) -> str:
+    if type(value) is not str:
+        raise Damaged(f"{what} is {_show(value)}, not a string")
+    return value
+
+
+def _bool(value: Any, what: str) -> bool:
+    if type(value) is not bool:
+        raise Damaged(f"{what} is {_show(value)}, not true or false")
+    return value
+
+
+def _hex(value: Any, what: str) -> bytes:
+    try:
+        return bytes.fromhex(_str(value, what))
+    except ValueError:
+        raise Damaged(f"{what} is {_show(value)}, not hex octets") from None
+
+
+def _optional(check: Check) -> Check:
+    def optional(value: Any, what: str) -> Any:
+        return None if value is None else check(value, what)
+
+    return optional
+
+
+def _one_of(values: frozenset[Any], check: Check = _str) -> Check:
+    def one_of(value: Any, what: str) -> Any:
+        if check(value, what) not in values:
+            raise Damaged(f"{what} is {_show(value)}, not a known value")
+        return value
+
+    return one_of
+
+
+def _list(value: Any, what: str, length: int | None = None) -> list[Any]:
+    if type(value) is not list:
+        raise Damaged(f"{what} is {_show(value)}, not a list")
+    if length is not None and len(value) != length:
+        raise Damaged(f"{what} has {len(value)} values, not {length}")
+    return value
+
+
+def _items(checks: tuple[Check, ...], value: Any, what: str, names: tuple[str, ...] | None = None) -> list[Any]:
+    """A list of exactly ``len(checks)`` values, each checked (and decoded) by its own check."""
+    items = _list(value, what, len(checks))
+    return [check(item, f"{what} {names[i] if names else i}") for i, (check, item) in enumerate(zip(checks, items))]
+
+
+def _keyed(checks: dict[str, Check], value: Any, what: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A dict whose keys are known (``required`` ones there), each value checked by its key's check."""
+    if type(value) is not dict:
+        raise Damaged(f"{what} is {_show(value)}, not a dict")
+    for name in required:
+        if name not in value:
+            raise Damaged(f"{what} has no {name}")
+    result = {}
+    for name, item in value.items():
+        check = checks.get(name)
+        if check is None:
+            raise Damaged(f"{what} has an unknown key {_show(name)}")
+        result[name] = check(item, f"{what} {name}")
+    return result
+
+
+_opt_int, _opt_num, _opt_str = _optional(_int), _optional(_num), _optional(_str)
+_STATES = frozenset(int(state) for state in MessageState)
+#: the names a record's history holds: its states, and REPLACED
+_HISTORY_NAMES = frozenset(state.name for state in MessageState) | {"REPLACED"}
+#: commands a delivery may be (those of which FIELDS knows the body)
+_COMMANDS = frozenset(int(command) for command in FIELDS)
+
+#: the checks of :data:`CONTENT`, in order
+_CONTENT_CHECKS: tuple[Check, ...] = (
+    _str, _int, _one_of(frozenset({"mt", "mo"})), _str, _str, _str, _opt_int, _str,  # message_id .. service_type
+    _str, _int, _int, _str, _int, _int, _int,  # source_addr .. esm_class
+    _int, _int, _int, _opt_str, _str, _bool, _bool,  # protocol_id .. binary
+    _int, _num, _opt_num, _num, _opt_str, _opt_num,  # registered_delivery .. replaced_time
+)  # fmt: skip
+assert len(_CONTENT_CHECKS) == len(CONTENT)
+
+_RECEIPT_CHECKS: dict[str, Check] = {
+    "time": _num, "stat": _one_of(STATS), "err": _int, "intermediate": _bool, "command": _str, "outcome": _str,
+    "status": _opt_int, "attempts": _int, "session_id": _opt_int, "done": _num, "kind": _str,
+}  # fmt: skip
+
+_STEP_CHECKS: dict[str, Check] = {"delay": _num, "stat": _one_of(STATS), "err": _int, "intermediate": _bool}
+
+
+def _steps(value: Any, what: str) -> list[dict[str, Any]]:
+    return [_keyed(_STEP_CHECKS, step, f"{what} {i}", ("delay", "stat")) for i, step in enumerate(_list(value, what))]
+
+
+def _network_error_code(value: Any, what: str) -> dict[str, str]:
+    return {"hex": _hex(_keyed({"hex": _str}, value, what, ("hex",))["hex"], what).hex()}
+
+
+_PLAN_CHECKS: dict[str, Check] = {
+    "steps": _steps,
+    "id_format": _one_of(frozenset(RECEIPT_ID_FORMATS)),
+    "tlv_id_format": _one_of(frozenset(RECEIPT_ID_FORMATS) | {"as-submitted", "omit"}),
+    "duplicate": _bool,
+    "network_error_code": _optional(_network_error_code),
+    "per_part": _one_of(frozenset({"all", "last"})),
+}
+assert set(_PLAN_CHECKS) == {field.name for field in dataclasses.fields(ReceiptPlan)}
+
+
+def _plan(value: Any, what: str) -> dict[str, Any] | None:
+    return None if value is None else _keyed(_PLAN_CHECKS, value, what)
+
+
+def _history(value: Any, what: str) -> list[tuple[float, str]]:
+    pairs = _list(value, what)
+    checks = (_num, _one_of(_HISTORY_NAMES))
+    return [(*_items(checks, pair, f"{what} {i}"),) for i, pair in enumerate(pairs)]  # type: ignore[misc]
+
+
+def _receipts(value: Any, what: str) -> list[dict[str, Any]] | None:
+    if value is None:
+        return None
+    return [_keyed(_RECEIPT_CHECKS, entry, f"{what} {i}", ("time",)) for i, entry in enumerate(_list(value, what))]
+
+
+def _content(value: Any, what: str) -> list[Any]:
+    fields, octets, tags, concat = _list(value, what, 4)
+    return [
+        tuple(_items(_CONTENT_CHECKS, fields, f"{what} field", CONTENT)),
+        _hex(octets, f"{what} short_message"),
+        tuple(_tag(tag, f"{what} TLV tag") for tag in _list(tags, f"{what} TLV tags")),
+        None if concat is None else tuple(_items((_int, _int, _int, _str), concat, f"{what} concat")),
+    ]
+
+
+_PROGRESS_CHECKS: tuple[Check, ...] = (
+    _one_of(_STATES, _int), _int, _opt_num, _history, _receipts, _opt_str,
+)  # fmt: skip
+_PROGRESS_NAMES = ("state", "err", "final_time", "history", "receipts", "reason")
+
+
+def _progress(value: Any, what: str) -> list[Any]:
+    return _items(_PROGRESS_CHECKS, value, what, _PROGRESS_NAMES)
+
+
+def _tag(value: Any, what: str) -> int:
+    if not 0 <= _int(value, what) <= 0xFFFF:
+        raise Damaged(f"{what} is {_show(value)}, not a 16-bit tag")
+    return int(value)
+
+
+#: the check of each kind of PDU field
+_FIELD_CHECKS: dict[str, Check] = {"c": _str, "time": _str, "i1": _int, "i4": _int, "sm": _hex}
+
+
+def _pdu_fields(command: int, value: Any, what: str) -> dict[str, Any]:
+    spec = FIELDS[command]
+    items = _list(value, what, len(spec))
+    fields: dict[str, Any] = {}
+    for (name, kind, _), item in zip(spec, items):
+        check = _FIELD_CHECKS.get(kind)
+        if check is None:  # a command whose body this store never writes (submit_multi's destinations)
+            raise Damaged(f"{what}: {CommandId(command).name} is not a delivery")
+        fields[name] = check(item, f"{what} {name}")
+    return fields
+
+
+def _tlvs(value: Any, what: str) -> dict[int, bytes]:
+    pairs = [_items((_tag, _hex), pair, f"{what} {i}") for i, pair in enumerate(_list(value, what))]
+    return {tag: octets for tag, octets in pairs}
+
+
+#: entry kind -> its checks after the kind (each decodes its value)
+_ENTRIES: dict[str, tuple[tuple[Check, ...], tuple[str, ...]]] = {
+    "W": (
+        (_str, _str, _content, _progress, _plan, _opt_num),
+        ("cluster", "key", "content", "progress", "plan", "base"),
+    ),
+    "P": ((_str, _str, _progress, _opt_num), ("cluster", "key", "progress", "base")),
+    "S": ((_str, _str, _opt_num), ("cluster", "key", "base")),
+    "D": (
+        (_int, _str, _str, _int, _str, _str, _str, _opt_str, _num, _one_of(_COMMANDS, _int), _list, _tlvs),
+        ("row", "cluster", "key", "entry", "kind", "message_id", "account", "instance", "created", "command",
+         "fields", "tlvs"),
+    ),  # fmt: skip
+    "d": ((_int,), ("row",)),
+    "X": ((_str,), ("cluster",)),
+}
+
+
+def _entry(value: Any, number: int) -> list[Any]:
+    """One entry, checked and decoded; :class:`Damaged` says which and what is wrong."""
+    what = f"entry {number}"
+    if type(value) is not list or not value:
+        raise Damaged(f"{what} is {_show(value)}, not an entry")
+    kind = value[0]
+    known = _ENTRIES.get(kind) if type(kind) is str else None
+    if known is None:
+        raise Damaged(f"{what} is of an unknown kind {_show(kind)}")
+    checks, names = known
+    what = f"{what} ({kind})"
+    if len(value) != len(checks) + 1:
+        raise Damaged(f"{what} has {len(value)} values, not {len(checks) + 1}")
+    decoded = [kind, *_items(checks, value[1:], what, names)]
+    if kind == "D":
+        decoded[11] = _pdu_fields(decoded[10], decoded[11], f"{what} fields")
+    return decoded
 
 
 def content(record: MessageRecord) -> list[Any]:
@@ -95,7 +350,7 @@ def content(record: MessageRecord) -> list[Any]:
     concat = record.concat
     return [
         _fields(record),
-        record.short_message,
+        record.short_message.hex(),
         record.tlv_tags,
         None if concat is None else (concat.reference, concat.total, concat.seqnum, concat.kind),
     ]
@@ -144,10 +399,10 @@ _plan_key = json.JSONEncoder(sort_keys=True, default=lambda value: value.hex()).
 
 
 def plan_from(data: dict[str, Any] | None) -> ReceiptPlan | None:
-    """A receipt plan from its plain values (fields this version does not know are ignored)."""
+    """A receipt plan from its plain values (as :func:`loads` checked them)."""
     if data is None:
         return None
-    # entries of one batch share one plan value (pickle keeps shared objects shared): the same object, the same plan
+    # the same plan value met again (a record read twice): the same object, the same plan
     seen = _seen.get(id(data))
     if seen is not None and seen[0] is data:
         return seen[1]
@@ -245,12 +500,20 @@ def whole(cluster: str, record: MessageRecord) -> list[Any]:
 
 
 def delivery(row: int, tracked: tuple[int, str, str, int], owed: Delivery) -> list[Any]:
-    """The ``D`` entry of a delivery owed: its PDU's fields, not its octets (the codec costs more than pickling)."""
+    """
+    The ``D`` entry of a delivery owed: its PDU's fields (in :data:`~smsc_sim.smpp.pdu.FIELDS`
+    order, octets as hex) and TLVs (``[tag, hex]`` pairs), not its octets (the codec costs more).
+    """
     _, cluster, key, entry = tracked
     pdu = owed.pdu
+    params = pdu.params
+    fields = []
+    for name, kind, _ in FIELDS[pdu.command_id]:
+        value = params.get(name, "" if kind in ("c", "time") else 0)
+        fields.append(value.hex() if kind == "sm" else value)
     return [
         "D", row, cluster, key, entry, owed.kind, owed.message_id, owed.account, owed.origin_instance, owed.created,
-        int(pdu.command_id), pdu.params, pdu.tlvs,
+        int(pdu.command_id), fields, [[tag, value.hex()] for tag, value in pdu.tlvs.items()],
     ]  # fmt: skip
 
 
@@ -288,18 +551,21 @@ def replay(db: sqlite3.Connection, path: str, generation: int, since: int) -> tu
     """
     messages: Messages = {}
     deliveries: dict[int, list[Any]] = {}
-    snapshot = db.execute("SELECT body FROM snapshot WHERE generation = ? ORDER BY part", (generation,)).fetchall()
-    log = db.execute("SELECT body FROM log WHERE seq >= ? ORDER BY seq", (since,)).fetchall()
+    snapshot = db.execute(
+        "SELECT part, body FROM snapshot WHERE generation = ? ORDER BY part", (generation,)
+    ).fetchall()
+    log = db.execute("SELECT seq, body FROM log WHERE seq >= ? ORDER BY seq", (since,)).fetchall()
     logged = 0
-    for source, counted in ((snapshot, False), (log, True)):
-        for (body,) in source:
+    for source, counted, where in ((snapshot, False, "snapshot part"), (log, True, "log row")):
+        for number, body in source:
             try:
                 entries = loads(body)
                 for entry in entries:
                     apply(entry, messages, deliveries)
             except Exception as error:
                 db.close()
-                raise StoreError(f"store sqlite:{path}: damaged ({error})") from None
+                what = str(error) if isinstance(error, Damaged) else f"unreadable: {type(error).__name__}"
+                raise StoreError(f"store sqlite:{path}: damaged ({where} {number}: {what})") from None
             if counted:
                 logged += len(entries)
     return messages, deliveries, logged
@@ -330,7 +596,11 @@ def open_store(path: str) -> sqlite3.Connection:
         db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         version = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()[0]
         if version != SCHEMA_VERSION:
-            raise StoreError(f"{where}: schema version {version}, this smsc-sim reads {SCHEMA_VERSION}")
+            older = " (pickled entries, of an older smsc-sim)" if version == "1" else ""
+            raise StoreError(
+                f"{where}: schema version {_show(version)}{older}, this smsc-sim reads {SCHEMA_VERSION};"
+                " move the file away to start with an empty store"
+            )
     except sqlite3.OperationalError as error:
         db.close()
         why = "in use by another process" if "locked" in str(error) else str(error)
