@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 from typing import Any
+from unittest import mock
 
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
@@ -79,10 +80,19 @@ def full_record() -> MessageRecord:
 
 
 def through(entries: list[list[Any]]) -> list[list[Any]]:
-    """Entries as the file keeps them and as they are read back."""
-    text = rows.dumps(entries)
-    json.loads(text)  # plain JSON, nothing else
-    return rows.loads(text)
+    """
+    Entries as the file keeps them and as they are read back, through every
+    encoder at hand (the stdlib's, and orjson's when installed): each must
+    write the same plain JSON and read back the same.
+    """
+    texts = [encode(entries) for encode in rows.ENCODERS.values()]
+    plain = [json.loads(text) for text in texts]  # plain JSON, nothing else
+    assert all(value == plain[0] for value in plain), plain
+    backs = [rows.loads(text) for text in texts]
+    with mock.patch.object(rows, "_parse", json.loads):  # the stdlib's parser reads back the same too
+        backs += [rows.loads(text) for text in texts]
+    assert all(back == backs[0] for back in backs), backs
+    return backs[0]
 
 
 class EncodingTests(SynchronousTestCase):
@@ -103,12 +113,18 @@ class EncodingTests(SynchronousTestCase):
         self.assertEqual([e.to_dict() for e in back.receipts or ()], [e.to_dict() for e in record.receipts or ()])
 
     def test_progress_start_and_wipe_entries_come_back(self) -> None:
-        """``P``, ``S``, ``d`` and ``X`` entries read back as they were written (history pairs as pairs)."""
+        """
+        ``P``, ``S``, ``d`` and ``X`` entries read back as they were written
+        (history pairs as pairs; an integer over 64 bits too).
+        """
         record = full_record()
         progress = rows.progress(record)
-        written = [["P", "NA", record.key, progress, T0 + 0.25], ["S", "EU", "k", None], ["d", 7], ["X", "NA"]]
-        self.assertEqual(through(written), written)
-        self.assertEqual(through(written)[0][3][3], record.history)
+        written = [
+            ["P", "NA", record.key, progress, T0 + 0.25], ["S", "EU", "k", None], ["d", 7], ["d", 2**70], ["X", "NA"],
+        ]  # fmt: skip
+        back = through(written)
+        self.assertEqual(back, json.loads(json.dumps(written)))
+        self.assertEqual([tuple(pair) for pair in back[0][3][3]], record.history)
 
     def test_owed_deliveries_come_back_byte_for_byte(self) -> None:
         """``D`` entries of a deliver_sm (octets that are not text, TLVs) and of a data_sm give back the same PDU."""
@@ -184,7 +200,7 @@ class DamagedStoreTests(SynchronousTestCase):
         )
         self.expect(
             self.crafted(lambda entry: entry[4].__setitem__(3, [[T0, "HACKED"]])),
-            "entry 0 (W) progress history 0 1 is 'HACKED', not a known value",
+            "entry 0 (W) progress history 0 state is 'HACKED', not a known value",
         )
         self.expect(
             self.crafted(lambda entry: entry[5]["steps"][0].__setitem__("stat", "ESME_ROK")),
@@ -192,7 +208,7 @@ class DamagedStoreTests(SynchronousTestCase):
         )
         self.expect(
             self.crafted(lambda entry: entry[3][0].__setitem__(9, 1.5)),
-            "entry 0 (W) content field source_ton is 1.5, not an integer",
+            "entry 0 (W) content source_ton is 1.5, not an integer",
         )
         self.expect(
             self.crafted(lambda entry: entry[3].__setitem__(1, "zz")),
@@ -229,7 +245,15 @@ class DamagedStoreTests(SynchronousTestCase):
         self.expect(self.refused(json.dumps([["d", "7"]])), "entry 0 (d) row is '7', not an integer")
         self.expect(
             self.refused(json.dumps([["D", 1, "NA", "k", 0, "mo", "k", "esme", None, T0, CommandId.submit_multi, [], []]])),
-            "entry 0 (D) fields has 0 values, not 15",
+            "entry 0 (D) command is 33, not a known value",
+        )
+        self.expect(
+            self.refused(json.dumps([["D", 1, "NA", "k", 0, "mo", "k", "esme", None, T0, CommandId.deliver_sm, [], []]])),
+            "entry 0 (D) fields has 0 values, not 17",
+        )
+        self.expect(
+            self.refused(json.dumps([["D", 1, "NA", "k", 0, "mo", "k", "esme", None, T0, 5, [""] * 17, [[70000, ""]]]])),
+            "entry 0 (D) tlvs 0 tag is 70000, not a 16-bit tag",
         )
 
     def test_text_that_is_not_json_is_refused(self) -> None:
