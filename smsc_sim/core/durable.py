@@ -5,7 +5,7 @@ SQLite file.
 
 The in-memory store stays the source of truth while the process runs; the
 journal copies changes into SQLite in batches, each batch one row of the
-``log`` table (a pickled list of entries), so that a commit costs one
+``log`` table (a JSON list of entries), so that a commit costs one
 insert however many messages it carries:
 
 - **Group commit before the acknowledgement.**  A request that accepted a
@@ -471,7 +471,7 @@ class SQLiteJournal:
     def _commit(self, entries: list[list[Any]], chunk: bool) -> None:
         db = self._db
         now = self._clock.seconds()
-        parts: list[bytes] = []
+        parts: list[str] = []
         finished = took = False
         if chunk and self._pass is None and self._compaction_due():
             self._start_pass()
@@ -527,7 +527,7 @@ class SQLiteJournal:
         self._pass_parts = 0
         self._pass_chunked = float("-inf")
 
-    def _next_parts(self, now: float) -> tuple[list[bytes], bool]:
+    def _next_parts(self, now: float) -> tuple[list[str], bool]:
         """The next chunk of the pass (and, with its last chunk, the owed deliveries); whether it ends the pass."""
         assert self._pass is not None
         oldest_final = now - self.final_ttl
