@@ -139,6 +139,10 @@ class Judge:
         """Occurrences of new findings not stored because ``max_findings`` was reached."""
         return self._context.book.dropped
 
+    def sizes(self) -> dict[str, int]:
+        """How much the judge holds: open sessions, accounts and distinct findings (all bounded)."""
+        return {"sessions": len(self._sessions), "accounts": len(self._accounts), "findings": len(self._context.book)}
+
     def accounts(self) -> list[str]:
         """Every account the judge has seen since the last reset, and those of the landscape."""
         return sorted(set(self._accounts) | set(self._context.landscape.throughput))
