@@ -68,6 +68,7 @@ class BindChecks:
         events = account.bind_evidence.setdefault(track.instance, [])
         if len(events) < self._context.thresholds.max_evidence:
             events.append(evidence)
+        account.bind_count[track.instance] = account.bind_count.get(track.instance, 0) + 1
         account.first_bind.setdefault(track.instance, time)
         account.last_bind[track.instance] = time
         for name, watch in list(account.failovers.items()):
@@ -127,7 +128,7 @@ class BindChecks:
                 account.first_bind[instance],
                 account.last_bind[instance],
                 f"bound only on {instance} of cluster {cluster}; the provider recommends binding to {others} too",
-                len(evidence),
+                account.bind_count[instance],
                 list(evidence),
             )
             found.append(finding)

@@ -18,7 +18,7 @@ the injected clock, cancelled by :meth:`Judge.reset`.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -58,7 +58,7 @@ class Judge:
         self._bind_checks = BindChecks(self._context, self._modes)
         self._traffic = TrafficChecks(self._context)
         self._content = ContentChecks(self._context)
-        self._handlers: dict[str, Callable[[dict[str, Any], float], None]] = {
+        self._handlers: dict[str, Callable[[Mapping[str, Any], float], None]] = {
             "connection": self._connection,
             "bind": self._bind,
             "bind_refused": self._bind_refused,
@@ -165,7 +165,7 @@ class Judge:
         """Take one event from the bus."""
         handler = self._handlers.get(event.kind)
         if handler is not None:
-            handler(dict(event.data), event.time)
+            handler(event.data, event.time)
 
     def _account(self, name: str) -> AccountTrack | None:
         account = self._accounts.get(name)
@@ -175,7 +175,7 @@ class Judge:
             account = self._accounts[name] = AccountTrack(name)
         return account
 
-    def _connection(self, data: dict[str, Any], time: float) -> None:
+    def _connection(self, data: Mapping[str, Any], time: float) -> None:
         if len(self._sessions) >= MAX_SESSIONS:
             return
         instance = str(data.get("instance", ""))
@@ -183,7 +183,7 @@ class Judge:
         cluster = self._context.landscape.cluster_of(instance)
         self._sessions[session_id] = SessionTrack(session_id, instance, cluster, last_request=time)
 
-    def _bind(self, data: dict[str, Any], time: float) -> None:
+    def _bind(self, data: Mapping[str, Any], time: float) -> None:
         track = self._sessions.get(int(data["session_id"]))
         account = self._account(str(data.get("system_id", "")))
         if track is None or account is None:
@@ -196,7 +196,7 @@ class Judge:
         self._bind_checks.attempt(account, track.session_id, track.instance, time, evidence)
         self._bind_checks.bound(account, track, time, evidence)
 
-    def _bind_refused(self, data: dict[str, Any], time: float) -> None:
+    def _bind_refused(self, data: Mapping[str, Any], time: float) -> None:
         account = self._account(str(data.get("system_id", "")))
         if account is None:
             return
@@ -205,7 +205,7 @@ class Judge:
         self._bind_checks.attempt(account, int(data.get("session_id", 0)), str(data.get("instance", "")), time, evidence)
         self._bind_checks.refused(account, status, time, evidence)
 
-    def _unbind(self, data: dict[str, Any], time: float) -> None:
+    def _unbind(self, data: Mapping[str, Any], time: float) -> None:
         track = self._sessions.get(int(data["session_id"]))
         if track is None:
             return
@@ -214,7 +214,7 @@ class Judge:
         track.bound = False
         self._forget_bind(track)
 
-    def _session_closed(self, data: dict[str, Any], time: float) -> None:
+    def _session_closed(self, data: Mapping[str, Any], time: float) -> None:
         track = self._sessions.pop(int(data["session_id"]), None)
         if track is None:
             return
@@ -226,7 +226,7 @@ class Judge:
         if account is not None:
             self._bind_checks.ended(account, track)
 
-    def _pdu_in(self, data: dict[str, Any], time: float) -> None:
+    def _pdu_in(self, data: Mapping[str, Any], time: float) -> None:
         track = self._sessions.get(int(data["session_id"]))
         pdu: PDU = data["pdu"]
         if track is None:
@@ -248,7 +248,7 @@ class Judge:
         self._bind_checks.submitted(account, track, pdu, time)
         self._content.submitted(account, track, pdu, time)
 
-    def _pdu_out(self, data: dict[str, Any], time: float) -> None:
+    def _pdu_out(self, data: Mapping[str, Any], time: float) -> None:
         track = self._sessions.get(int(data["session_id"]))
         pdu: PDU = data["pdu"]
         if track is None:
@@ -263,7 +263,7 @@ class Judge:
         if account is not None:
             self._traffic.answered(account, track, request, pdu, time)
 
-    def _outage(self, data: dict[str, Any], time: float) -> None:
+    def _outage(self, data: Mapping[str, Any], time: float) -> None:
         instance = str(data.get("instance", ""))
         mode = str(data.get("mode", "up"))
         if mode == "up":

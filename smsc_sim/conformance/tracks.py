@@ -137,6 +137,7 @@ class AccountTrack:
     instances: set[str] = field(default_factory=set)
     #: per instance: the first binds' evidence (at most ``max_evidence``), the first and last bind time
     bind_evidence: dict[str, list[Evidence]] = field(default_factory=dict)
+    bind_count: dict[str, int] = field(default_factory=dict)
     first_bind: dict[str, float] = field(default_factory=dict)
     last_bind: dict[str, float] = field(default_factory=dict)
     #: bind attempts, newest last (at most ``rebind_max + 1`` kept)
