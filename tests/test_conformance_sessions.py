@@ -114,6 +114,15 @@ class AnswerTests(JudgeCase):
         self.assertEqual(self.codes(), ["deliver-sm-unanswered"])
         self.assertEqual(self.finding("deliver-sm-unanswered").evidence[0].command, "deliver_sm")
 
+    def test_deadline_findings_are_dated_at_their_deadline(self) -> None:
+        """An unanswered deliver_sm is dated when its 10 s ran out, however late the findings are read."""
+        self.esme(answer_deliver=False)
+        start = self.smsc.clock.seconds()
+        self.smsc.inject_mo("447700900001", "447700900002", "hello")
+        self.smsc.advance(12)
+        finding = self.finding("deliver-sm-unanswered")
+        self.assertEqual((finding.evidence[0].time, finding.first_time), (start, start + 10))
+
     def test_slow_deliver_sm_answer_is_flagged(self) -> None:
         """An MO answered after 6 s (threshold 5 s): deliver-sm-slow, and nothing else."""
         esme = self.esme(deliver_delay=6.0)

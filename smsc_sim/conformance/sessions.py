@@ -100,7 +100,7 @@ class SessionChecks:
         waited = time - request.time
         sent = Evidence(request.command, request.sequence_number, 0, request.time)
         if 0 < thresholds.response_timeout <= waited:
-            self._unanswered(track, request, time)
+            self._unanswered(track, request, request.time + thresholds.response_timeout)
             return
         if 0 < thresholds.deliver_sm_slow < waited:
             self._record(
@@ -161,11 +161,12 @@ class SessionChecks:
                 if now - request.time < timeout:
                     break
                 del track.outbound[sequence]
-                self._unanswered(track, request, now)
+                # dated at its deadline, so a finding does not depend on when the findings are read
+                self._unanswered(track, request, request.time + timeout)
         if track.bound:
             self._idle_check(track, now)
 
-    def _unanswered(self, track: SessionTrack, request: Outbound, now: float) -> None:
+    def _unanswered(self, track: SessionTrack, request: Outbound, deadline: float) -> None:
         track.smsc_closing = track.smsc_closing or request.command_id == _ENQUIRE_LINK
         sent = Evidence(request.command, request.sequence_number, 0, request.time)
         timeout = self._context.thresholds.response_timeout
@@ -175,7 +176,7 @@ class SessionChecks:
             check = Check.deliver_sm_unanswered
         else:
             return  # an unbind left unanswered: the SMSC closes anyway
-        self._record(check, track, now, (sent,), f"{request.command} not answered within {timeout:g} s")
+        self._record(check, track, deadline, (sent,), f"{request.command} not answered within {timeout:g} s")
 
     def _idle_check(self, track: SessionTrack, now: float) -> None:
         idle = self._context.thresholds.keepalive_idle
@@ -186,7 +187,7 @@ class SessionChecks:
             self._record(
                 Check.no_keepalive,
                 track,
-                now,
+                track.last_request + idle,
                 (Evidence("idle", None, None, track.last_request),),
                 f"no request from the ESME, not even enquire_link, for more than {idle:g} s",
             )

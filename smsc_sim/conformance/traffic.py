@@ -106,7 +106,7 @@ class TrafficChecks:
                 account.account,
                 None,
                 None,
-                now,
+                item.evidence.time + window,
                 (item.evidence,),
                 f"a message refused with 0x{item.evidence.status or 0:08X} was not submitted again within "
                 f"{window:g} s (the provider asks ESMEs to resubmit)",
