@@ -113,6 +113,33 @@ class RawESME(Protocol):
         return {h.sequence_number: h.command_status for h, _ in self.received if h.command_id == command_id}
 
 
+class MemoryTCP:
+    """
+    The in-memory simulator's clock with a ``connectTCP`` that connects to
+    its instances by port (2775 SMPP1, 2776 SMPP2, 2777 SMPP0): enough of a
+    reactor for ESME code that connects with ``connectTCP``, such as the
+    project's load generator.
+    """
+
+    PORTS = {2775: "SMPP1", 2776: "SMPP2", 2777: "SMPP0"}
+
+    def __init__(self, smsc: MemorySMSC) -> None:
+        self.smsc = smsc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.smsc.reactor, name)
+
+    def connectTCP(self, host: str, port: int, factory: Any, timeout: float = 30.0) -> None:
+        address = self.smsc._next_peer()
+        protocol = factory.buildProtocol(address)
+        try:
+            self.smsc.connect(protocol, self.PORTS[port], address)
+        except ConnectionRefusedError as refused:
+            from twisted.python.failure import Failure
+
+            factory.clientConnectionFailed(None, Failure(refused))
+
+
 class JudgeCase(SynchronousTestCase):
     """The in-memory simulator with a judge listening; ``thresholds`` and :meth:`config` may be overridden."""
 

@@ -15,7 +15,9 @@ from smsc_sim.conformance import CODES, Judge, Landscape, ThresholdError, Thresh
 from smsc_sim.conformance.report import describe
 from smsc_sim.contracts import Event
 from tests import wire
-from tests.conformance_harness import JudgeCase, RawESME
+from smsc_sim.load.run import LoadRun
+from smsc_sim.load.settings import LoadSettings
+from tests.conformance_harness import JudgeCase, MemoryTCP, RawESME
 
 
 class GoodESMETests(JudgeCase):
@@ -40,6 +42,28 @@ class GoodESMETests(JudgeCase):
         suite = ElementTree.fromstring(self.judge.junit())
         self.assertEqual((suite.get("tests"), suite.get("failures")), (str(len(CODES)), "0"))
         self.assertEqual(self.judge.markdown(), "# ESME conformance: pass\n\nNo findings.\n")
+
+
+    def test_load_generator_with_sensible_settings_passes(self) -> None:
+        """
+        The project's load generator, one transceiver on SMPP1 and one on
+        SMPP2, 20 messages/s asking for receipts, enquire_link every 30 s:
+        it finishes its run cleanly and the judge has no finding.
+        """
+        settings = LoadSettings(
+            targets=(("127.0.0.1", 2775), ("127.0.0.1", 2776)),
+            sessions=2,
+            rate=20,
+            count=100,
+            receipts=True,
+            enquire_link=30,
+            progress=0,
+        )
+        done = LoadRun(MemoryTCP(self.smsc), settings).start()
+        self.smsc.advance(60)
+        result = self.successResultOf(done)
+        self.assertEqual((result["accepted"], result["receipts"]["received"]), (100, 100))
+        self.assertEqual(self.judge.findings(), [])
 
 
 class ReportTests(JudgeCase):
