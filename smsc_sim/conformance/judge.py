@@ -32,6 +32,7 @@ from smsc_sim.conformance.thresholds import Thresholds
 from smsc_sim.conformance.tracks import MAX_ACCOUNTS, MAX_SESSIONS, AccountTrack, Context, SessionTrack
 from smsc_sim.conformance.traffic import SUBMITS, TrafficChecks, message_key
 from smsc_sim.contracts import Event
+from smsc_sim.events import EventBus
 from smsc_sim.smpp.constants import RESPONSE_BIT
 from smsc_sim.smpp.pdu import PDU
 
@@ -71,10 +72,9 @@ class Judge:
 
     # -- wiring --------------------------------------------------------------------
 
-    def subscribe(self, bus: Any) -> Callable[[], None]:
-        """Listen to an :class:`~smsc_sim.events.EventBus`; returns the function that stops listening."""
-        unsubscribe: Callable[[], None] = bus.subscribe(self)
-        return unsubscribe
+    def subscribe(self, bus: EventBus) -> Callable[[], None]:
+        """Listen to the simulator's event bus; returns the function that stops listening."""
+        return bus.subscribe(self)
 
     @property
     def thresholds(self) -> Thresholds:
