@@ -126,6 +126,8 @@ class BindTests(JudgeCase):
         esmes[2].connection.disconnect()
         self.smsc.flush()
         self.assertEqual(self.codes(), ["bind-quota-exceeded"])
+        [evidence] = self.finding("bind-quota-exceeded").evidence
+        self.assertEqual(evidence[:3], ("bind_transceiver_resp", 1, 0x05))
 
     def test_binds_within_the_quota_pass(self) -> None:
         """Two binds with a quota of 2: no finding."""

@@ -192,7 +192,8 @@ class Judge:
         track.bind_type = str(data.get("bind_type", ""))
         track.bound = True
         track.last_request = time
-        evidence = Evidence(f"bind_{track.bind_type}", None, 0, time)
+        command, sequence = _bind_request(track)
+        evidence = Evidence(command or f"bind_{track.bind_type}", sequence, 0, time)
         self._bind_checks.attempt(account, track.session_id, track.instance, time, evidence)
         self._bind_checks.bound(account, track, time, evidence)
 
@@ -201,7 +202,9 @@ class Judge:
         if account is None:
             return
         status = int(data.get("status", 0))
-        evidence = Evidence("bind_resp", None, status, time)
+        track = self._sessions.get(int(data.get("session_id", 0)))
+        command, sequence = _bind_request(track) if track is not None else (None, None)
+        evidence = Evidence(f"{command or 'bind'}_resp", sequence, status, time)
         self._bind_checks.attempt(account, int(data.get("session_id", 0)), str(data.get("instance", "")), time, evidence)
         self._bind_checks.refused(account, status, time, evidence)
 
@@ -272,3 +275,11 @@ class Judge:
             self._modes[instance] = mode
         for account in self._accounts.values():
             self._bind_checks.outage(account, instance, mode, time)
+
+
+def _bind_request(track: SessionTrack) -> tuple[str | None, int | None]:
+    """The command and sequence_number of the bind being answered (the core publishes before the bind_resp)."""
+    for sequence, request in reversed(track.inbound.items()):
+        if request.command.startswith("bind_"):
+            return request.command, sequence
+    return None, None
