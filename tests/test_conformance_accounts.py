@@ -142,7 +142,9 @@ class BindTests(JudgeCase):
             self.leave(self.esme())
             self.smsc.advance(0.5)
         self.assertEqual(self.codes(), ["rebind-storm"])
-        self.assertEqual(self.finding("rebind-storm").count, 1)
+        finding = self.finding("rebind-storm")
+        self.assertEqual(finding.count, 1)
+        self.assertEqual([e.command for e in finding.evidence], ["bind_transceiver"] * 6)
 
     def test_rebinding_with_backoff_passes(self) -> None:
         """Six bind/unbind cycles 5 s apart: no finding."""

@@ -29,20 +29,23 @@ class BindChecks:
     def attempt(self, account: AccountTrack, session_id: int, instance: str, time: float, evidence: Evidence) -> None:
         """A bind (accepted or refused): too many in the period is a rebind storm."""
         thresholds = self._context.thresholds
-        times = account.bind_times
-        times.append(time)
-        while times and times[0] <= time - thresholds.rebind_period:
-            times.popleft()
-        while len(times) > thresholds.rebind_max + 1:
-            times.popleft()
-        if len(times) > thresholds.rebind_max:
+        binds = account.recent_binds
+        while binds and binds[0].time <= time - thresholds.rebind_period:
+            binds.popleft()
+        crossing = len(binds) == thresholds.rebind_max  # this bind is the first over the limit
+        binds.append(evidence)
+        while len(binds) > thresholds.rebind_max + 1:
+            binds.popleft()
+        if len(binds) > thresholds.rebind_max:
+            # the first bind over the limit shows the whole burst; later ones add themselves
+            shown = tuple(binds) if crossing else (evidence,)
             self._context.book.record(
                 Check.rebind_storm,
                 account.account,
                 None,
                 None,
                 time,
-                (evidence,),
+                shown,
                 f"more than {thresholds.rebind_max} binds within {thresholds.rebind_period:g} s: "
                 "reconnecting without backoff",
             )

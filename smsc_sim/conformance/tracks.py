@@ -140,8 +140,8 @@ class AccountTrack:
     bind_count: dict[str, int] = field(default_factory=dict)
     first_bind: dict[str, float] = field(default_factory=dict)
     last_bind: dict[str, float] = field(default_factory=dict)
-    #: bind attempts, newest last (at most ``rebind_max + 1`` kept)
-    bind_times: deque[float] = field(default_factory=deque)
+    #: bind attempts of the last ``rebind_period``, newest last (at most ``rebind_max + 1`` kept)
+    recent_binds: deque[Evidence] = field(default_factory=deque)
     #: submits of the last second (at most the rate limit + 1 kept)
     submit_times: deque[float] = field(default_factory=deque)
     #: the first and the last ESME_RTHROTTLED of the current throttle episode
