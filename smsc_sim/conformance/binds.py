@@ -26,7 +26,7 @@ class BindChecks:
         self._context = context
         self._modes = modes
 
-    def attempt(self, account: AccountTrack, session_id: int, instance: str, time: float, evidence: Evidence) -> None:
+    def attempt(self, account: AccountTrack, time: float, evidence: Evidence) -> None:
         """A bind (accepted or refused): too many in the period is a rebind storm."""
         thresholds = self._context.thresholds
         binds = account.recent_binds

@@ -194,7 +194,7 @@ class Judge:
         track.last_request = time
         command, sequence = _bind_request(track)
         evidence = Evidence(command or f"bind_{track.bind_type}", sequence, 0, time)
-        self._bind_checks.attempt(account, track.session_id, track.instance, time, evidence)
+        self._bind_checks.attempt(account, time, evidence)
         self._bind_checks.bound(account, track, time, evidence)
 
     def _bind_refused(self, data: Mapping[str, Any], time: float) -> None:
@@ -205,7 +205,7 @@ class Judge:
         track = self._sessions.get(int(data.get("session_id", 0)))
         command, sequence = _bind_request(track) if track is not None else (None, None)
         evidence = Evidence(f"{command or 'bind'}_resp", sequence, status, time)
-        self._bind_checks.attempt(account, int(data.get("session_id", 0)), str(data.get("instance", "")), time, evidence)
+        self._bind_checks.attempt(account, time, evidence)
         self._bind_checks.refused(account, status, time, evidence)
 
     def _unbind(self, data: Mapping[str, Any], time: float) -> None:

@@ -68,7 +68,8 @@ class SessionChecks:
             track.idle_reported = False
             if pdu.command_id == _ENQUIRE_LINK:
                 self._enquire_link(track, pdu, time)
-        over = len(track.inbound) >= self._context.landscape.inbound_window
+        window = self._context.landscape.inbound_window
+        over = 0 < window <= len(track.inbound)  # 0: the session has no window
         inbound = Inbound(pdu.name, time, over, message_key)
         if sequence not in track.inbound:
             remember(track.inbound, sequence, inbound)
