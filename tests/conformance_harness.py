@@ -17,8 +17,8 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Protocol
 from twisted.trial.unittest import SynchronousTestCase
 
-from smsc_sim.conformance import Judge, Landscape, Thresholds
 from smsc_sim.config import Config, default_config
+from smsc_sim.conformance import Judge, Landscape, Thresholds
 from smsc_sim.testing.memory import MemoryConnection, MemorySMSC
 from tests import wire
 
@@ -26,6 +26,8 @@ DELIVER_SM = 0x05
 DATA_SM = 0x103
 ENQUIRE_LINK = 0x15
 UNBIND = 0x06
+#: the default configuration's ports, by instance
+_PORTS = {2775: "SMPP1", 2776: "SMPP2", 2777: "SMPP0"}
 
 
 class RawESME(Protocol):
@@ -121,8 +123,6 @@ class MemoryTCP:
     project's load generator.
     """
 
-    PORTS = {2775: "SMPP1", 2776: "SMPP2", 2777: "SMPP0"}
-
     def __init__(self, smsc: MemorySMSC) -> None:
         self.smsc = smsc
 
@@ -133,7 +133,7 @@ class MemoryTCP:
         address = self.smsc._next_peer()
         protocol = factory.buildProtocol(address)
         try:
-            self.smsc.connect(protocol, self.PORTS[port], address)
+            self.smsc.connect(protocol, _PORTS[port], address)
         except ConnectionRefusedError as refused:
             from twisted.python.failure import Failure
 
@@ -154,7 +154,9 @@ class JudgeCase(SynchronousTestCase):
         self.judge = Judge(self.smsc.clock, Landscape.from_config(self.smsc.config), self.thresholds)
         self.addCleanup(self.judge.subscribe(self.smsc.simulator.events))
 
-    def esme(self, instance: str = "SMPP0", bind_command: int = 0x09, system_id: str = "smppclient1", **manners: Any) -> RawESME:
+    def esme(
+        self, instance: str = "SMPP0", bind_command: int = 0x09, system_id: str = "smppclient1", **manners: Any
+    ) -> RawESME:
         """Connect an ESME and bind it (transceiver by default), waiting for the bind_resp (latency included)."""
         esme = RawESME(self.smsc.clock, **manners)
         esme.connection = self.smsc.connect(esme, instance)

@@ -69,7 +69,10 @@ class ThrottleTests(JudgeCase):
         self.assertEqual(self.codes(), [])
 
     def test_throttled_message_never_resubmitted_is_flagged(self) -> None:
-        """40 submits at once against a burst of 30; the 10 refused with 0x58 are never sent again: throttled-not-resubmitted."""
+        """
+        40 submits at once against a burst of 30; the 10 refused with 0x58 are
+        never sent again: throttled-not-resubmitted.
+        """
         esme = self.esme()
         for n in range(40):
             esme.submit(destination=f"4477008{n:05d}")

@@ -54,7 +54,7 @@ class ConcatTests(JudgeCase):
         self.assertEqual(self.codes(), ["concat-inconsistent"])
 
     def test_well_formed_concatenation_passes(self) -> None:
-        """Two parts (153 + 40 characters, 2 parts, one reference, one instance) and a 160-character single: no finding."""
+        """Two parts (153 + 40 characters, one reference, one instance) and a 160-character single: no finding."""
         esme = self.esme()
         self.send(esme, udh(5, 2, 1) + b"a" * 153)
         self.send(esme, udh(5, 2, 2) + b"b" * 40)

@@ -14,9 +14,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from smsc_sim.conformance import CODES, Judge, Landscape, ThresholdError, Thresholds
 from smsc_sim.conformance.report import describe
 from smsc_sim.contracts import Event
-from tests import wire
 from smsc_sim.load.run import LoadRun
 from smsc_sim.load.settings import LoadSettings
+from tests import wire
 from tests.conformance_harness import JudgeCase, MemoryTCP, RawESME
 
 
@@ -205,7 +205,10 @@ class ThresholdTests(SynchronousTestCase):
         self.assertEqual(Thresholds.from_mapping(None), Thresholds())
 
     def test_errors_name_the_key(self) -> None:
-        """Unknown keys, non-numbers, booleans, negatives, zero where it must be positive, fractions of counts: errors naming the key."""
+        """
+        Unknown keys, non-numbers, booleans, negatives, zero where it must be
+        positive, fractions of counts: errors naming the key.
+        """
         cases = {
             "conformance.deliver_sm_slowness: unknown threshold": {"deliver_sm_slowness": 1},
             "conformance.deliver_sm_slow: expected a number, got '5s'": {"deliver_sm_slow": "5s"},

@@ -20,7 +20,10 @@ class SequenceNumberTests(JudgeCase):
         return dataclasses.replace(config, instances=instances)
 
     def test_reused_sequence_number_is_flagged(self) -> None:
-        """Two submit_sm with one sequence_number while the first is unanswered: sequence-reuse, with both PDUs as evidence."""
+        """
+        Two submit_sm with one sequence_number while the first is unanswered:
+        sequence-reuse, with both PDUs as evidence.
+        """
         esme = self.esme()
         esme.submit(sequence=7)
         esme.submit(sequence=7, destination="447700900003")
@@ -65,7 +68,10 @@ class WindowTests(JudgeCase):
         return dataclasses.replace(config, instances=instances, session=SessionSettings(inbound_window=3))
 
     def test_requests_beyond_the_window_are_flagged(self) -> None:
-        """Five submits at once into a window of 3: two ESME_RMSGQFUL, window-overrun (resubmitted later, so nothing else)."""
+        """
+        Five submits at once into a window of 3: two ESME_RMSGQFUL,
+        window-overrun (resubmitted later, so nothing else).
+        """
         esme = self.esme()
         sequences = [esme.submit(destination=f"4477009000{n:02d}") for n in range(5)]
         self.smsc.advance(2)
@@ -90,7 +96,10 @@ class WindowTests(JudgeCase):
 
 class AnswerTests(JudgeCase):
     def test_unanswered_enquire_link_is_flagged(self) -> None:
-        """An ESME that ignores the SMSC's enquire_link: enquire-link-unanswered (the SMSC then closes; that is no no-unbind)."""
+        """
+        An ESME that ignores the SMSC's enquire_link: enquire-link-unanswered
+        (the SMSC then closes the session; that is not a no-unbind).
+        """
         esme = self.esme(answer_enquire_link=False)
         self.smsc.advance(45)
         self.assertTrue(esme.closed)

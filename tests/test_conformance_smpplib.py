@@ -15,7 +15,13 @@ import pytest_twisted
 import smpplib.client
 
 from smsc_sim.conformance import Judge, Landscape
-from tests.test_integration_smpplib import client_for, fast_scenario, in_thread, read_until, running
+from tests.test_integration_smpplib import (
+    client_for,
+    fast_scenario,
+    in_thread,
+    read_until,
+    running,
+)
 
 __all__ = ["fast_scenario"]  # the fixture, imported so pytest finds it here
 

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from smsc_sim.conformance.findings import Check, Evidence, Finding
 from smsc_sim.conformance.sessions import DOWN_MODES
-from smsc_sim.conformance.tracks import AccountTrack, Context, FailoverWatch, SessionTrack, evidence_of
+from smsc_sim.conformance.tracks import (
+    AccountTrack,
+    Context,
+    FailoverWatch,
+    SessionTrack,
+    evidence_of,
+)
 from smsc_sim.smpp.constants import REGISTERED_DELIVERY_RECEIPT_MASK, CommandStatus
 from smsc_sim.smpp.pdu import PDU
 

@@ -6,7 +6,14 @@ destination address.
 from __future__ import annotations
 
 from smsc_sim.conformance.findings import Check, Evidence
-from smsc_sim.conformance.tracks import MAX_CONCAT_GROUPS, AccountTrack, ConcatGroup, Context, SessionTrack, evidence_of
+from smsc_sim.conformance.tracks import (
+    MAX_CONCAT_GROUPS,
+    AccountTrack,
+    ConcatGroup,
+    Context,
+    SessionTrack,
+    evidence_of,
+)
 from smsc_sim.smpp.concat import ConcatError, concat_info, payload_of
 from smsc_sim.smpp.constants import Tag
 from smsc_sim.smpp.pdu import PDU
@@ -53,7 +60,9 @@ class ContentChecks:
     def __init__(self, context: Context) -> None:
         self._context = context
 
-    def _record(self, check: Check, account: AccountTrack, track: SessionTrack, pdu: PDU, time: float, detail: str) -> None:
+    def _record(
+        self, check: Check, account: AccountTrack, track: SessionTrack, pdu: PDU, time: float, detail: str
+    ) -> None:
         evidence = (evidence_of(pdu, time),)
         self._context.book.record(check, account.account, track.session_id, track.instance, time, evidence, detail)
 

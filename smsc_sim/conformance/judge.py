@@ -29,7 +29,13 @@ from smsc_sim.conformance.findings import Evidence, Finding, FindingBook, Severi
 from smsc_sim.conformance.landscape import Landscape
 from smsc_sim.conformance.sessions import SessionChecks
 from smsc_sim.conformance.thresholds import Thresholds
-from smsc_sim.conformance.tracks import MAX_ACCOUNTS, MAX_SESSIONS, AccountTrack, Context, SessionTrack
+from smsc_sim.conformance.tracks import (
+    MAX_ACCOUNTS,
+    MAX_SESSIONS,
+    AccountTrack,
+    Context,
+    SessionTrack,
+)
 from smsc_sim.conformance.traffic import SUBMITS, TrafficChecks, message_key
 from smsc_sim.contracts import Event
 from smsc_sim.events import EventBus

@@ -91,7 +91,8 @@ def _describe(finding: Finding) -> str:
     if finding.instance is not None:
         where.append(f"on {finding.instance}")
     place = f" ({', '.join(where)})" if where else ""
-    return f"{finding.code}{place}: {finding.detail} [{finding.count}x, t={finding.first_time:.3f}..{finding.last_time:.3f}]"
+    times = f"t={finding.first_time:.3f}..{finding.last_time:.3f}"
+    return f"{finding.code}{place}: {finding.detail} [{finding.count}x, {times}]"
 
 
 def describe(findings: Iterable[Finding]) -> str:

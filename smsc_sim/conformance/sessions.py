@@ -7,7 +7,14 @@ the way the session ends.
 from __future__ import annotations
 
 from smsc_sim.conformance.findings import Check, Evidence
-from smsc_sim.conformance.tracks import Context, Inbound, Outbound, SessionTrack, evidence_of, remember
+from smsc_sim.conformance.tracks import (
+    Context,
+    Inbound,
+    Outbound,
+    SessionTrack,
+    evidence_of,
+    remember,
+)
 from smsc_sim.smpp.constants import CommandId, CommandStatus
 from smsc_sim.smpp.pdu import PDU
 
@@ -30,7 +37,9 @@ class SessionChecks:
         #: instance -> outage mode ("up" when absent)
         self._modes = modes
 
-    def _record(self, check: Check, track: SessionTrack, time: float, evidence: tuple[Evidence, ...], detail: str) -> None:
+    def _record(
+        self, check: Check, track: SessionTrack, time: float, evidence: tuple[Evidence, ...], detail: str
+    ) -> None:
         self._context.book.record(check, track.account, track.session_id, track.instance, time, evidence, detail)
 
     def _in_outage(self, track: SessionTrack) -> bool:

@@ -75,7 +75,10 @@ class TrafficChecks:
             )
 
     def answered(self, account: AccountTrack, track: SessionTrack, request: Inbound, pdu: PDU, time: float) -> None:
-        """The SMSC answered a submit: ESME_RTHROTTLED starts or continues an episode; 0x58/0x14 awaits a resubmission."""
+        """
+        The SMSC answered a submit: ESME_RTHROTTLED starts or continues an
+        episode; a message refused with 0x58 or 0x14 awaits its resubmission.
+        """
         status = pdu.command_status
         if status == _RTHROTTLED:
             if account.throttle_start is None:
