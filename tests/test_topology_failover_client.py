@@ -168,7 +168,7 @@ async def test_the_guides_failover_client_survives_every_outage_it_names(tmp_pat
     ends; SMPP1 crashes, it reports the reset, finds SMPP1 refused, gets the
     receipt of a message accepted via SMPP1 through SMPP2, and rebinds to
     SMPP1 after the recovery; SMPP2 shuts down gracefully, it answers the
-    unbind and rebinds after the recovery; SMPP1 becomes a black hole, its
+    unbind with an unbind_resp and rebinds after the recovery; SMPP1 becomes a black hole, its
     unanswered enquire_link reveals it, its binds time out, its messages go
     through SMPP2 meanwhile, and it rebinds after the recovery.
     """
@@ -217,7 +217,15 @@ async def test_the_guides_failover_client_survives_every_outage_it_names(tmp_pat
 
         # graceful shutdown: SMPP2 sends an unbind, which the client answers
         mark = output.mark()
-        await smsc.start_outage("SMPP2", "graceful")  # answers once the client has answered the unbind
+        unbinds: list[str] = []  # instances where an SMSC's unbind was answered (a close alone is not)
+        unsubscribe = smsc.simulator.events.subscribe(
+            lambda event: unbinds.append(event.data["instance"]) if event.kind == "unbind" else None
+        )
+        try:
+            await smsc.start_outage("SMPP2", "graceful")  # answers once the unbind is answered or the peer gone
+        finally:
+            unsubscribe()
+        assert unbinds == ["SMPP2"]
         await output.expect(r"SMPP2: lost: ConnectionError\('unbound by the SMSC'\)", mark)
         await output.expect(r"SMPP2: bind failed: ConnectionError\('Connection refused'\)" + retry, mark)
         mark = output.mark()
