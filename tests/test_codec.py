@@ -12,11 +12,12 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from smsc_sim.smpp import codec
-from smsc_sim.smpp.codec import PDUDecodeError, decode, decode_with_pdu3, encode
+from smsc_sim.smpp.codec import PDUDecodeError, decode, encode
 from smsc_sim.smpp.constants import CommandId as C
 from smsc_sim.smpp.constants import CommandStatus as S
 from smsc_sim.smpp.constants import Tag
 from smsc_sim.smpp.pdu import FIELDS, PDU, DestAddress, UnsuccessSME, make_pdu
+from smsc_sim.smpp.pdu3_reference import decode_with_pdu3
 
 
 def _hex(*parts: str) -> bytes:
@@ -412,9 +413,9 @@ class PDU3WorkaroundTests(SynchronousTestCase):
         def boom(command_id: int, sequence: int, status: int, frame: bytes) -> PDU:
             raise KeyError("number_of_dests")
 
-        original = codec._DECODERS[C.query_sm]
-        codec._DECODERS[C.query_sm] = boom
-        self.addCleanup(codec._DECODERS.__setitem__, C.query_sm, original)
+        original = codec._READERS[C.query_sm]
+        codec._READERS[C.query_sm] = boom
+        self.addCleanup(codec._READERS.__setitem__, C.query_sm, original)
         error = self.assertRaises(PDUDecodeError, decode, GOLDEN[20][1])
         self.assertEqual((error.status, error.command_id, error.sequence_number, error.nack), (8, C.query_sm, 12, False))
 
