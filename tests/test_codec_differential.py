@@ -3,7 +3,7 @@ Differential tests: the hot-path codec against stock smpp.pdu3, on valid and on 
 
 For submit_sm, submit_sm_resp, deliver_sm, deliver_sm_resp, enquire_link and
 enquire_link_resp, :func:`~smsc_sim.smpp.codec.decode` and
-:func:`~smsc_sim.smpp.codec.decode_with_pdu3` must both decode a frame to the
+:func:`~smsc_sim.smpp.pdu3_reference.decode_with_pdu3` must both decode a frame to the
 same PDU, or both refuse it with the same status (the command_status the
 SMSC answers).
 
