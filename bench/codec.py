@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         wire = encode(pdu)
         if decode(wire) != pdu:
             raise SystemExit(f"{name} does not round-trip")
-        for op, call in (("encode", lambda: encode(pdu)), ("decode", lambda: decode(wire))):
+        for op, call in (("encode", lambda pdu=pdu: encode(pdu)), ("decode", lambda wire=wire: decode(wire))):
             figures = [time_call(call, args.number, args.repeat) for _ in range(args.runs)]
             print(f"{name:<16} {op:<7} {statistics.median(figures):9.3f}  {min(figures):6.3f}-{max(figures):6.3f}")
     return 0

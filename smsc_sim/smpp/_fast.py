@@ -17,9 +17,9 @@ import re
 import struct
 from typing import Any
 
-from smsc_sim.smpp._fields import MAX_SM_LENGTH, decode_fields, encode_fields
+from smsc_sim.smpp._fields import MAX_SM_LENGTH, decode_fields, encode_fields, parse_tlvs, trailing_tlvs
 from smsc_sim.smpp.constants import CommandId
-from smsc_sim.smpp.pdu import FIELDS, HEADER
+from smsc_sim.smpp.pdu import FIELDS, HEADER, PDU, build_pdu
 
 _SM_SPEC = FIELDS[CommandId.submit_sm]  # deliver_sm has the same body
 _MESSAGE_ID_SPEC = FIELDS[CommandId.submit_sm_resp]  # so has deliver_sm_resp
@@ -78,17 +78,28 @@ def decode_sm(frame: bytes) -> tuple[dict[str, Any], int]:
     }, sm_end
 
 
-def decode_message_id(frame: bytes) -> tuple[dict[str, Any], int]:
+def read_sm(command_id: int, sequence: int, status: int, frame: bytes) -> PDU:
     """
-    Read the body of submit_sm_resp or deliver_sm_resp (whose message_id may be non-NULL, C.2 #11).
+    A whole submit_sm or deliver_sm PDU, its header already read.
 
-    :returns: the params and the position after the message_id's NUL.
+    :raises FieldError: as the table reader does.
+    """
+    params, pos = decode_sm(frame)
+    return build_pdu(command_id, sequence, status, params, parse_tlvs(frame, pos) if pos < len(frame) else {})
+
+
+def read_message_id(command_id: int, sequence: int, status: int, frame: bytes) -> PDU:
+    """
+    A whole submit_sm_resp or deliver_sm_resp (whose message_id may be non-NULL, C.2 #11), its header already read.
+
     :raises FieldError: as the table reader does.
     """
     nul = frame.find(0, 16, 16 + 65)
     if nul < 0:
-        return decode_fields(_MESSAGE_ID_SPEC, frame, 16)
-    return {"message_id": frame[16:nul].decode("latin-1")}, nul + 1
+        params, pos = decode_fields(_MESSAGE_ID_SPEC, frame, 16)
+        return build_pdu(command_id, sequence, status, params, trailing_tlvs(command_id, frame, pos))
+    tlvs = trailing_tlvs(command_id, frame, nul + 1) if nul + 1 < len(frame) else {}
+    return build_pdu(command_id, sequence, status, {"message_id": frame[16:nul].decode("latin-1")}, tlvs)
 
 
 #: submit_sm and deliver_sm bodies in one formatting operation: %b for the
@@ -171,4 +182,4 @@ def encode_message_id_response(command_id: int, status: int, sequence: int, para
         return None
 
 
-__all__ = ["decode_sm", "decode_message_id", "encode_sm", "encode_message_id_response"]
+__all__ = ["decode_sm", "read_sm", "read_message_id", "encode_sm", "encode_message_id_response"]

@@ -24,10 +24,10 @@ import dataclasses
 import struct
 from typing import Any, Callable, NoReturn
 
-from smsc_sim.smpp._fast import decode_message_id, decode_sm, encode_message_id_response, encode_sm
+from smsc_sim.smpp._fast import decode_sm, encode_message_id_response, encode_sm, read_message_id, read_sm
 from smsc_sim.smpp._fields import FieldError, decode_fields, defaults, encode_fields, pack_tlvs, parse_tlvs, trailing_tlvs
 from smsc_sim.smpp.constants import RESPONSE_BIT, CommandId, CommandStatus, status_name
-from smsc_sim.smpp.pdu import FIELDS, HEADER, PDU
+from smsc_sim.smpp.pdu import FIELDS, HEADER, PDU, build_pdu
 
 _C = CommandId
 _S = CommandStatus
@@ -83,31 +83,6 @@ _pack_header = HEADER.pack
 _unpack_header = HEADER.unpack_from
 
 _new = object.__new__
-_set_command_id = PDU.__dict__["command_id"].__set__
-_set_sequence_number = PDU.__dict__["sequence_number"].__set__
-_set_command_status = PDU.__dict__["command_status"].__set__
-_set_params = PDU.__dict__["params"].__set__
-_set_tlvs = PDU.__dict__["tlvs"].__set__
-
-
-def build_pdu(
-    command_id: int, sequence_number: int, command_status: int, params: dict[str, Any], tlvs: dict[int, bytes]
-) -> PDU:
-    """
-    ``PDU(command_id, sequence_number, command_status, params, tlvs)``, every field given, faster.
-
-    Why: a frozen dataclass's ``__init__`` sets each field with
-    ``object.__setattr__``; setting the slots through their descriptors
-    takes about half the time, and every PDU read goes through here.
-    The result equals what the class builds (tests/test_codec_fast.py).
-    """
-    pdu = _new(PDU)
-    _set_command_id(pdu, command_id)
-    _set_sequence_number(pdu, sequence_number)
-    _set_command_status(pdu, command_status)
-    _set_params(pdu, params)
-    _set_tlvs(pdu, tlvs)
-    return pdu
 
 
 def frozen_builder(cls: type[Any]) -> Callable[..., Any]:
@@ -304,19 +279,6 @@ def _read_table(command_id: int, sequence: int, status: int, frame: bytes) -> PD
     return build_pdu(command_id, sequence, status, params, trailing_tlvs(command_id, frame, pos))
 
 
-def _read_sm(command_id: int, sequence: int, status: int, frame: bytes) -> PDU:
-    """deliver_sm (submit_sm is inlined in :func:`decode`)."""
-    params, pos = decode_sm(frame)
-    return build_pdu(command_id, sequence, status, params, parse_tlvs(frame, pos) if pos < len(frame) else {})
-
-
-def _read_message_id(command_id: int, sequence: int, status: int, frame: bytes) -> PDU:
-    """submit_sm_resp and deliver_sm_resp."""
-    params, pos = decode_message_id(frame)
-    tlvs = trailing_tlvs(command_id, frame, pos) if pos < len(frame) else {}
-    return build_pdu(command_id, sequence, status, params, tlvs)
-
-
 def _write_table(command_id: int, params: dict[str, Any]) -> bytes:
     """Any PDU's mandatory body, field by field over FIELDS."""
     return encode_fields(FIELDS[command_id], params)
@@ -331,10 +293,10 @@ def _write_sm(command_id: int, params: dict[str, Any]) -> bytes:
 _READERS: dict[int, _Reader] = {int(cid): _read_table for cid in FIELDS}
 _READERS.update(
     {
-        _SUBMIT_SM: _read_sm,
-        int(_C.deliver_sm): _read_sm,
-        _SUBMIT_SM_RESP: _read_message_id,
-        _DELIVER_SM_RESP: _read_message_id,
+        _SUBMIT_SM: read_sm,
+        int(_C.deliver_sm): read_sm,
+        _SUBMIT_SM_RESP: read_message_id,
+        _DELIVER_SM_RESP: read_message_id,
     }
 )
 #: The writer of each command's mandatory body (responses with a message_id
