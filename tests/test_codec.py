@@ -12,11 +12,12 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from smsc_sim.smpp import codec
-from smsc_sim.smpp.codec import PDUDecodeError, decode, decode_with_pdu3, encode
+from smsc_sim.smpp.codec import PDUDecodeError, decode, decode_table, encode, encode_table
 from smsc_sim.smpp.constants import CommandId as C
 from smsc_sim.smpp.constants import CommandStatus as S
 from smsc_sim.smpp.constants import Tag
 from smsc_sim.smpp.pdu import FIELDS, PDU, DestAddress, UnsuccessSME, make_pdu
+from smsc_sim.smpp.pdu3_reference import decode_with_pdu3
 
 
 def _hex(*parts: str) -> bytes:
@@ -294,6 +295,12 @@ class GoldenVectorTests(SynchronousTestCase):
         for pdu, wire in GOLDEN:
             self.assertEqual(decode(wire), pdu, pdu.name)
 
+    def test_table_path(self) -> None:
+        """The table-driven path alone writes and reads the same bytes and PDUs for every PDU type."""
+        for pdu, wire in GOLDEN:
+            self.assertEqual(encode_table(pdu).hex(), wire.hex(), pdu.name)
+            self.assertEqual(decode_table(wire), pdu, pdu.name)
+
     def test_stock_pdu3_agrees(self) -> None:
         """Stock smpp.pdu3 reads the same PDU from each vector it can handle (all but submit_multi, replace_sm)."""
         for pdu, wire in GOLDEN:
@@ -317,7 +324,7 @@ class PDU3WorkaroundTests(SynchronousTestCase):
         wire = encode(_submit_sm(schedule_delivery_time="240131120000000+"))
         with contextlib.redirect_stdout(out):
             decode(wire)
-            decode(GOLDEN[21][1])  # query_sm_resp, through smpp.pdu3
+            decode(GOLDEN[21][1])  # query_sm_resp, with a time field
             decode_with_pdu3(wire)
         self.assertEqual(out.getvalue(), "")
 
@@ -402,7 +409,7 @@ class PDU3WorkaroundTests(SynchronousTestCase):
             self.assertEqual(decode(encode(_submit_sm(data_coding=data_coding))).params["data_coding"], data_coding)
 
     def test_pdu3_vendor_tlvs_kept_on_decode(self) -> None:
-        """Vendor TLVs in a PDU decoded through smpp.pdu3 (data_sm) are kept, not silently dropped."""
+        """Vendor TLVs in a data_sm (whose smpp.pdu3 decoder drops them) are kept, not silently dropped."""
         pdu = make_pdu(C.data_sm, 1, tlvs={0x1402: b"23410", 0x4000: b"", Tag.message_payload: b"x"})
         self.assertEqual(decode(encode(pdu)).tlvs, pdu.tlvs)
 
@@ -412,9 +419,9 @@ class PDU3WorkaroundTests(SynchronousTestCase):
         def boom(command_id: int, sequence: int, status: int, frame: bytes) -> PDU:
             raise KeyError("number_of_dests")
 
-        original = codec._DECODERS[C.query_sm]
-        codec._DECODERS[C.query_sm] = boom
-        self.addCleanup(codec._DECODERS.__setitem__, C.query_sm, original)
+        original = codec._READERS[C.query_sm]
+        codec._READERS[C.query_sm] = boom
+        self.addCleanup(codec._READERS.__setitem__, C.query_sm, original)
         error = self.assertRaises(PDUDecodeError, decode, GOLDEN[20][1])
         self.assertEqual((error.status, error.command_id, error.sequence_number, error.nack), (8, C.query_sm, 12, False))
 
@@ -426,11 +433,14 @@ def _submit_body(*fields: bytes) -> bytes:
 
 
 class MalformedInputTests(SynchronousTestCase):
-    """Structural errors map to the exact command_status the spec names."""
+    """Structural errors map to the exact command_status the spec names (decoded as on the wire)."""
+
+    #: the decoder under test: the codec as the session uses it
+    decode = staticmethod(decode)
 
     def assertStatus(self, frame: bytes, status: int, nack: bool = False, sequence: int = 42) -> PDUDecodeError:
         """Decoding ``frame`` fails with ``status``."""
-        error = self.assertRaises(PDUDecodeError, decode, frame)
+        error = self.assertRaises(PDUDecodeError, self.decode, frame)
         self.assertEqual(
             (status_hex(error.status), error.nack, error.sequence_number), (status_hex(status), nack, sequence)
         )
@@ -498,7 +508,7 @@ class MalformedInputTests(SynchronousTestCase):
         """sm_length 255 (SMPP 3.4 allows 0 to 254) is ESME_RINVMSGLEN for submit_sm, deliver_sm and replace_sm."""
         for command_id in (C.submit_sm, C.deliver_sm):
             frame = bytearray(encode(make_pdu(command_id, 42, short_message=b"x" * 254)))
-            self.assertEqual(len(decode(bytes(frame)).params["short_message"]), 254)
+            self.assertEqual(len(self.decode(bytes(frame)).params["short_message"]), 254)
             sm_length_at = len(frame) - 255
             frame[sm_length_at] = 255
             frame += b"x"
@@ -542,27 +552,33 @@ class MalformedInputTests(SynchronousTestCase):
         values: dict[str, Any] = dict(source_addr_ton=7, dest_addr_npi=99, priority_flag=9, registered_delivery=3, esm_class=0x0C)
         values.update(replace_if_present_flag=5, sm_default_msg_id=255, schedule_delivery_time="soon")
         pdu = _submit_sm(**values)
-        self.assertEqual(decode(encode(pdu)), pdu)
+        self.assertEqual(self.decode(encode(pdu)), pdu)
         bind = make_pdu(C.bind_receiver, 1, addr_ton=0xFF, addr_npi=0x77, interface_version=0x99)
-        self.assertEqual(decode(encode(bind)), bind)
+        self.assertEqual(self.decode(encode(bind)), bind)
 
     def test_header_only_pdu_with_body(self) -> None:
         """An enquire_link or unbind with a body decodes normally, the body ignored."""
         for command_id in (C.enquire_link, C.unbind, C.generic_nack):
             frame = struct.pack(">IIII", 20, command_id, 0, 3) + b"junk"
-            self.assertEqual(decode(frame), PDU(command_id, 3))
+            self.assertEqual(self.decode(frame), PDU(command_id, 3))
 
     def test_error_response_with_body(self) -> None:
         """An error submit_sm_resp or bind_resp carrying a (broken) body decodes with NULL fields."""
         frame = struct.pack(">IIII", 19, C.submit_sm_resp, 0x58, 3) + b"abc"
-        self.assertEqual(decode(frame), make_pdu(C.submit_sm_resp, 3, 0x58))
+        self.assertEqual(self.decode(frame), make_pdu(C.submit_sm_resp, 3, 0x58))
         frame = struct.pack(">IIII", 22, C.bind_transceiver_resp, 0x0D, 3) + b"SMPP1\x00"
-        self.assertEqual(decode(frame), make_pdu(C.bind_transceiver_resp, 3, 0x0D, system_id="SMPP1"))
+        self.assertEqual(self.decode(frame), make_pdu(C.bind_transceiver_resp, 3, 0x0D, system_id="SMPP1"))
 
     def test_response_with_empty_body(self) -> None:
         """A deliver_sm_resp or bind_resp of only a header (status 0) decodes with NULL fields."""
         for command_id in (C.deliver_sm_resp, C.submit_sm_resp, C.bind_transmitter_resp, C.query_sm_resp):
-            self.assertEqual(decode(struct.pack(">IIII", 16, command_id, 0, 4)), make_pdu(command_id, 4))
+            self.assertEqual(self.decode(struct.pack(">IIII", 16, command_id, 0, 4)), make_pdu(command_id, 4))
+
+
+class TableMalformedInputTests(MalformedInputTests):
+    """The same error table holds for the table-driven path alone, with every fast path bypassed."""
+
+    decode = staticmethod(decode_table)
 
 
 def status_hex(status: int) -> str:
@@ -590,7 +606,7 @@ class EncodeTests(SynchronousTestCase):
         self.assertEqual(encode(pdu)[17:], _hex("1500 0001 62", "0005 0001 01"))
 
     def test_unrepresentable_values(self) -> None:
-        """Values that do not fit the wire raise ValueError."""
+        """Values that do not fit the wire raise ValueError, on the fast path and the table path alike."""
         bad = [
             _submit_sm(source_addr="1" * 21),
             _submit_sm(short_message=b"x" * 255),
@@ -604,6 +620,7 @@ class EncodeTests(SynchronousTestCase):
         ]
         for pdu in bad:
             self.assertRaises(ValueError, encode, pdu)
+            self.assertRaises(ValueError, encode_table, pdu)
 
     def test_unknown_command_id_written_as_header(self) -> None:
         """A command_id outside SMPP 3.4 is written as a bare header (for fault injection)."""

@@ -3,7 +3,7 @@ Differential tests: the hot-path codec against stock smpp.pdu3, on valid and on 
 
 For submit_sm, submit_sm_resp, deliver_sm, deliver_sm_resp, enquire_link and
 enquire_link_resp, :func:`~smsc_sim.smpp.codec.decode` and
-:func:`~smsc_sim.smpp.codec.decode_with_pdu3` must both decode a frame to the
+:func:`~smsc_sim.smpp.pdu3_reference.decode_with_pdu3` must both decode a frame to the
 same PDU, or both refuse it with the same status (the command_status the
 SMSC answers).
 
@@ -32,12 +32,13 @@ from smpp.pdu.pdu_encoding import OptionEncoder
 from twisted.trial.unittest import SynchronousTestCase
 
 from smsc_sim.smpp._fields import TLV_SIZES
-from smsc_sim.smpp.codec import NO_BODY_ON_ERROR, PDUDecodeError, decode, decode_with_pdu3, encode
+from smsc_sim.smpp.codec import NO_BODY_ON_ERROR, PDUDecodeError, decode, encode
 from smsc_sim.smpp.constants import RESPONSE_BIT
 from smsc_sim.smpp.constants import CommandId as C
 from smsc_sim.smpp.constants import CommandStatus as S
 from smsc_sim.smpp.constants import status_name
 from smsc_sim.smpp.pdu import FIELDS, PDU
+from smsc_sim.smpp.pdu3_reference import decode_with_pdu3
 from tests.test_codec import valid_hot_pdu
 
 HOT = (C.submit_sm, C.submit_sm_resp, C.deliver_sm, C.deliver_sm_resp, C.enquire_link, C.enquire_link_resp)

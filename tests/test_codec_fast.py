@@ -1,8 +1,9 @@
 """
-The codec's fast paths, each against its reference: the one-match submit_sm
-and deliver_sm reader against the field-by-field one, the one-format writer
-against the piece-by-piece one, the direct submit_sm_resp and
-deliver_sm_resp against smpp.pdu3, the TLV writer, and ``build_pdu``.
+The codec's one fast path (submit_sm, deliver_sm and their responses) against
+the table-driven path: the same PDU or the same error for random valid and
+malformed frames, the same octets or the same error for any values.  Also the
+direct submit_sm_resp and deliver_sm_resp against the octets smpp.pdu3
+writes, the TLV writer, ``build_pdu`` and ``frozen_builder``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,21 @@ from smpp.pdu import operations as pdu3_operations
 from smpp.pdu.pdu_encoding import PDUEncoder
 from twisted.trial.unittest import SynchronousTestCase
 
-from smsc_sim.smpp._fields import FieldError, decode_sm, encode_sm, pack_tlvs, read_sm, write_sm
-from smsc_sim.smpp.codec import build_pdu, decode, decode_with_pdu3, encode, frozen_builder
+from smsc_sim.smpp._fields import TLV_SIZES, pack_tlvs
+from smsc_sim.smpp.codec import (
+    NO_BODY_ON_ERROR,
+    PDUDecodeError,
+    build_pdu,
+    decode,
+    decode_table,
+    encode,
+    encode_table,
+    frozen_builder,
+)
 from smsc_sim.smpp.constants import CommandId as C
+from smsc_sim.smpp.constants import CommandStatus as S
 from smsc_sim.smpp.pdu import FIELDS, PDU, make_pdu
+from smsc_sim.smpp.pdu3_reference import decode_with_pdu3
 from tests.test_codec import valid_hot_pdu
 
 _LATIN1 = st.characters(min_codepoint=1, max_codepoint=255)
@@ -53,69 +65,151 @@ _ANY_SM_PARAMS = st.fixed_dictionaries(
 )
 
 
-def _outcome(function: Callable[..., Any], *args: Any) -> tuple[str, Any]:
-    """What a call gives: its result, or the type (and FieldError status) of what it raised."""
+def _decoded(decoder: Callable[[bytes], PDU], frame: bytes) -> tuple[Any, ...]:
+    """What a decoder gives: the PDU, or everything a PDUDecodeError tells the session."""
     try:
-        return "ok", function(*args)
-    except FieldError as error:
-        return "FieldError", (error.status, str(error))
+        return ("pdu", decoder(frame))
+    except PDUDecodeError as error:
+        return ("error", error.status, error.command_id, error.sequence_number, error.nack, str(error))
+
+
+def _encoded(encoder: Callable[[PDU], bytes], pdu: PDU) -> tuple[Any, ...]:
+    """What an encoder gives: the octets, or the type and text of what it raised."""
+    try:
+        return ("octets", encoder(pdu))
     except Exception as error:
-        return type(error).__name__, None
+        return (type(error).__name__, str(error))
 
 
-class DecodeSMTests(SynchronousTestCase):
-    """decode_sm (one regular-expression match) against read_sm (field by field)."""
-
-    @settings(max_examples=400, deadline=None)
-    @given(_SM_PARAMS, st.sampled_from([C.submit_sm, C.deliver_sm]), st.binary(max_size=12))
-    def test_well_formed_bodies_read_the_same(self, params: dict[str, Any], command_id: int, tail: bytes) -> None:
-        """Every well-formed body, whatever follows it, gives the same fields and TLV position both ways."""
-        frame = encode(PDU(command_id, 1, 0, params, {}))
-        frame = struct.pack(">I", len(frame) + len(tail)) + frame[4:] + tail
-        self.assertEqual(decode_sm(frame), read_sm(frame))
-        self.assertEqual(decode_sm(frame)[0], params)
-
-    @settings(max_examples=600, deadline=None)
-    @given(st.binary(max_size=90))
-    def test_any_body_gives_the_same_result_or_error(self, body: bytes) -> None:
-        """Any octets after the header: the same fields, or the same FieldError status and message."""
-        frame = struct.pack(">IIII", 16 + len(body), C.submit_sm, 0, 1) + body
-        self.assertEqual(_outcome(decode_sm, frame), _outcome(read_sm, frame))
-
-    @settings(max_examples=300, deadline=None)
-    @given(_SM_PARAMS, st.data())
-    def test_cut_bodies_give_the_same_error(self, params: dict[str, Any], data: st.DataObject) -> None:
-        """A well-formed body cut short anywhere fails with the same status and message both ways."""
-        frame = encode(PDU(C.submit_sm, 1, 0, params, {}))
-        cut = frame[: data.draw(st.integers(16, len(frame) - 1))]
-        self.assertEqual(_outcome(decode_sm, cut), _outcome(read_sm, cut))
-
-    def test_strings_at_their_limits(self) -> None:
-        """Strings of exactly their maximum length are read; one octet more is the field's error."""
-        longest: dict[str, Any] = dict(service_type="S" * 5, source_addr="1" * 20, destination_addr="2" * 20,
-                       schedule_delivery_time="0" * 16, validity_period="9" * 16, short_message=b"x" * 254)  # fmt: skip
-        frame = encode(make_pdu(C.submit_sm, 1, **longest))
-        self.assertEqual(decode(frame), make_pdu(C.submit_sm, 1, **longest))
-        too_long = frame[:16] + b"S" * 6 + frame[16 + 5 :]
-        too_long = struct.pack(">I", len(too_long)) + too_long[4:]
-        self.assertEqual(_outcome(decode_sm, too_long), _outcome(read_sm, too_long))
-        self.assertEqual(_outcome(decode_sm, too_long)[0], "FieldError")
+_HOT = (C.submit_sm, C.deliver_sm, C.submit_sm_resp, C.deliver_sm_resp)
+_STATUS = st.one_of(st.just(0), st.sampled_from([0x01, 0x08, 0x45, 0x58, 0x400]), st.integers(0, 0xFFFFFFFF))
+_TLV_TAGS = [0x0204, 0x020A, 0x020C, 0x0424, 0x001E, 0x0427, 0x0005, 0x1400, 0x1500, 0x2000]
 
 
-class EncodeSMTests(SynchronousTestCase):
-    """encode_sm (one formatting operation) against write_sm (piece by piece)."""
+@st.composite
+def _tlv(draw: st.DrawFn) -> tuple[int, bytes]:
+    """A TLV of a size the spec allows for its tag (any size for a vendor tag)."""
+    tag = draw(st.sampled_from(_TLV_TAGS))
+    low, high = TLV_SIZES.get(tag, (0, 8))
+    return tag, draw(st.binary(min_size=low, max_size=min(high, 8)))
 
-    @settings(max_examples=400, deadline=None)
-    @given(_SM_PARAMS)
-    def test_values_that_fit_write_the_same(self, params: dict[str, Any]) -> None:
-        """Every value that fits gives the same octets both ways."""
-        self.assertEqual(encode_sm(params), write_sm(params))
 
-    @settings(max_examples=600, deadline=None)
-    @given(_ANY_SM_PARAMS)
-    def test_any_values_write_or_fail_the_same(self, params: dict[str, Any]) -> None:
-        """Any values: the same octets, or the same exception type."""
-        self.assertEqual(_outcome(encode_sm, params), _outcome(write_sm, params))
+_TLVS = st.lists(_tlv(), max_size=3).map(dict)
+
+
+@st.composite
+def hot_pdu(draw: st.DrawFn) -> PDU:
+    """submit_sm, deliver_sm or their responses with any values that fit, any status, any TLVs."""
+    command_id = draw(st.sampled_from(_HOT))
+    params = draw(_SM_PARAMS) if command_id in (C.submit_sm, C.deliver_sm) else {"message_id": draw(_string(65))}
+    status = 0 if command_id in (C.submit_sm, C.deliver_sm) else draw(_STATUS)
+    return PDU(command_id, draw(st.integers(0, 0xFFFFFFFF)), status, params, draw(_TLVS))
+
+
+@st.composite
+def malformed_frame(draw: st.DrawFn) -> bytes:
+    """A hot frame broken somewhere: sm_length set, cut, an octet changed, inserted or removed, octets added."""
+    pdu = draw(hot_pdu())
+    frame = bytearray(encode_table(pdu))
+    if pdu.command_id in (C.submit_sm, C.deliver_sm) and draw(st.booleans()):
+        sm_at = len(frame) - len(pack_tlvs(pdu.tlvs)) - len(pdu.params["short_message"]) - 1
+        frame[sm_at] = draw(st.one_of(st.sampled_from([253, 254, 255]), _BYTE))
+        frame += b"x" * draw(st.sampled_from([0, 1, 255, draw(st.integers(0, 300))]))
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(16, max(16, len(frame) - 1)))
+        how = draw(st.sampled_from(["cut", "set", "insert", "remove", "append"]))
+        if how == "cut":
+            del frame[at:]
+        elif how == "set" and at < len(frame):
+            frame[at] = draw(st.sampled_from([0, 0xFF, draw(_BYTE)]))
+        elif how == "insert":
+            frame[at:at] = draw(st.binary(min_size=1, max_size=4))
+        elif how == "remove" and at < len(frame):
+            del frame[at]
+        elif how == "append":
+            frame += draw(st.binary(min_size=1, max_size=8))
+    if draw(st.integers(0, 9)):  # most keep a true command_length, so that the body is judged
+        frame[0:4] = struct.pack(">I", len(frame))
+    return bytes(frame)
+
+
+class FastDecodeTests(SynchronousTestCase):
+    """The fast path's decode against the table path's, for submit_sm, deliver_sm and their responses."""
+
+    def assertSameDecode(self, frame: bytes) -> None:
+        """Both paths give the same PDU, or the same status, command_id, sequence, nack and message."""
+        self.assertEqual(_decoded(decode, frame), _decoded(decode_table, frame), frame.hex())
+
+    @settings(max_examples=500, deadline=None)
+    @given(hot_pdu(), st.binary(max_size=12))
+    def test_valid_frames(self, pdu: PDU, tail: bytes) -> None:
+        """Every valid frame, with or without stray octets after it, decodes the same way on both paths."""
+        frame = encode_table(pdu)
+        self.assertSameDecode(frame)
+        if pdu.command_status == 0 or pdu.command_id not in NO_BODY_ON_ERROR:
+            self.assertEqual(decode(frame), pdu)
+        self.assertSameDecode(struct.pack(">I", len(frame) + len(tail)) + frame[4:] + tail)
+
+    @settings(max_examples=1500, deadline=None)
+    @given(malformed_frame())
+    def test_malformed_frames(self, frame: bytes) -> None:
+        """A broken frame fails (or decodes) the same way on both paths."""
+        self.assertSameDecode(frame)
+
+    @settings(max_examples=800, deadline=None)
+    @given(st.sampled_from(_HOT), _STATUS, st.integers(0, 0xFFFFFFFF), st.binary(max_size=90))
+    def test_any_body(self, command_id: int, status: int, sequence: int, body: bytes) -> None:
+        """Any octets after a valid header: the same PDU or the same error on both paths."""
+        self.assertSameDecode(struct.pack(">IIII", 16 + len(body), command_id, status, sequence) + body)
+
+    def test_error_table_rows(self) -> None:
+        """Each row of the error table gives its status on both paths: strings, sm_length 255 and overrun, TLVs."""
+        body = encode(make_pdu(C.submit_sm, 42, short_message=b"hi"))[16:]
+        sm_length_at = len(body) - 3
+        cases = [
+            (b"", S.ESME_RINVMSGLEN),  # ends before service_type
+            (b"CMTxyz\x00" + body[1:], S.ESME_RINVSERTYP),  # too long
+            (body[:1] + b"\x01\x01" + b"4" * 21, S.ESME_RINVSRCADR),  # no NUL within 21
+            (body[:1] + b"\x01\x01" + b"4477", S.ESME_RINVMSGLEN),  # ends inside source_addr
+            (body[:5], S.ESME_RINVMSGLEN),  # ends among integers
+            (body[:sm_length_at] + b"\xff" + body[sm_length_at + 1 :] + b"x" * 253, S.ESME_RINVMSGLEN),
+            (body[:sm_length_at] + b"\x09" + body[sm_length_at + 1 :], S.ESME_RINVMSGLEN),
+            (body + bytes.fromhex("0204"), S.ESME_RINVOPTPARSTREAM),
+            (body + bytes.fromhex("0424 0010 414243"), S.ESME_RINVPARLEN),
+            (body + bytes.fromhex("020c 0001 01"), S.ESME_RINVPARLEN),
+        ]
+        for command_id in (C.submit_sm, C.deliver_sm):
+            for case, status in cases:
+                frame = struct.pack(">IIII", 16 + len(case), command_id, 0, 42) + case
+                for decoder in (decode, decode_table):
+                    error = self.assertRaises(PDUDecodeError, decoder, frame)
+                    self.assertEqual((error.status, error.command_id, error.sequence_number, error.nack),
+                                     (status, command_id, 42, False), (decoder.__name__, case.hex()))  # fmt: skip
+        for command_id in (C.submit_sm_resp, C.deliver_sm_resp):
+            frame = struct.pack(">IIII", 16 + 66, command_id, 0, 42) + b"9" * 65 + b"\x00"
+            for decoder in (decode, decode_table):
+                self.assertEqual(self.assertRaises(PDUDecodeError, decoder, frame).status, S.ESME_RINVMSGID)
+
+
+class FastEncodeTests(SynchronousTestCase):
+    """The fast path's encode against the table path's."""
+
+    @settings(max_examples=500, deadline=None)
+    @given(hot_pdu())
+    def test_values_that_fit(self, pdu: PDU) -> None:
+        """Every PDU whose values fit gives the same octets on both paths."""
+        self.assertEqual(_encoded(encode, pdu), _encoded(encode_table, pdu))
+        self.assertEqual(_encoded(encode, pdu)[0], "octets")
+
+    @settings(max_examples=800, deadline=None)
+    @given(st.sampled_from(_HOT), _ANY_SM_PARAMS, st.integers(0, 2**32), _STATUS, st.sampled_from([{}, {0x1E: b"1\x00"}]))
+    def test_any_values(self, command_id: int, params: dict[str, Any], sequence: int, status: int,
+                        tlvs: dict[int, bytes]) -> None:  # fmt: skip
+        """Values too long, with a NUL, beyond Latin-1, out of range or of the wrong type: same octets or same error."""
+        if command_id in (C.submit_sm_resp, C.deliver_sm_resp):
+            params = {"message_id": params["source_addr"]} if "source_addr" in params else {}
+        pdu = PDU(command_id, sequence, status, params, tlvs)
+        self.assertEqual(_encoded(encode, pdu), _encoded(encode_table, pdu))
 
     @settings(max_examples=300, deadline=None)
     @given(valid_hot_pdu())

@@ -25,7 +25,7 @@ import struct
 import traceback
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Sequence, cast
+from typing import Any, Callable, Sequence, cast
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -38,10 +38,10 @@ from twisted.trial.unittest import SynchronousTestCase
 from smsc_sim.config import SessionSettings
 from smsc_sim.events import EventBus
 from smsc_sim.session import SMPPSession
-from smsc_sim.smpp.codec import PDUDecodeError, decode, encode
+from smsc_sim.smpp.codec import PDUDecodeError, decode, decode_table, encode
 from smsc_sim.smpp.constants import CommandId, Tag
 from smsc_sim.smpp.framing import FramingError, SMPPFramer
-from smsc_sim.smpp.pdu import FIELDS, DestAddress, UnsuccessSME, make_pdu
+from smsc_sim.smpp.pdu import FIELDS, PDU, DestAddress, UnsuccessSME, make_pdu
 from tests import wire
 from tests.test_session import StubCore, StubInstance
 
@@ -466,8 +466,16 @@ _STREAMS = settings(max_examples=200, deadline=None, suppress_health_check=[Heal
 _SESSION = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+def _decoded(decoder: Callable[[bytes], PDU], frame: bytes) -> tuple[Any, ...]:
+    """What a decoder gives: the PDU, or everything a PDUDecodeError tells the session."""
+    try:
+        return ("pdu", decoder(frame))
+    except PDUDecodeError as error:
+        return ("error", error.status, error.command_id, error.sequence_number, error.nack, str(error))
+
+
 class CodecFuzzTests(SynchronousTestCase):
-    """decode() and encode() on garbage and on mutated PDUs."""
+    """decode() and encode() on garbage and on mutated PDUs, and the table path beside them."""
 
     @_FAST
     @given(st.binary(max_size=600))
@@ -488,6 +496,8 @@ class CodecFuzzTests(SynchronousTestCase):
         self.check(_HEADER.pack(16 + len(body), command_id, status, sequence) + body)
 
     def check(self, frame: bytes) -> None:
+        """decode() gives a PDU that encodes again, or a PDUDecodeError naming the header; the table path agrees."""
+        self.assertEqual(_decoded(decode, frame), _decoded(decode_table, frame))
         try:
             pdu = decode(frame)
         except PDUDecodeError as error:

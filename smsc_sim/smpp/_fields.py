@@ -1,11 +1,12 @@
 """
-Structure-level reading and writing of SMPP 3.4 PDU bodies, without smpp.pdu3.
+The table-driven codec of SMPP 3.4 PDU bodies: every PDU's mandatory body,
+read and written field by field over :data:`smsc_sim.smpp.pdu.FIELDS`, and
+every PDU's TLV section.
 
-This is the part of the codec that does not go through smpp.pdu3: the
-hand-written fast path of submit_sm/deliver_sm and the ``message_id``
-responses, a table-driven reader/writer over :data:`smsc_sim.smpp.pdu.FIELDS`
-(used for submit_multi, submit_multi_resp and replace_sm, which smpp.pdu3
-cannot handle, smpp-facts.md C.2 #5 and #6) and the TLV section of every PDU.
+This is the reference for the whole codec: the one hand-tuned fast path
+(:mod:`smsc_sim.smpp._fast`, for submit_sm, deliver_sm and their responses)
+must give the same params, octets and errors, and hands every body it does
+not recognise at a glance to the functions here.
 
 Only structure is checked here (lengths, terminators, list counts); values
 are the core's business.  A problem is raised as :class:`FieldError`, which
@@ -24,7 +25,7 @@ C-Octet String with no NUL within its maximum size            the field's status
                                                               (:data:`C_STRING_STATUS`,
                                                               ESME_RINVMSGLEN if none)
 sm_length larger than what is left of the body                ESME_RINVMSGLEN
-sm_length 255 (SMPP 3.4 5.2.22: short_message is 0 to 254)    ESME_RINVMSGLEN
+sm_length 255 (SMPP 3.4 5.2.22: short_message is 0 to 254)   ESME_RINVMSGLEN
 submit_multi dest_flag other than 1 or 2                      ESME_RINVDESTFLAG
 1 to 3 octets left where a TLV header (tag + length) starts   ESME_RINVOPTPARSTREAM
 TLV length larger than what is left of the body               ESME_RINVPARLEN
@@ -34,7 +35,6 @@ known TLV with a size outside the spec's (:data:`TLV_SIZES`)  ESME_RINVPARLEN
 
 from __future__ import annotations
 
-import re
 import struct
 from typing import Any
 
@@ -207,6 +207,26 @@ def pack_cstring(value: str, size: int, name: str) -> bytes:
     return raw + b"\x00"
 
 
+def trailing_tlvs(command_id: int, frame: bytes, pos: int) -> dict[int, bytes]:
+    """
+    The TLVs after the mandatory body, which ends at ``pos``.
+
+    A PDU whose SMPP 3.4 body has a TLV section (:data:`TLV_SECTION`) must
+    hold a well-formed one; after the others, octets that do not parse as
+    TLVs are ignored (padding some clients send, smpp-facts.md C.2 #10).
+
+    :raises FieldError: see the module table.
+    """
+    if pos >= len(frame):
+        return {}
+    if command_id in TLV_SECTION:
+        return parse_tlvs(frame, pos)
+    try:
+        return parse_tlvs(frame, pos)
+    except FieldError:
+        return {}
+
+
 def parse_tlvs(frame: bytes, pos: int) -> dict[int, bytes]:
     """
     Read the TLV section from ``pos`` to the end of the PDU.
@@ -256,247 +276,7 @@ def pack_tlvs(tlvs: dict[int, bytes]) -> bytes:
 
 
 # ---------------------------------------------------------------------------
-# the hot path: submit_sm and deliver_sm bodies
-# ---------------------------------------------------------------------------
-
-#: The mandatory body of submit_sm and deliver_sm up to sm_length, as one
-#: pattern: C-Octet Strings of at most their size (NUL included) and the
-#: integer fields between them, grouped by run.  One match does in C what
-#: :func:`read_sm` does field by field.
-_SM_BODY = re.compile(
-    rb"([^\x00]{0,5})\x00(..)"  # service_type; source_addr_ton, source_addr_npi
-    rb"([^\x00]{0,20})\x00(..)"  # source_addr; dest_addr_ton, dest_addr_npi
-    rb"([^\x00]{0,20})\x00(...)"  # destination_addr; esm_class, protocol_id, priority_flag
-    rb"([^\x00]{0,16})\x00([^\x00]{0,16})\x00"  # schedule_delivery_time, validity_period
-    rb"(.....)",  # registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id, sm_length
-    re.DOTALL,
-)
-_match_sm_body = _SM_BODY.match
-
-
-def decode_sm(frame: bytes) -> tuple[dict[str, Any], int]:
-    """
-    Read the mandatory body of submit_sm or deliver_sm, starting after the header.
-
-    The PDU the simulator sees most, so well-formed bodies are read with one
-    regular-expression match; anything else goes to :func:`read_sm`, which
-    raises the error of the first field that does not fit.
-
-    :returns: the params and the position where the TLVs start.
-    :raises FieldError: see the module table.
-    """
-    match = _match_sm_body(frame, 16)
-    if match is None:
-        return read_sm(frame)
-    service_type, source, source_addr, dest, destination_addr, flags, schedule, validity, tail = match.groups()
-    pos = match.end()
-    sm_end = pos + tail[4]
-    if sm_end > len(frame) or tail[4] > MAX_SM_LENGTH:
-        return read_sm(frame)
-    return {
-        "service_type": service_type.decode("latin-1") if service_type else "",
-        "source_addr_ton": source[0],
-        "source_addr_npi": source[1],
-        "source_addr": source_addr.decode("latin-1"),
-        "dest_addr_ton": dest[0],
-        "dest_addr_npi": dest[1],
-        "destination_addr": destination_addr.decode("latin-1"),
-        "esm_class": flags[0],
-        "protocol_id": flags[1],
-        "priority_flag": flags[2],
-        "schedule_delivery_time": schedule.decode("latin-1") if schedule else "",
-        "validity_period": validity.decode("latin-1") if validity else "",
-        "registered_delivery": tail[0],
-        "replace_if_present_flag": tail[1],
-        "data_coding": tail[2],
-        "sm_default_msg_id": tail[3],
-        "short_message": frame[pos:sm_end],
-    }, sm_end
-
-
-def read_sm(frame: bytes) -> tuple[dict[str, Any], int]:
-    """
-    Read the mandatory body of submit_sm or deliver_sm field by field, starting after the header.
-
-    The reference reader: :func:`decode_sm` gives the same result faster on
-    well-formed bodies and calls this one for anything else, so that every
-    error is raised here, with its field's status.
-
-    :returns: the params and the position where the TLVs start.
-    :raises FieldError: see the module table.
-    """
-    end = len(frame)
-    find = frame.find
-    pos = 16
-    nul = find(0, pos, pos + 6)
-    if nul < 0:
-        raise cstring_error(len(frame) - pos, 6, "service_type")
-    service_type = frame[pos:nul].decode("latin-1")
-    pos = nul + 3
-    if pos > end:
-        raise truncated("source_addr_npi")
-    source_addr_ton = frame[nul + 1]
-    source_addr_npi = frame[nul + 2]
-    nul = find(0, pos, pos + 21)
-    if nul < 0:
-        raise cstring_error(len(frame) - pos, 21, "source_addr")
-    source_addr = frame[pos:nul].decode("latin-1")
-    pos = nul + 3
-    if pos > end:
-        raise truncated("dest_addr_npi")
-    dest_addr_ton = frame[nul + 1]
-    dest_addr_npi = frame[nul + 2]
-    nul = find(0, pos, pos + 21)
-    if nul < 0:
-        raise cstring_error(len(frame) - pos, 21, "destination_addr")
-    destination_addr = frame[pos:nul].decode("latin-1")
-    pos = nul + 4
-    if pos > end:
-        raise truncated("priority_flag")
-    esm_class = frame[nul + 1]
-    protocol_id = frame[nul + 2]
-    priority_flag = frame[nul + 3]
-    nul = find(0, pos, pos + 17)
-    if nul < 0:
-        raise cstring_error(len(frame) - pos, 17, "schedule_delivery_time")
-    schedule_delivery_time = frame[pos:nul].decode("latin-1") if nul > pos else ""
-    pos = nul + 1
-    nul = find(0, pos, pos + 17)
-    if nul < 0:
-        raise cstring_error(len(frame) - pos, 17, "validity_period")
-    validity_period = frame[pos:nul].decode("latin-1") if nul > pos else ""
-    pos = nul + 6
-    if pos > end:
-        raise truncated("sm_length")
-    sm_length = frame[nul + 5]
-    if sm_length > MAX_SM_LENGTH:
-        raise FieldError(_S.ESME_RINVMSGLEN, f"sm_length {sm_length} is over {MAX_SM_LENGTH}")
-    sm_end = pos + sm_length
-    if sm_end > end:
-        raise FieldError(_S.ESME_RINVMSGLEN, f"sm_length {sm_length} overruns the body")
-    params = {
-        "service_type": service_type,
-        "source_addr_ton": source_addr_ton,
-        "source_addr_npi": source_addr_npi,
-        "source_addr": source_addr,
-        "dest_addr_ton": dest_addr_ton,
-        "dest_addr_npi": dest_addr_npi,
-        "destination_addr": destination_addr,
-        "esm_class": esm_class,
-        "protocol_id": protocol_id,
-        "priority_flag": priority_flag,
-        "schedule_delivery_time": schedule_delivery_time,
-        "validity_period": validity_period,
-        "registered_delivery": frame[nul + 1],
-        "replace_if_present_flag": frame[nul + 2],
-        "data_coding": frame[nul + 3],
-        "sm_default_msg_id": frame[nul + 4],
-        "short_message": frame[pos:sm_end],
-    }
-    return params, sm_end
-
-
-#: submit_sm and deliver_sm bodies in one formatting operation: %b for the
-#: strings (NUL written here), %c for the one-octet integers.
-_SM_FORMAT = b"%b\x00%c%c%b\x00%c%c%b\x00%c%c%c%b\x00%b\x00%c%c%c%c%c%b"
-
-
-def encode_sm(params: dict[str, Any]) -> bytes:
-    """
-    Write the mandatory body of submit_sm or deliver_sm (missing fields are NULL).
-
-    One formatting operation for the body the simulator writes most (every
-    receipt); a value that does not fit goes to :func:`write_sm`, which
-    raises the same error the field-by-field writer always did.
-
-    :raises ValueError: for a value that does not fit its field.
-    """
-    get = params.get
-    try:
-        service_type = get("service_type", "").encode("latin-1")
-        source_addr = get("source_addr", "").encode("latin-1")
-        destination_addr = get("destination_addr", "").encode("latin-1")
-        schedule = get("schedule_delivery_time", "").encode("latin-1")
-        validity = get("validity_period", "").encode("latin-1")
-        short_message = get("short_message", b"")
-        if (
-            len(service_type) > 5
-            or len(source_addr) > 20
-            or len(destination_addr) > 20
-            or len(schedule) > 16
-            or len(validity) > 16
-            or len(short_message) > 254
-            or 0 in service_type
-            or 0 in source_addr
-            or 0 in destination_addr
-            or 0 in schedule
-            or 0 in validity
-        ):
-            return write_sm(params)
-        return _SM_FORMAT % (
-            service_type,
-            get("source_addr_ton", 0),
-            get("source_addr_npi", 0),
-            source_addr,
-            get("dest_addr_ton", 0),
-            get("dest_addr_npi", 0),
-            destination_addr,
-            get("esm_class", 0),
-            get("protocol_id", 0),
-            get("priority_flag", 0),
-            schedule,
-            validity,
-            get("registered_delivery", 0),
-            get("replace_if_present_flag", 0),
-            get("data_coding", 0),
-            get("sm_default_msg_id", 0),
-            len(short_message),
-            short_message,
-        )
-    except (AttributeError, TypeError, OverflowError, UnicodeEncodeError):
-        # a value of the wrong type or range: the reference writer raises what it always raised
-        return write_sm(params)
-
-
-def write_sm(params: dict[str, Any]) -> bytes:
-    """
-    Write the mandatory body of submit_sm or deliver_sm piece by piece.
-
-    The reference writer: :func:`encode_sm` gives the same octets faster and
-    calls this one when a value does not fit, so that the error is raised here.
-
-    :raises ValueError: for a value that does not fit its field.
-    """
-    get = params.get
-    short_message = get("short_message", b"")
-    if len(short_message) > 254:
-        raise ValueError(f"short_message of {len(short_message)} octets; use message_payload beyond 254")
-    return b"".join(
-        (
-            pack_cstring(get("service_type", ""), 6, "service_type"),
-            bytes((get("source_addr_ton", 0), get("source_addr_npi", 0))),
-            pack_cstring(get("source_addr", ""), 21, "source_addr"),
-            bytes((get("dest_addr_ton", 0), get("dest_addr_npi", 0))),
-            pack_cstring(get("destination_addr", ""), 21, "destination_addr"),
-            bytes((get("esm_class", 0), get("protocol_id", 0), get("priority_flag", 0))),
-            pack_cstring(get("schedule_delivery_time", ""), 17, "schedule_delivery_time"),
-            pack_cstring(get("validity_period", ""), 17, "validity_period"),
-            bytes(
-                (
-                    get("registered_delivery", 0),
-                    get("replace_if_present_flag", 0),
-                    get("data_coding", 0),
-                    get("sm_default_msg_id", 0),
-                    len(short_message),
-                )
-            ),
-            bytes(short_message),
-        )
-    )
-
-
-# ---------------------------------------------------------------------------
-# table-driven, for the PDUs smpp.pdu3 cannot handle
+# the mandatory body, field by field over FIELDS
 # ---------------------------------------------------------------------------
 
 
@@ -604,7 +384,7 @@ def encode_fields(spec: tuple[FieldSpec, ...], params: dict[str, Any]) -> bytes:
             out.append(_U32.pack(value))
         elif kind == "sm":
             if len(value) > MAX_SM_LENGTH:
-                raise ValueError(f"{name} of {len(value)} octets does not fit sm_length")
+                raise ValueError(f"{name} of {len(value)} octets; use message_payload beyond {MAX_SM_LENGTH}")
             out.append(bytes((len(value),)) + bytes(value))
         elif kind == "dests":
             out.append(bytes((len(value),)))

@@ -1,22 +1,14 @@
 """
 Decode one SMPP 3.4 frame into a :class:`~smsc_sim.smpp.pdu.PDU` and encode one back.
 
-Three paths, picked by command_id:
-
-- **hot path** (hand-written, :mod:`smsc_sim.smpp._fields`): submit_sm,
-  deliver_sm, their responses, enquire_link, unbind (and responses),
-  generic_nack and the other header-only PDUs;
-- **smpp.pdu3** (``smpp.pdu.pdu_encoding.PDUEncoder``) for the mandatory body
-  of bind_*, outbind, query_sm, cancel_sm, data_sm, alert_notification and
-  their responses;
-- **table-driven** over :data:`~smsc_sim.smpp.pdu.FIELDS` for submit_multi,
-  submit_multi_resp and replace_sm, which smpp.pdu3 cannot encode or decode
-  at all (smpp-facts.md C.2 #5, #6: raw ``KeyError``).
-
-TLVs never go through smpp.pdu3: every PDU's TLV section is read and written
-here, keeping unknown and vendor tags (C.2 #3, #4 and the vendor-tag drop of
-C.1).  Every other workaround of smpp.pdu3 lives in the "smpp.pdu3 bridge"
-section below and nowhere else.
+One codec, table-driven: every PDU's mandatory body is read and written over
+:data:`~smsc_sim.smpp.pdu.FIELDS` (:mod:`smsc_sim.smpp._fields`), its TLV
+section too, unknown and vendor tags kept.  submit_sm, deliver_sm,
+submit_sm_resp and deliver_sm_resp, nearly all the traffic, take one
+hand-tuned fast path (:mod:`smsc_sim.smpp._fast`) that gives what the table
+gives; :func:`decode_table` and :func:`encode_table` are the table path alone,
+which tests compare it with.  smpp.pdu3 serves only as a reference decoder
+for tests (:mod:`smsc_sim.smpp.pdu3_reference`).
 
 Only structure is checked (see the error table in :mod:`smsc_sim.smpp._fields`);
 the core validates values so it can be strict or lenient.  Lenient rules of
@@ -28,34 +20,14 @@ section in SMPP 3.4 are kept as TLVs if they parse, else ignored.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import datetime
-import io
 import struct
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
-from smpp.pdu import constants as pdu3_constants
-from smpp.pdu import operations as pdu3_operations
-from smpp.pdu import pdu_types as pdu3_types
-from smpp.pdu.error import PDUParseError
-from smpp.pdu.pdu_encoding import COctetStringEncoder, Int1Encoder, OptionEncoder, PDUEncoder
-
-from smsc_sim.smpp._fields import (
-    TLV_SECTION,
-    FieldError,
-    cstring_error,
-    decode_fields,
-    decode_sm,
-    defaults,
-    encode_fields,
-    encode_sm,
-    pack_cstring,
-    pack_tlvs,
-    parse_tlvs,
-)
+from smsc_sim.smpp._fast import decode_sm, encode_message_id_response, encode_sm, read_message_id, read_sm
+from smsc_sim.smpp._fields import FieldError, decode_fields, defaults, encode_fields, pack_tlvs, parse_tlvs, trailing_tlvs
 from smsc_sim.smpp.constants import RESPONSE_BIT, CommandId, CommandStatus, status_name
-from smsc_sim.smpp.pdu import FIELDS, HEADER, PDU
+from smsc_sim.smpp.pdu import FIELDS, HEADER, PDU, build_pdu
 
 _C = CommandId
 _S = CommandStatus
@@ -76,6 +48,7 @@ class PDUDecodeError(Exception):
         self,
         status: int,
         message: str,
+        *,
         command_id: int | None = None,
         sequence_number: int = 0,
         nack: bool = False,
@@ -100,10 +73,6 @@ NO_BODY_ON_ERROR = frozenset(
     }
 )
 
-_HEADER_ONLY = frozenset(cid for cid, spec in FIELDS.items() if not spec)
-_Decoder = Callable[[int, int, int, bytes], PDU]
-_Encoder = Callable[[int, dict[str, Any]], bytes]
-
 # plain ints for the hot comparisons (an IntEnum member is a class attribute lookup each time)
 _GENERIC_NACK = int(_C.generic_nack)
 _SUBMIT_SM = int(_C.submit_sm)
@@ -113,38 +82,41 @@ _NO_BODY_ON_ERROR = frozenset(int(cid) for cid in NO_BODY_ON_ERROR)
 _pack_header = HEADER.pack
 _unpack_header = HEADER.unpack_from
 
+_new = object.__new__
+
 
 def frozen_builder(cls: type[Any]) -> Callable[..., Any]:
     """
-    A positional constructor of a frozen, slotted dataclass, twice as fast as calling the class.
+    A positional constructor of a frozen, slotted dataclass that sets the slots directly.
 
-    Why: a frozen dataclass's ``__init__`` sets each field with
-    ``object.__setattr__`` (0.75 µs for a PDU, 1.2 µs for the twelve fields
-    of a MessageFacts); the constructor made here sets the slots through
-    their descriptors (0.35 µs, 0.65 µs).  It takes every field, in field
-    order, positionally; defaults and ``__post_init__`` are not applied, so
-    it is for classes without ``__post_init__`` (checked).  The result
-    equals what the class itself builds (tests/test_codec_fast.py).
+    It takes every field, in field order, positionally; defaults and
+    ``__post_init__`` are not applied, so it is for classes without
+    ``__post_init__`` (checked).  The result equals what the class itself
+    builds, a little faster than the class, but a hot caller is better
+    served by a hand-written builder such as :func:`~smsc_sim.smpp.pdu.build_pdu`.
 
     :param cls: a ``@dataclass(frozen=True, slots=True)`` class.
     """
     if not dataclasses.is_dataclass(cls) or "__slots__" not in cls.__dict__ or hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__} is not a slotted dataclass without __post_init__")
-    names = [field.name for field in dataclasses.fields(cls)]
-    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    lines = [f"def build({', '.join(names)}):", "    obj = new(cls)"]
-    for index, name in enumerate(names):
-        namespace[f"set{index}"] = cls.__dict__[name].__set__
-        lines.append(f"    set{index}(obj, {name})")
-    lines.append("    return obj")
-    exec("\n".join(lines), namespace)  # as dataclasses itself writes __init__
-    build: Callable[..., Any] = namespace["build"]
-    build.__doc__ = f"``{cls.__name__}({', '.join(names)})``, every field given, faster."
+    names = tuple(field.name for field in dataclasses.fields(cls))
+    setters = tuple(cls.__dict__[name].__set__ for name in names)
+    count = len(names)
+
+    def build(*values: Any) -> Any:
+        if len(values) != count:
+            raise TypeError(f"{cls.__name__} takes {count} values ({', '.join(names)}), {len(values)} given")
+        obj = _new(cls)
+        for setter, value in zip(setters, values):
+            setter(obj, value)
+        return obj
+
+    build.__doc__ = f"``{cls.__name__}({', '.join(names)})``, every field given."
     return build
 
 
-#: ``build_pdu(command_id, sequence_number, command_status, params, tlvs)``: a :class:`PDU`, every field given.
-build_pdu: Callable[[int, int, int, dict[str, Any], dict[int, bytes]], PDU] = frozen_builder(PDU)
+_Reader = Callable[[int, int, int, bytes], PDU]
+_Writer = Callable[[int, dict[str, Any]], bytes]
 
 
 def decode(frame: bytes) -> PDU:
@@ -156,29 +128,92 @@ def decode(frame: bytes) -> PDU:
     """
     size = len(frame)
     if size < 16:
-        command_id = int.from_bytes(frame[4:8], "big") if size >= 8 else None
-        raise PDUDecodeError(_S.ESME_RINVCMDLEN, f"{size} octets is shorter than a header", command_id, 0, True)
+        _too_short(frame)
     length, command_id, status, sequence = _unpack_header(frame)
     if length != size:
-        raise PDUDecodeError(
-            _S.ESME_RINVCMDLEN, f"command_length {length} but {size} octets", command_id, sequence, True
-        )
-    handler = None if command_id == _SUBMIT_SM else _DECODERS.get(command_id)
-    if handler is None and command_id != _SUBMIT_SM:
-        raise PDUDecodeError(_S.ESME_RINVCMDID, f"unknown command_id 0x{command_id:08X}", command_id, sequence, True)
-    try:
-        if handler is None:  # submit_sm, the PDU read most: _decode_sm without the call
+        _length_mismatch(length, command_id, sequence, size)
+    if command_id == _SUBMIT_SM:  # the PDU read most: its reader without the dict and the call
+        try:
             params, pos = decode_sm(frame)
             return build_pdu(command_id, sequence, status, params, parse_tlvs(frame, pos) if pos < size else {})
-        return handler(command_id, sequence, status, frame)
-    except FieldError as error:
-        if command_id & RESPONSE_BIT and (size == 16 or (status and command_id in NO_BODY_ON_ERROR)):
-            return PDU(command_id, sequence, status, defaults(FIELDS[command_id]), {})
-        raise PDUDecodeError(error.status, str(error), command_id, sequence) from None
-    except Exception as error:  # a bug here or in smpp.pdu3 must not kill the session
+        except Exception as error:
+            return _body_error(error, command_id, status, sequence, size)
+    reader = _READERS.get(command_id)
+    if reader is None:
+        _unknown_command(command_id, sequence)
+    try:
+        return reader(command_id, sequence, status, frame)
+    except Exception as error:
+        return _body_error(error, command_id, status, sequence, size)
+
+
+def decode_table(frame: bytes) -> PDU:
+    """
+    :func:`decode` through the table-driven path alone, for every PDU.
+
+    The reference the fast path is tested against; same result, same errors.
+
+    :raises PDUDecodeError: for any problem; nothing else escapes.
+    """
+    size = len(frame)
+    if size < 16:
+        _too_short(frame)
+    length, command_id, status, sequence = _unpack_header(frame)
+    if length != size:
+        _length_mismatch(length, command_id, sequence, size)
+    if command_id not in FIELDS:
+        _unknown_command(command_id, sequence)
+    try:
+        return _read_table(command_id, sequence, status, frame)
+    except Exception as error:
+        return _body_error(error, command_id, status, sequence, size)
+
+
+def _too_short(frame: bytes) -> NoReturn:
+    """A frame shorter than a header: generic_nack, sequence 0."""
+    command_id = int.from_bytes(frame[4:8], "big") if len(frame) >= 8 else None
+    raise PDUDecodeError(
+        _S.ESME_RINVCMDLEN, f"{len(frame)} octets is shorter than a header", command_id=command_id, nack=True
+    )
+
+
+def _length_mismatch(length: int, command_id: int, sequence: int, size: int) -> NoReturn:
+    """A command_length that is not the frame's size."""
+    raise PDUDecodeError(
+        _S.ESME_RINVCMDLEN,
+        f"command_length {length} but {size} octets",
+        command_id=command_id,
+        sequence_number=sequence,
+        nack=True,
+    )
+
+
+def _unknown_command(command_id: int, sequence: int) -> NoReturn:
+    """A command_id that SMPP 3.4 does not define."""
+    raise PDUDecodeError(
+        _S.ESME_RINVCMDID,
+        f"unknown command_id 0x{command_id:08X}",
+        command_id=command_id,
+        sequence_number=sequence,
+        nack=True,
+    )
+
+
+def _body_error(error: Exception, command_id: int, status: int, sequence: int, size: int) -> PDU:
+    """
+    What a body that could not be read decodes to: NULL fields for a response
+    the spec lets go without a body, else :class:`PDUDecodeError`.
+    """
+    if not isinstance(error, FieldError):  # a bug here must not kill the session
         raise PDUDecodeError(
-            _S.ESME_RSYSERR, f"unexpected {type(error).__name__}: {error}", command_id, sequence
+            _S.ESME_RSYSERR,
+            f"unexpected {type(error).__name__}: {error}",
+            command_id=command_id,
+            sequence_number=sequence,
         ) from error
+    if command_id & RESPONSE_BIT and (size == 16 or (status and command_id in _NO_BODY_ON_ERROR)):
+        return PDU(command_id, sequence, status, defaults(FIELDS[command_id]), {})
+    raise PDUDecodeError(error.status, str(error), command_id=command_id, sequence_number=sequence) from None
 
 
 def encode(pdu: PDU) -> bytes:
@@ -195,15 +230,15 @@ def encode(pdu: PDU) -> bytes:
     command_id = pdu.command_id
     status = pdu.command_status
     if (command_id == _SUBMIT_SM_RESP or command_id == _DELIVER_SM_RESP) and not pdu.tlvs:
-        # the answer to every submit_sm (and the generator's to every receipt): header, message_id, NUL
-        fast = _encode_message_id_response(command_id, status, pdu)
+        # the answer to every submit_sm (and the generator's to every receipt)
+        fast = encode_message_id_response(command_id, status, pdu.sequence_number, pdu.params)
         if fast is not None:
             return fast
     if command_id == _GENERIC_NACK or (status and command_id in _NO_BODY_ON_ERROR):
         body = b""
     else:
-        encoder = _ENCODERS.get(command_id)
-        body = encoder(command_id, pdu.params) if encoder is not None else b""
+        writer = _WRITERS.get(command_id)
+        body = writer(command_id, pdu.params) if writer is not None else b""
         if pdu.tlvs:
             body += pack_tlvs(pdu.tlvs)
     try:
@@ -212,306 +247,70 @@ def encode(pdu: PDU) -> bytes:
         raise ValueError(f"header of {pdu.name} does not fit: {error}") from None
 
 
-def _encode_message_id_response(command_id: int, status: int, pdu: PDU) -> bytes | None:
+def encode_table(pdu: PDU) -> bytes:
     """
-    submit_sm_resp or deliver_sm_resp without TLVs, written directly; ``None``
-    when a value does not fit (the general path then raises its error).
+    :func:`encode` through the table-driven path alone, for every PDU.
+
+    The reference the fast path is tested against; same octets, same errors.
+
+    :raises ValueError: for a value that does not fit its field.
     """
+    command_id = pdu.command_id
+    status = pdu.command_status
+    if command_id == _GENERIC_NACK or (status and command_id in _NO_BODY_ON_ERROR):
+        body = b""
+    else:
+        spec = FIELDS.get(command_id, ())
+        body = encode_fields(spec, pdu.params) if spec else b""
+        if pdu.tlvs:
+            body += pack_tlvs(pdu.tlvs)
     try:
-        if status and command_id == _SUBMIT_SM_RESP:
-            return _pack_header(16, command_id, status, pdu.sequence_number)
-        raw = pdu.params.get("message_id", "").encode("latin-1")
-        if len(raw) > 64 or 0 in raw:
-            return None
-        return _pack_header(17 + len(raw), command_id, status, pdu.sequence_number) + raw + b"\x00"
-    except (AttributeError, UnicodeEncodeError, struct.error):
-        return None
+        return _pack_header(16 + len(body), command_id, status, pdu.sequence_number) + body
+    except struct.error as error:
+        raise ValueError(f"header of {pdu.name} does not fit: {error}") from None
 
 
-def _trailing(command_id: int, frame: bytes, pos: int) -> dict[int, bytes]:
-    """The TLVs after the mandatory body (see the module docstring for leniency)."""
-    if pos >= len(frame):
-        return {}
-    if command_id in TLV_SECTION:
-        return parse_tlvs(frame, pos)
-    try:
-        return parse_tlvs(frame, pos)
-    except FieldError:
-        return {}
+def _read_table(command_id: int, sequence: int, status: int, frame: bytes) -> PDU:
+    """Any PDU, field by field over FIELDS; a header-only PDU's body is ignored (the session decides strictness)."""
+    spec = FIELDS[command_id]
+    if not spec:
+        return build_pdu(command_id, sequence, status, {}, {})
+    params, pos = decode_fields(spec, frame, 16)
+    return build_pdu(command_id, sequence, status, params, trailing_tlvs(command_id, frame, pos))
 
 
-# ---------------------------------------------------------------------------
-# hot path and table-driven path
-# ---------------------------------------------------------------------------
+def _write_table(command_id: int, params: dict[str, Any]) -> bytes:
+    """Any PDU's mandatory body, field by field over FIELDS."""
+    return encode_fields(FIELDS[command_id], params)
 
 
-def _decode_header_only(command_id: int, sequence: int, status: int, frame: bytes) -> PDU:
-    """A header-only PDU; any body is ignored (the session decides strictness)."""
-    return build_pdu(command_id, sequence, status, {}, {})
-
-
-def _decode_sm(command_id: int, sequence: int, status: int, frame: bytes) -> PDU:
-    """submit_sm and deliver_sm."""
-    params, pos = decode_sm(frame)
-    return build_pdu(command_id, sequence, status, params, parse_tlvs(frame, pos) if pos < len(frame) else {})
-
-
-def _decode_message_id(command_id: int, sequence: int, status: int, frame: bytes) -> PDU:
-    """submit_sm_resp and deliver_sm_resp (whose message_id may be non-NULL, C.2 #11)."""
-    nul = frame.find(0, 16, 16 + 65)
-    if nul < 0:
-        raise cstring_error(len(frame) - 16, 65, "message_id")
-    tlvs = _trailing(command_id, frame, nul + 1) if nul + 1 < len(frame) else {}
-    return build_pdu(command_id, sequence, status, {"message_id": frame[16:nul].decode("latin-1")}, tlvs)
-
-
-def _decode_table(command_id: int, sequence: int, status: int, frame: bytes) -> PDU:
-    """submit_multi, submit_multi_resp, replace_sm: smpp.pdu3 cannot (C.2 #5, #6)."""
-    params, pos = decode_fields(FIELDS[command_id], frame, 16)
-    return PDU(command_id, sequence, status, params, _trailing(command_id, frame, pos))
-
-
-def _encode_header_only(command_id: int, params: dict[str, Any]) -> bytes:
-    """No mandatory body."""
-    return b""
-
-
-def _encode_sm(command_id: int, params: dict[str, Any]) -> bytes:
+def _write_sm(command_id: int, params: dict[str, Any]) -> bytes:
     """submit_sm and deliver_sm."""
     return encode_sm(params)
 
 
-def _encode_message_id(command_id: int, params: dict[str, Any]) -> bytes:
-    """submit_sm_resp and deliver_sm_resp."""
-    return pack_cstring(params.get("message_id", ""), 65, "message_id")
-
-
-def _encode_table(command_id: int, params: dict[str, Any]) -> bytes:
-    """submit_multi, submit_multi_resp, replace_sm."""
-    return encode_fields(FIELDS[command_id], params)
-
-
-# ---------------------------------------------------------------------------
-# the smpp.pdu3 bridge: every workaround of smpp-facts.md Part C is here
-# ---------------------------------------------------------------------------
-
-
-class _PDU3CString(COctetStringEncoder):
-    """
-    smpp.pdu3's C-Octet String encoder with our statuses and Latin-1 text.
-
-    Why: smpp.pdu3 gives ESME_RUNKNOWNERR for a bad system_type or
-    address_range, ESME_RINVMSGLEN (EOF) for a missing NUL, reads one octet
-    at a time, and encodes ``str`` as ASCII.  Time fields use this too, so
-    the raw 16-character time string is kept and ``smpp_time.parse`` (its
-    debug ``print``, C.2 #2; its rejection of tenths in relative times,
-    C.2 #13) is never reached.
-    """
-
-    def __init__(self, max_size: int, name: str) -> None:
-        super().__init__(max_size)
-        self.name = name
-
-    def _read(self, file: io.BytesIO) -> bytes:
-        start = file.tell()
-        chunk = file.read(self.maxSize)
-        nul = chunk.find(0)
-        if nul < 0:
-            raise cstring_error(len(chunk), self.maxSize, self.name)
-        file.seek(start + nul + 1)
-        return chunk[: nul + 1]
-
-    def _decode(self, dec_bytes: bytes) -> str:
-        return dec_bytes[:-1].decode("latin-1")
-
-    def _encode(self, value: str) -> bytes:
-        return pack_cstring(value, self.maxSize, self.name)
-
-
-def _pdu3_field_encoders(command_id: int) -> tuple[list[str], dict[str, Any]]:
-    """
-    smpp.pdu3's mandatory field list for a command, with structure-only encoders.
-
-    Why not smpp.pdu3's own field encoders: they reject values (unknown TON/NPI,
-    esm_class type, priority > 3, registered_delivery 3...) that the core must
-    judge under strict or lenient rules, and hand back 1-based enums (C.2 #9).
-    """
-    names = list(pdu3_operations.getPDUClass(getattr(pdu3_types.CommandId, CommandId(command_id).name)).mandatoryParams)
-    spec = FIELDS[command_id]
-    if names != [name for name, _, _ in spec]:  # pragma: no cover - guards a smpp.pdu3 upgrade
-        raise ImportError(f"smpp.pdu3 field list of {CommandId(command_id).name} changed: {names}")
-    encoders = {name: Int1Encoder() if kind == "i1" else _PDU3CString(size, name) for name, kind, size in spec}
-    return names, encoders
-
-
-_PDU3_COMMANDS = (
-    _C.bind_receiver,
-    _C.bind_transmitter,
-    _C.bind_transceiver,
-    _C.bind_receiver_resp,
-    _C.bind_transmitter_resp,
-    _C.bind_transceiver_resp,
-    _C.outbind,
-    _C.query_sm,
-    _C.query_sm_resp,
-    _C.cancel_sm,
-    _C.data_sm,
-    _C.data_sm_resp,
-    _C.alert_notification,
-)
-_PDU3_FIELDS: dict[int, tuple[list[str], dict[str, Any]]] = {cid: _pdu3_field_encoders(cid) for cid in _PDU3_COMMANDS}
-# Separate instances for the two directions: OptionEncoder keeps the length of
-# the last decoded TLV and uses it when encoding (C.2 #1).
-_PDU3_DECODER = PDUEncoder()
-_PDU3_ENCODER = PDUEncoder()
-
-
-def _pdu3_status(status: Any) -> int:
-    """The wire value of a smpp.pdu3 CommandStatus (its ``.value`` is 1-based, C.2 #9)."""
-    return int(pdu3_constants.command_status_name_map.get(status.name, _S.ESME_RUNKNOWNERR))
-
-
-def _decode_pdu3(command_id: int, sequence: int, status: int, frame: bytes) -> PDU:
-    """The PDUs whose mandatory body smpp.pdu3 reads; the header and TLVs are ours."""
-    names, encoders = _PDU3_FIELDS[command_id]
-    stream = io.BytesIO(frame)
-    stream.seek(16)
-    try:
-        params = _PDU3_DECODER.decodeRequiredParams(names, encoders, stream)
-    except PDUParseError as error:
-        raise FieldError(_pdu3_status(error.status), str(error)) from None
-    return PDU(command_id, sequence, status, params, _trailing(command_id, frame, stream.tell()))
-
-
-def _encode_pdu3(command_id: int, params: dict[str, Any]) -> bytes:
-    """Mandatory body through smpp.pdu3; missing fields are NULL."""
-    names, encoders = _PDU3_FIELDS[command_id]
-    values = {name: params.get(name) for name in names}
-    body: bytes = _PDU3_ENCODER.encodeRequiredParams(names, encoders, values)
-    return body
-
-
-_ENUM_MAPS: dict[str, dict[str, int]] = {
-    "AddrTon": pdu3_constants.addr_ton_name_map,
-    "AddrNpi": pdu3_constants.addr_npi_name_map,
-    "PriorityFlag": pdu3_constants.priority_flag_name_map,
-    "ReplaceIfPresentFlag": pdu3_constants.replace_if_present_flap_name_map,
-    "MessageState": pdu3_constants.message_state_name_map,
-}
-
-
-def _pdu3_int(value: Any) -> int:
-    """The wire integer of a smpp.pdu3 field value (enums and composites, C.2 #9)."""
-    k = pdu3_constants
-    if value is None:
-        return 0
-    if isinstance(value, int):
-        return value
-    if isinstance(value, pdu3_types.EsmClass):
-        bits = k.esm_class_mode_name_map[value.mode.name] | k.esm_class_type_name_map[value.type.name]
-        for feature in value.gsmFeatures:
-            bits |= k.esm_class_gsm_features_name_map[feature.name]
-        return bits
-    if isinstance(value, pdu3_types.RegisteredDelivery):
-        bits = k.registered_delivery_receipt_name_map[value.receipt.name]
-        for ack in value.smeOriginatedAcks:
-            bits |= k.registered_delivery_sme_originated_acks_name_map[ack.name]
-        return bits | (0x10 if value.intermediateNotification else 0)
-    if isinstance(value, pdu3_types.DataCoding):
-        scheme = value.scheme.name
-        if scheme == "RAW":
-            return int(value.schemeData)
-        if scheme == "DEFAULT":
-            return k.data_coding_default_name_map[value.schemeData.name]
-        data = value.schemeData
-        return int(
-            k.data_coding_scheme_name_map[scheme]
-            | k.data_coding_gsm_message_coding_name_map[data.msgCoding.name]
-            | k.data_coding_gsm_message_class_name_map[data.msgClass.name]
-        )
-    return _ENUM_MAPS[type(value).__name__][value.name]
-
-
-def _pdu3_time(value: Any) -> str:
-    """The SMPP time string of a smpp.pdu3 time value (``datetime``, relative time or None)."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime.datetime):
-        offset = value.utcoffset()
-        quarters = int(offset.total_seconds() // 900) if offset is not None else 0
-        sign = "-" if quarters < 0 else "+"
-        return f"{value:%y%m%d%H%M%S}{value.microsecond // 100000}{abs(quarters):02d}{sign}"
-    return "{:02d}{:02d}{:02d}{:02d}{:02d}{:02d}000R".format(*value)
-
-
-def decode_with_pdu3(frame: bytes) -> PDU:
-    """
-    Decode a frame with stock smpp.pdu3, converted to our :class:`PDU` form.
-
-    A reference decoder for differential tests, not used on the wire.  It
-    keeps smpp.pdu3's value checks, and it loses what smpp.pdu3 loses: vendor
-    TLVs (C.1), and a time's "00-" offset (read back as "00+").  Header values
-    come from the frame itself (sequence 0 would be ``None``, C.2 #14; vendor
-    statuses are placeholders, C.2 #8).
-
-    :raises PDUDecodeError: with smpp.pdu3's status mapped to the wire value.
-    """
-    if len(frame) < 16:
-        raise PDUDecodeError(_S.ESME_RINVCMDLEN, "shorter than a header", None, 0, True)
-    length, command_id, status, sequence = HEADER.unpack_from(frame)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # its debug print() calls, C.2 #2
-            decoded = PDUEncoder().decode(io.BytesIO(frame))
-    except PDUParseError as error:
-        raise PDUDecodeError(_pdu3_status(error.status), str(error), command_id, sequence) from None
-    except Exception as error:  # e.g. KeyError for submit_multi (C.2 #5)
-        raise PDUDecodeError(_S.ESME_RSYSERR, repr(error), command_id, sequence) from None
-    params: dict[str, Any] = {}
-    for name, kind, _ in FIELDS[command_id]:
-        value = decoded.params.get(name)
-        if kind == "i1":
-            params[name] = _pdu3_int(value)
-        elif kind == "time":
-            params[name] = _pdu3_time(value)
-        elif kind == "sm":
-            params[name] = value or b""
-        else:
-            params[name] = (value or b"").decode("latin-1")
-    tlvs: dict[int, bytes] = {}
-    for name, value in decoded.params.items():
-        if name not in params:
-            tag = getattr(pdu3_types.Tag, name)
-            # a fresh OptionEncoder: no stale length from another decode (C.2 #1)
-            encoded = OptionEncoder().encode(pdu3_types.Option(tag, value))
-            tlvs[pdu3_constants.tag_name_map[name]] = encoded[4:]
-    return PDU(command_id, sequence, status, params, tlvs)
-
-
-_DECODERS: dict[int, _Decoder] = {cid: _decode_header_only for cid in _HEADER_ONLY}
-_DECODERS.update({cid: _decode_pdu3 for cid in _PDU3_COMMANDS})
-_DECODERS.update(
+#: The reader of each command: the table, or the fast path for the four hot PDUs.
+_READERS: dict[int, _Reader] = {int(cid): _read_table for cid in FIELDS}
+_READERS.update(
     {
-        _C.submit_sm: _decode_sm,
-        _C.deliver_sm: _decode_sm,
-        _C.submit_sm_resp: _decode_message_id,
-        _C.deliver_sm_resp: _decode_message_id,
-        _C.submit_multi: _decode_table,
-        _C.submit_multi_resp: _decode_table,
-        _C.replace_sm: _decode_table,
+        _SUBMIT_SM: read_sm,
+        int(_C.deliver_sm): read_sm,
+        _SUBMIT_SM_RESP: read_message_id,
+        _DELIVER_SM_RESP: read_message_id,
     }
 )
-_ENCODERS: dict[int, _Encoder] = {cid: _encode_header_only for cid in _HEADER_ONLY}
-_ENCODERS.update({cid: _encode_pdu3 for cid in _PDU3_COMMANDS})
-_ENCODERS.update(
-    {
-        _C.submit_sm: _encode_sm,
-        _C.deliver_sm: _encode_sm,
-        _C.submit_sm_resp: _encode_message_id,
-        _C.deliver_sm_resp: _encode_message_id,
-        _C.submit_multi: _encode_table,
-        _C.submit_multi_resp: _encode_table,
-        _C.replace_sm: _encode_table,
-    }
-)
+#: The writer of each command's mandatory body (responses with a message_id
+#: and no TLVs are written whole by :func:`encode` before this is asked).
+_WRITERS: dict[int, _Writer] = {int(cid): _write_table for cid, spec in FIELDS.items() if spec}
+_WRITERS.update({_SUBMIT_SM: _write_sm, int(_C.deliver_sm): _write_sm})
 
-__all__ = ["PDUDecodeError", "NO_BODY_ON_ERROR", "build_pdu", "decode", "encode", "decode_with_pdu3", "frozen_builder"]
+__all__ = [
+    "PDUDecodeError",
+    "NO_BODY_ON_ERROR",
+    "build_pdu",
+    "decode",
+    "decode_table",
+    "encode",
+    "encode_table",
+    "frozen_builder",
+]

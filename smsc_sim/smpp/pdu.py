@@ -214,6 +214,34 @@ class PDU:
         return raw.split(b"\x00", 1)[0].decode("latin-1")
 
 
+_new = object.__new__
+_set_command_id = PDU.__dict__["command_id"].__set__
+_set_sequence_number = PDU.__dict__["sequence_number"].__set__
+_set_command_status = PDU.__dict__["command_status"].__set__
+_set_params = PDU.__dict__["params"].__set__
+_set_tlvs = PDU.__dict__["tlvs"].__set__
+
+
+def build_pdu(
+    command_id: int, sequence_number: int, command_status: int, params: dict[str, Any], tlvs: dict[int, bytes]
+) -> PDU:
+    """
+    ``PDU(command_id, sequence_number, command_status, params, tlvs)``, every field given, faster.
+
+    Why: a frozen dataclass's ``__init__`` sets each field with
+    ``object.__setattr__``; setting the slots through their descriptors
+    takes about half the time, and every PDU read goes through here.
+    The result equals what the class builds (tests/test_codec_fast.py).
+    """
+    pdu = _new(PDU)
+    _set_command_id(pdu, command_id)
+    _set_sequence_number(pdu, sequence_number)
+    _set_command_status(pdu, command_status)
+    _set_params(pdu, params)
+    _set_tlvs(pdu, tlvs)
+    return pdu
+
+
 def make_pdu(
     command_id: int,
     sequence_number: int,
@@ -271,6 +299,7 @@ __all__ = [
     "UnsuccessSME",
     "FIELDS",
     "HEADER",
+    "build_pdu",
     "make_pdu",
     "make_response",
     "tlv_uint",

@@ -126,6 +126,7 @@ def receipt_text(
     err: int,
     submit_ts: float,
     done_ts: float,
+    *,
     sub: int = 1,
     dlvrd: int | None = None,
     text: str = "none",

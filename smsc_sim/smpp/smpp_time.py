@@ -47,7 +47,7 @@ def _posix(moment: datetime) -> int:
 
 
 def add_relative(
-    now: float, years: int = 0, months: int = 0, days: int = 0, hours: int = 0, minutes: int = 0, seconds: int = 0
+    now: float, *, years: int = 0, months: int = 0, days: int = 0, hours: int = 0, minutes: int = 0, seconds: int = 0
 ) -> float:
     """
     Add a calendar duration to a timestamp, in UTC.
@@ -98,7 +98,7 @@ def parse_smpp_time(value: str, now: float) -> float | None:
     quarters = int(digits[13:15])
     if sign == "R":
         # relative fields are a duration, so a count such as 72 hours is accepted as written
-        return add_relative(now, yy, mo, dd, hh, mi, ss)
+        return add_relative(now, years=yy, months=mo, days=dd, hours=hh, minutes=mi, seconds=ss)
     if quarters > 48:
         raise SMPPTimeError(f"SMPP time {value!r}: UTC offset {quarters} is over 48 quarter hours")
     offset = timedelta(minutes=15 * quarters)
