@@ -170,6 +170,12 @@ class Config:
     trace: bool = False
     #: ``memory`` or ``sqlite:PATH``
     store: str = "memory"
+    #: the judge's thresholds (the ``conformance:`` section), checked at load: threshold name -> number;
+    #: names not given keep their defaults (see ``smsc_sim.conformance.Thresholds``)
+    conformance: dict[str, float] = field(default_factory=dict, hash=False)
+    #: where the judge's JUnit XML is written at shutdown (a Markdown summary goes beside it, with
+    #: ``.md``); an absolute path; None = no report file
+    conformance_report: str | None = None
     #: where the config came from, for messages (a path, or ``<embedded default>``)
     source: str = "<embedded default>"
 

@@ -106,6 +106,13 @@ class Options(usage.Options):
         ],
         ["seed", None, None, "Seed for every random choice, for reproducible runs ($SMSC_SIM_SEED).", int],
         ["store", None, None, "Message store: memory or sqlite:PATH ($SMSC_SIM_STORE; default: memory)."],
+        [
+            "conformance-report",
+            None,
+            None,
+            "Write the judge's findings on the ESMEs as JUnit XML to FILE at shutdown, and a Markdown "
+            "summary beside it (FILE with .md) ($SMSC_SIM_CONFORMANCE_REPORT; default: none).",
+        ],
     ]
 
     #: the validated configuration, set by :meth:`postOptions`
@@ -147,6 +154,7 @@ class Options(usage.Options):
             "api_allowed_hosts": self["api-allowed-hosts"],
             "trace": True if self["trace"] else None,
             "store": self["store"],
+            "conformance_report": self["conformance-report"],
             "accounts": list(self["account"]) or None,
             "listen": listen or None,
         }
