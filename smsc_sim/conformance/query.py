@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 from smsc_sim.conformance.findings import CODES, Check, Evidence, Finding, Severity
 from smsc_sim.conformance.report import describe
 
-__all__ = ["FILTERS", "assertion_failure", "findings_of", "parse_filters"]
+__all__ = ["FILTERS", "assertion_failure", "check_allow", "check_fail_on", "findings_of", "parse_filters"]
 
 #: the filters of ``GET /api/v1/conformance`` and ``smsc.conformance()``
 FILTERS = ("account", "session_id", "severity", "since")
@@ -131,6 +131,13 @@ def check_allow(allow: Iterable[str]) -> frozenset[str]:
     return codes
 
 
+def check_fail_on(fail_on: str) -> Severity:
+    """The least severity that fails ``assert_conformant``: ``warning`` or ``error``."""
+    if fail_on not in ("error", "warning"):
+        raise ValueError(f"fail_on must be 'error' or 'warning', got {_show(fail_on)}")
+    return Severity(fail_on)
+
+
 def assertion_failure(summary: Mapping[str, Any], allow: Iterable[str] = (), fail_on: str = "warning") -> str | None:
     """
     The message of a failed ``assert_conformant``, or ``None`` when it passes.
@@ -142,9 +149,7 @@ def assertion_failure(summary: Mapping[str, Any], allow: Iterable[str] = (), fai
     :raises ValueError: for an unknown code in ``allow`` or a bad ``fail_on``.
     """
     allowed = check_allow(allow)
-    if fail_on not in ("error", "warning"):
-        raise ValueError(f"fail_on must be 'error' or 'warning', got {_show(fail_on)}")
-    worst = Severity(fail_on).rank
+    worst = check_fail_on(fail_on).rank
     failing = [f for f in findings_of(summary) if f.severity.rank <= worst and f.code not in allowed]
     if not failing:
         return None
