@@ -248,7 +248,8 @@ def _conformance(node: _Node, path: str, source: str) -> dict[str, float]:
     if node.value is None:
         return {}
     if not isinstance(node.value, dict):
-        _fail(f"{source}:{node.line}", path, f"not a mapping: {_show(node.value)}", "a mapping of threshold names to numbers")
+        expected = "a mapping of threshold names to numbers"
+        _fail(f"{source}:{node.line}", path, f"not a mapping: {_show(node.value)}", expected)
     values: dict[str, float] = {}
     for key, child in node.value.items():
         try:

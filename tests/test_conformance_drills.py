@@ -116,7 +116,10 @@ class DrillThrottleTests(DrillCase):
         return sender
 
     def test_ignoring_the_throttle(self) -> None:
-        """An ESME that keeps 20/s through the 5/s quota and drops what was refused: throttle-ignored, throttled-not-resubmitted."""
+        """
+        An ESME that keeps 20/s through the 5/s quota and drops what was refused: throttle-ignored,
+        throttled-not-resubmitted.
+        """
         sender = self.run_sender(polite=False)
         self.assertGreater(sender.refused, 50)
         self.assertEqual(self.flagged(), {"throttle-ignored", "throttled-not-resubmitted"})
@@ -168,13 +171,16 @@ class DrillSlowReceiptsTests(DrillCase):
 
     def test_transmitters_only(self) -> None:
         """Transmitters only, on both instances, asking for receipts that can never come: tx-without-rx."""
-        one, two = self.esme("SMPP1", 0x02), self.esme("SMPP2", 0x02)
+        one = self.esme("SMPP1", 0x02)
+        self.esme("SMPP2", 0x02)
         one.submit(registered_delivery=1)
         self.smsc.flush()
         self.assertEqual(self.flagged(), {"tx-without-rx"})
 
     def test_receiver_that_stops_answering(self) -> None:
-        """A transceiver that keeps the link alive but no longer answers deliver_sm hours later: deliver-sm-unanswered."""
+        """
+        A transceiver that keeps the link alive but no longer answers deliver_sm hours later: deliver-sm-unanswered.
+        """
         one = self.esme("SMPP1", answer_deliver=False)
         two = self.esme("SMPP2", answer_deliver=False)
         one.submit(registered_delivery=1)
@@ -182,7 +188,9 @@ class DrillSlowReceiptsTests(DrillCase):
         self.assertIn("deliver-sm-unanswered", self.flagged())
 
     def test_patient_receiver(self) -> None:
-        """Transceivers on both instances, alive for 4 hours, answering each late receipt at once: no error or warning."""
+        """
+        Transceivers on both instances, alive for 4 hours, answering each late receipt at once: no error or warning.
+        """
         one, two = self.esme("SMPP1"), self.esme("SMPP2")
         one.submit(registered_delivery=1)
         self.until(4 * 3600, one, two, step=30)

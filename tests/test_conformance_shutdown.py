@@ -61,7 +61,8 @@ class MemoryShutdownTests(SynchronousTestCase):
         self.assertEqual(lines[0], "conformance: verdict warn, 2 findings (0 error, 2 warning, 0 info)")
         codes = [line.split(" ")[1] for line in lines[1:]]
         self.assertEqual(sorted(codes), ["no-unbind", "single-instance"])
-        self.assertTrue(any(line.startswith("conformance: no-unbind (warning): 1x, accounts smppclient1: ") for line in lines))
+        prefix = "conformance: no-unbind (warning): 1x, accounts smppclient1: "
+        self.assertTrue(any(line.startswith(prefix) for line in lines))
 
     def test_report_files_written(self) -> None:
         """conformance_report gets the JUnit XML, and FILE.md the Markdown summary, both with the findings."""

@@ -67,7 +67,9 @@ class ConfigSectionTests(_Files):
         self.assertIn(":1: conformance: not a mapping", str(caught.exception))
 
     def test_report_path_from_file_environment_and_option(self) -> None:
-        """conformance_report comes from the file, SMSC_SIM_CONFORMANCE_REPORT or --conformance-report, made absolute."""
+        """
+        conformance_report comes from the file, SMSC_SIM_CONFORMANCE_REPORT or --conformance-report, made absolute.
+        """
         directory = tempfile.mkdtemp(prefix="smsc-sim-test-")
         self.addCleanup(shutil.rmtree, directory)
         inside = os.path.join(directory, "report.xml")
@@ -106,7 +108,9 @@ class ScenarioOverrideTests(_Files):
         self.assertIn("expected a number, got 'soon'", str(caught.exception))
 
     def test_override_applies_on_switch_and_goes_with_the_scenario(self) -> None:
-        """Loading a scenario with conformance: changes the judge's thresholds; loading another puts the config's back."""
+        """
+        Loading a scenario with conformance: changes the judge's thresholds; loading another puts the config's back.
+        """
         config = dataclasses.replace(default_config(), conformance={"failover_window": 45.0, "rebind_max": 7})
         smsc = MemorySMSC(config)
         self.addCleanup(smsc.stop)
@@ -161,7 +165,9 @@ class SimulatorJudgeTests(SynchronousTestCase):
         self.assertEqual(judge.landscape.throughput["smppclient1"], 40.0)
 
     def test_throttle_of_a_bind_scope_is_not_judged_per_account(self) -> None:
-        """A per-bind scenario throttle leaves the account's rate unjudged (0) rather than judged against a wrong rate."""
+        """
+        A per-bind scenario throttle leaves the account's rate unjudged (0) rather than judged against a wrong rate.
+        """
         smsc = MemorySMSC()
         self.addCleanup(smsc.stop)
         from smsc_sim.scenario.engine import ScenarioRuntime

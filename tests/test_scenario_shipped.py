@@ -305,7 +305,9 @@ class DrillThrottleTests(SynchronousTestCase):
     """drill-throttle: the quota drops to 5/s from 30 s to 50 s, once."""
 
     def test_timeline(self) -> None:
-        """Each account's throughput until 30 s, 5/s burst 5 with ESME_RTHROTTLED until 50 s, then the account's again."""
+        """
+        Each account's throughput until 30 s, 5/s burst 5 with ESME_RTHROTTLED until 50 s, then the account's again.
+        """
         r, clock, host = started("drill-throttle")
         self.assertIsNone(r.throttle())
         changes = call_times(clock, host, 200, "set_throttle")

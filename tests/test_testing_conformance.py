@@ -58,7 +58,9 @@ class MemoryFormTests(_Memory):
     """The in-memory form reads the judge directly."""
 
     def test_misbehaving_esme_fails_with_each_code(self) -> None:
-        """A misbehaving ESME makes assert_conformant fail; the message names each finding's code, account and session."""
+        """
+        A misbehaving ESME makes assert_conformant fail; the message names each finding's code, account and session.
+        """
         self.misbehave()
         with self.assertRaises(AssertionError) as caught:
             self.smsc.assert_conformant()
@@ -86,7 +88,9 @@ class MemoryFormTests(_Memory):
         self.assertIn(self.smsc.conformance()["verdict"], ("pass",))
 
     def test_filters_and_mistakes(self) -> None:
-        """Filters narrow the summary; a misspelt allowed code or filter raises ValueError rather than hiding anything."""
+        """
+        Filters narrow the summary; a misspelt allowed code or filter raises ValueError rather than hiding anything.
+        """
         self.misbehave()
         self.assertEqual(self.smsc.conformance(account="other")["findings"], [])
         self.assertEqual(self.smsc.conformance(severity="error")["counts"], {"sequence-reuse": 1})

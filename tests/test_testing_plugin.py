@@ -193,14 +193,19 @@ def test_bad_mode_is_a_usage_error(suite: pytest.Pytester) -> None:
 
 
 def test_conformance_with_the_smsc_fixture(suite: pytest.Pytester) -> None:
-    """smsc.assert_conformant fails a misbehaving raw ESME naming no-unbind, and the next test starts clean and passes."""
+    """
+    smsc.assert_conformant fails a misbehaving raw ESME naming no-unbind, and the next test starts clean and passes.
+    """
     suite.makepyfile(test_user=CONFORMANCE_SUITE)
     result = suite.runpytest_subprocess(*_plugin_args(), "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
 
 
 def test_conformance_inprocess(suite: pytest.Pytester) -> None:
-    """In the in-process mode assert_conformant's Deferred fails for a misbehaving ESME; smsc_memory passes a clean run."""
+    """
+    In the in-process mode assert_conformant's Deferred fails for a misbehaving ESME; smsc_memory passes a clean
+    run.
+    """
     suite.makepyfile(test_user=INPROCESS_CONFORMANCE_SUITE)
     result = suite.runpytest_subprocess(*_plugin_args(), "--smsc-sim-mode=inprocess", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)

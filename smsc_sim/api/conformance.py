@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from smsc_sim.api.http import APIError, Call, JSONAPI, TextResponse, check_keys, excerpt
+from smsc_sim.api.http import JSONAPI, APIError, Call, TextResponse, check_keys, excerpt
 from smsc_sim.conformance.query import FILTERS, parse_filters
 
 if TYPE_CHECKING:
