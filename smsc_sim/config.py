@@ -176,6 +176,9 @@ class Config:
     #: where the judge's JUnit XML is written at shutdown (a Markdown summary goes beside it, with
     #: ``.md``); an absolute path; None = no report file
     conformance_report: str | None = None
+    #: whether the judge listens at all; off, its report stays empty and the event bus may stay idle
+    #: (benchmarks run without the API and without the judge, so no event is built)
+    conformance_judge: bool = True
     #: where the config came from, for messages (a path, or ``<embedded default>``)
     source: str = "<embedded default>"
 

@@ -51,6 +51,7 @@ OVERRIDE_KEYS: Mapping[str, str] = {
     "trace": "--trace",
     "store": "--store",
     "conformance_report": "--conformance-report",
+    "conformance_judge": "--no-conformance-judge",
     "accounts": "--account",
     "listen": "--listen",
 }
@@ -509,6 +510,7 @@ def _apply_environ(config: Config, environ: Mapping[str, str], known: Mapping[st
         "SMSC_SIM_TRACE": "trace",
         "SMSC_SIM_STORE": "store",
         "SMSC_SIM_CONFORMANCE_REPORT": "conformance_report",
+        "SMSC_SIM_CONFORMANCE_JUDGE": "conformance_judge",
     }
     if "SMSC_SIM_SCENARIO_DIRS" in env:
         where = "environment variable SMSC_SIM_SCENARIO_DIRS"
@@ -537,7 +539,7 @@ def _from_text(key: str, text: str, where: str) -> Any:
             _fail(where, key, f"not an integer: {excerpt(text)}", "an integer")
     if key == "api_allowed_hosts":
         return [name for name in text.split(",") if name.strip()]
-    if key == "trace":
+    if key in ("trace", "conformance_judge"):
         if text.strip().lower() in _TRUE + _FALSE:
             return text.strip().lower() in _TRUE
         _fail(where, key, f"not a boolean: {excerpt(text)}", "one of " + ", ".join(_TRUE + _FALSE))

@@ -117,7 +117,8 @@ class Simulator(MultiService):
         self._apply_window(self.scenario)
         #: the conformance judge of the ESMEs under test: listens to every event, changes nothing
         self.judge = Judge(reactor, landscape_for(config, self.scenario), thresholds_for(config, self.scenario))
-        self.judge.subscribe(self.events)
+        if config.conformance_judge:
+            self.judge.subscribe(self.events)
 
     # ------------------------------------------------------------------
     # lifecycle
@@ -157,7 +158,7 @@ class Simulator(MultiService):
         ]
 
         def then_stop(_: object) -> Deferred[None]:
-            shutdown_report(self.judge, self.config.conformance_report)
+            shutdown_report(self.judge, self.config.conformance_report, self.config.conformance_judge)
             for core in self.cores.values():
                 core.stop()
             if self.journal is not None:

@@ -52,6 +52,12 @@ class Options(usage.Options):
 
     optFlags = [
         ["trace", None, "Log every PDU in and out, decoded ($SMSC_SIM_TRACE)."],
+        [
+            "no-conformance-judge",
+            None,
+            "Do not judge the ESMEs' conformance (for benchmarks: no event is then built for it) "
+            "($SMSC_SIM_CONFORMANCE_JUDGE=false).",
+        ],
     ]
     optParameters: list[list[Any]] = [
         ["config", "c", None, "YAML configuration file ($SMSC_SIM_CONFIG; default: the embedded default)."],
@@ -155,6 +161,7 @@ class Options(usage.Options):
             "trace": True if self["trace"] else None,
             "store": self["store"],
             "conformance_report": self["conformance-report"],
+            "conformance_judge": False if self["no-conformance-judge"] else None,
             "accounts": list(self["account"]) or None,
             "listen": listen or None,
         }

@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 class MemoryShutdownTests(SynchronousTestCase):
-    def run_and_stop(self, report: str | None) -> list[str]:
+    def run_and_stop(self, report: str | None, judging: bool = True) -> list[str]:
         """Bind on SMPP1 only, close without unbind, stop the simulator; the log lines of the judge."""
         lines: list[str] = []
 
@@ -45,7 +45,7 @@ class MemoryShutdownTests(SynchronousTestCase):
 
         globalLogPublisher.addObserver(observe)
         self.addCleanup(globalLogPublisher.removeObserver, observe)
-        smsc = MemorySMSC(dataclasses.replace(default_config(), conformance_report=report))
+        smsc = MemorySMSC(dataclasses.replace(default_config(), conformance_report=report, conformance_judge=judging))
         esme = RawESME(smsc.clock)
         esme.connection = smsc.connect(esme, "SMPP1")
         esme.send(wire.bind(0x09, 1))
@@ -77,6 +77,18 @@ class MemoryShutdownTests(SynchronousTestCase):
             markdown = f.read()
         self.assertTrue(markdown.startswith("# ESME conformance: warn"))
         self.assertIn("| `no-unbind` | warning | 1 | smppclient1 |", markdown)
+
+    def test_no_report_when_not_judging(self) -> None:
+        """
+        With the judge switched off, shutdown logs that nothing was judged and
+        writes no report (an empty one would read as a pass).
+        """
+        directory = self.mktemp()
+        os.makedirs(directory)
+        report = os.path.join(directory, "conformance.xml")
+        lines = self.run_and_stop(report, judging=False)
+        self.assertEqual(lines, ["conformance: not judged (conformance_judge is off); no report"])
+        self.assertEqual(os.listdir(directory), [])
 
     def test_unwritable_report_is_logged_not_raised(self) -> None:
         """A report that cannot be written (its directory gone) is logged; the shutdown completes."""

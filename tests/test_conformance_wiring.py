@@ -179,3 +179,42 @@ class SimulatorJudgeTests(SynchronousTestCase):
         smsc.simulator.set_scenario(ScenarioRuntime(scenario, smsc.clock, 0))  # type: ignore[arg-type]
         landscape = smsc.simulator.judge.landscape
         self.assertEqual((landscape.throughput["smppclient1"], landscape.inbound_window), (9.0, 3))
+
+
+class JudgeSwitchTests(_Files):
+    """conformance_judge: false (--no-conformance-judge, SMSC_SIM_CONFORMANCE_JUDGE) switches the judge off."""
+
+    def test_switch_from_file_environment_and_option(self) -> None:
+        """The switch is read from the file, the environment and the option; a non-boolean is refused naming it."""
+        self.assertTrue(load_config(None, {}, {}).conformance_judge)
+        self.assertFalse(load_config(self.write("conformance_judge: false\n"), {}, {}).conformance_judge)
+        self.assertFalse(load_config(None, {}, {"SMSC_SIM_CONFORMANCE_JUDGE": "off"}).conformance_judge)
+        self.assertFalse(load_config(None, {"conformance_judge": False}, {}).conformance_judge)
+        with self.assertRaises(ConfigError) as caught:
+            load_config(None, {}, {"SMSC_SIM_CONFORMANCE_JUDGE": "maybe"})
+        message = str(caught.exception)
+        self.assertIn("environment variable SMSC_SIM_CONFORMANCE_JUDGE: conformance_judge: not a boolean", message)
+
+    def test_switched_off_judges_nothing(self) -> None:
+        """With the judge off, a misbehaving ESME leaves no finding and the summary says judging is false."""
+        smsc = MemorySMSC(dataclasses.replace(default_config(), conformance_judge=False))
+        self.addCleanup(smsc.stop)
+        esme = RawESME(smsc.clock)
+        esme.connection = smsc.connect(esme, "SMPP1")
+        esme.send(wire.bind(0x09, 1))
+        smsc.flush()
+        esme.connection.disconnect()
+        smsc.flush()
+        summary = smsc.conformance()
+        self.assertEqual((summary["findings"], summary["judging"]), ([], False))
+
+    def test_twistd_option(self) -> None:
+        """twistd smsc-sim --no-conformance-judge switches the judge off."""
+        from smsc_sim.tap import Options
+
+        options = Options(environ={})
+        options.parseOptions(["--no-conformance-judge"])
+        self.assertFalse(options.config.conformance_judge)
+        options = Options(environ={})
+        options.parseOptions([])
+        self.assertTrue(options.config.conformance_judge)

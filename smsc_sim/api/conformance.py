@@ -54,6 +54,7 @@ class ConformanceRoutes:
             return TextResponse(judge.markdown(**filters).encode("utf-8"), FORMATS[shape])
         summary = judge.summary(**filters)
         summary["time"] = self.simulator.clock.seconds()
+        summary["judging"] = self.simulator.config.conformance_judge
         return summary
 
     def reset(self, call: Call) -> dict[str, Any]:

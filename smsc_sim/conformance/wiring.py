@@ -102,14 +102,19 @@ def _write(path: str, text: str) -> None:
         raise
 
 
-def shutdown_report(judge: Judge, report: str | None, log: Logger = _log) -> None:
+def shutdown_report(judge: Judge, report: str | None, judging: bool = True, log: Logger = _log) -> None:
     """
     Log the judge's summary, one line per code, and write the report files when asked.
 
     :param report: the JUnit XML file (``conformance_report``); the Markdown
         summary goes to :func:`markdown_path` of it.  ``None``: log only.
         A file that cannot be written is logged, never raised: shutdown goes on.
+    :param judging: ``False`` when the judge was switched off: that is logged,
+        and no report file is written (an empty one would read as a pass).
     """
+    if not judging:
+        log.info("conformance: not judged (conformance_judge is off); no report")
+        return
     findings = judge.findings()
     summary = judge.summary()
     log.info(

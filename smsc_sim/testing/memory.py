@@ -273,6 +273,7 @@ class MemorySMSC:
 
         summary = self.simulator.judge.summary(**parse_filters(filters))
         summary["time"] = self.clock.seconds()
+        summary["judging"] = self.config.conformance_judge
         return summary
 
     def assert_conformant(self, allow: Iterable[str] = (), fail_on: str = "warning", **filters: Any) -> None:
