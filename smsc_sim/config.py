@@ -170,6 +170,15 @@ class Config:
     trace: bool = False
     #: ``memory`` or ``sqlite:PATH``
     store: str = "memory"
+    #: the judge's thresholds (the ``conformance:`` section), checked at load: threshold name -> number;
+    #: names not given keep their defaults (see ``smsc_sim.conformance.Thresholds``)
+    conformance: dict[str, float] = field(default_factory=dict, hash=False)
+    #: where the judge's JUnit XML is written at shutdown (a Markdown summary goes beside it, with
+    #: ``.md``); an absolute path; None = no report file
+    conformance_report: str | None = None
+    #: whether the judge listens at all; off, its report stays empty and the event bus may stay idle
+    #: (benchmarks run without the API and without the judge, so no event is built)
+    conformance_judge: bool = True
     #: where the config came from, for messages (a path, or ``<embedded default>``)
     source: str = "<embedded default>"
 

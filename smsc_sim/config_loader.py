@@ -50,6 +50,8 @@ OVERRIDE_KEYS: Mapping[str, str] = {
     "api_allowed_hosts": "--api-allowed-hosts",
     "trace": "--trace",
     "store": "--store",
+    "conformance_report": "--conformance-report",
+    "conformance_judge": "--no-conformance-judge",
     "accounts": "--account",
     "listen": "--listen",
 }
@@ -213,6 +215,8 @@ def _convert(cls: type, name: str, hint: Any, node: _Node, path: str, source: st
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint in (SessionSettings, CoreSettings, LimitSettings):
         return _build(hint, node, path, source, hint())
+    if cls is Config and name == "conformance":
+        return _conformance(node, path, source)
     if origin is tuple and args[0] in (InstanceSettings, AccountSettings):
         if not isinstance(node.value, list):
             _fail(where, path, f"not a list: {_show(node.value)}", f"a list of {args[0].__name__} mappings")
@@ -233,6 +237,30 @@ def _convert(cls: type, name: str, hint: Any, node: _Node, path: str, source: st
         _check_value(cls, name, value, where, path)
         return value
     return _check_value(cls, name, _check_type(hint, node.value, where, path), where, path)
+
+
+def _conformance(node: _Node, path: str, source: str) -> dict[str, float]:
+    """
+    The judge's thresholds, each checked where it is written (the judge's own rules:
+    :meth:`smsc_sim.conformance.Thresholds.from_mapping`), so a bad one stops the start.
+    """
+    from smsc_sim.conformance.thresholds import ThresholdError, Thresholds
+
+    if node.value is None:
+        return {}
+    if not isinstance(node.value, dict):
+        expected = "a mapping of threshold names to numbers"
+        _fail(f"{source}:{node.line}", path, f"not a mapping: {_show(node.value)}", expected)
+    values: dict[str, float] = {}
+    for key, child in node.value.items():
+        try:
+            Thresholds.from_mapping({key: child.value})
+        except ThresholdError as e:
+            # the judge's message reads "conformance.KEY: problem"; the loader's adds where it is
+            _, _, problem = str(e).partition(": ")
+            _fail(f"{source}:{child.line}", _join(path, str(key)), problem)
+        values[key] = child.value
+    return values
 
 
 def _lists_by_name(node: _Node, path: str, source: str) -> dict[str, tuple[str, ...]]:
@@ -343,7 +371,21 @@ def _check_top_level(name: str, value: Any, where: str, path: str) -> Any:
         return None
     if name == "api_allowed_hosts":
         return _allowed_hosts(value, where, path)
+    if name == "conformance_report" and value is not None:
+        return _report_path(value, where, path)
     return value
+
+
+def _report_path(value: str, where: str, path: str) -> str | None:
+    """A report file whose directory exists, made absolute (twistd may change directory before shutdown)."""
+    if not value.strip():
+        return None
+    full = os.path.abspath(value)
+    if os.path.isdir(full):
+        _fail(where, path, f"a directory: {excerpt(value)}", "a file path such as conformance.xml")
+    if not os.path.isdir(os.path.dirname(full)):
+        _fail(where, path, f"no such directory for {excerpt(value)}", "a file in an existing directory")
+    return full
 
 
 def _scenario_dirs(value: Sequence[str], where: str, path: str) -> tuple[str, ...]:
@@ -467,6 +509,8 @@ def _apply_environ(config: Config, environ: Mapping[str, str], known: Mapping[st
         "SMSC_SIM_API_ALLOWED_HOSTS": "api_allowed_hosts",
         "SMSC_SIM_TRACE": "trace",
         "SMSC_SIM_STORE": "store",
+        "SMSC_SIM_CONFORMANCE_REPORT": "conformance_report",
+        "SMSC_SIM_CONFORMANCE_JUDGE": "conformance_judge",
     }
     if "SMSC_SIM_SCENARIO_DIRS" in env:
         where = "environment variable SMSC_SIM_SCENARIO_DIRS"
@@ -495,7 +539,7 @@ def _from_text(key: str, text: str, where: str) -> Any:
             _fail(where, key, f"not an integer: {excerpt(text)}", "an integer")
     if key == "api_allowed_hosts":
         return [name for name in text.split(",") if name.strip()]
-    if key == "trace":
+    if key in ("trace", "conformance_judge"):
         if text.strip().lower() in _TRUE + _FALSE:
             return text.strip().lower() in _TRUE
         _fail(where, key, f"not a boolean: {excerpt(text)}", "one of " + ", ".join(_TRUE + _FALSE))

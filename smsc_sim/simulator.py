@@ -25,7 +25,9 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from smsc_sim.config import Config
-from smsc_sim.contracts import IScenario
+from smsc_sim.conformance import Judge
+from smsc_sim.conformance.wiring import landscape_for, shutdown_report, thresholds_for
+from smsc_sim.contracts import IScenario, ThrottleSettings
 from smsc_sim.core.durable import open_journal
 from smsc_sim.core.durable_core import restore
 from smsc_sim.core.smsc import SMSCCore
@@ -113,6 +115,10 @@ class Simulator(MultiService):
                     listener.setServiceParent(self)
                     instance.listeners.append(listener)
         self._apply_window(self.scenario)
+        #: the conformance judge of the ESMEs under test: listens to every event, changes nothing
+        self.judge = Judge(reactor, landscape_for(config, self.scenario), thresholds_for(config, self.scenario))
+        if config.conformance_judge:
+            self.judge.subscribe(self.events)
 
     # ------------------------------------------------------------------
     # lifecycle
@@ -152,6 +158,7 @@ class Simulator(MultiService):
         ]
 
         def then_stop(_: object) -> Deferred[None]:
+            shutdown_report(self.judge, self.config.conformance_report, self.config.conformance_judge)
             for core in self.cores.values():
                 core.stop()
             if self.journal is not None:
@@ -262,6 +269,8 @@ class Simulator(MultiService):
             stop()
         self.scenario = scenario
         self._apply_window(scenario)
+        self.judge.set_thresholds(thresholds_for(self.config, scenario))
+        self.judge.set_landscape(landscape_for(self.config, scenario))
         self.scenario_source = None  # issue 7: no file behind a scenario given as an object
         for core in self.cores.values():
             core.set_scenario(scenario)
@@ -277,9 +286,14 @@ class Simulator(MultiService):
         return scenario
 
     def reset(self) -> None:
-        """Forget messages, pending deliveries and counters; sessions stay bound."""
+        """Forget messages, pending deliveries, counters and the judge's findings; sessions stay bound."""
         for core in self.cores.values():
             core.reset()
+        self.judge.reset()
+
+    def set_throttle(self, settings: ThrottleSettings | None) -> None:
+        """The scenario's timeline changed the throttle: the judge measures against the new rate."""
+        self.judge.set_landscape(landscape_for(self.config, self.scenario))
 
     def endpoints(self) -> dict[str, list[tuple[str, int]]]:
         """Where each instance listens now: ``{"SMPP1": [("127.0.0.1", 2775)]}``."""

@@ -52,6 +52,12 @@ class Options(usage.Options):
 
     optFlags = [
         ["trace", None, "Log every PDU in and out, decoded ($SMSC_SIM_TRACE)."],
+        [
+            "no-conformance-judge",
+            None,
+            "Do not judge the ESMEs' conformance (for benchmarks: no event is then built for it) "
+            "($SMSC_SIM_CONFORMANCE_JUDGE=false).",
+        ],
     ]
     optParameters: list[list[Any]] = [
         ["config", "c", None, "YAML configuration file ($SMSC_SIM_CONFIG; default: the embedded default)."],
@@ -106,6 +112,13 @@ class Options(usage.Options):
         ],
         ["seed", None, None, "Seed for every random choice, for reproducible runs ($SMSC_SIM_SEED).", int],
         ["store", None, None, "Message store: memory or sqlite:PATH ($SMSC_SIM_STORE; default: memory)."],
+        [
+            "conformance-report",
+            None,
+            None,
+            "Write the judge's findings on the ESMEs as JUnit XML to FILE at shutdown, and a Markdown "
+            "summary beside it (FILE with .md) ($SMSC_SIM_CONFORMANCE_REPORT; default: none).",
+        ],
     ]
 
     #: the validated configuration, set by :meth:`postOptions`
@@ -147,6 +160,8 @@ class Options(usage.Options):
             "api_allowed_hosts": self["api-allowed-hosts"],
             "trace": True if self["trace"] else None,
             "store": self["store"],
+            "conformance_report": self["conformance-report"],
+            "conformance_judge": False if self["no-conformance-judge"] else None,
             "accounts": list(self["account"]) or None,
             "listen": listen or None,
         }

@@ -7,8 +7,11 @@ its schemas (JSON Schema 2020-12, the dialect of OpenAPI 3.1, with jsonschema).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
+
+import treq
 
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_spec
@@ -17,7 +20,7 @@ from referencing.jsonschema import DRAFT202012
 
 from smsc_sim.api.app import openapi_document
 from tests import wire
-from tests.test_api import APITestCase
+from tests.test_api import BASE, APITestCase
 
 DOC = "urn:smsc-sim-openapi"
 
@@ -43,8 +46,8 @@ class OpenAPIChecker:
                 return template
         raise AssertionError(f"{path} is not documented")
 
-    def check(self, method: str, path: str, code: int, body: Any) -> None:
-        """Raise when the answer does not match the documented response."""
+    def check(self, method: str, path: str, code: int, body: Any, kind: str | None = None) -> None:
+        """Raise when the answer (of content type ``kind``) does not match the documented response."""
         template = self.template(path)
         operation = self.document["paths"][template].get(method.lower())
         assert operation is not None, f"{method} {template} is not documented"
@@ -55,7 +58,8 @@ class OpenAPIChecker:
         if "$ref" in response:
             location = response["$ref"].lstrip("#/").split("/")
             response = self.document[location[0]][location[1]][location[2]]
-        kind = "application/json" if isinstance(body, (dict, list)) else "text/plain"
+        if kind is None:
+            kind = "application/json" if isinstance(body, (dict, list)) else "text/plain"
         assert kind in response["content"], f"{method} {template} {code}: {kind} not documented"
         pointer = _pointer(*location, "content", kind, "schema")
         validator = Draft202012Validator({"$ref": f"{DOC}#/{pointer}"}, registry=self.registry)
@@ -69,11 +73,22 @@ class OpenAPITests(APITestCase):
         self.checked: set[tuple[str, str, int]] = set()
 
     def check(self, method: str, path: str, body: Any = None, expect: int | None = None) -> Any:
-        """Call, check the answer against the document, return the body."""
-        code, answer = self.call(method, path, body)
+        """Call, check the answer (its content type too) against the document, return the body."""
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        answer = self.smsc.http.request(
+            method, BASE + path, data=json.dumps(body).encode() if body is not None else None, headers=headers
+        )
+        self.smsc.flush()
+        response = self.successResultOf(answer)
+        raw = self.successResultOf(treq.content(response))
+        kind = (response.headers.getRawHeaders("content-type") or [""])[0].split(";")[0]
+        code = response.code
+        answer = json.loads(raw) if kind == "application/json" else raw.decode()
         if expect is not None:
             self.assertEqual(code, expect, (method, path, answer))
-        self.checker.check(method, path, code, answer)
+        self.checker.check(method, path, code, answer, kind)
         self.checked.add((method, self.checker.template(path), code))
         return answer
 
@@ -165,6 +180,17 @@ class OpenAPITests(APITestCase):
         check("POST", "/api/v1/reset", {"sessions": True}, 200)
         check("POST", "/api/v1/reset", {"everything": True}, 400)
         check("GET", "/api/v1/stats", expect=200)
+        esme = self.bind()
+        esme.transport.loseConnection()  # no unbind: a no-unbind finding
+        self.smsc.flush()
+        report = check("GET", "/api/v1/conformance", expect=200)
+        self.assertIn("no-unbind", report["counts"])
+        check("GET", "/api/v1/conformance?severity=warning&account=smppclient1&session_id=1&since=0", expect=200)
+        check("GET", "/api/v1/conformance?format=junit", expect=200)
+        check("GET", "/api/v1/conformance?format=markdown", expect=200)
+        check("GET", "/api/v1/conformance?severity=fatal", expect=400)
+        check("POST", "/api/v1/conformance/reset", {}, 200)
+        check("POST", "/api/v1/conformance/reset", {"all": True}, 400)
         check("GET", "/api/v1/metrics", expect=200)
         check("GET", "/metrics", expect=200)
 

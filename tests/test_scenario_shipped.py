@@ -299,3 +299,66 @@ class ChaosTests(SynchronousTestCase):
         clock.advance(2)
         self.assertIn(("smppclient1", "447700900555", "Acme", "You are unsubscribed from 447700900555.", None, "udh8"),
                       [args for _, args, _ in host.calls[before:]])
+
+
+class DrillThrottleTests(SynchronousTestCase):
+    """drill-throttle: the quota drops to 5/s from 30 s to 50 s, once."""
+
+    def test_timeline(self) -> None:
+        """
+        Each account's throughput until 30 s, 5/s burst 5 with ESME_RTHROTTLED until 50 s, then the account's again.
+        """
+        r, clock, host = started("drill-throttle")
+        self.assertIsNone(r.throttle())
+        changes = call_times(clock, host, 200, "set_throttle")
+        dropped = ThrottleSettings(5.0, 5.0, "account", 0x58, 0.0)
+        self.assertEqual([(t, args) for t, args, _ in changes], [(30, (dropped,)), (50, (None,))])
+        self.assertIsNone(r.throttle())
+        self.assertEqual(r.verdict(facts()).status, 0)
+
+
+class DrillFailoverTests(SynchronousTestCase):
+    """drill-failover: SMPP1 crashes for 60 s, then SMPP2 shuts down gracefully for 60 s, once."""
+
+    def test_timeline(self) -> None:
+        """SMPP1 crashes at 30 s for 60 s, SMPP2 goes down gracefully at 120 s for 60 s, and nothing else happens."""
+        r, clock, host = started("drill-failover")
+        outages = call_times(clock, host, 700, "start_outage")
+        self.assertEqual(
+            [(t, args, kwargs) for t, args, kwargs in outages],
+            [(30, ("SMPP1", "crash", 60.0), {}), (120, ("SMPP2", "graceful", 60.0), {})],
+        )
+        self.assertEqual(r.verdict(facts()).status, 0)
+
+
+class DrillSlowReceiptsTests(SynchronousTestCase):
+    """drill-slow-receipts: ENROUTE after 1 s, DELIVRD hours later."""
+
+    def test_receipts(self) -> None:
+        """ENROUTE at 1 s; DELIVRD between 1 h and 3 h, spread over the range; 6 h for destinations ending in 7."""
+        r = ScenarioRuntime.load("drill-slow-receipts", Clock())
+        plans = [r.default_receipt() for _ in range(2000)]
+        self.assertTrue(all((p.steps[0].delay, p.steps[0].stat) == (1.0, "ENROUTE") for p in plans))
+        finals = [p.steps[-1].delay for p in plans]
+        self.assertTrue(all(3600 <= d <= 3 * 3600 for d in finals))
+        self.assertTrue(min(finals) < 3700 and max(finals) > 3 * 3600 - 100)
+        self.assertEqual({p.steps[-1].stat for p in plans}, {"DELIVRD"})
+        late = r.verdict(facts("447700900127")).receipt
+        assert late is not None
+        self.assertEqual((late.steps[-1].stat, late.steps[-1].delay), ("DELIVRD", 6 * 3600.0))
+        self.assertIsNone(r.verdict(facts("447700900123")).receipt)
+
+
+class DrillErrorsTests(SynchronousTestCase):
+    """drill-errors: every submit refused with a temporary status from 30 s to 45 s."""
+
+    def test_burst(self) -> None:
+        """Accepted before 30 s and after 45 s; in between 0x58, 0x14, 0x08 in turn, per account."""
+        r, clock, host = started("drill-errors")
+        self.assertEqual(r.verdict(facts()).status, 0)
+        clock.advance(30)
+        statuses = [r.verdict(facts()).status for _ in range(6)]
+        self.assertEqual(statuses, [0x58, 0x14, 0x08, 0x58, 0x14, 0x08])
+        self.assertEqual(r.verdict(facts(system_id="other")).status, 0x58)
+        clock.advance(15)
+        self.assertEqual(r.verdict(facts()).status, 0)

@@ -195,6 +195,7 @@ class OptionsTests(SynchronousTestCase):
             "--seed",
             "--trace",
             "--store",
+            "--conformance-report",
             "--account",
         ):
             self.assertIn(option + ("" if option == "--trace" else "="), text)

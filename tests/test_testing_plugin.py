@@ -87,6 +87,74 @@ def test_memory(smsc_memory):
 '''
 
 
+CONFORMANCE_SUITE = '''
+import socket
+import time
+
+import pytest
+
+
+def bind(smsc, instance):
+    connection = socket.create_connection(smsc.address(instance), timeout=10)
+    body = b"smppclient1\\0password\\0\\0\\x34\\0\\0\\0"
+    connection.sendall((16 + len(body)).to_bytes(4, "big") + bytes.fromhex("00000009 00000000 00000001") + body)
+    assert connection.recv(4096)[4:8] == bytes.fromhex("80000009")
+    return connection
+
+
+def closed(smsc):
+    deadline = time.monotonic() + 5
+    while smsc.sessions() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_bad_esme_fails(smsc):
+    bind(smsc, "SMPP1").close()
+    closed(smsc)
+    with pytest.raises(AssertionError, match="no-unbind"):
+        smsc.assert_conformant()
+    assert smsc.conformance()["counts"]["no-unbind"] == 1
+
+
+def test_reset_between_tests_and_good_esme_passes(smsc):
+    for connection in (bind(smsc, "SMPP1"), bind(smsc, "SMPP2")):
+        connection.sendall(bytes.fromhex("00000010 00000006 00000000 00000002"))
+        assert connection.recv(16)[4:8] == bytes.fromhex("80000006")
+        connection.close()
+    closed(smsc)
+    smsc.assert_conformant()
+'''
+
+INPROCESS_CONFORMANCE_SUITE = '''
+import pytest
+import pytest_twisted
+
+
+@pytest_twisted.ensureDeferred
+async def test_inprocess_bad_esme_fails(smsc):
+    from twisted.internet import reactor, task
+    from twisted.internet.protocol import ClientCreator, Protocol
+
+    body = b"smppclient1\\0password\\0\\0\\x34\\0\\0\\0"
+    bind = (16 + len(body)).to_bytes(4, "big") + bytes.fromhex("00000009 00000000 00000001") + body
+    protocol = await ClientCreator(reactor, Protocol).connectTCP(*smsc.address("SMPP1"))
+    protocol.transport.write(bind)
+    await smsc.wait_for_bind(count=1, timeout=5)
+    protocol.transport.loseConnection()
+    for _ in range(100):
+        if not await smsc.sessions():
+            break
+        await task.deferLater(reactor, 0.05, lambda: None)
+    with pytest.raises(AssertionError, match="no-unbind"):
+        await smsc.assert_conformant()
+    await smsc.assert_conformant(allow=["no-unbind", "single-instance"])
+
+
+def test_memory_good(smsc_memory):
+    smsc_memory.assert_conformant()
+'''
+
+
 def _plugin_args() -> list[str]:
     """``-p`` for the plugin unless the installed package already registers it (pytest11)."""
     installed = any(ep.name == "smsc_sim" for ep in entry_points(group="pytest11"))
@@ -122,3 +190,22 @@ def test_bad_mode_is_a_usage_error(suite: pytest.Pytester) -> None:
     result = suite.runpytest_subprocess(*_plugin_args(), "-p", "no:cacheprovider")
     assert "smsc_sim_mode must be one of" in result.stdout.str() + result.stderr.str()
     assert result.ret != 0
+
+
+def test_conformance_with_the_smsc_fixture(suite: pytest.Pytester) -> None:
+    """
+    smsc.assert_conformant fails a misbehaving raw ESME naming no-unbind, and the next test starts clean and passes.
+    """
+    suite.makepyfile(test_user=CONFORMANCE_SUITE)
+    result = suite.runpytest_subprocess(*_plugin_args(), "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+
+
+def test_conformance_inprocess(suite: pytest.Pytester) -> None:
+    """
+    In the in-process mode assert_conformant's Deferred fails for a misbehaving ESME; smsc_memory passes a clean
+    run.
+    """
+    suite.makepyfile(test_user=INPROCESS_CONFORMANCE_SUITE)
+    result = suite.runpytest_subprocess(*_plugin_args(), "--smsc-sim-mode=inprocess", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)

@@ -31,6 +31,7 @@ from smsc_sim.api.http import (
     number,
     text,
 )
+from smsc_sim.api.conformance import ConformanceRoutes
 from smsc_sim.api.messages import MessageRoutes
 from smsc_sim.api.metrics import CONTENT_TYPE, SimulatorMetrics
 from smsc_sim.api.waiting import Waits
@@ -98,6 +99,7 @@ class ControlAPI:
         hosts = simulator.config.api_allowed_hosts if allowed_hosts is None else allowed_hosts
         self.api = JSONAPI("", token, hosts)
         self.messages = MessageRoutes(simulator, self.waits)
+        self.conformance = ConformanceRoutes(simulator)
         self._routes()
 
     def resource(self) -> Resource:
@@ -125,6 +127,7 @@ class ControlAPI:
         add(PREFIX + "/metrics", "GET", self.prometheus)
         add("/metrics", "GET", self.prometheus)
         self.messages.add_routes(self.api, PREFIX)
+        self.conformance.add_routes(self.api, PREFIX)
 
     # -- health ---------------------------------------------------------------
 

@@ -93,6 +93,11 @@ class Judge:
         self._context.book.max_findings = thresholds.max_findings
         self._context.book.max_evidence = thresholds.max_evidence
 
+    @property
+    def landscape(self) -> Landscape:
+        """The landscape judged against now."""
+        return self._context.landscape
+
     def set_landscape(self, landscape: Landscape) -> None:
         """Judge against another landscape from now on (a scenario changed the throughput or window)."""
         self._context.landscape = landscape

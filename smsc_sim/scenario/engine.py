@@ -355,6 +355,11 @@ class ScenarioRuntime:
         return self._scenario.window
 
     @property
+    def conformance(self) -> dict[str, float]:
+        """The judge's thresholds this scenario overrides (threshold name -> number; empty: none)."""
+        return dict(self._scenario.conformance)
+
+    @property
     def retry(self) -> RetrySettings:
         """deliver_sm retry settings (``None`` fields: keep the config's)."""
         return self._scenario.retry

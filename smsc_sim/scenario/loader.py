@@ -174,6 +174,7 @@ _TOP_KEYS = (
     "mo",
     "auto_replies",
     "timeline",
+    "conformance",
 )
 
 
@@ -192,6 +193,21 @@ def _parse_statuses(cursor: Cursor) -> dict[str, int]:
             )
         result[name] = number
     return result
+
+
+def _parse_conformance(cursor: Cursor) -> dict[str, float]:
+    """``conformance: {failover_window: 90}``: the judge's thresholds, checked by the judge's own rules."""
+    from smsc_sim.conformance.thresholds import ThresholdError, Thresholds
+
+    values: dict[str, float] = {}
+    for key, value in cursor.entries("threshold names to numbers").items():
+        try:
+            Thresholds.from_mapping({key: value.value})
+        except ThresholdError as e:
+            _, _, problem = str(e).partition(": ")  # "conformance.KEY: problem": the cursor names the key
+            raise value.error(problem) from None
+        values[key] = value.value
+    return values
 
 
 def parse_scenario(text: str, file: str = "<string>", name: str | None = None) -> Scenario:
@@ -247,4 +263,5 @@ def parse_scenario(text: str, file: str = "<string>", name: str | None = None) -
         ),
         timeline=parse_timeline(f["timeline"], ctx, tuple(rule_sets)) if "timeline" in f else Timeline(),
         statuses=dict(ctx.statuses),
+        conformance=_parse_conformance(f["conformance"]) if "conformance" in f else {},
     )

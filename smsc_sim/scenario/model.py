@@ -372,3 +372,5 @@ class Scenario:
     timeline: Timeline = Timeline()
     #: vendor status names given by the file (name -> value)
     statuses: Mapping[str, int] = field(default_factory=dict)
+    #: the judge's thresholds this scenario overrides (threshold name -> number), over the config's
+    conformance: Mapping[str, float] = field(default_factory=dict)

@@ -18,7 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from twisted.internet.defer import Deferred
 
@@ -233,6 +233,44 @@ class _Calls:
     def metrics(self) -> Any:
         """The Prometheus exposition, as text."""
         return self._call(_Request("GET", "/metrics", extract=lambda body: body))
+
+    # the judge (docs/conformance.md)
+    def conformance(self, **filters: Any) -> Any:
+        """
+        The judge's summary: ``verdict``, ``counts``, ``severities``, ``dropped``,
+        ``findings`` (filters: account, session_id, severity, since).
+        """
+        return self._call(_Request("GET", "/conformance", query=_clean(filters)))
+
+    def conformance_report(self, format: str = "junit", **filters: Any) -> Any:
+        """The judge's report as text: ``junit`` (XML) or ``markdown``."""
+        return self._call(_Request("GET", "/conformance", query=_clean({**filters, "format": format})))
+
+    def reset_conformance(self) -> Any:
+        """Forget the judge's findings (``reset()`` does it too)."""
+        return self._call(_Request("POST", "/conformance/reset", body={}))
+
+    def assert_conformant(self, allow: Iterable[str] = (), fail_on: str = "warning", **filters: Any) -> Any:
+        """
+        Raise ``AssertionError`` listing each finding, one readable line each, unless the ESME is conformant.
+
+        :param allow: codes that never fail, e.g. ``["single-instance"]``.
+        :param fail_on: ``warning`` (errors and warnings fail; info never) or ``error``.
+        :param filters: as for :meth:`conformance` (``account="esme1"``...).
+        :raises ValueError: at once for an unknown code in ``allow`` or a bad ``fail_on``.
+        """
+        from smsc_sim.conformance.query import assertion_failure, check_allow, check_fail_on
+
+        allowed = check_allow(allow)
+        check_fail_on(fail_on)  # a mistake raises before anything is asked
+
+        def judge(summary: Any) -> Any:
+            message = assertion_failure(summary, allowed, fail_on)
+            if message is not None:
+                raise AssertionError(message)
+            return summary
+
+        return self._call(_Request("GET", "/conformance", query=_clean(filters), extract=judge))
 
 
 def _quote(part: str) -> str:

@@ -20,7 +20,7 @@ before a timeout due at t=10 fires.  The HTTP API is there too, over
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, fail, succeed
@@ -263,6 +263,35 @@ class MemorySMSC:
         """Forget messages, pending deliveries and counters; sessions stay."""
         self.simulator.reset()
         self.events.clear()
+
+    def conformance(self, **filters: Any) -> dict[str, Any]:
+        """
+        The judge's summary as ``GET /api/v1/conformance`` answers it (filters:
+        account, session_id, severity, since; a bad one raises ``ValueError``).
+        """
+        from smsc_sim.conformance.query import parse_filters
+
+        summary = self.simulator.judge.summary(**parse_filters(filters))
+        summary["time"] = self.clock.seconds()
+        summary["judging"] = self.config.conformance_judge
+        return summary
+
+    def assert_conformant(self, allow: Iterable[str] = (), fail_on: str = "warning", **filters: Any) -> None:
+        """
+        Raise ``AssertionError`` listing each finding, one readable line each, unless the ESME is conformant.
+
+        :param allow: codes that never fail, e.g. ``["single-instance"]``.
+        :param fail_on: ``warning`` (errors and warnings fail; info never) or ``error``.
+        """
+        from smsc_sim.conformance.query import assertion_failure
+
+        message = assertion_failure(self.conformance(**filters), allow, fail_on)
+        if message is not None:
+            raise AssertionError(message)
+
+    def reset_conformance(self) -> None:
+        """Forget the judge's findings (:meth:`reset` does it too)."""
+        self.simulator.judge.reset()
 
     def on_event(self, subscriber: Callable[[Event], None]) -> Callable[[], None]:
         """Subscribe to the simulator's events; returns the unsubscribe function."""
