@@ -166,6 +166,7 @@ class OpenAPITests(APITestCase):
         check("POST", "/api/v1/reset", {"everything": True}, 400)
         check("GET", "/api/v1/stats", expect=200)
         check("GET", "/api/v1/metrics", expect=200)
+        check("GET", "/api/v1/events?pdus=maybe", expect=400)
         check("GET", "/metrics", expect=200)
 
         methods = ("get", "put", "post", "delete")
