@@ -256,8 +256,17 @@ def test_bad_yaml_shows_its_line(console: Any, smsc: Any, screenshots: str) -> N
     """A scenario YAML with a mistake on line 3 is refused and line 3 is marked in the console."""
     from selenium.webdriver.common.by import By
 
+    from selenium.webdriver.support.ui import Select
+
     open_page(console, smsc, "scenario")
     wait_for(lambda: console.find_element(By.ID, "scenario-name").text, what="the active scenario")
+    # switching to a shipped scenario from the console shows its rules
+    wait_for(lambda: Select(console.find_element(By.ID, "scenario-names")).select_by_visible_text("error-codes") or True,
+             what="the shipped scenarios listed")
+    console.find_element(By.CSS_SELECTOR, "#scenario-switch button").click()
+    wait_for(lambda: console.find_element(By.ID, "scenario-name").text == "error-codes", what="the switch")
+    assert smsc.scenario()["name"] == "error-codes"
+    assert wait_for(lambda: console.find_elements(By.CSS_SELECTOR, "#rules tbody tr td.num"), what="the rules and hits")
     area = console.find_element(By.ID, "yaml-text")
     area.clear()
     area.send_keys("name: broken\nreceipt:\n  stat: NOPE\n  delay: 1s\n")
@@ -268,7 +277,8 @@ def test_bad_yaml_shows_its_line(console: Any, smsc: Any, screenshots: str) -> N
     assert "NOPE" in marked.text
     assert console.find_element(By.ID, "yaml-error-message").text
     console.save_screenshot(os.path.join(screenshots, "scenario.png"))
-    assert smsc.scenario()["name"] != "broken"
+    assert smsc.scenario()["name"] == "error-codes", "a refused YAML changes nothing"
+    smsc.load_scenario(name="default")
     errors = [e for e in errors_in_log(console) if "400" not in e["message"]]
     assert errors == []
 

@@ -222,6 +222,8 @@ function onStats(stats) {
   $("#stat-submits").textContent = stats.totals.submits;
   renderInstances(stats.instances);
   addChartPoint(stats);
+  // counters and windows change without a session event: follow them while they are on screen
+  if (state.page === "sessions") refreshSoon("sessions");
 }
 
 function chartSeries() {
