@@ -170,6 +170,15 @@ class EventStreamTests(APITestCase):
         self.assertEqual(code, 503)
         self.assertEqual(body["error"]["limit"], 2)
 
+    def test_head_opens_no_stream(self) -> None:
+        """HEAD answers the stream's headers at once, with no body and no stream left open."""
+        answer = self.smsc.http.request("HEAD", BASE + "/api/v1/events")
+        self.smsc.flush()
+        response = self.successResultOf(answer)
+        self.assertEqual(response.code, 200)
+        self.assertEqual(response.headers.getRawHeaders("content-type"), ["text/event-stream; charset=utf-8"])
+        self.assertEqual(self.smsc.api.streams.streams, [])
+
     def test_bad_query(self) -> None:
         """An unknown query parameter or a bad pdus flag is 400."""
         self.assertEqual(self.call("GET", "/api/v1/events?kinds=all")[0], 400)

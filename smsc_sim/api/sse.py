@@ -25,7 +25,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.web.server import Request
 
-from smsc_sim.api.http import APIError, Call, _json_default, check_keys, excerpt
+from smsc_sim.api.http import APIError, Call, TextResponse, _json_default, check_keys, excerpt
 from smsc_sim.contracts import Event
 
 if TYPE_CHECKING:
@@ -206,13 +206,16 @@ class EventStreams:
 
     # -- opening and closing ------------------------------------------------------------
 
-    def open(self, call: Call) -> Deferred[None]:
+    def open(self, call: Call) -> Deferred[None] | TextResponse:
         """
         Answer with a stream that lasts until the client leaves (or is
         dropped): a ``hello`` event first, then events as they happen.
         """
         check_keys(call.query, ("pdus",), "query")
         pdus = _flag(call.query, "pdus")
+        if call.request.method == b"HEAD":
+            # the headers only: a HEAD must not hold a connection open nor get a body
+            return TextResponse(b"", "text/event-stream; charset=utf-8")
         if len(self.streams) >= self.max_streams:
             raise APIError(
                 503, f"{self.max_streams} event streams are open already (the stream limit)", limit=self.max_streams
