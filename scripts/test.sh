@@ -12,4 +12,8 @@ python3 -m pip install -q --root-user-action=ignore -e '.[test]' --config-settin
 # the Kannel tests fail (they never skip) with instructions when it is missing
 bash scripts/install-kannel.sh || true
 
+# Chromium and chromedriver for the console's browser tests; those tests
+# fail (they never skip) with instructions when they are missing
+bash scripts/install-chromium.sh || true
+
 exec python3 -m pytest "$@"

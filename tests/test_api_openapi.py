@@ -192,6 +192,7 @@ class OpenAPITests(APITestCase):
         check("POST", "/api/v1/conformance/reset", {}, 200)
         check("POST", "/api/v1/conformance/reset", {"all": True}, 400)
         check("GET", "/api/v1/metrics", expect=200)
+        check("GET", "/api/v1/events?pdus=maybe", expect=400)
         check("GET", "/metrics", expect=200)
 
         methods = ("get", "put", "post", "delete")

@@ -117,6 +117,14 @@ class WheelTests(SynchronousTestCase):
         self.assertNotEqual(expected, [], "the checkout has no scenarios/*.yaml to ship")
         self.assertEqual(sorted(n for n in wheel_names() if n.startswith("smsc_sim/scenario/shipped/")), expected)
 
+    def test_console_is_shipped_in_the_package(self) -> None:
+        """Every file of the web console (pages, scripts, the vendored chart library and its licence) is in the wheel."""
+        static = os.path.join(REPO, "smsc_sim", "console", "static")
+        expected = sorted(f"smsc_sim/console/static/{name}" for name in os.listdir(static))
+        self.assertIn("smsc_sim/console/static/index.html", expected)
+        self.assertIn("smsc_sim/console/static/uPlot.LICENSE.txt", expected)
+        self.assertEqual(sorted(n for n in wheel_names() if n.startswith("smsc_sim/console/static/")), expected)
+
     def test_entry_points(self) -> None:
         """The wheel declares the load generator script and the pytest plugin."""
         with zipfile.ZipFile(build_wheel()) as archive:

@@ -34,7 +34,9 @@ from smsc_sim.api.http import (
 from smsc_sim.api.conformance import ConformanceRoutes
 from smsc_sim.api.messages import MessageRoutes
 from smsc_sim.api.metrics import CONTENT_TYPE, SimulatorMetrics
+from smsc_sim.api.sse import EventStreams
 from smsc_sim.api.waiting import Waits
+from smsc_sim.console import ConsoleResource
 from smsc_sim.smpp.constants import parse_status
 from smsc_sim.topology import OUTAGE_MODES, OutageError
 from smsc_sim.yaml_source import clip
@@ -100,11 +102,12 @@ class ControlAPI:
         self.api = JSONAPI("", token, hosts)
         self.messages = MessageRoutes(simulator, self.waits)
         self.conformance = ConformanceRoutes(simulator)
+        self.streams = EventStreams(simulator)
         self._routes()
 
     def resource(self) -> Resource:
-        """The root resource (serve it with ``twisted.web.server.Site``)."""
-        return self.api
+        """The root resource (serve it with ``twisted.web.server.Site``): the API, and the console at ``/``."""
+        return ConsoleResource(self.api)
 
     def _routes(self) -> None:
         add = self.api.add
@@ -128,6 +131,7 @@ class ControlAPI:
         add("/metrics", "GET", self.prometheus)
         self.messages.add_routes(self.api, PREFIX)
         self.conformance.add_routes(self.api, PREFIX)
+        self.streams.add_routes(self.api, PREFIX)
 
     # -- health ---------------------------------------------------------------
 
@@ -364,5 +368,6 @@ class ControlAPI:
     def close(self) -> None:
         """Stop counting events and end every open wait."""
         self.metrics.close()
+        self.streams.close()
         for wait in list(self.waits.open):
             wait.result.cancel()
