@@ -25,6 +25,7 @@ from twisted.python.failure import Failure
 from smsc_sim.contracts import AfterReply, DeliveryFailed, ICore, Reply
 from smsc_sim.events import EventBus
 from smsc_sim.limits import Backpressure
+from smsc_sim.modes import DeliveryFailure
 from smsc_sim.outbound import DeliveryWaiter, OutboundRequests
 from smsc_sim.session_table import (
     BOUND_STATE,
@@ -51,7 +52,7 @@ __all__ = ["SMPPSession", "SessionState", "BOUND_STATE", "CORE_REQUESTS", "Deliv
 
 if TYPE_CHECKING:
     from smsc_sim.config import SessionSettings
-    from smsc_sim.topology import InstanceRuntime
+    from smsc_sim.policy import IInstancePolicy
 
 
 # the hot path compares plain ints and module constants (an enum member is a class attribute lookup)
@@ -70,8 +71,8 @@ class SMPPSession(Protocol):
     The SMSC side of one SMPP connection.
 
     :param core: the core of the instance's cluster.
-    :param instance: the instance the connection arrived on (its outage mode
-        and latency are read on every PDU).
+    :param instance: the instance the connection arrived on: what its outage
+        means for the session, its latency and windows are asked on every PDU.
     :param settings: timers and windows.
     :param clock: the clock every timer runs on.
     :param events: where PDUs and state changes are published.
@@ -84,7 +85,7 @@ class SMPPSession(Protocol):
     def __init__(
         self,
         core: ICore,
-        instance: InstanceRuntime,
+        instance: IInstancePolicy[SMPPSession],
         settings: SessionSettings,
         clock: IReactorTime,
         events: EventBus,
@@ -217,8 +218,7 @@ class SMPPSession(Protocol):
         """
         if self.state is SessionState.CLOSED or self._closing:
             return
-        if self.instance.mode == "blackhole":
-            # an outage that swallows everything: no answer, not even to enquire_link
+        if self.instance.swallows_input():
             return
         if self._batch is not None:  # re-entered from a write of our own handling: the outer call writes
             self._handle(data)
@@ -337,11 +337,10 @@ class SMPPSession(Protocol):
 
     def _bind(self, pdu: PDU) -> None:
         """Ask the core about a bind, unless the instance's outage decides first."""
-        mode = self.instance.mode
-        if mode == "bind-hang":
-            return  # accepted and never answered
-        if mode == "reject-binds":
-            self._reply_now(PDU(response_id(pdu.command_id), pdu.sequence_number, self.instance.reject_status))
+        verdict = self.instance.bind_verdict(pdu)
+        if verdict is not None:
+            if verdict.pdu is not None:
+                self._apply(verdict)
             return
         size, status = self.instance.window
         if len(self._delayed_replies) >= size > 0:
@@ -558,7 +557,7 @@ class SMPPSession(Protocol):
         if self._may_deliver():
             self._outbound.deliver(pdu, waiter)
         else:
-            waiter.errback(DeliveryFailed("closed"))
+            waiter.errback(DeliveryFailed(DeliveryFailure.CLOSED))
 
     def outbound_pending(self) -> int:
         """Deliveries written and unanswered plus those waiting behind the window."""
@@ -725,8 +724,8 @@ class SMPPSession(Protocol):
 
     def _session_init_expired(self) -> None:
         self._init_timer = None
-        if self.instance.mode == "blackhole":
-            return  # a black hole accepts connections and then does nothing at all
+        if self.instance.keeps_silent():
+            return
         if self.state is SessionState.OPEN:
             self.log.info(
                 "session {session_id} from {peer}: no bind within {timeout}s, closing",
@@ -751,8 +750,7 @@ class SMPPSession(Protocol):
         self._idle_timer = None
         if self.state not in BOUND_STATES:
             return
-        if self.instance.mode == "blackhole":
-            # a black hole stays silent however long it lasts: no enquire_link, no unbind
+        if self.instance.keeps_silent():
             self._arm_idle_timer()
             return
         now = self.clock.seconds()
@@ -765,12 +763,7 @@ class SMPPSession(Protocol):
             self.unbind()
             return
         interval = self.settings.enquire_link_interval
-        if (
-            interval > 0
-            and idle >= interval
-            and not self._enquire_outstanding
-            and self.instance.mode != "blackhole"
-        ):
+        if interval > 0 and idle >= interval and not self._enquire_outstanding:
             self._enquire_outstanding = True
             probe: Deferred[PDU] = Deferred()
             probe.addErrback(lambda _: None)
