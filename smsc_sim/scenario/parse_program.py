@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import string
 
-from smsc_sim.scenario.distributions import parse_distribution, parse_duration
 from smsc_sim.modes import OUTAGE_MODES, SPLIT_MODES, OutageMode, SplitMode
+from smsc_sim.scenario.distributions import parse_distribution, parse_duration
 from smsc_sim.scenario.model import (
     THROTTLE_SCOPES,
     Action,
