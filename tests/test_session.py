@@ -19,8 +19,8 @@ from smsc_sim.contracts import AfterReply, DeliveryFailed, Reply
 from smsc_sim.events import EventBus
 from smsc_sim.session import SessionState, SMPPSession
 from smsc_sim.smpp.constants import CommandId, CommandStatus
-from smsc_sim.topology import InstanceRuntime
 from smsc_sim.smpp.pdu import PDU, make_pdu, make_response
+from smsc_sim.topology import InstanceRuntime
 from tests import wire
 
 RINVBNDSTS = int(CommandStatus.ESME_RINVBNDSTS)
