@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from smsc_sim.contracts import DeliveryFailed
+from smsc_sim.modes import DeliveryFailure
 from smsc_sim.smpp.codec import build_pdu
 from smsc_sim.smpp.pdu import PDU
 
@@ -95,7 +96,7 @@ class OutboundRequests:
         elif len(self._queue) < self._settings.outbound_queue_limit:
             self._queue.append((pdu, waiter))
         else:
-            waiter.errback(DeliveryFailed("queue_full"))
+            waiter.errback(DeliveryFailed(DeliveryFailure.QUEUE_FULL))
 
     def send(self, pdu: PDU, waiter: DeliveryWaiter, timeout: float | None = None) -> int:
         """
@@ -143,9 +144,9 @@ class OutboundRequests:
         queued = list(self._queue)
         self._queue.clear()
         for _, waiter, _ in inflight:
-            waiter.errback(DeliveryFailed("closed"))
+            waiter.errback(DeliveryFailed(DeliveryFailure.CLOSED))
         for _, waiter in queued:
-            waiter.errback(DeliveryFailed("closed"))
+            waiter.errback(DeliveryFailed(DeliveryFailure.CLOSED))
 
     def _pump(self) -> None:
         window = self._window()
@@ -170,7 +171,7 @@ class OutboundRequests:
         expired = [self._inflight.pop(sequence) for sequence in overdue]
         for _, waiter, request in expired:
             self._expired(request)
-            waiter.errback(DeliveryFailed("timeout"))
+            waiter.errback(DeliveryFailed(DeliveryFailure.TIMEOUT))
         if self._inflight:
             self._arm(now, min(entry[0] for entry in self._inflight.values()))
         self._pump()

@@ -3,18 +3,23 @@ One ESME connection, SMSC side: the SMPP 3.4 session state machine.
 
 The session knows framing, states (section 2.3), sequence numbers, the
 inbound and outbound windows and the timers of section 7.2.  It does not
-know accounts, messages or scenarios: it asks its core
+know accounts, messages, scenarios or outage modes: it asks its core
 (:class:`smsc_sim.contracts.ICore`) what to answer, and writes the answer
-when and how the :class:`~smsc_sim.contracts.Reply` says.
+when and how the :class:`~smsc_sim.contracts.Reply` says; it asks its
+instance (:class:`smsc_sim.policy.IInstancePolicy`) what an outage means for
+it.
 
-Timers are lazy: each one fires at a deadline, looks at what happened since
-(the time of the last PDU received, the oldest unanswered request) and
-re-arms itself, so that the per-PDU path never touches a timer.
+This module holds the connection, the inbound path (bytes, frames, the state
+table, the core) and the outbound window.  The other parts of
+:class:`SMPPSession` have a module each: when replies are written
+(:mod:`smsc_sim.session_replies`), how the session ends
+(:mod:`smsc_sim.session_close`), its timers (:mod:`smsc_sim.session_timers`)
+and the PDU trace (:mod:`smsc_sim.session_trace`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -25,7 +30,10 @@ from twisted.python.failure import Failure
 from smsc_sim.contracts import AfterReply, DeliveryFailed, ICore, Reply
 from smsc_sim.events import EventBus
 from smsc_sim.limits import Backpressure
+from smsc_sim.modes import DeliveryFailure
 from smsc_sim.outbound import DeliveryWaiter, OutboundRequests
+from smsc_sim.session_close import SessionClosing
+from smsc_sim.session_replies import ReplyWriting
 from smsc_sim.session_table import (
     BOUND_STATE,
     BOUND_STATES,
@@ -33,6 +41,8 @@ from smsc_sim.session_table import (
     SMSC_ONLY_NO_RESPONSE,
     SessionState,
 )
+from smsc_sim.session_timers import SessionTimers
+from smsc_sim.session_trace import SessionTracing
 from smsc_sim.smpp.codec import PDUDecodeError, decode, encode
 from smsc_sim.smpp.constants import (
     BIND_TYPES,
@@ -51,7 +61,7 @@ __all__ = ["SMPPSession", "SessionState", "BOUND_STATE", "CORE_REQUESTS", "Deliv
 
 if TYPE_CHECKING:
     from smsc_sim.config import SessionSettings
-    from smsc_sim.topology import InstanceRuntime
+    from smsc_sim.policy import IInstancePolicy
 
 
 # the hot path compares plain ints and module constants (an enum member is a class attribute lookup)
@@ -65,13 +75,13 @@ _CLOSED = SessionState.CLOSED
 _NOTHING = AfterReply.nothing
 
 
-class SMPPSession(Protocol):
+class SMPPSession(ReplyWriting, SessionClosing, SessionTimers, SessionTracing, Protocol):
     """
     The SMSC side of one SMPP connection.
 
     :param core: the core of the instance's cluster.
-    :param instance: the instance the connection arrived on (its outage mode
-        and latency are read on every PDU).
+    :param instance: the instance the connection arrived on: what its outage
+        means for the session, its latency and windows are asked on every PDU.
     :param settings: timers and windows.
     :param clock: the clock every timer runs on.
     :param events: where PDUs and state changes are published.
@@ -84,7 +94,7 @@ class SMPPSession(Protocol):
     def __init__(
         self,
         core: ICore,
-        instance: InstanceRuntime,
+        instance: IInstancePolicy[SMPPSession],
         settings: SessionSettings,
         clock: IReactorTime,
         events: EventBus,
@@ -217,8 +227,7 @@ class SMPPSession(Protocol):
         """
         if self.state is SessionState.CLOSED or self._closing:
             return
-        if self.instance.mode == "blackhole":
-            # an outage that swallows everything: no answer, not even to enquire_link
+        if self.instance.swallows_input():
             return
         if self._batch is not None:  # re-entered from a write of our own handling: the outer call writes
             self._handle(data)
@@ -312,16 +321,7 @@ class SMPPSession(Protocol):
             return
         if command_id == CommandId.unbind:
             if state in BOUND_STATES:
-                self._unbound("unbind from the ESME")
-                self.state = SessionState.UNBINDING
-                reply = Reply(PDU(CommandId.unbind_resp, pdu.sequence_number, 0), then=AfterReply.close)
-                if self._delayed_replies:
-                    # the requests before it are still being answered (latency, a reply delay, the
-                    # durable store's commit): their responses go first, then unbind_resp and the close
-                    self._unbind_after = (self._reply_ids, self.clock.seconds(), reply)
-                else:
-                    # through _apply, so that a slow instance delays the unbind_resp and the close together
-                    self._apply(reply)
+                self._unbind_received(pdu)
             else:
                 self._reply_now(PDU(CommandId.unbind_resp, pdu.sequence_number, CommandStatus.ESME_RINVBNDSTS))
             return
@@ -337,11 +337,10 @@ class SMPPSession(Protocol):
 
     def _bind(self, pdu: PDU) -> None:
         """Ask the core about a bind, unless the instance's outage decides first."""
-        mode = self.instance.mode
-        if mode == "bind-hang":
-            return  # accepted and never answered
-        if mode == "reject-binds":
-            self._reply_now(PDU(response_id(pdu.command_id), pdu.sequence_number, self.instance.reject_status))
+        verdict = self.instance.bind_verdict(pdu)
+        if verdict is not None:
+            if verdict.pdu is not None:
+                self._apply(verdict)
             return
         size, status = self.instance.window
         if len(self._delayed_replies) >= size > 0:
@@ -415,90 +414,8 @@ class SMPPSession(Protocol):
         self._reply_now(PDU(response_id(pdu.command_id), pdu.sequence_number, CommandStatus.ESME_RSYSERR))
 
     # ------------------------------------------------------------------
-    # writing replies
+    # the wire
     # ------------------------------------------------------------------
-
-    def _reply_now(self, pdu: PDU) -> None:
-        """Write a session-level response, with the instance's added latency if any."""
-        if self.instance.latency > 0:
-            self._apply(Reply(pdu))
-        else:
-            self._write(pdu)
-
-    def _apply(self, reply: Reply) -> None:
-        """Carry out a :class:`Reply`: wait, write, then act."""
-        self._schedule(reply, reply.delay + self.instance.latency)
-
-    def _schedule(self, reply: Reply, delay: float) -> None:
-        """Carry out ``reply`` after ``delay`` seconds (at once if none)."""
-        if delay > 0:
-            self._reply_ids += 1
-            reply_id = self._reply_ids
-
-            def later() -> None:
-                self._delayed_replies.pop(reply_id, None)
-                if self.state is not SessionState.CLOSED and not self._shut:
-                    # also while a close waits for it: an accepted message keeps its response
-                    self._deliver_reply(reply)
-                else:
-                    self._reply_lost(reply)
-                self._replies_written()
-
-            self._delayed_replies[reply_id] = (self.clock.callLater(delay, later), reply)
-        else:
-            self._deliver_reply(reply)
-
-    def _replies_written(self) -> None:
-        """
-        A delayed reply was written: answer a waiting unbind once nothing
-        received before it is left unanswered, and close once nothing at all
-        is left when a close waits.
-        """
-        waiting = self._unbind_after
-        if waiting is not None and self.state is not SessionState.CLOSED:
-            last_before, received, reply = waiting
-            # reply ids grow and the dict keeps insertion order: its first key is the oldest left
-            if not self._delayed_replies or next(iter(self._delayed_replies)) > last_before:
-                self._unbind_after = None
-                self._schedule(reply, max(0.0, received + self.instance.latency - self.clock.seconds()))
-        if self._closing and not self._delayed_replies and self._unbind_after is None:
-            self._shut_down()
-
-    def _reply_lost(self, reply: Reply) -> None:
-        """
-        A delayed reply could not be written: the connection ended first.
-
-        The core has decided already (an accepted message is in the store), so
-        what it hung on the write still runs: the message's lifecycle starts
-        and its receipt goes to another bind of the account, as a real SMSC
-        would deliver a message whose submit_sm_resp was lost.  Otherwise the
-        record would stay ENROUTE for ever.
-        """
-        if reply.on_sent is None:
-            return
-        try:
-            reply.on_sent()
-        except Exception:
-            self.log.failure("session {session_id}: after a lost reply", session_id=self.session_id)
-
-    def _deliver_reply(self, reply: Reply) -> None:
-        pdu = reply.pdu
-        if pdu is not None:
-            self._write(pdu)
-            on_sent = reply.on_sent
-            if on_sent is not None:
-                on_sent()
-        then = reply.then
-        if then is _NOTHING or self._closing:
-            return  # a reply written while the connection closes acts no more
-        if then is AfterReply.unbind:
-            self.unbind()
-        elif then is AfterReply.close:
-            self._unbound("closed by scenario")
-            self._close()
-        elif then is AfterReply.reset:
-            self._unbound("reset by scenario")
-            self._reset_after_writing()
 
     def _write(self, pdu: PDU) -> None:
         if self.transport is None or self.state is _CLOSED:
@@ -558,7 +475,7 @@ class SMPPSession(Protocol):
         if self._may_deliver():
             self._outbound.deliver(pdu, waiter)
         else:
-            waiter.errback(DeliveryFailed("closed"))
+            waiter.errback(DeliveryFailed(DeliveryFailure.CLOSED))
 
     def outbound_pending(self) -> int:
         """Deliveries written and unanswered plus those waiting behind the window."""
@@ -597,233 +514,6 @@ class SMPPSession(Protocol):
             self._close()
         elif request.command_id == _UNBIND:
             self._close()
-
-    def unbind(self) -> Deferred[None]:
-        """
-        End the session from the SMSC side: unbind, wait for unbind_resp
-        (bounded by the response timer), close.
-        """
-        if self._unbind_deferred is not None:
-            return self._unbind_deferred
-        done: Deferred[None] = Deferred()
-        if self.state is SessionState.CLOSED:
-            done.callback(None)
-            return done
-        if self.state not in BOUND_STATES:
-            self._unbind_deferred = done
-            self._close()
-            return done
-        self._unbind_deferred = done
-        self.state = SessionState.UNBINDING
-        request: Deferred[PDU] = Deferred()
-        request.addErrback(lambda _: None)
-        self._outbound.send(make_pdu(CommandId.unbind, 0), request, self.settings.unbind_timeout)
-        return done
-
-    def abort(self) -> None:
-        """Reset the connection (RST), no unbind."""
-        if self.transport is not None and self.state is not SessionState.CLOSED:
-            self._flush()
-            self._closing = self._shut = True
-            if self._backpressure is not None:
-                self._backpressure.detach()
-            self.transport.abortConnection()  # type: ignore[attr-defined]
-
-    def _reset_after_writing(self) -> None:
-        """
-        Reset the connection once what was written has left.
-
-        ``abortConnection`` discards Twisted's write buffer, which still holds
-        the response just written, and an orderly close sends a FIN first; so
-        the buffer is pushed to the kernel now through the transport's
-        ``IWriteDescriptor.doWrite`` and then the connection is aborted (an
-        RST).  The peer reads the response, then gets the reset.
-        """
-        transport = self.transport
-        if transport is None or self.state is SessionState.CLOSED or self._closing:
-            return
-        self._flush()  # the answers collected in this dataReceived, the response among them
-        flush = getattr(transport, "doWrite", None)
-        if flush is not None:
-            try:
-                flush()
-            except OSError:
-                pass  # the peer is gone already; the abort below still ends it
-        self.abort()
-
-    def _unbound(self, why: str) -> None:
-        """Tell the core, once, that the bind ended cleanly."""
-        if self._clean:
-            return  # never bound, or already reported
-        if self.state in BOUND_STATES or self.state is SessionState.UNBINDING:
-            self.log.info(
-                "unbind of {system_id} on {instance}, session {session_id}: {why}",
-                system_id=self.system_id,
-                instance=self.instance_name,
-                session_id=self.session_id,
-                why=why,
-            )
-            self._clean = True
-            self.core.unbound(self)
-            self.events.publish(
-                "unbind", session_id=self.session_id, instance=self.instance_name, system_id=self.system_id
-            )
-
-    def _close(self) -> None:
-        """
-        Close the connection cleanly (FIN), with a deadline.
-
-        Nothing more is read.  Replies still waiting for their delay (an
-        accepted message's submit_sm_resp among them) are written first, at
-        their time; then the connection is closed.
-        """
-        if self.transport is not None and not self._closing:
-            self._flush()  # what was answered before the close goes first, as it did unbatched
-            self._closing = True
-            # a paused producer would keep the connection open forever
-            if self._backpressure is not None:
-                self._backpressure.detach()
-            if not self._delayed_replies and self._unbind_after is None:
-                self._shut_down()
-            # else _replies_written closes after the last one
-
-    def _shut_down(self) -> None:
-        """
-        ``loseConnection``, and ``abortConnection`` if it has not ended within
-        ``settings.close_timeout``: a clean close waits until the peer has
-        read every octet written, which a peer that stopped reading never
-        does, and the session would stay bound for ever.
-        """
-        transport = self.transport
-        if transport is None or self._shut or self.state is SessionState.CLOSED:
-            return
-        self._shut = True
-        self._flush()
-        transport.loseConnection()
-        timeout = self.settings.close_timeout
-        if timeout > 0 and self.state is not SessionState.CLOSED:
-            self._close_timer = self.clock.callLater(timeout, self._close_expired)
-
-    def _close_expired(self) -> None:
-        """The peer did not take the close in time: reset the connection; connectionLost frees the bind."""
-        self._close_timer = None
-        transport = self.transport
-        if transport is None or self.state is SessionState.CLOSED:
-            return
-        self.log.info(
-            "session {session_id} from {peer}: close not completed within {timeout}s (the peer does not read), "
-            "resetting",
-            session_id=self.session_id,
-            peer=self.peer,
-            timeout=self.settings.close_timeout,
-        )
-        transport.abortConnection()  # type: ignore[attr-defined]
-
-    # ------------------------------------------------------------------
-    # timers
-    # ------------------------------------------------------------------
-
-    def _session_init_expired(self) -> None:
-        self._init_timer = None
-        if self.instance.mode == "blackhole":
-            return  # a black hole accepts connections and then does nothing at all
-        if self.state is SessionState.OPEN:
-            self.log.info(
-                "session {session_id} from {peer}: no bind within {timeout}s, closing",
-                session_id=self.session_id,
-                peer=self.peer,
-                timeout=self.settings.session_init_timeout,
-            )
-            self._close()
-
-    def _idle_period(self) -> float:
-        periods = [p for p in (self.settings.enquire_link_interval, self.settings.inactivity_timeout) if p > 0]
-        return min(periods) if periods else 0.0
-
-    def _arm_idle_timer(self, delay: float | None = None) -> None:
-        period = self._idle_period()
-        if period <= 0:
-            return
-        self._idle_timer = self.clock.callLater(period if delay is None else delay, self._idle_check)
-
-    def _idle_check(self) -> None:
-        """Send enquire_link after an idle interval; unbind after the inactivity timeout."""
-        self._idle_timer = None
-        if self.state not in BOUND_STATES:
-            return
-        if self.instance.mode == "blackhole":
-            # a black hole stays silent however long it lasts: no enquire_link, no unbind
-            self._arm_idle_timer()
-            return
-        now = self.clock.seconds()
-        idle = now - self._last_rx
-        inactivity = self.settings.inactivity_timeout
-        if inactivity > 0 and idle >= inactivity:
-            self.log.info(
-                "session {session_id}: inactive for {idle:.0f}s, unbinding", session_id=self.session_id, idle=idle
-            )
-            self.unbind()
-            return
-        interval = self.settings.enquire_link_interval
-        if (
-            interval > 0
-            and idle >= interval
-            and not self._enquire_outstanding
-            and self.instance.mode != "blackhole"
-        ):
-            self._enquire_outstanding = True
-            probe: Deferred[PDU] = Deferred()
-            probe.addErrback(lambda _: None)
-            self._outbound.send(make_pdu(CommandId.enquire_link, 0), probe)
-        # next check: when the earliest of the two deadlines can next be reached
-        candidates = []
-        if interval > 0:
-            candidates.append(self._last_rx + interval - now if idle < interval else interval)
-        if inactivity > 0:
-            candidates.append(self._last_rx + inactivity - now)
-        self._arm_idle_timer(max(0.001, min(candidates)) if candidates else None)
-
-    def _arm_read_timer(self) -> None:
-        timeout = self.settings.pdu_read_timeout
-        if timeout <= 0 or self._read_timer is not None:
-            return
-        self._read_timer = self.clock.callLater(timeout, self._read_check)
-
-    def _read_check(self) -> None:
-        self._read_timer = None
-        since = self._partial_since
-        if since is None or self.state is SessionState.CLOSED:
-            return
-        waited = self.clock.seconds() - since
-        if waited >= self.settings.pdu_read_timeout:
-            self.log.info(
-                "session {session_id}: partial PDU not completed in {timeout}s, closing",
-                session_id=self.session_id,
-                timeout=self.settings.pdu_read_timeout,
-            )
-            self._close()
-        else:
-            self._read_timer = self.clock.callLater(self.settings.pdu_read_timeout - waited, self._read_check)
-
-    # ------------------------------------------------------------------
-    # tracing
-    # ------------------------------------------------------------------
-
-    def _trace(self, direction: str, pdu: PDU) -> None:
-        params: dict[str, Any] = dict(pdu.params)
-        if "password" in params:
-            params["password"] = "***"
-        self.log.info(
-            "{direction} {instance}#{session_id} {name} seq={seq} status=0x{status:08X} {params} tlvs={tlvs}",
-            direction="<<" if direction == "in" else ">>",
-            instance=self.instance_name,
-            session_id=self.session_id,
-            name=pdu.name,
-            seq=pdu.sequence_number,
-            status=pdu.command_status,
-            params=params,
-            tlvs={f"0x{tag:04X}": value.hex() for tag, value in pdu.tlvs.items()},
-        )
 
 
 SessionFactoryCallable = Callable[[], SMPPSession]

@@ -3,8 +3,11 @@ Instances and their outages.
 
 An instance (the provider's SMPP1, SMPP2, SMPP0) is a named set of
 listeners in front of the core of its cluster.  Its runtime state says
-whether it is up or in one of the outage modes, and each mode is carried out
-here with the mechanics it needs on the wire:
+whether it is up or in one of the outage modes
+(:class:`smsc_sim.modes.InstanceMode`), and each mode is carried out here
+with the mechanics it needs on the wire; sessions learn what the mode means
+for them through :class:`smsc_sim.policy.IInstancePolicy`, which
+:class:`InstanceRuntime` implements:
 
 ``graceful``
     every session gets an unbind, listeners stop, new connections are refused
@@ -34,15 +37,20 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from smsc_sim.config import InstanceSettings, SessionSettings
+from smsc_sim.contracts import Reply
 from smsc_sim.events import EventBus
-from smsc_sim.smpp.constants import CommandStatus
+from smsc_sim.modes import DROPPING_MODES, OUTAGE_MODES, InstanceMode
+from smsc_sim.smpp.constants import CommandStatus, response_id
+from smsc_sim.smpp.pdu import PDU
 
 if TYPE_CHECKING:
     from smsc_sim.core.smsc import SMSCCore
     from smsc_sim.session import SMPPSession
 
-#: Every outage mode an instance can be put in.
-OUTAGE_MODES = ("graceful", "crash", "blackhole", "bind-hang", "reject-binds", "slow")
+__all__ = ["OUTAGE_MODES", "OutageError", "Listener", "InstanceRuntime"]
+
+# a bind on a bind-hang instance: nothing is written, ever
+_NO_ANSWER = Reply(None)
 
 
 class OutageError(ValueError):
@@ -141,7 +149,8 @@ class Listener(Service):
 
 class InstanceRuntime:
     """
-    The live state of one instance: its sessions, listeners and outage mode.
+    The live state of one instance: its sessions, listeners and outage mode;
+    the :class:`~smsc_sim.policy.IInstancePolicy` of its sessions.
 
     :param settings: the instance's configuration.
     :param core: the core of its cluster.
@@ -158,7 +167,7 @@ class InstanceRuntime:
         self.clock = clock
         self.events = events
         self.strict = settings.strict
-        self.mode = "up"
+        self.mode = InstanceMode.UP
         self.since = clock.seconds()
         self.reject_status = int(CommandStatus.ESME_RBINDFAIL)
         self.outage_latency = 0.0
@@ -173,7 +182,27 @@ class InstanceRuntime:
         self.listeners: list[Listener] = []
         self._recovery: IDelayedCall | None = None
 
-    # sessions report themselves
+    # ------------------------------------------------------------------
+    # what its sessions ask (IInstancePolicy)
+    # ------------------------------------------------------------------
+
+    def swallows_input(self) -> bool:
+        """A black hole reads nothing and answers nothing, not even enquire_link."""
+        return self.mode is InstanceMode.BLACKHOLE
+
+    def keeps_silent(self) -> bool:
+        """A black hole stays silent however long it lasts: no enquire_link, no unbind, no close."""
+        return self.mode is InstanceMode.BLACKHOLE
+
+    def bind_verdict(self, pdu: PDU) -> Reply | None:
+        """Binds hang in a bind-hang outage, are refused in a reject-binds one; else the core decides."""
+        mode = self.mode
+        if mode is InstanceMode.BIND_HANG:
+            return _NO_ANSWER
+        if mode is InstanceMode.REJECT_BINDS:
+            return Reply(PDU(response_id(pdu.command_id), pdu.sequence_number, self.reject_status))
+        return None
+
     def session_started(self, session: SMPPSession) -> None:
         """A connection arrived on this instance."""
         self.sessions[session.session_id] = session
@@ -191,7 +220,7 @@ class InstanceRuntime:
         return {
             "name": self.name,
             "cluster": self.settings.cluster,
-            "state": self.mode,
+            "state": self.mode.value,
             "since": self.since,
             "endpoints": list(self.settings.endpoints),
             "listening": [f"{host}:{port}" for host, port in self.addresses()],
@@ -201,7 +230,7 @@ class InstanceRuntime:
 
     def start_outage(
         self,
-        mode: str,
+        mode: str | InstanceMode,
         duration: float | None = None,
         status: int | None = None,
         latency: float | None = None,
@@ -216,31 +245,32 @@ class InstanceRuntime:
         :returns: fires when the outage is in place (sessions unbound, listeners closed).
         """
         if mode not in OUTAGE_MODES:
-            raise OutageError(f"unknown outage mode {mode!r}; expected one of {', '.join(OUTAGE_MODES)}")
+            raise OutageError(f"unknown outage mode {str(mode)!r}; expected one of {', '.join(OUTAGE_MODES)}")
+        mode = InstanceMode(mode)
         if duration is not None and duration < 0:
             raise OutageError(f"outage duration must not be negative, got {duration}")
-        if mode == "slow" and (latency is None or latency < 0):
+        if mode is InstanceMode.SLOW and (latency is None or latency < 0):
             raise OutageError("a 'slow' outage needs a latency in seconds (0 or more)")
         self._cancel_recovery()
-        if self.mode != "up":
+        if self.mode is not InstanceMode.UP:
             self._restore()
         self.mode = mode
         self.since = self.clock.seconds()
         if status is not None:
             self.reject_status = status
-        if mode == "slow":
+        if mode is InstanceMode.SLOW:
             self.outage_latency = float(latency or 0.0)
             self.latency = self.settings.latency + self.outage_latency
-        self.log.warn("instance {name}: outage {mode} starts", name=self.name, mode=mode)
-        self.events.publish("outage", instance=self.name, mode=mode, duration=duration)
+        self.log.warn("instance {name}: outage {mode} starts", name=self.name, mode=mode.value)
+        self.events.publish("outage", instance=self.name, mode=mode.value, duration=duration)
         done: Deferred[Any]
-        if mode in ("graceful", "crash", "blackhole"):
+        if mode in DROPPING_MODES:
             self.core.set_instance_available(self.name, False)
-        if mode == "graceful":
+        if mode is InstanceMode.GRACEFUL:
             waits = [listener.unlisten() for listener in self.listeners]
             waits += [session.unbind() for session in list(self.sessions.values())]
             done = DeferredList(waits, consumeErrors=True)
-        elif mode == "crash":
+        elif mode is InstanceMode.CRASH:
             waits = [listener.unlisten() for listener in self.listeners]
             for session in list(self.sessions.values()):
                 session.abort()
@@ -254,14 +284,14 @@ class InstanceRuntime:
     def end_outage(self) -> Deferred[None]:
         """Bring the instance back up: listeners reopen and pending deliveries flow."""
         self._cancel_recovery()
-        if self.mode == "up":
+        if self.mode is InstanceMode.UP:
             return succeed(None)
-        self.log.warn("instance {name}: outage {mode} ends", name=self.name, mode=self.mode)
-        self.events.publish("outage", instance=self.name, mode="up", duration=None)
+        self.log.warn("instance {name}: outage {mode} ends", name=self.name, mode=self.mode.value)
+        self.events.publish("outage", instance=self.name, mode=InstanceMode.UP.value, duration=None)
         return self._restore()
 
     def _restore(self) -> Deferred[None]:
-        self.mode = "up"
+        self.mode = InstanceMode.UP
         self.since = self.clock.seconds()
         self.outage_latency = 0.0
         self.latency = self.settings.latency

@@ -14,35 +14,36 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from smsc_sim.config import SessionSettings
+from smsc_sim.config import InstanceSettings, SessionSettings
 from smsc_sim.contracts import AfterReply, DeliveryFailed, Reply
 from smsc_sim.events import EventBus
 from smsc_sim.session import SessionState, SMPPSession
 from smsc_sim.smpp.constants import CommandId, CommandStatus
 from smsc_sim.smpp.pdu import PDU, make_pdu, make_response
+from smsc_sim.topology import InstanceRuntime
 from tests import wire
 
 RINVBNDSTS = int(CommandStatus.ESME_RINVBNDSTS)
 
 
-class StubInstance:
-    """The parts of an instance a session reads."""
+class _NoRouting:
+    """What an instance tells its core about routing during an outage, ignored."""
+
+    def set_instance_available(self, name: str, available: bool) -> None:
+        pass
+
+
+class StubInstance(InstanceRuntime):
+    """
+    A real instance (its outages are the topology's), with no listeners and a
+    core that ignores routing; a test sets its latency and windows directly.
+    """
 
     def __init__(self) -> None:
-        self.name = "SMPP1"
-        self.mode = "up"
-        self.latency = 0.0
-        self.strict = False
-        self.reject_status = int(CommandStatus.ESME_RBINDFAIL)
+        clock = Clock()
+        settings = InstanceSettings("SMPP1", (), cluster="NA")
+        super().__init__(settings, _NoRouting(), clock, EventBus(clock))  # type: ignore[arg-type]
         self.window = (2, 0x14)
-        self.outbound_window: int | None = None
-        self.sessions: dict[int, Any] = {}
-
-    def session_started(self, session: Any) -> None:
-        self.sessions[session.session_id] = session
-
-    def session_ended(self, session: Any) -> None:
-        self.sessions.pop(session.session_id, None)
 
 
 class StubCore:
@@ -511,7 +512,7 @@ class TimerTests(SessionTestCase):
     def test_blackhole_instance_answers_nothing(self) -> None:
         """While the instance is a black hole, nothing is answered and no enquire_link is sent."""
         self.bind()
-        self.instance.mode = "blackhole"
+        self.instance.start_outage("blackhole")
         self.session.dataReceived(wire.frame(0x15, 9))
         self.clock.advance(200)
         self.assertEqual(self.transport.value(), b"")
@@ -527,13 +528,13 @@ class TimerTests(SessionTestCase):
 
     def test_reject_binds_mode(self) -> None:
         """An instance rejecting binds answers bind with its configured status."""
-        self.instance.mode = "reject-binds"
+        self.instance.start_outage("reject-binds")
         self.session.dataReceived(wire.bind())
         self.assertEqual(self.sent(), [(0x80000009, 0x0D, 1)])
 
     def test_bind_hang_mode(self) -> None:
         """An instance in bind-hang never answers a bind."""
-        self.instance.mode = "bind-hang"
+        self.instance.start_outage("bind-hang")
         self.session.dataReceived(wire.bind())
         self.assertEqual(self.transport.value(), b"")
 
@@ -582,7 +583,7 @@ class LongBlackholeTests(SessionTestCase):
     def test_blackhole_longer_than_inactivity_stays_silent(self) -> None:
         """A black hole lasting longer than the inactivity timeout sends no unbind and keeps the connection."""
         self.bind()
-        self.instance.mode = "blackhole"
+        self.instance.start_outage("blackhole")
         self.clock.advance(self.settings.inactivity_timeout * 3)
         self.assertEqual(self.transport.value(), b"")
         self.assertFalse(self.transport.disconnecting)

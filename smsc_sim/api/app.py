@@ -35,10 +35,12 @@ from smsc_sim.api.conformance import ConformanceRoutes
 from smsc_sim.api.messages import MessageRoutes
 from smsc_sim.api.metrics import CONTENT_TYPE, SimulatorMetrics
 from smsc_sim.api.sse import EventStreams
+from smsc_sim.api.views import session_view
 from smsc_sim.api.waiting import Waits
 from smsc_sim.console import ConsoleResource
+from smsc_sim.modes import CLOSED_MODES, OUTAGE_MODES
 from smsc_sim.smpp.constants import parse_status
-from smsc_sim.topology import OUTAGE_MODES, OutageError
+from smsc_sim.topology import OutageError
 from smsc_sim.yaml_source import clip
 
 if TYPE_CHECKING:
@@ -46,24 +48,6 @@ if TYPE_CHECKING:
     from smsc_sim.simulator import Simulator
 
 PREFIX = "/api/v1"
-#: outage modes in which an instance's listeners are closed on purpose (readiness ignores them)
-_CLOSED_MODES = frozenset({"graceful", "crash"})
-
-
-def session_view(session: SMPPSession) -> dict[str, Any]:
-    """A session as the API shows it."""
-    return {
-        "session_id": session.session_id,
-        "instance": session.instance_name,
-        "peer": session.peer,
-        "account": session.system_id,
-        "bind_type": session.bind_type.value if session.bind_type is not None else None,
-        "state": session.state.value,
-        "connected_at": session.connected_at,
-        "bound_at": session.bound_at,
-        "counters": dict(session.counters),
-        "outbound_pending": session.outbound_pending(),
-    }
 
 
 def openapi_document() -> dict[str, Any]:
@@ -161,12 +145,13 @@ class ControlAPI:
         instances = {}
         ready = bool(simulator.running)
         for name, instance in simulator.instances.items():
-            expected = instance.mode not in _CLOSED_MODES
+            # listeners closed on purpose by an outage do not make the simulator unready
+            expected = instance.mode not in CLOSED_MODES
             listening = [listener.address() is not None for listener in instance.listeners]
             ok = all(listening) or not expected
             ready = ready and ok
             instances[name] = {
-                "state": instance.mode,
+                "state": instance.mode.value,
                 "listeners": len(listening),
                 "listening": sum(listening),
                 "ready": ok,

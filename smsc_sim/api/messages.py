@@ -13,9 +13,10 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
 
 from smsc_sim.api.http import APIError, Call, JSONAPI, JSONResponse, check_keys, excerpt, number, text
+from smsc_sim.api.views import session_view
 from smsc_sim.api.waiting import TooManyWaits, Waits
 from smsc_sim.core.mo import mo_segments
-from smsc_sim.smpp.concat import MO_MODES
+from smsc_sim.modes import DELIVERY_OUTCOMES, SPLIT_MODES, DeliveryOutcome, SplitMode
 from smsc_sim.smpp.constants import STAT_STATE, MessageState
 
 if TYPE_CHECKING:
@@ -45,7 +46,6 @@ ENCODINGS = {
     "ucs2": 8,
     "utf-16": 8,
 }
-_RECEIPT_DONE = ("acked", "failed", "exhausted", "expired", "dropped")
 
 
 def message_view(record: Any) -> dict[str, Any]:
@@ -184,9 +184,9 @@ class MessageRoutes:
             if data_coding is not None and data_coding != ENCODINGS[encoding]:
                 raise APIError(400, "encoding and data_coding disagree; give one")
             data_coding = ENCODINGS[encoding]
-        split = text(body.get("split", "udh8"), "split")
-        if split not in MO_MODES:
-            raise APIError(400, f"split must be one of {', '.join(MO_MODES)}, got {excerpt(split)}")
+        split = text(body.get("split", SplitMode.UDH8.value), "split")
+        if split not in SPLIT_MODES:
+            raise APIError(400, f"split must be one of {', '.join(SPLIT_MODES)}, got {excerpt(split)}")
         data: bytes | None = None
         if "data_hex" in body:
             try:
@@ -335,9 +335,11 @@ class MessageRoutes:
         if "message_id" not in body:
             raise APIError(400, "message_id is required")
         message_id = text(body["message_id"], "message_id")
-        outcome = text(body.get("outcome", "acked"), "outcome")
-        if outcome not in _RECEIPT_DONE + ("any",):
-            raise APIError(400, f"outcome must be one of {', '.join(_RECEIPT_DONE + ('any',))}, got {excerpt(outcome)}")
+        outcome = text(body.get("outcome", DeliveryOutcome.ACKED.value), "outcome")
+        if outcome not in DELIVERY_OUTCOMES + ("any",):
+            raise APIError(
+                400, f"outcome must be one of {', '.join(DELIVERY_OUTCOMES + ('any',))}, got {excerpt(outcome)}"
+            )
         timeout = self._timeout(body)
 
         def check() -> dict[str, Any] | None:
@@ -349,7 +351,7 @@ class MessageRoutes:
                 if receipt.get("intermediate"):
                     continue
                 done = receipt.get("outcome")
-                if done == outcome or (outcome == "any" and done in _RECEIPT_DONE):
+                if done == outcome or (outcome == "any" and done in DELIVERY_OUTCOMES):
                     return {"message": view, "receipt": receipt}
             return None
 
@@ -367,8 +369,6 @@ class MessageRoutes:
 
     def wait_bind(self, call: Call) -> Deferred[Any]:
         """Answer once ``count`` sessions matching account/instance/bind_type are bound."""
-        from smsc_sim.api.app import session_view
-
         body = call.object_body()
         check_keys(body, ("account", "instance", "bind_type", "count", "timeout"))
         count = int(number(body.get("count", 1), "count", 1, integer=True))

@@ -19,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from smsc_sim.contracts import Event
+from smsc_sim.modes import InstanceMode
 from smsc_sim.smpp.constants import BIND_TYPES, CommandId, CommandStatus, is_response, status_name
 
 if TYPE_CHECKING:
@@ -251,8 +252,8 @@ class SimulatorMetrics:
             labels=["instance"],
         )  # fmt: skip
         for name, instance in simulator.instances.items():
-            up.add_metric([name], 1.0 if instance.mode == "up" else 0.0)
-            mode.add_metric([name, instance.mode], 1.0)
+            up.add_metric([name], 1.0 if instance.mode is InstanceMode.UP else 0.0)
+            mode.add_metric([name, instance.mode.value], 1.0)
             states: defaultdict[str, int] = defaultdict(int)
             binds: defaultdict[tuple[str, str], int] = defaultdict(int)
             depth = 0

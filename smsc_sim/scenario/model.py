@@ -16,15 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from smsc_sim.contracts import AfterReply, MessageFacts, Respond, ThrottleSettings
+from smsc_sim.modes import SplitMode
 from smsc_sim.scenario.distributions import Distribution, Fixed
 from smsc_sim.scenario.receipts import ReceiptSpec
 from smsc_sim.smpp.constants import PROVIDER_TEMPORARY_DELIVER_STATUSES, BindType, CommandStatus
 
 THROTTLE_SCOPES = ("account", "bind", "instance")
 COUNTER_SCOPES = ("account", "global")
-#: how an MO message longer than one part is sent (the core's split modes)
-SPLIT_MODES = ("udh8", "udh16", "sar", "payload")
-OUTAGE_MODES = ("graceful", "crash", "blackhole", "bind-hang", "reject-binds", "slow")
 COMMANDS = ("submit_sm", "submit_multi", "data_sm")
 
 
@@ -269,7 +267,7 @@ class MOGenerator:
     texts: tuple[str, ...]
     pick: str = "cycle"
     data_coding: int | None = None
-    split: str = "udh8"
+    split: str = SplitMode.UDH8.value
     length: int | None = None
     at: tuple[float, ...] = ()
     rate: float | None = None
@@ -292,7 +290,7 @@ class AutoReply:
     text: str
     delay: Distribution = Fixed(0.0)
     data_coding: int | None = None
-    split: str = "udh8"
+    split: str = SplitMode.UDH8.value
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import string
 
+from smsc_sim.modes import OUTAGE_MODES, SPLIT_MODES, OutageMode, SplitMode
 from smsc_sim.scenario.distributions import parse_distribution, parse_duration
 from smsc_sim.scenario.model import (
-    OUTAGE_MODES,
-    SPLIT_MODES,
     THROTTLE_SCOPES,
     Action,
     AutoReply,
@@ -152,7 +151,7 @@ def parse_mo(cursor: Cursor) -> MOGenerator:
         texts=texts,
         pick=f["pick"].as_str(("cycle", "random")) if "pick" in f else "cycle",
         data_coding=f["data_coding"].as_int(0, 0xFF) if "data_coding" in f else None,
-        split=f["split"].as_str(SPLIT_MODES) if "split" in f else "udh8",
+        split=f["split"].as_str(SPLIT_MODES) if "split" in f else SplitMode.UDH8.value,
         length=f["length"].as_int(1) if "length" in f else None,
         at=tuple(sorted(parse_duration(t, "time") for t in f["at"].items())) if "at" in f else (),
         rate=rate,
@@ -172,18 +171,18 @@ def parse_auto_reply(cursor: Cursor, ctx: Context | None = None) -> AutoReply:
         text=check_template(f["text"], REPLY_FIELDS),
         delay=parse_distribution(f["delay"], "delay") if "delay" in f else parse_distribution(Cursor(0, cursor.file)),
         data_coding=f["data_coding"].as_int(0, 0xFF) if "data_coding" in f else None,
-        split=f["split"].as_str(SPLIT_MODES) if "split" in f else "udh8",
+        split=f["split"].as_str(SPLIT_MODES) if "split" in f else SplitMode.UDH8.value,
     )
 
 
 def _parse_outage(cursor: Cursor, ctx: Context) -> OutageAction:
     f = cursor.mapping(("instance", "mode", "duration", "status", "latency"), required=("instance", "mode"))
     mode = f["mode"].as_str(OUTAGE_MODES)
-    if "status" in f and mode != "reject-binds":
+    if "status" in f and mode != OutageMode.REJECT_BINDS:
         raise f["status"].error("status is only for mode reject-binds")
-    if "latency" in f and mode != "slow":
+    if "latency" in f and mode != OutageMode.SLOW:
         raise f["latency"].error("latency is only for mode slow")
-    if mode == "slow" and "latency" not in f:
+    if mode == OutageMode.SLOW and "latency" not in f:
         raise cursor.error("mode slow needs a latency")
     return OutageAction(
         instance=f["instance"].as_str(),

@@ -20,11 +20,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from smsc_sim.modes import SPLIT_MODES, SplitMode
 from smsc_sim.smpp.constants import ESM_CLASS_UDHI, CommandStatus, Tag
 from smsc_sim.smpp.text import encode_text, max_chars, split_text, text_length
 
-#: The ways :func:`split_for_mo` can send a long message.
-MO_MODES = ("udh8", "udh16", "sar", "payload")
+#: The ways :func:`split_for_mo` can send a long message (:class:`smsc_sim.modes.SplitMode`).
+MO_MODES = SPLIT_MODES
+
+# a part's kind as plain text, the way it is stored and compared
+_UDH8 = SplitMode.UDH8.value
+_UDH16 = SplitMode.UDH16.value
+_SAR = SplitMode.SAR.value
 
 _IEI_CONCAT_8 = 0x00
 _IEI_CONCAT_16 = 0x08
@@ -135,9 +141,9 @@ def _from_udh(udh: bytes) -> ConcatInfo | None:
     found: ConcatInfo | None = None
     for iei, value in _elements(udh):
         if iei == _IEI_CONCAT_8 and len(value) == 3:
-            info = ConcatInfo(value[0], value[1], value[2], "udh8")
+            info = ConcatInfo(value[0], value[1], value[2], _UDH8)
         elif iei == _IEI_CONCAT_16 and len(value) == 4:
-            info = ConcatInfo(int.from_bytes(value[:2], "big"), value[2], value[3], "udh16")
+            info = ConcatInfo(int.from_bytes(value[:2], "big"), value[2], value[3], _UDH16)
         else:
             continue  # other IEs (ports, formatting...) do not matter here
         # GSM 03.40 9.2.3.24.1: a total of 0, a part number of 0 or one past the
@@ -166,7 +172,7 @@ def _from_sar(tlvs: dict[int, bytes]) -> ConcatInfo | None:
             f"sar_segment_seqnum {seqnum} of sar_total_segments {total} is out of range",
             CommandStatus.ESME_RINVOPTPARAMVAL,
         )
-    return ConcatInfo(reference, total, seqnum, "sar")
+    return ConcatInfo(reference, total, seqnum, _SAR)
 
 
 def concat_info(esm_class: int, short_message: bytes, tlvs: dict[int, bytes]) -> ConcatInfo | None:
@@ -228,7 +234,7 @@ def join_parts(parts: list[tuple[ConcatInfo, bytes]]) -> bytes:
 
 
 def _concat_udh(mode: str, reference: int, total: int, seqnum: int) -> bytes:
-    if mode == "udh8":
+    if mode == SplitMode.UDH8:
         return bytes([0x05, _IEI_CONCAT_8, 0x03, reference % 0x100, total, seqnum])
     return bytes([0x06, _IEI_CONCAT_16, 0x04]) + (reference % 0x10000).to_bytes(2, "big") + bytes([total, seqnum])
 
@@ -269,9 +275,9 @@ def split_for_mo(
     whole = encode_text(payload_text, data_coding, default_alphabet)
     if text_length(payload_text, data_coding, default_alphabet) <= max_chars(data_coding, concatenated=False):
         return [Segment(0, whole)]
-    if mode == "payload":
+    if mode == SplitMode.PAYLOAD:
         return [Segment(0, b"", {_PAYLOAD: whole})]
-    per_part = max_chars(data_coding, concatenated=True) - (1 if mode == "udh16" else 0)
+    per_part = max_chars(data_coding, concatenated=True) - (1 if mode == SplitMode.UDH16 else 0)
     pieces = split_text(payload_text, data_coding, per_part, default_alphabet)
     total = len(pieces)
     if total > 255:
@@ -279,7 +285,7 @@ def split_for_mo(
     segments: list[Segment] = []
     for seqnum, piece in enumerate(pieces, start=1):
         body = encode_text(piece, data_coding, default_alphabet)
-        if mode == "sar":
+        if mode == SplitMode.SAR:
             tlvs = {
                 _SAR_REF: (reference % 0x10000).to_bytes(2, "big"),
                 _SAR_TOTAL: bytes([total]),

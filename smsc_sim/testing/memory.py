@@ -29,10 +29,12 @@ from twisted.internet.protocol import Protocol
 from twisted.internet.testing import MemoryReactorClock
 from twisted.test.iosim import FakeTransport, IOPump, connect
 
-from smsc_sim.api.app import ControlAPI, session_view
+from smsc_sim.api.app import ControlAPI
 from smsc_sim.api.messages import message_view, parse_filters
+from smsc_sim.api.views import session_view
 from smsc_sim.config import Config, default_config
 from smsc_sim.contracts import Event
+from smsc_sim.modes import CLOSED_MODES
 from smsc_sim.session import SMPPSession
 from smsc_sim.simulator import Simulator, SMPPServerFactory
 
@@ -129,7 +131,7 @@ class MemorySMSC:
         :returns: the connection; bytes move on :meth:`flush` and :meth:`advance`.
         """
         runtime = self.simulator.instance(instance)
-        if runtime.mode in ("crash", "graceful"):
+        if runtime.mode in CLOSED_MODES:
             # its listeners are closed: a real TCP connect would be refused
             raise ConnectionRefusedError(f"{instance} is down ({runtime.mode} outage)")
         factory = self._factories.get(instance)
