@@ -16,12 +16,12 @@ from smsc_sim.conformance.tracks import (
     SessionTrack,
     evidence_of,
 )
+from smsc_sim.modes import DROPPING_MODES
 from smsc_sim.smpp.constants import REGISTERED_DELIVERY_RECEIPT_MASK, CommandStatus
 from smsc_sim.smpp.pdu import PDU
 
 _RALYBND = int(CommandStatus.ESME_RALYBND)
 #: outage modes that end the sessions on an instance
-_DROPPING_MODES = frozenset({"crash", "graceful", "blackhole"})
 _RECEIVING = frozenset({"receiver", "transceiver"})
 
 
@@ -145,7 +145,7 @@ class BindChecks:
 
     def outage(self, account: AccountTrack, instance: str, mode: str, time: float) -> None:
         """An instance went out: an account bound only there must be bound in the cluster again in time."""
-        if mode not in _DROPPING_MODES:
+        if mode not in DROPPING_MODES:
             return
         landscape = self._context.landscape
         cluster = landscape.cluster_of(instance)

@@ -15,6 +15,7 @@ from smsc_sim.conformance.tracks import (
     evidence_of,
     remember,
 )
+from smsc_sim.modes import DROPPING_MODES, InstanceMode
 from smsc_sim.smpp.constants import CommandId, CommandStatus
 from smsc_sim.smpp.pdu import PDU
 
@@ -26,7 +27,7 @@ _RINVCMDLEN = int(CommandStatus.ESME_RINVCMDLEN)
 #: SMPP 3.4 section 3.2: sequence numbers run from 1 to 0x7FFFFFFF
 _MAX_SEQUENCE = 0x7FFFFFFF
 #: outage modes in which an instance neither answers nor lets an ESME behave normally
-DOWN_MODES = frozenset({"crash", "graceful", "blackhole", "reject-binds"})
+DOWN_MODES = DROPPING_MODES | {InstanceMode.REJECT_BINDS}
 
 
 class SessionChecks:
