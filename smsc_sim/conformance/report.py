@@ -6,6 +6,7 @@ list of findings.
 
 from __future__ import annotations
 
+import datetime
 import xml.etree.ElementTree as ElementTree
 from collections import Counter
 from typing import Any, Iterable
@@ -91,8 +92,15 @@ def _describe(finding: Finding) -> str:
     if finding.instance is not None:
         where.append(f"on {finding.instance}")
     place = f" ({', '.join(where)})" if where else ""
-    times = f"t={finding.first_time:.3f}..{finding.last_time:.3f}"
+    first, last = _utc(finding.first_time), _utc(finding.last_time)
+    times = first if first == last else f"{first} to {last}"
     return f"{finding.code}{place}: {finding.detail} [{finding.count}x, {times}]"
+
+
+def _utc(seconds: float) -> str:
+    """A clock reading as ISO 8601 UTC to the millisecond: what a person reading a CI log can place."""
+    stamp = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
 
 
 def describe(findings: Iterable[Finding]) -> str:
