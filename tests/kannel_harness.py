@@ -457,10 +457,13 @@ class Rig:
         ephemeral ones); the embedded default when not given.
     :param smsc_extra: extra lines for both of Kannel's smsc groups.
     :param fixed_ports: see :func:`with_port`.
+    :param reconnect_delay: Kannel's ``reconnect-delay``; ``examples/kannel/kannel.sh``
+        writes 5, the shorter default keeps the other tests quick.
     """
 
     def __init__(self, reactor: Any, workdir: Path, config: Any = None, smsc_extra: str = "",
-                 account: tuple[str, str] | None = None, fixed_ports: bool = False) -> None:
+                 account: tuple[str, str] | None = None, fixed_ports: bool = False,
+                 reconnect_delay: int = 2) -> None:
         from smsc_sim.config import default_config
 
         from tests.http_sink import HTTPSink
@@ -470,6 +473,7 @@ class Rig:
         self.config = with_port(config if config is not None else default_config(), fixed_ports)
         self.account = account or (self.config.accounts[0].system_id, self.config.accounts[0].password)
         self.smsc_extra = smsc_extra
+        self.reconnect_delay = reconnect_delay
         self.sink = HTTPSink(reactor)
         self.simulator: Any = None
         self._kannel: Kannel | None = None
@@ -502,6 +506,7 @@ class Rig:
                     dlr_url=f"{base}/dlr",
                     mo_url=f"{base}/mo",
                     smsc_extra=self.smsc_extra,
+                    reconnect_delay=self.reconnect_delay,
                 ),
             )
             await self._kannel.start()
