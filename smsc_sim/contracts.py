@@ -68,6 +68,20 @@ class DeliveryFailed(Exception):
         self.reason = reason
 
 
+class DeliveryWaiter(Protocol):
+    """
+    What waits for the answer to a request the SMSC sent: a ``Deferred``, or
+    any object with the same two methods (the router's, which costs less
+    than a Deferred per receipt).
+    """
+
+    def callback(self, result: PDU) -> Any:
+        """The ESME's response arrived."""
+
+    def errback(self, fail: Exception) -> Any:
+        """No usable answer: a :class:`DeliveryFailed` (``timeout``, ``closed``, ``queue_full``)."""
+
+
 class ISession(Protocol):
     """What the core sees of one ESME connection."""
 
@@ -83,14 +97,15 @@ class ISession(Protocol):
     #: the interface_version the ESME bound with (0x34 for SMPP 3.4)
     interface_version: int
 
-    def deliver(self, pdu: PDU) -> Deferred[PDU]:
+    def send_delivery(self, pdu: PDU, waiter: DeliveryWaiter) -> None:
         """
         Send a request (deliver_sm or data_sm) to the ESME through the
-        session's outbound window.  The sequence number in ``pdu`` is
-        replaced by the session's own.
+        session's outbound window; the only way the core sends one.  The
+        sequence number in ``pdu`` is replaced by the session's own.
 
-        :returns: fires with the ESME's response PDU (whatever its status),
-            or fails with :class:`DeliveryFailed`.
+        ``waiter.callback`` gets the ESME's response PDU (whatever its
+        status); ``waiter.errback`` a :class:`DeliveryFailed` when there is
+        none (at once when the session cannot deliver now).
         """
 
     def unbind(self) -> Deferred[None]:

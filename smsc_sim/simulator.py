@@ -26,9 +26,12 @@ from twisted.logger import Logger
 
 from smsc_sim.config import Config
 from smsc_sim.contracts import IScenario
-from smsc_sim.core.durable import open_journal
-from smsc_sim.core.durable_core import restore
+from smsc_sim.core.ids import PROCESS_IDS
+from smsc_sim.core.journal import NO_JOURNAL, IMessageJournal
 from smsc_sim.core.smsc import SMSCCore
+from smsc_sim.durable.cluster import ClusterJournal
+from smsc_sim.durable.restore import restore
+from smsc_sim.durable.sqlite import open_journal
 from smsc_sim.events import EventBus
 from smsc_sim.limits import ConnectionLimiter, Refused
 from smsc_sim.session import SMPPSession
@@ -93,15 +96,26 @@ class Simulator(MultiService):
         self.seed: int = getattr(self.scenario, "seed", None) or config.seed or 0
         #: where the API may load scenario files from besides the shipped set (fixed at start)
         self.scenario_dirs: tuple[str, ...] = _allowed_scenario_dirs(config)
-        # durable store hook: None for "memory"; StoreError (a clear message) for a store that cannot be used
+        # None for "memory"; StoreError (a clear message) for a store that cannot be used
         self.journal = open_journal(config.store, reactor, config.core.store_final_ttl)
+        #: each cluster's view of the journal, by cluster (none without a durable store)
+        self._cluster_journals: dict[str, ClusterJournal] = {}
         self._restored = False
         self.cores: dict[str, SMSCCore] = {}
         self.instances: dict[str, InstanceRuntime] = {}
         #: the GC freeze of the twistd form (see GCFreezer); None: off, as in tests and fixtures
         self.gc_freezer: GCFreezer | None = None
         for cluster, members in config.clusters().items():
-            core = SMSCCore(cluster, reactor, config, members, self.scenario, self.events, self.journal)
+            journal: IMessageJournal = NO_JOURNAL
+            if self.journal is not None:
+                journal = self._cluster_journals[cluster] = ClusterJournal(
+                    self.journal, cluster, {member.name: member.latency for member in members}
+                )
+            core = SMSCCore(
+                cluster, reactor, config, members, self.scenario, self.events, journal=journal, ids=PROCESS_IDS
+            )
+            if self.journal is not None:
+                self._cluster_journals[cluster].attach_store(core.store)
             self.cores[cluster] = core
             for settings in members:
                 instance = InstanceRuntime(settings, core, reactor, self.events)
@@ -127,7 +141,7 @@ class Simulator(MultiService):
             instances=", ".join(f"{i.name}={'/'.join(i.settings.endpoints)}" for i in self.instances.values()),
         )
         if self.journal is not None and not self._restored:
-            self._restore()  # durable store hook: before any listener opens
+            self._restore()  # before any listener opens
         super().startService()
         if self.gc_freezer is not None:
             self.gc_freezer.start()
@@ -155,7 +169,7 @@ class Simulator(MultiService):
             for core in self.cores.values():
                 core.stop()
             if self.journal is not None:
-                self.journal.close()  # durable store hook: commit what waits
+                self.journal.close()  # commit what waits
             result = super(Simulator, self).stopService()
             return result if isinstance(result, Deferred) else succeed(None)
 
@@ -166,7 +180,17 @@ class Simulator(MultiService):
         assert self.journal is not None
         self._restored = True
         for core in self.cores.values():
-            records, deliveries = restore(core, self.journal)
+            records, deliveries = restore(
+                self._cluster_journals[core.name],
+                clock=core.clock,
+                final_ttl=core.settings.store_final_ttl,
+                ids=core.ids,
+                store=core.store,
+                account=core.accounts.get,
+                reassembler=core.reassembler,
+                lifecycle=core.lifecycle,
+                router=core.router,
+            )
             self.log.info(
                 "store {path}: cluster {cluster}: {records} messages restored, {deliveries} deliveries owed",
                 path=self.journal.path,

@@ -16,7 +16,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 
 from smsc_sim.config import AccountSettings, Config, CoreSettings, InstanceSettings, SessionSettings
-from smsc_sim.contracts import Event, MessageFacts, ReceiptPlan, ReceiptStep, Reply, ThrottleSettings, Verdict
+from smsc_sim.contracts import DeliveryWaiter, Event, MessageFacts, ReceiptPlan, ReceiptStep, Reply, ThrottleSettings, Verdict
 from smsc_sim.core.default_scenario import DefaultScenario
 from smsc_sim.core.smsc import SMSCCore
 from smsc_sim.events import EventBus
@@ -42,17 +42,21 @@ class FakeSession:
         self.aborted = False
         self._unanswered = 0
 
-    def deliver(self, pdu: PDU) -> Deferred[PDU]:
+    def send_delivery(self, pdu: PDU, waiter: DeliveryWaiter) -> None:
+        """Record the delivery; the test answers it through :meth:`answer` or :meth:`fail`."""
         d: Deferred[PDU] = Deferred()
         self.delivered.append((pdu, d))
         self._unanswered += 1
 
-        def answered(result: Any) -> Any:
+        def answered(response: PDU) -> None:
             self._unanswered -= 1
-            return result
+            waiter.callback(response)
 
-        d.addBoth(answered)
-        return d
+        def failed(failure: Any) -> None:
+            self._unanswered -= 1
+            waiter.errback(failure.value)
+
+        d.addCallbacks(answered, failed)
 
     def unbind(self) -> Deferred[None]:
         return succeed(None)

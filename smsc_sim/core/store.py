@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Callable, Iterable, Iterator
 
+from smsc_sim.core.journal import NO_JOURNAL, IMessageJournal
 from smsc_sim.core.record import DeliveryEntry, MessageRecord, MOEntry, ReceiptEntry
 from smsc_sim.smpp.constants import MessageState
 
@@ -34,12 +35,16 @@ class MessageStore:
     :param max_messages: most records held.
     :param final_ttl: seconds a final record is kept.
     :param now: the clock reading function.
+    :param journal: told when the store forgets every record.
     """
 
-    def __init__(self, max_messages: int, final_ttl: float, now: Callable[[], float]) -> None:
+    def __init__(
+        self, max_messages: int, final_ttl: float, now: Callable[[], float], journal: IMessageJournal = NO_JOURNAL
+    ) -> None:
         self.max_messages = max_messages
         self.final_ttl = final_ttl
         self._now = now
+        self._journal = journal
         self._records: dict[str, MessageRecord] = {}
         #: records not yet final, by key (what cancel and replace scan)
         self.pending: dict[str, MessageRecord] = {}
@@ -160,6 +165,7 @@ class MessageStore:
         self._finals.clear()
         self._final_at.clear()
         self._last = None
+        self._journal.cleared()
 
 
 def select(

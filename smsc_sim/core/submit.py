@@ -27,12 +27,20 @@ Choices where SMPP leaves room (documented for users in the README):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections import Counter
+from typing import Any, Callable
 
-from smsc_sim.contracts import MessageFacts, ReceiptPlan, Reply, Respond, Verdict
+from twisted.internet.interfaces import IReactorTime
+
+from smsc_sim.config import AccountSettings, CoreSettings
+from smsc_sim.contracts import IScenario, MessageFacts, ReceiptPlan, Reply, Respond, Verdict
+from smsc_sim.core.admission import Admission
 from smsc_sim.core.binds import BindEntry
-from smsc_sim.core.ids import format_message_id, next_message_number
+from smsc_sim.core.ids import IdAllocator, format_message_id
+from smsc_sim.core.lifecycle import Lifecycle
 from smsc_sim.core.mo import address_kind
+from smsc_sim.core.operations import Operations
+from smsc_sim.core.reassembly import Reassembler
 from smsc_sim.core.store import MessageRecord
 from smsc_sim.core.throttle import TokenBucket
 from smsc_sim.core.validate import (
@@ -49,9 +57,6 @@ from smsc_sim.smpp.constants import ESM_CLASS_UDHI, RESPONSE_BIT, CommandId, Com
 from smsc_sim.smpp.pdu import PDU, UnsuccessSME, make_pdu
 from smsc_sim.smpp.text import DecodedText, decode_text
 
-if TYPE_CHECKING:
-    from smsc_sim.core.smsc import SMSCCore
-
 _EMPTY: frozenset[int] = frozenset()
 #: encodings whose text is the octets read as Latin-1 (every octet one character, the same one)
 _OCTET_TEXT = frozenset({"latin-1", "ascii"})
@@ -67,10 +72,51 @@ _reply = frozen_builder(Reply)
 
 
 class Submissions:
-    """The submit handlers of one core (they read and change the core's state)."""
+    """
+    The submit handlers of one core.
 
-    def __init__(self, core: SMSCCore) -> None:
-        self.core = core
+    :param clock: the clock.
+    :param settings: validity, schedule and message id settings.
+    :param scenario: returns the scenario deciding now.
+    :param ids: where message numbers come from.
+    :param admission: takes new records in.
+    :param lifecycle: starts (or restarts) plans once a response is written.
+    :param reassembler: collects the parts of concatenated messages.
+    :param operations: finds and replaces messages for replace_if_present_flag.
+    :param buckets: the token buckets by scope key (emptied when the scenario changes).
+    :param distribution_lists: the core's lists, by name: (ton, npi, address) members.
+    :param counters: the core's counters (``throttled``, ``not_answered``, ``generic_nack``).
+    :param statuses: submits answered, by command_status.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: IReactorTime,
+        settings: CoreSettings,
+        scenario: Callable[[], IScenario],
+        ids: IdAllocator,
+        admission: Admission,
+        lifecycle: Lifecycle,
+        reassembler: Reassembler,
+        operations: Operations,
+        buckets: dict[tuple[Any, ...], TokenBucket],
+        distribution_lists: dict[str, tuple[Target, ...]],
+        counters: Counter[str],
+        statuses: Counter[int],
+    ) -> None:
+        self._clock = clock
+        self._settings = settings
+        self._scenario = scenario
+        self._ids = ids
+        self._admission = admission
+        self._lifecycle = lifecycle
+        self._reassembler = reassembler
+        self._operations = operations
+        self._buckets = buckets
+        self._distribution_lists = distribution_lists
+        self._counters = counters
+        self._statuses = statuses
 
     # ------------------------------------------------------------------
     # the three commands
@@ -92,9 +138,9 @@ class Submissions:
         status = self._field_status(pdu, "submit_sm")
         if status:
             return self.refuse(pdu, status)
-        now = self.core.clock.seconds()
+        now = self._clock.seconds()
         try:
-            scheduled, expires = times(p["schedule_delivery_time"], p["validity_period"], now, self.core.settings)
+            scheduled, expires = times(p["schedule_delivery_time"], p["validity_period"], now, self._settings)
         except Invalid as e:
             return self.refuse(pdu, e.status)
         return self._single(entry, pdu, "submit_sm", p["short_message"], scheduled, expires, now)
@@ -104,16 +150,16 @@ class Submissions:
         status = self._field_status(pdu, "data_sm")
         if status:
             return self.refuse(pdu, status)
-        now = self.core.clock.seconds()
+        now = self._clock.seconds()
         expires = None
         ttl = pdu.tlvs.get(_QOS_TTL)
         if ttl:
-            expires = now + min(int.from_bytes(ttl, "big"), self.core.settings.max_validity)
+            expires = now + min(int.from_bytes(ttl, "big"), self._settings.max_validity)
         return self._single(entry, pdu, "data_sm", b"", None, expires, now)
 
     def submit_multi(self, entry: BindEntry, pdu: PDU) -> Reply:
         """Decide on a submit_multi."""
-        core = self.core
+        settings = self._settings
         p = pdu.params
         status = source_status(p["source_addr_ton"], p["source_addr_npi"])
         if status:
@@ -124,9 +170,9 @@ class Submissions:
         status = message_status(p, pdu.tlvs, "submit_multi")
         if status:
             return self.refuse(pdu, status)
-        now = core.clock.seconds()
+        now = self._clock.seconds()
         try:
-            scheduled, expires = times(p["schedule_delivery_time"], p["validity_period"], now, core.settings)
+            scheduled, expires = times(p["schedule_delivery_time"], p["validity_period"], now, settings)
             info, payload = self._concat(p["esm_class"], p["short_message"], pdu.tlvs)
         except Invalid as e:
             return self.refuse(pdu, e.status)
@@ -154,21 +200,23 @@ class Submissions:
             return self.refuse(pdu, status)
         first = targets[0][2] if targets else ""
         decoded = decode_text(p["data_coding"], payload, entry.account.default_alphabet)
-        verdict = core.scenario.verdict(self._facts("submit_multi", entry, p, first, decoded.text, info, pdu.tlvs))
+        scenario = self._scenario()
+        verdict = scenario.verdict(self._facts("submit_multi", entry, p, first, decoded.text, info, pdu.tlvs))
         early = self.unaccepted(pdu, verdict)
         if early is not None:
             return early
-        plan = verdict.receipt or core.scenario.default_receipt()
-        number = next_message_number(now)
-        message_id = format_message_id(number, core.settings.message_id_format)
-        validity = validity_deadline(expires, scheduled, now, core.settings)
+        plan = verdict.receipt or scenario.default_receipt()
+        number = self._ids.next(now)
+        message_id = format_message_id(number, settings.message_id_format)
+        validity = validity_deadline(expires, scheduled, now, settings)
+        admission = self._admission
         records: list[MessageRecord] = []
         for index, (ton, npi, address) in enumerate(targets, start=1):
             key = message_id if index == 1 else f"{message_id}/{index}"
             record = self._record(key, message_id, number, entry, pdu, "submit_multi", now, plan, verdict)
             record.dest_ton, record.dest_npi, record.destination_addr = ton, npi, address
             self._fill(record, p, decoded, p["short_message"], scheduled, validity, info)
-            if not core.hold(record):
+            if not admission.hold(record):
                 unsuccess.append(UnsuccessSME(ton, npi, address, CommandStatus.ESME_RMSGQFUL))
                 continue
             records.append(record)
@@ -176,13 +224,13 @@ class Submissions:
         for record in records:
             record.siblings = siblings
             if info is not None:
-                core.reassembler.add(record, info, payload, entry.account.default_alphabet)
-            core.message_accepted(record)
-        core.submit_statuses[0] += 1
+                self._reassembler.add(record, info, payload, entry.account.default_alphabet)
+            admission.accepted(record)
+        self._statuses[0] += 1
         response = PDU(
             CommandId.submit_multi_resp, pdu.sequence_number, 0, {"message_id": message_id, "unsuccess_sme": tuple(unsuccess)}
         )
-        start = core.lifecycle.start
+        start = self._lifecycle.start
 
         def on_sent() -> None:
             for record in records:
@@ -201,7 +249,7 @@ class Submissions:
         listed = entry.account.distribution_lists.get(name)
         if listed is not None:
             return tuple((*address_kind(address), address) for address in listed)
-        return self.core.distribution_lists.get(name)
+        return self._distribution_lists.get(name)
 
     # ------------------------------------------------------------------
     # shared steps
@@ -217,7 +265,6 @@ class Submissions:
         expires: float | None,
         now: float,
     ) -> Reply:
-        core = self.core
         p = pdu.params
         try:
             info, payload = self._concat(p["esm_class"], short_message, pdu.tlvs)
@@ -229,37 +276,42 @@ class Submissions:
         account = entry.account
         decoded = decode_text(p["data_coding"], payload, account.default_alphabet)
         facts = self._facts(command, entry, p, p["destination_addr"], decoded.text, info, pdu.tlvs)
-        verdict = core.scenario.verdict(facts)
+        scenario = self._scenario()
+        verdict = scenario.verdict(facts)
         early = self.unaccepted(pdu, verdict)
         if early is not None:
             return early
-        plan = verdict.receipt or core.scenario.default_receipt()
-        validity = validity_deadline(expires, scheduled, now, core.settings)
+        plan = verdict.receipt or scenario.default_receipt()
+        settings = self._settings
+        validity = validity_deadline(expires, scheduled, now, settings)
         record: MessageRecord | None = None
         if command == "submit_sm" and p["replace_if_present_flag"] == 1 and info is None:
-            record = core.operations.find_replaceable(account.system_id, p["source_addr"], p["destination_addr"], p["service_type"])
+            record = self._operations.find_replaceable(
+                account.system_id, p["source_addr"], p["destination_addr"], p["service_type"]
+            )
         if record is not None:
-            core.operations.replace_content(record, p, short_message, scheduled, validity, now)
+            self._operations.replace_content(record, p, short_message, scheduled, validity, now)
             record.plan = plan
             record.rule = verdict.rule
-            on_sent = _bound(core.lifecycle.restart, record)
+            on_sent = _bound(self._lifecycle.restart, record)
         else:
-            number = next_message_number(now)
-            message_id = format_message_id(number, core.settings.message_id_format)
+            number = self._ids.next(now)
+            message_id = format_message_id(number, settings.message_id_format)
             record = self._record(message_id, message_id, number, entry, pdu, command, now, plan, verdict)
             record.dest_ton, record.dest_npi = p["dest_addr_ton"], p["dest_addr_npi"]
             record.destination_addr = p["destination_addr"]
             self._fill(record, p, decoded, short_message or pdu.tlvs.get(_PAYLOAD, b""), scheduled, validity, info)
-            if not core.hold(record):
+            admission = self._admission
+            if not admission.hold(record):
                 return self.refuse(pdu, CommandStatus.ESME_RMSGQFUL)
             if info is not None:
-                core.reassembler.add(record, info, payload, account.default_alphabet)
-            core.message_accepted(record)
-            on_sent = _bound(core.lifecycle.start, record)
-        on_submit = getattr(core.scenario, "on_submit", None)
+                self._reassembler.add(record, info, payload, account.default_alphabet)
+            admission.accepted(record)
+            on_sent = _bound(self._lifecycle.start, record)
+        on_submit = getattr(scenario, "on_submit", None)
         if on_submit is not None:
             on_submit(facts, record.message_id)
-        core.submit_statuses[0] += 1
+        self._statuses[0] += 1
         response = build_pdu(pdu.command_id | RESPONSE_BIT, pdu.sequence_number, 0, {"message_id": record.message_id}, {})
         return _reply(response, verdict.latency, verdict.then, on_sent)
 
@@ -359,17 +411,17 @@ class Submissions:
 
         :returns: 0, or the status to refuse with (counted as throttled).
         """
-        core = self.core
-        settings = core.scenario.throttle()
+        buckets = self._buckets
+        settings = self._scenario().throttle()
         account = entry.account
         if settings is None:
-            rate = core.throughput(account)
+            rate = self.throughput(account)
             if rate <= 0:
                 return 0
             key: tuple[Any, ...] = ("account", account.system_id)
-            bucket = core.buckets.get(key)
+            bucket = buckets.get(key)
             if bucket is None:
-                bucket = core.buckets[key] = TokenBucket(rate, account.burst, core.clock)
+                bucket = buckets[key] = TokenBucket(rate, account.burst, self._clock)
             status: int = CommandStatus.ESME_RTHROTTLED
         else:
             if settings.rate <= 0:
@@ -380,19 +432,25 @@ class Submissions:
                 key = ("instance", account.system_id, entry.instance, settings)
             else:
                 key = ("account", account.system_id, settings)
-            bucket = core.buckets.get(key)
+            bucket = buckets.get(key)
             if bucket is None:
-                bucket = TokenBucket(settings.rate, settings.burst, core.clock, settings.penalty)
-                core.buckets[key] = bucket
+                bucket = buckets[key] = TokenBucket(settings.rate, settings.burst, self._clock, settings.penalty)
             status = settings.status
         if bucket.take(parts):
             return 0
-        core.counters["throttled"] += 1
+        self._counters["throttled"] += 1
         return int(status)
+
+    def throughput(self, account: AccountSettings) -> float:
+        """The account's messages per second, unless the scenario's ``limits`` override it."""
+        limits = getattr(self._scenario(), "limits", None)
+        if limits is not None and limits.throughput is not None:
+            return float(limits.throughput)
+        return account.throughput
 
     def refuse(self, pdu: PDU, status: int) -> Reply:
         """Answer with the response PDU carrying an error status (no body: the codec drops it)."""
-        self.core.submit_statuses[status] += 1
+        self._statuses[status] += 1
         return Reply(make_pdu(response_id(pdu.command_id), pdu.sequence_number, status))
 
     def unaccepted(self, pdu: PDU, verdict: Verdict) -> Reply | None:
@@ -401,14 +459,14 @@ class Submissions:
         if respond is Respond.normal:
             if verdict.status == 0:
                 return None
-            self.core.submit_statuses[verdict.status] += 1
+            self._statuses[verdict.status] += 1
             return Reply(
                 make_pdu(response_id(pdu.command_id), pdu.sequence_number, verdict.status), verdict.latency, verdict.then
             )
         if respond is Respond.none:
-            self.core.counters["not_answered"] += 1
+            self._counters["not_answered"] += 1
             return Reply(None, verdict.latency, verdict.then)
-        self.core.counters["generic_nack"] += 1
+        self._counters["generic_nack"] += 1
         sequence = pdu.sequence_number if respond is Respond.generic_nack else 0
         status = verdict.status or CommandStatus.ESME_RUNKNOWNERR
         return Reply(PDU(CommandId.generic_nack, sequence, status, {}), verdict.latency, verdict.then)
