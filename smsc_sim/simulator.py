@@ -25,7 +25,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from smsc_sim.config import Config
-from smsc_sim.contracts import IScenario
+from smsc_sim.contracts import IScenarioRuntime
 from smsc_sim.core.ids import PROCESS_IDS
 from smsc_sim.core.journal import NO_JOURNAL, IMessageJournal
 from smsc_sim.core.smsc import SMSCCore
@@ -37,7 +37,7 @@ from smsc_sim.limits import ConnectionLimiter, Refused
 from smsc_sim.session import SMPPSession
 from smsc_sim.topology import InstanceRuntime, Listener, OutageError
 
-ScenarioLoader = Callable[[str, IReactorTime, "int | None"], IScenario]
+ScenarioLoader = Callable[[str, IReactorTime, "int | None"], IScenarioRuntime]
 
 
 class SMPPServerFactory(Factory):
@@ -93,7 +93,7 @@ class Simulator(MultiService):
         #: issue 7 (SIGHUP, smsc_sim.signals): the name or path a reload reads again; None when the
         #: active scenario came as an object (the API's YAML text), with no file behind it
         self.scenario_source: str | None = config.scenario
-        self.seed: int = getattr(self.scenario, "seed", None) or config.seed or 0
+        self.seed: int = self.scenario.seed or config.seed or 0
         #: where the API may load scenario files from besides the shipped set (fixed at start)
         self.scenario_dirs: tuple[str, ...] = _allowed_scenario_dirs(config)
         # None for "memory"; StoreError (a clear message) for a store that cannot be used
@@ -145,18 +145,14 @@ class Simulator(MultiService):
         super().startService()
         if self.gc_freezer is not None:
             self.gc_freezer.start()
-        start = getattr(self.scenario, "start", None)
-        if start is not None:
-            start(self)
+        self.scenario.start(self)
 
     def stopService(self) -> Deferred[None]:
         """
         Stop gracefully: unbind every session and wait for the answers (each
         bounded by the response timer), then close the listeners.
         """
-        stop = getattr(self.scenario, "stop", None)
-        if stop is not None:
-            stop()
+        self.scenario.stop()
         if self.gc_freezer is not None:
             self.gc_freezer.stop()
         for instance in self.instances.values():
@@ -266,34 +262,31 @@ class Simulator(MultiService):
             account, source, destination, text=text, data=data, data_coding=data_coding, split=split, instance=instance
         )
 
-    def _apply_window(self, scenario: IScenario) -> None:
+    def _apply_window(self, scenario: IScenarioRuntime) -> None:
         """Give every instance its windows: the config's, or the scenario's ``window`` where it sets them."""
         size, status = self.config.session.inbound_window, self.config.session.window_status
         outbound: int | None = None
-        window = getattr(scenario, "window", None)
+        window = scenario.window
         if window is not None:
             size = window.size if window.size is not None else size
             status = window.status if window.status is not None else status
-            outbound = getattr(window, "outbound", None)
+            outbound = window.outbound
         for instance in self.instances.values():
             instance.window = (size, status)
             instance.outbound_window = outbound
 
-    def set_scenario(self, scenario: IScenario) -> None:
+    def set_scenario(self, scenario: IScenarioRuntime) -> None:
         """Switch every core to another scenario engine, stopping the old one's timeline."""
-        stop = getattr(self.scenario, "stop", None)
-        if stop is not None:
-            stop()
+        self.scenario.stop()
         self.scenario = scenario
         self._apply_window(scenario)
         self.scenario_source = None  # issue 7: no file behind a scenario given as an object
         for core in self.cores.values():
             core.set_scenario(scenario)
-        start = getattr(scenario, "start", None)
-        if start is not None and self.running:
-            start(self)
+        if self.running:
+            scenario.start(self)
 
-    def load_scenario(self, name_or_path: str) -> IScenario:
+    def load_scenario(self, name_or_path: str) -> IScenarioRuntime:
         """Load a scenario by name or path (errors raise before anything changes) and switch to it."""
         scenario = self._scenario_loader(name_or_path, self.clock, self.config.seed)
         self.set_scenario(scenario)
@@ -430,7 +423,7 @@ def _allowed_scenario_dirs(config: Config) -> tuple[str, ...]:
     return tuple(dirs)
 
 
-def _default_scenario_loader(name_or_path: str, clock: IReactorTime, seed: int | None) -> IScenario:
+def _default_scenario_loader(name_or_path: str, clock: IReactorTime, seed: int | None) -> IScenarioRuntime:
     """Load a scenario with the scenario engine (raises ScenarioError with file, line and key)."""
     from smsc_sim.scenario.runtime_loader import load_scenario_runtime
 

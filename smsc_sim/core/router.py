@@ -240,7 +240,7 @@ class Router:
         self._retry(delivery, None, session_id)
 
     def _retry(self, delivery: Delivery, status: int | None, session_id: int) -> None:
-        policy = getattr(self._scenario(), "retry", None)
+        policy = self._scenario().retry
         max_attempts = self.settings.delivery_max_attempts
         if policy is not None and policy.max_attempts is not None:
             max_attempts = policy.max_attempts

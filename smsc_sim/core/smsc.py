@@ -116,7 +116,7 @@ class SMSCCore:
             journal=journal,
         )
         # "deliver" lets parts follow their own plans; the default models the provider
-        hold = getattr(self.settings, "reassembly_incomplete", "undeliverable") != "deliver"
+        hold = self.settings.reassembly_incomplete != "deliver"
         self.lifecycle = Lifecycle(
             clock, self.timeline, self.store, self.router, events, self.accounts.get, hold, journal
         )
@@ -286,7 +286,7 @@ class SMSCCore:
 
     def max_binds(self, account: AccountSettings) -> int:
         """The account's bind quota, unless the scenario's ``limits`` override it."""
-        limits = getattr(self.scenario, "limits", None)
+        limits = self.scenario.limits
         if limits is not None and limits.max_binds is not None:
             return int(limits.max_binds)
         return account.max_binds

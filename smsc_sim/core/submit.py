@@ -308,9 +308,7 @@ class Submissions:
                 self._reassembler.add(record, info, payload, account.default_alphabet)
             admission.accepted(record)
             on_sent = _bound(self._lifecycle.start, record)
-        on_submit = getattr(scenario, "on_submit", None)
-        if on_submit is not None:
-            on_submit(facts, record.message_id)
+        scenario.on_submit(facts, record.message_id)
         self._statuses[0] += 1
         response = build_pdu(pdu.command_id | RESPONSE_BIT, pdu.sequence_number, 0, {"message_id": record.message_id}, {})
         return _reply(response, verdict.latency, verdict.then, on_sent)
@@ -443,7 +441,7 @@ class Submissions:
 
     def throughput(self, account: AccountSettings) -> float:
         """The account's messages per second, unless the scenario's ``limits`` override it."""
-        limits = getattr(self._scenario(), "limits", None)
+        limits = self._scenario().limits
         if limits is not None and limits.throughput is not None:
             return float(limits.throughput)
         return account.throughput
