@@ -38,7 +38,7 @@ from smsc_sim.core.mo import Originator
 from smsc_sim.core.operations import Operations
 from smsc_sim.core.reassembly import Reassembler
 from smsc_sim.core.router import Router
-from smsc_sim.core.store import MessageRecord, MessageStore, select
+from smsc_sim.core.store import MessageQuery, MessageRecord, MessageStore, select
 from smsc_sim.core.submit import Submissions
 from smsc_sim.core.throttle import TokenBucket
 from smsc_sim.core.timeline import Timeline
@@ -377,6 +377,7 @@ class SMSCCore:
 
     def messages(
         self,
+        *,
         account: str | None = None,
         instance: str | None = None,
         source: str | None = None,
@@ -397,9 +398,20 @@ class SMSCCore:
         :param text: contained in the text (or the reassembled text).
         :param limit: most records returned (``None``: all); ``offset``: skipped first.
         """
-        return select(
-            self.store, account, instance, source, destination, state, since, until, text, direction, limit, offset
+        query = MessageQuery(
+            account=account,
+            instance=instance,
+            source=source,
+            destination=destination,
+            state=state,
+            since=since,
+            until=until,
+            text=text,
+            direction=direction,
+            limit=limit,
+            offset=offset,
         )
+        return select(self.store, query)
 
     def stats(self) -> dict[str, Any]:
         """Counters of the cluster, JSON-ready."""

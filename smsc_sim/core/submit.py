@@ -28,7 +28,7 @@ Choices where SMPP leaves room (documented for users in the README):
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -53,7 +53,15 @@ from smsc_sim.core.validate import (
 )
 from smsc_sim.smpp.concat import ConcatError, ConcatInfo, concat_info, payload_of
 from smsc_sim.smpp.codec import build_pdu, frozen_builder
-from smsc_sim.smpp.constants import ESM_CLASS_UDHI, RESPONSE_BIT, CommandId, CommandStatus, Tag, response_id
+from smsc_sim.smpp.constants import (
+    ESM_CLASS_UDHI,
+    RESPONSE_BIT,
+    BindType,
+    CommandId,
+    CommandStatus,
+    Tag,
+    response_id,
+)
 from smsc_sim.smpp.pdu import PDU, UnsuccessSME, make_pdu
 from smsc_sim.smpp.text import DecodedText, decode_text
 
@@ -66,8 +74,32 @@ _QOS_TTL = int(Tag.qos_time_to_live)
 #: (ton, npi, address)
 Target = tuple[int, int, str]
 
-# MessageFacts(...) and Reply(...) without the frozen dataclass __init__ (one object.__setattr__ per field)
-_facts = frozen_builder(MessageFacts)
+
+
+class _FactsBuilder(Protocol):
+    """MessageFacts(...) with every field given by name."""
+
+    def __call__(
+        self,
+        *,
+        command: str,
+        instance: str,
+        system_id: str,
+        bind_type: BindType,
+        source_addr: str,
+        destination_addr: str,
+        text: str | None,
+        data_coding: int,
+        esm_class: int,
+        registered_delivery: int,
+        parts_total: int,
+        tlv_tags: frozenset[int],
+    ) -> MessageFacts: ...
+
+
+# MessageFacts(...) and Reply(...) without the frozen dataclass __init__ (one object.__setattr__ per field);
+# the builder's parameters are the fields' names
+_new_facts: _FactsBuilder = frozen_builder(MessageFacts)
 _reply = frozen_builder(Reply)
 
 
@@ -201,7 +233,7 @@ class Submissions:
         first = targets[0][2] if targets else ""
         decoded = decode_text(p["data_coding"], payload, entry.account.default_alphabet)
         scenario = self._scenario()
-        verdict = scenario.verdict(self._facts("submit_multi", entry, p, first, decoded.text, info, pdu.tlvs))
+        verdict = scenario.verdict(self._facts("submit_multi", entry, p, destination=first, text=decoded.text, info=info, tlvs=pdu.tlvs))
         early = self.unaccepted(pdu, verdict)
         if early is not None:
             return early
@@ -275,7 +307,9 @@ class Submissions:
             return self.refuse(pdu, status)
         account = entry.account
         decoded = decode_text(p["data_coding"], payload, account.default_alphabet)
-        facts = self._facts(command, entry, p, p["destination_addr"], decoded.text, info, pdu.tlvs)
+        facts = self._facts(
+            command, entry, p, destination=p["destination_addr"], text=decoded.text, info=info, tlvs=pdu.tlvs
+        )
         scenario = self._scenario()
         verdict = scenario.verdict(facts)
         early = self.unaccepted(pdu, verdict)
@@ -327,24 +361,25 @@ class Submissions:
         command: str,
         entry: BindEntry,
         p: dict[str, Any],
+        *,
         destination: str,
         text: str | None,
         info: ConcatInfo | None,
         tlvs: dict[int, bytes],
     ) -> MessageFacts:
-        return _facts(
-            command,
-            entry.instance,
-            entry.account.system_id,
-            entry.bind_type,
-            p["source_addr"],
-            destination,
-            text,
-            p["data_coding"],
-            p["esm_class"],
-            p["registered_delivery"],
-            info.total if info is not None else 1,
-            frozenset(tlvs) if tlvs else _EMPTY,
+        return _new_facts(
+            command=command,
+            instance=entry.instance,
+            system_id=entry.account.system_id,
+            bind_type=entry.bind_type,
+            source_addr=p["source_addr"],
+            destination_addr=destination,
+            text=text,
+            data_coding=p["data_coding"],
+            esm_class=p["esm_class"],
+            registered_delivery=p["registered_delivery"],
+            parts_total=info.total if info is not None else 1,
+            tlv_tags=frozenset(tlvs) if tlvs else _EMPTY,
         )
 
     @staticmethod
