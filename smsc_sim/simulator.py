@@ -90,8 +90,8 @@ class Simulator(MultiService):
         self._scenario_loader = scenario_loader or _default_scenario_loader
         # the configured seed wins, then the scenario file's own, then a fresh one (logged at start)
         self.scenario = self._scenario_loader(config.scenario, reactor, config.seed)
-        #: issue 7 (SIGHUP, smsc_sim.signals): the name or path a reload reads again; None when the
-        #: active scenario came as an object (the API's YAML text), with no file behind it
+        #: what a reload (SIGHUP, smsc_sim.signals) reads again: the scenario's name or path; None when
+        #: the active scenario came as an object (the API's YAML text), with no file behind it
         self.scenario_source: str | None = config.scenario
         self.seed: int = self.scenario.seed or config.seed or 0
         #: where the API may load scenario files from besides the shipped set (fixed at start)
@@ -280,7 +280,7 @@ class Simulator(MultiService):
         self.scenario.stop()
         self.scenario = scenario
         self._apply_window(scenario)
-        self.scenario_source = None  # issue 7: no file behind a scenario given as an object
+        self.scenario_source = None  # no file behind a scenario given as an object: a reload keeps it
         for core in self.cores.values():
             core.set_scenario(scenario)
         if self.running:
@@ -290,7 +290,7 @@ class Simulator(MultiService):
         """Load a scenario by name or path (errors raise before anything changes) and switch to it."""
         scenario = self._scenario_loader(name_or_path, self.clock, self.config.seed)
         self.set_scenario(scenario)
-        self.scenario_source = name_or_path  # issue 7: what SIGHUP reads again
+        self.scenario_source = name_or_path  # what a reload (SIGHUP) reads again
         return scenario
 
     def reset(self) -> None:
@@ -309,7 +309,7 @@ class Simulator(MultiService):
 
 
 # ----------------------------------------------------------------------
-# GC policy (issue 8): process-wide, switched on by the twistd form only
+# GC policy: process-wide, switched on by the twistd form only
 # ----------------------------------------------------------------------
 
 
