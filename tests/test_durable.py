@@ -37,9 +37,9 @@ from smsc_sim.durable.cluster import ClusterJournal
 from smsc_sim.durable.restore import restore
 from smsc_sim.durable.sqlite import SQLiteJournal, StoreError, open_journal
 from smsc_sim.events import EventBus
-from smsc_sim.simulator import SMPPServerFactory, Simulator
+from smsc_sim.simulator import Simulator, SMPPServerFactory
 from smsc_sim.smpp.constants import CommandId, CommandStatus, Tag
-from smsc_sim.smpp.pdu import DestAddress, PDU, make_pdu, tlv_cstring
+from smsc_sim.smpp.pdu import DestAddress, make_pdu
 from smsc_sim.smpp.receipt import parse_receipt
 from tests import wire
 from tests.test_core_fakes import T0, FakeSession, ScriptedScenario, instances

@@ -22,10 +22,10 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from smsc_sim.contracts import ReceiptPlan, ReceiptStep
-from smsc_sim.durable import rows
-from smsc_sim.durable.sqlite import SQLiteJournal, StoreError
 from smsc_sim.core.router import Delivery
 from smsc_sim.core.store import MessageRecord, ReceiptEntry
+from smsc_sim.durable import rows
+from smsc_sim.durable.sqlite import SQLiteJournal, StoreError
 from smsc_sim.smpp.concat import ConcatInfo
 from smsc_sim.smpp.constants import CommandId, CommandStatus, MessageState, Tag
 from smsc_sim.smpp.pdu import PDU, make_pdu

@@ -20,16 +20,20 @@ from smsc_sim.core.delivery import Delivery
 from smsc_sim.core.record import MessageRecord
 from smsc_sim.smpp.pdu import PDU
 
-__all__ = ["IMessageJournal", "NO_JOURNAL", "NoJournal"]
+__all__ = ["Handler", "IMessageJournal", "NO_JOURNAL", "NoJournal"]
+
+#: what decides on one request of a bound session
+Handler = Callable[[BindEntry, PDU], Reply]
 
 
 class IMessageJournal(Protocol):
     """The journal of one cluster: told of every message, state change and owed delivery."""
 
-    def answer(self, handler: Callable[[BindEntry, PDU], Reply], entry: BindEntry, pdu: PDU) -> Reply:
+    def answering(self, handler: Handler) -> Handler:
         """
-        Decide on a request with ``handler``; a reply that acknowledges a new
-        message may be held (its ``delay``) until the message is durable.
+        The request handler the core calls in place of ``handler``: it may
+        hold a reply that acknowledges a new message (its ``delay``) until
+        the message is durable.
         """
 
     def accepted(self, record: MessageRecord) -> None:
@@ -63,9 +67,9 @@ class NoJournal:
 
     __slots__ = ()
 
-    def answer(self, handler: Callable[[BindEntry, PDU], Reply], entry: BindEntry, pdu: PDU) -> Reply:
-        """The handler's reply as it is: nothing waits for a commit."""
-        return handler(entry, pdu)
+    def answering(self, handler: Handler) -> Handler:
+        """The handler itself: nothing waits for a commit, and the hot path pays nothing."""
+        return handler
 
     def accepted(self, record: MessageRecord) -> None:
         """Nothing to write."""

@@ -208,7 +208,9 @@ class Originator:
         for segment in segments:
             number = self._ids.next(now)
             message_id = format_message_id(number, core_settings.message_id_format)
-            record = MessageRecord(message_id, message_id, number, account, instance or "", None, now, "mo", "deliver_sm")
+            record = MessageRecord(
+                message_id, message_id, number, account, instance or "", None, now, "mo", "deliver_sm"
+            )
             record.source_ton, record.source_npi, record.source_addr = source_ton, source_npi, source
             record.dest_ton, record.dest_npi, record.destination_addr = dest_ton, dest_npi, destination
             record.esm_class = segment.esm_class

@@ -32,7 +32,7 @@ from smsc_sim.core.accounts import Accounts
 from smsc_sim.core.admission import Admission
 from smsc_sim.core.binds import BindEntry, BindRegistry
 from smsc_sim.core.ids import PROCESS_IDS, IdAllocator
-from smsc_sim.core.journal import NO_JOURNAL, IMessageJournal
+from smsc_sim.core.journal import NO_JOURNAL, Handler, IMessageJournal
 from smsc_sim.core.lifecycle import Lifecycle
 from smsc_sim.core.mo import Originator
 from smsc_sim.core.operations import Operations
@@ -170,8 +170,7 @@ class SMSCCore:
             router=self.router,
             counters=self.counters,
         )
-        self._answer = journal.answer
-        self._handlers: dict[int, Callable[[BindEntry, PDU], Reply]] = {
+        handlers: dict[int, Handler] = {
             CommandId.submit_sm: self.submissions.submit_sm,
             CommandId.data_sm: self.submissions.data_sm,
             CommandId.submit_multi: self.submissions.submit_multi,
@@ -179,6 +178,8 @@ class SMSCCore:
             CommandId.cancel_sm: self.operations.cancel_sm,
             CommandId.replace_sm: self.operations.replace_sm,
         }
+        # the journal may hold the acknowledgement of a new message until the message is durable
+        self._handlers = {command: journal.answering(handler) for command, handler in handlers.items()}
 
     # ------------------------------------------------------------------
     # ICore
@@ -259,8 +260,7 @@ class SMSCCore:
         handler = self._handlers.get(pdu.command_id)
         if handler is None:
             return Reply(PDU(CommandId.generic_nack, pdu.sequence_number, CommandStatus.ESME_RINVCMDID, {}))
-        # the journal may hold the acknowledgement of a new message until the message is durable
-        return self._answer(handler, entry, pdu)
+        return handler(entry, pdu)
 
     def unbound(self, session: ISession) -> None:
         """A clean unbind: the quota slot is free at once."""

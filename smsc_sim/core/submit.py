@@ -51,8 +51,8 @@ from smsc_sim.core.validate import (
     times,
     validity_deadline,
 )
-from smsc_sim.smpp.concat import ConcatError, ConcatInfo, concat_info, payload_of
 from smsc_sim.smpp.codec import build_pdu, frozen_builder
+from smsc_sim.smpp.concat import ConcatError, ConcatInfo, concat_info, payload_of
 from smsc_sim.smpp.constants import (
     ESM_CLASS_UDHI,
     RESPONSE_BIT,
@@ -227,13 +227,14 @@ class Submissions:
                 unsuccess.append(
                     UnsuccessSME(dest.dest_addr_ton, dest.dest_addr_npi, dest.destination_addr, CommandStatus.ESME_RINVDESTFLAG)
                 )
-        status = self.throttle(entry, max(1, len(targets)))
+        scenario = self._scenario()
+        status = self.throttle(entry, max(1, len(targets)), scenario)
         if status:
             return self.refuse(pdu, status)
         first = targets[0][2] if targets else ""
         decoded = decode_text(p["data_coding"], payload, entry.account.default_alphabet)
-        scenario = self._scenario()
-        verdict = scenario.verdict(self._facts("submit_multi", entry, p, destination=first, text=decoded.text, info=info, tlvs=pdu.tlvs))
+        facts = self._facts("submit_multi", entry, p, destination=first, text=decoded.text, info=info, tlvs=pdu.tlvs)
+        verdict = scenario.verdict(facts)
         early = self.unaccepted(pdu, verdict)
         if early is not None:
             return early
@@ -302,7 +303,8 @@ class Submissions:
             info, payload = self._concat(p["esm_class"], short_message, pdu.tlvs)
         except Invalid as e:
             return self.refuse(pdu, e.status)
-        status = self.throttle(entry, 1)
+        scenario = self._scenario()
+        status = self.throttle(entry, 1, scenario)
         if status:
             return self.refuse(pdu, status)
         account = entry.account
@@ -310,7 +312,6 @@ class Submissions:
         facts = self._facts(
             command, entry, p, destination=p["destination_addr"], text=decoded.text, info=info, tlvs=pdu.tlvs
         )
-        scenario = self._scenario()
         verdict = scenario.verdict(facts)
         early = self.unaccepted(pdu, verdict)
         if early is not None:
@@ -438,17 +439,18 @@ class Submissions:
         record.validity_time = validity
         record.concat = info
 
-    def throttle(self, entry: BindEntry, parts: int) -> int:
+    def throttle(self, entry: BindEntry, parts: int, scenario: IScenario) -> int:
         """
         Take ``parts`` tokens from the bucket that applies.
 
+        :param scenario: the scenario deciding now (its throttle, or its limits).
         :returns: 0, or the status to refuse with (counted as throttled).
         """
         buckets = self._buckets
-        settings = self._scenario().throttle()
+        settings = scenario.throttle()
         account = entry.account
         if settings is None:
-            rate = self.throughput(account)
+            rate = self.throughput(account, scenario)
             if rate <= 0:
                 return 0
             key: tuple[Any, ...] = ("account", account.system_id)
@@ -474,9 +476,13 @@ class Submissions:
         self._counters["throttled"] += 1
         return int(status)
 
-    def throughput(self, account: AccountSettings) -> float:
-        """The account's messages per second, unless the scenario's ``limits`` override it."""
-        limits = self._scenario().limits
+    def throughput(self, account: AccountSettings, scenario: IScenario | None = None) -> float:
+        """
+        The account's messages per second, unless the scenario's ``limits`` override it.
+
+        :param scenario: the scenario deciding now, when the caller has it.
+        """
+        limits = (scenario or self._scenario()).limits
         if limits is not None and limits.throughput is not None:
             return float(limits.throughput)
         return account.throughput

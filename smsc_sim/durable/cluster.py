@@ -6,11 +6,12 @@ the core of that cluster.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Mapping
 
 from smsc_sim.contracts import Reply
 from smsc_sim.core.binds import BindEntry
 from smsc_sim.core.delivery import Delivery
+from smsc_sim.core.journal import Handler
 from smsc_sim.core.store import MessageRecord, MessageStore
 from smsc_sim.durable.sqlite import PROGRESS, WHOLE, SQLiteJournal
 from smsc_sim.smpp.pdu import PDU
@@ -37,9 +38,14 @@ class ClusterJournal:
         self._store = store
         self.journal.attach_store(self.cluster, store)
 
-    def answer(self, handler: Callable[[BindEntry, PDU], Reply], entry: BindEntry, pdu: PDU) -> Reply:
-        """Decide with ``handler``; a reply acknowledging a new message waits for its commit."""
-        return self.journal.answer(handler, entry, pdu, self._latencies.get(entry.instance, 0.0))
+    def answering(self, handler: Handler) -> Handler:
+        """``handler``, with each reply acknowledging a new message held until its commit."""
+        answer, latencies = self.journal.answer, self._latencies
+
+        def answering(entry: BindEntry, pdu: PDU) -> Reply:
+            return answer(handler, entry, pdu, latencies.get(entry.instance, 0.0))
+
+        return answering
 
     def accepted(self, record: MessageRecord) -> None:
         """A new record: written in the commit of this clock turn."""

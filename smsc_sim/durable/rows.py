@@ -42,7 +42,7 @@ from smsc_sim.contracts import ReceiptPlan, ReceiptStep
 from smsc_sim.core.delivery import Delivery
 from smsc_sim.core.store import MessageRecord
 from smsc_sim.smpp.concat import ConcatInfo
-from smsc_sim.smpp.constants import CommandId, MessageState
+from smsc_sim.smpp.constants import MessageState
 from smsc_sim.smpp.pdu import FIELDS, PDU
 from smsc_sim.smpp.receipt import RECEIPT_ID_FORMATS, STATS
 
