@@ -9,7 +9,7 @@ from collections import Counter
 
 from twisted.internet.interfaces import IReactorTime
 
-from smsc_sim.core.journal import IMessageJournal
+from smsc_sim.core.journal import IMessageJournal, kept
 from smsc_sim.core.lifecycle import Lifecycle
 from smsc_sim.core.store import MessageRecord, MessageStore, StoreFull
 from smsc_sim.events import EventBus
@@ -41,7 +41,7 @@ class Admission:
         self._clock = clock
         self._store = store
         self._lifecycle = lifecycle
-        self._journal = journal
+        self._journal = kept(journal)
         self._events = events
         self._counters = counters
 
@@ -77,7 +77,9 @@ class Admission:
 
     def accepted(self, record: MessageRecord) -> None:
         """Report a new record: to the journal, and as a ``message`` event."""
-        self._journal.accepted(record)
+        journal = self._journal
+        if journal is not None:
+            journal.accepted(record)
         if self._events.active:
             self._events.publish(
                 "message",

@@ -24,7 +24,7 @@ from twisted.internet.interfaces import IReactorTime
 from smsc_sim.config import AccountSettings
 from smsc_sim.contracts import ReceiptPlan
 from smsc_sim.core.delivery import Delivery
-from smsc_sim.core.journal import NO_JOURNAL, IMessageJournal
+from smsc_sim.core.journal import NO_JOURNAL, IMessageJournal, kept
 from smsc_sim.core.reassembly import ConcatGroup
 from smsc_sim.core.receipts import build_receipt
 from smsc_sim.core.router import Router
@@ -100,7 +100,7 @@ class Lifecycle:
         self._events = events
         self._account = account
         self.hold_incomplete = hold_incomplete
-        self._journal = journal
+        self._journal = kept(journal)
         self.counters: Counter[str] = Counter()
 
     # ------------------------------------------------------------------
@@ -115,7 +115,9 @@ class Lifecycle:
         schedule = record.schedule_time
         record.base_time = schedule if schedule is not None and schedule > now else now
         self._next(record, record.generation, 0)
-        self._journal.plan_started(record, expected)
+        journal = self._journal
+        if journal is not None:
+            journal.plan_started(record, expected)
 
     def _next(self, record: MessageRecord, generation: int, index: int) -> None:
         steps = record.plan.steps if record.plan is not None else ()
@@ -189,7 +191,8 @@ class Lifecycle:
         """Start a record's plan over (after replace): pending steps are dropped."""
         record.generation += 1
         self.start(record)
-        self._journal.changed(record, whole=True)
+        if self._journal is not None:
+            self._journal.changed(record, whole=True)
 
     def force(self, record: MessageRecord, stat: str, err: int) -> None:
         """
@@ -229,7 +232,9 @@ class Lifecycle:
                 instance=record.instance,
                 direction=record.direction,
             )
-        self._journal.changed(record)
+        journal = self._journal
+        if journal is not None:
+            journal.changed(record)
         return now
 
     # ------------------------------------------------------------------
@@ -294,7 +299,9 @@ class Lifecycle:
             pdu, record.account, "receipt", record.message_id, record.session_id, record.instance, now, outcome
         )
         self._router.send(delivery, record)
-        self._journal.changed(record)
+        journal = self._journal
+        if journal is not None:
+            journal.changed(record)
 
     def mo_outcome(self, record: MessageRecord) -> Callable[[Delivery, str, int | None, int | None], None]:
         """The router callback that moves an MO record along with its deliver_sm."""

@@ -34,7 +34,7 @@ from smsc_sim.config import CoreSettings
 from smsc_sim.contracts import DeliveryFailed, IScenario
 from smsc_sim.core.binds import BindEntry, BindRegistry
 from smsc_sim.core.delivery import Delivery, OutcomeCallback
-from smsc_sim.core.journal import NO_JOURNAL, IMessageJournal
+from smsc_sim.core.journal import NO_JOURNAL, IMessageJournal, kept
 from smsc_sim.core.record import MessageRecord
 from smsc_sim.core.timeline import Timeline
 from smsc_sim.events import EventBus
@@ -110,7 +110,7 @@ class Router:
         self._events = events
         self._scenario = scenario
         self.queue_limit = queue_limit
-        self._journal = journal
+        self._journal = kept(journal)
         self._available: dict[str, bool] = {}
         self._rr: dict[str, int] = {}
         self._pending: dict[str, deque[Delivery]] = {}
@@ -188,8 +188,9 @@ class Router:
 
         :param record: the record the delivery belongs to, for the journal.
         """
-        if not delivery.done:
-            self._journal.delivery_sent(delivery, record)
+        journal = self._journal
+        if journal is not None and not delivery.done:
+            journal.delivery_sent(delivery, record)
         entry = self._choose(delivery)
         if entry is None:
             self._enqueue(delivery)

@@ -146,7 +146,7 @@ class SMSCCore:
         self.submissions = Submissions(
             clock=clock,
             settings=self.settings,
-            scenario=self._current_scenario,
+            scenario=scenario,
             ids=ids,
             admission=self.admission,
             lifecycle=self.lifecycle,
@@ -282,6 +282,7 @@ class SMSCCore:
     def set_scenario(self, scenario: IScenario) -> None:
         """Decide with another scenario engine from now on (throttle buckets start afresh)."""
         self.scenario = scenario
+        self.submissions.use_scenario(scenario)
         self.buckets.clear()
 
     def max_binds(self, account: AccountSettings) -> int:

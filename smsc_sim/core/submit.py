@@ -109,7 +109,7 @@ class Submissions:
 
     :param clock: the clock.
     :param settings: validity, schedule and message id settings.
-    :param scenario: returns the scenario deciding now.
+    :param scenario: the scenario deciding (until :meth:`use_scenario`).
     :param ids: where message numbers come from.
     :param admission: takes new records in.
     :param lifecycle: starts (or restarts) plans once a response is written.
@@ -126,7 +126,7 @@ class Submissions:
         *,
         clock: IReactorTime,
         settings: CoreSettings,
-        scenario: Callable[[], IScenario],
+        scenario: IScenario,
         ids: IdAllocator,
         admission: Admission,
         lifecycle: Lifecycle,
@@ -227,7 +227,7 @@ class Submissions:
                 unsuccess.append(
                     UnsuccessSME(dest.dest_addr_ton, dest.dest_addr_npi, dest.destination_addr, CommandStatus.ESME_RINVDESTFLAG)
                 )
-        scenario = self._scenario()
+        scenario = self._scenario
         status = self.throttle(entry, max(1, len(targets)), scenario)
         if status:
             return self.refuse(pdu, status)
@@ -271,6 +271,10 @@ class Submissions:
 
         return Reply(response, verdict.latency, verdict.then, on_sent)
 
+    def use_scenario(self, scenario: IScenario) -> None:
+        """Decide with another scenario from now on."""
+        self._scenario = scenario
+
     def distribution_list(self, entry: BindEntry, name: str) -> tuple[Target, ...] | None:
         """
         The members of a distribution list: the account's own list of that
@@ -303,7 +307,7 @@ class Submissions:
             info, payload = self._concat(p["esm_class"], short_message, pdu.tlvs)
         except Invalid as e:
             return self.refuse(pdu, e.status)
-        scenario = self._scenario()
+        scenario = self._scenario
         status = self.throttle(entry, 1, scenario)
         if status:
             return self.refuse(pdu, status)
@@ -482,7 +486,7 @@ class Submissions:
 
         :param scenario: the scenario deciding now, when the caller has it.
         """
-        limits = (scenario or self._scenario()).limits
+        limits = (scenario or self._scenario).limits
         if limits is not None and limits.throughput is not None:
             return float(limits.throughput)
         return account.throughput
