@@ -223,10 +223,12 @@ class Originator:
             record.validity_time = now + core_settings.pending_expiry
             if segment.tlvs:
                 record.tlv_tags = tuple(segment.tlvs)
+            stored: MessageRecord | None = record
             try:
                 self._store.add(record)
             except StoreFull:
                 self._counters["mo_not_stored"] += 1
+                stored = None
             self._admission.accepted(record)
             record.log_delivery(MOEntry.created(now))
             pdu = make_pdu(
@@ -245,7 +247,7 @@ class Originator:
             )
             self._counters["mo"] += 1
             outcome = self._lifecycle.mo_outcome(record)
-            # the journal finds the record in the store, if it is there (not when the store was full)
-            self._router.send(Delivery(pdu, account, "mo", message_id, None, instance, now, outcome))
+            # a record the store could not hold is not journaled with its delivery either
+            self._router.send(Delivery(pdu, account, "mo", message_id, None, instance, now, outcome), stored)
             ids.append(message_id)
         return ids

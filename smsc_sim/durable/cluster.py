@@ -31,11 +31,9 @@ class ClusterJournal:
         self.journal = journal
         self.cluster = cluster
         self._latencies = dict(latencies)
-        self._store: MessageStore | None = None
 
     def attach_store(self, store: MessageStore) -> None:
-        """The cluster's store: written whole by snapshots, and where a delivery's record is looked up."""
-        self._store = store
+        """The cluster's store: snapshots write every record it holds."""
         self.journal.attach_store(self.cluster, store)
 
     def answering(self, handler: Handler) -> Handler:
@@ -61,8 +59,6 @@ class ClusterJournal:
 
     def delivery_sent(self, delivery: Delivery, record: MessageRecord | None) -> None:
         """A delivery handed to the router: owed until its final outcome."""
-        if record is None and self._store is not None:
-            record = self._store.get(delivery.message_id)
         self.journal.delivery_sent(self.cluster, delivery, record)
 
     def cleared(self) -> None:
