@@ -27,8 +27,9 @@ Choices where SMPP leaves room (documented for users in the README):
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -56,7 +57,6 @@ from smsc_sim.smpp.concat import ConcatError, ConcatInfo, concat_info, payload_o
 from smsc_sim.smpp.constants import (
     ESM_CLASS_UDHI,
     RESPONSE_BIT,
-    BindType,
     CommandId,
     CommandStatus,
     Tag,
@@ -75,31 +75,21 @@ _QOS_TTL = int(Tag.qos_time_to_live)
 Target = tuple[int, int, str]
 
 
-
-class _FactsBuilder(Protocol):
-    """MessageFacts(...) with every field given by name."""
-
-    def __call__(
-        self,
-        *,
-        command: str,
-        instance: str,
-        system_id: str,
-        bind_type: BindType,
-        source_addr: str,
-        destination_addr: str,
-        text: str | None,
-        data_coding: int,
-        esm_class: int,
-        registered_delivery: int,
-        parts_total: int,
-        tlv_tags: frozenset[int],
-    ) -> MessageFacts: ...
-
-
-# MessageFacts(...) and Reply(...) without the frozen dataclass __init__ (one object.__setattr__ per field);
-# the builder's parameters are the fields' names
-_new_facts: _FactsBuilder = frozen_builder(MessageFacts)
+# MessageFacts and Reply without the frozen dataclass __init__, which sets each field with
+# object.__setattr__: a MessageFacts gets its slots set directly, here, field by field
+_new = object.__new__
+_FACT_SLOTS = {field.name: MessageFacts.__dict__[field.name].__set__ for field in dataclasses.fields(MessageFacts)}
+_set_command, _set_instance, _set_system_id, _set_bind_type = (
+    _FACT_SLOTS["command"], _FACT_SLOTS["instance"], _FACT_SLOTS["system_id"], _FACT_SLOTS["bind_type"],
+)
+_set_source_addr, _set_destination_addr, _set_text, _set_data_coding = (
+    _FACT_SLOTS["source_addr"], _FACT_SLOTS["destination_addr"], _FACT_SLOTS["text"], _FACT_SLOTS["data_coding"],
+)
+_set_esm_class, _set_registered_delivery, _set_parts_total, _set_tlv_tags = (
+    _FACT_SLOTS["esm_class"], _FACT_SLOTS["registered_delivery"], _FACT_SLOTS["parts_total"], _FACT_SLOTS["tlv_tags"],
+)
+if len(_FACT_SLOTS) != 12:
+    raise TypeError("MessageFacts changed: Submissions._facts sets every one of its fields")
 _reply = frozen_builder(Reply)
 
 
@@ -372,20 +362,20 @@ class Submissions:
         info: ConcatInfo | None,
         tlvs: dict[int, bytes],
     ) -> MessageFacts:
-        return _new_facts(
-            command=command,
-            instance=entry.instance,
-            system_id=entry.account.system_id,
-            bind_type=entry.bind_type,
-            source_addr=p["source_addr"],
-            destination_addr=destination,
-            text=text,
-            data_coding=p["data_coding"],
-            esm_class=p["esm_class"],
-            registered_delivery=p["registered_delivery"],
-            parts_total=info.total if info is not None else 1,
-            tlv_tags=frozenset(tlvs) if tlvs else _EMPTY,
-        )
+        facts: MessageFacts = _new(MessageFacts)
+        _set_command(facts, command)
+        _set_instance(facts, entry.instance)
+        _set_system_id(facts, entry.account.system_id)
+        _set_bind_type(facts, entry.bind_type)
+        _set_source_addr(facts, p["source_addr"])
+        _set_destination_addr(facts, destination)
+        _set_text(facts, text)
+        _set_data_coding(facts, p["data_coding"])
+        _set_esm_class(facts, p["esm_class"])
+        _set_registered_delivery(facts, p["registered_delivery"])
+        _set_parts_total(facts, info.total if info is not None else 1)
+        _set_tlv_tags(facts, frozenset(tlvs) if tlvs else _EMPTY)
+        return facts
 
     @staticmethod
     def _record(
