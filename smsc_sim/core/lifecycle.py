@@ -90,6 +90,7 @@ class Lifecycle:
         router: Router,
         events: EventBus,
         account: Callable[[str], AccountSettings | None],
+        *,
         hold_incomplete: bool = True,
         journal: IMessageJournal = NO_JOURNAL,
     ) -> None:

@@ -100,6 +100,7 @@ class Router:
         settings: CoreSettings,
         events: EventBus,
         scenario: Callable[[], IScenario],
+        *,
         queue_limit: int = 10_000,
         journal: IMessageJournal = NO_JOURNAL,
     ) -> None:

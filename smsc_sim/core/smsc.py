@@ -40,7 +40,7 @@ from smsc_sim.core.reassembly import Reassembler
 from smsc_sim.core.router import Router
 from smsc_sim.core.store import MessageQuery, MessageRecord, MessageStore, select
 from smsc_sim.core.submit import Submissions
-from smsc_sim.core.throttle import TokenBucket
+from smsc_sim.core.throttle import Throttles, TokenBucket
 from smsc_sim.core.timeline import Timeline
 from smsc_sim.events import EventBus
 from smsc_sim.limits import BindFailureGuard, peer_host
@@ -101,7 +101,7 @@ class SMSCCore:
         self.bind_guard = BindFailureGuard(config.limits, clock)
         self.timeline = Timeline(clock)
         self.store = MessageStore(
-            self.settings.store_max_messages, self.settings.store_final_ttl, clock.seconds, journal
+            self.settings.store_max_messages, self.settings.store_final_ttl, clock.seconds, journal=journal
         )
         self.journal = journal
         self.ids = ids
@@ -118,7 +118,14 @@ class SMSCCore:
         # "deliver" lets parts follow their own plans; the default models the provider
         hold = self.settings.reassembly_incomplete != "deliver"
         self.lifecycle = Lifecycle(
-            clock, self.timeline, self.store, self.router, events, self.accounts.get, hold, journal
+            clock,
+            self.timeline,
+            self.store,
+            self.router,
+            events,
+            self.accounts.get,
+            hold_incomplete=hold,
+            journal=journal,
         )
         self.reassembler = Reassembler(
             self.timeline,
@@ -134,6 +141,7 @@ class SMSCCore:
         self.counters: Counter[str] = Counter()
         self.submit_statuses: Counter[int] = Counter()
         self.bind_refusals: Counter[int] = Counter()
+        self.throttles = Throttles(clock, self.buckets, self.counters)
         self.admission = Admission(clock, self.store, self.lifecycle, journal, events, self.counters)
         self.operations = Operations(
             clock=clock,
@@ -152,7 +160,7 @@ class SMSCCore:
             lifecycle=self.lifecycle,
             reassembler=self.reassembler,
             operations=self.operations,
-            buckets=self.buckets,
+            throttles=self.throttles,
             distribution_lists=self.distribution_lists,
             counters=self.counters,
             statuses=self.submit_statuses,
@@ -294,7 +302,7 @@ class SMSCCore:
 
     def throughput(self, account: AccountSettings) -> float:
         """The account's messages per second, unless the scenario's ``limits`` override it."""
-        return self.submissions.throughput(account)
+        return self.throttles.throughput(account, self.scenario)
 
     def set_instance_available(self, name: str, available: bool) -> None:
         """An instance went out (no deliveries through it) or came back (the pending queue flushes)."""

@@ -42,7 +42,12 @@ class MessageStore:
     """
 
     def __init__(
-        self, max_messages: int, final_ttl: float, now: Callable[[], float], journal: IMessageJournal = NO_JOURNAL
+        self,
+        max_messages: int,
+        final_ttl: float,
+        now: Callable[[], float],
+        *,
+        journal: IMessageJournal = NO_JOURNAL,
     ) -> None:
         self.max_messages = max_messages
         self.final_ttl = final_ttl

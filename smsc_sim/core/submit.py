@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 from twisted.internet.interfaces import IReactorTime
 
-from smsc_sim.config import AccountSettings, CoreSettings
+from smsc_sim.config import CoreSettings
 from smsc_sim.contracts import IScenario, MessageFacts, ReceiptPlan, Reply, Respond, Verdict
 from smsc_sim.core.admission import Admission
 from smsc_sim.core.binds import BindEntry
@@ -43,7 +43,7 @@ from smsc_sim.core.mo import address_kind
 from smsc_sim.core.operations import Operations
 from smsc_sim.core.reassembly import Reassembler
 from smsc_sim.core.store import MessageRecord
-from smsc_sim.core.throttle import TokenBucket
+from smsc_sim.core.throttle import Throttles
 from smsc_sim.core.validate import (
     Invalid,
     dest_status,
@@ -105,9 +105,9 @@ class Submissions:
     :param lifecycle: starts (or restarts) plans once a response is written.
     :param reassembler: collects the parts of concatenated messages.
     :param operations: finds and replaces messages for replace_if_present_flag.
-    :param buckets: the token buckets by scope key (emptied when the scenario changes).
+    :param throttles: the token buckets that throttle submits.
     :param distribution_lists: the core's lists, by name: (ton, npi, address) members.
-    :param counters: the core's counters (``throttled``, ``not_answered``, ``generic_nack``).
+    :param counters: the core's counters (``not_answered``, ``generic_nack``).
     :param statuses: submits answered, by command_status.
     """
 
@@ -122,7 +122,7 @@ class Submissions:
         lifecycle: Lifecycle,
         reassembler: Reassembler,
         operations: Operations,
-        buckets: dict[tuple[Any, ...], TokenBucket],
+        throttles: Throttles,
         distribution_lists: dict[str, tuple[Target, ...]],
         counters: Counter[str],
         statuses: Counter[int],
@@ -135,7 +135,7 @@ class Submissions:
         self._lifecycle = lifecycle
         self._reassembler = reassembler
         self._operations = operations
-        self._buckets = buckets
+        self._throttles = throttles
         self._distribution_lists = distribution_lists
         self._counters = counters
         self._statuses = statuses
@@ -218,7 +218,7 @@ class Submissions:
                     UnsuccessSME(dest.dest_addr_ton, dest.dest_addr_npi, dest.destination_addr, CommandStatus.ESME_RINVDESTFLAG)
                 )
         scenario = self._scenario
-        status = self.throttle(entry, max(1, len(targets)), scenario)
+        status = self._throttles.take(entry, max(1, len(targets)), scenario)
         if status:
             return self.refuse(pdu, status)
         first = targets[0][2] if targets else ""
@@ -298,7 +298,7 @@ class Submissions:
         except Invalid as e:
             return self.refuse(pdu, e.status)
         scenario = self._scenario
-        status = self.throttle(entry, 1, scenario)
+        status = self._throttles.take(entry, 1, scenario)
         if status:
             return self.refuse(pdu, status)
         account = entry.account
@@ -432,54 +432,6 @@ class Submissions:
         record.schedule_time = scheduled
         record.validity_time = validity
         record.concat = info
-
-    def throttle(self, entry: BindEntry, parts: int, scenario: IScenario) -> int:
-        """
-        Take ``parts`` tokens from the bucket that applies.
-
-        :param scenario: the scenario deciding now (its throttle, or its limits).
-        :returns: 0, or the status to refuse with (counted as throttled).
-        """
-        buckets = self._buckets
-        settings = scenario.throttle()
-        account = entry.account
-        if settings is None:
-            rate = self.throughput(account, scenario)
-            if rate <= 0:
-                return 0
-            key: tuple[Any, ...] = ("account", account.system_id)
-            bucket = buckets.get(key)
-            if bucket is None:
-                bucket = buckets[key] = TokenBucket(rate, account.burst, self._clock)
-            status: int = CommandStatus.ESME_RTHROTTLED
-        else:
-            if settings.rate <= 0:
-                return 0
-            if settings.scope == "bind":
-                key = ("bind", entry.session_id, settings)
-            elif settings.scope == "instance":
-                key = ("instance", account.system_id, entry.instance, settings)
-            else:
-                key = ("account", account.system_id, settings)
-            bucket = buckets.get(key)
-            if bucket is None:
-                bucket = buckets[key] = TokenBucket(settings.rate, settings.burst, self._clock, settings.penalty)
-            status = settings.status
-        if bucket.take(parts):
-            return 0
-        self._counters["throttled"] += 1
-        return int(status)
-
-    def throughput(self, account: AccountSettings, scenario: IScenario | None = None) -> float:
-        """
-        The account's messages per second, unless the scenario's ``limits`` override it.
-
-        :param scenario: the scenario deciding now, when the caller has it.
-        """
-        limits = (scenario or self._scenario).limits
-        if limits is not None and limits.throughput is not None:
-            return float(limits.throughput)
-        return account.throughput
 
     def refuse(self, pdu: PDU, status: int) -> Reply:
         """Answer with the response PDU carrying an error status (no body: the codec drops it)."""
