@@ -9,13 +9,14 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from smsc_sim.contracts import Reply
+from smsc_sim.contracts import ReceiptPlan, Reply
 from smsc_sim.core.binds import BindEntry
 from smsc_sim.core.delivery import Delivery
 from smsc_sim.core.ids import IdAllocator
 from smsc_sim.core.journal import Handler
 from smsc_sim.core.record import MessageRecord
 from smsc_sim.core.smsc import SMSCCore
+from smsc_sim.smpp.constants import CommandId
 from smsc_sim.smpp.pdu import PDU
 from tests.test_core_fakes import T0, Harness
 
@@ -84,10 +85,10 @@ class JournalTests(SynchronousTestCase):
         """A replace_sm rewrites the whole record in the journal; a reset tells it every record is gone."""
         journal = RecordingJournal()
         h = journaled(journal)
-        h.scenario.plan = type(h.scenario.plan)(steps=())  # stays ENROUTE
+        h.scenario.plan = ReceiptPlan(steps=())  # stays ENROUTE
         session = h.bound()
         message_id = h.submit_id(session)
-        h.request(session, 0x00000007, message_id=message_id, source_addr="447700900001", short_message=b"new")
+        h.request(session, CommandId.replace_sm, message_id=message_id, source_addr="447700900001", short_message=b"new")
         self.assertIn(("changed", message_id, "ENROUTE", True), journal.told)
         h.core.reset()
         self.assertEqual(journal.told[-1], ("cleared",))
