@@ -88,7 +88,8 @@ class JournalTests(SynchronousTestCase):
         h.scenario.plan = ReceiptPlan(steps=())  # stays ENROUTE
         session = h.bound()
         message_id = h.submit_id(session)
-        h.request(session, CommandId.replace_sm, message_id=message_id, source_addr="447700900001", short_message=b"new")
+        source = "447700900001"
+        h.request(session, CommandId.replace_sm, message_id=message_id, source_addr=source, short_message=b"new")
         self.assertIn(("changed", message_id, "ENROUTE", True), journal.told)
         h.core.reset()
         self.assertEqual(journal.told[-1], ("cleared",))
