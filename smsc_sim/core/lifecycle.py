@@ -111,12 +111,13 @@ class Lifecycle:
     def start(self, record: MessageRecord) -> None:
         """Start a record's plan: its response has just been written."""
         now = self._clock.seconds()
-        expected = record.base_time
+        journal = self._journal
+        # the journal compares the start with the one it expected (noted in base_time when it held the reply)
+        expected = record.base_time if journal is not None else 0.0
         record.started = True
         schedule = record.schedule_time
         record.base_time = schedule if schedule is not None and schedule > now else now
         self._next(record, record.generation, 0)
-        journal = self._journal
         if journal is not None:
             journal.plan_started(record, expected)
 
