@@ -45,8 +45,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from smsc_sim.config import AccountSettings, Config, InstanceSettings  # noqa: E402
 from smsc_sim.contracts import ReceiptPlan, ReceiptStep  # noqa: E402
 from smsc_sim.core.default_scenario import DefaultScenario  # noqa: E402
-from smsc_sim.core.durable import SQLiteJournal  # noqa: E402
+from smsc_sim.core.journal import NO_JOURNAL, IMessageJournal  # noqa: E402
 from smsc_sim.core.smsc import SMSCCore  # noqa: E402
+from smsc_sim.durable.cluster import ClusterJournal  # noqa: E402
+from smsc_sim.durable.sqlite import SQLiteJournal  # noqa: E402
 from smsc_sim.events import EventBus  # noqa: E402
 from smsc_sim.simulator import GCFreezer  # noqa: E402
 from smsc_sim.tap import GC_THRESHOLD0  # noqa: E402
@@ -62,7 +64,7 @@ class AckingSession:
 
     def __init__(self, at_once: bool) -> None:
         self.at_once = at_once
-        self.waiting: list[Deferred[PDU]] = []
+        self.waiting: list[Any] = []
         self.session_id = 1
         self.instance_name = "SMPP1"
         self.peer = "127.0.0.1:40000"
@@ -71,13 +73,12 @@ class AckingSession:
         self.interface_version = 0x34
         self.delivered = 0
 
-    def deliver(self, pdu: PDU) -> Deferred[PDU]:
+    def send_delivery(self, pdu: PDU, waiter: Any) -> None:
         self.delivered += 1
         if self.at_once:
-            return succeed(DELIVER_SM_RESP)
-        answer: Deferred[PDU] = Deferred()
-        self.waiting.append(answer)
-        return answer
+            waiter.callback(DELIVER_SM_RESP)
+        else:
+            self.waiting.append(waiter)
 
     def answer(self) -> None:
         """Answer the deliveries waiting (those of the previous turn)."""
@@ -121,7 +122,12 @@ def run(
     if store == "sqlite":
         tmp = tempfile.TemporaryDirectory()
         journal = SQLiteJournal(os.path.join(tmp.name, "store.db"), clock)
-    core = SMSCCore("NA", clock, config, config.instances, Scenario(delay), EventBus(clock), journal)
+    cluster_journal: IMessageJournal = NO_JOURNAL
+    if journal is not None:
+        cluster_journal = ClusterJournal(journal, "NA", {})
+    core = SMSCCore("NA", clock, config, config.instances, Scenario(delay), EventBus(clock), journal=cluster_journal)
+    if isinstance(cluster_journal, ClusterJournal):
+        cluster_journal.attach_store(core.store)
     session = AckingSession(at_once)
     bind = core.bind(session, make_pdu(CommandId.bind_transceiver, 1, system_id="esme", password="secret", interface_version=0x34))
     if bind.on_sent is not None:

@@ -108,6 +108,10 @@ class CoreSettings:
     routing: str = "origin"
     #: seconds the parts of a concatenated message have to arrive
     reassembly_window: float = 60.0
+    #: parts of a message still incomplete when the window closes: ``undeliverable`` (they end
+    #: UNDELIVERABLE, as the provider's do, and no part reaches a final state before the message is
+    #: complete) or ``deliver`` (each part follows its own receipt plan whatever happens to the others)
+    reassembly_incomplete: str = "undeliverable"
     #: validity when the submit gives none (seconds)
     default_validity: float = 172_800.0
     #: cap on relative validity periods (seconds)

@@ -60,6 +60,7 @@ OVERRIDE_KEYS: Mapping[str, str] = {
 _CHOICES: Mapping[tuple[type, str], tuple[str, ...]] = {
     (CoreSettings, "message_id_format"): ("hex16", "decimal"),
     (CoreSettings, "routing"): ("origin", "round-robin"),
+    (CoreSettings, "reassembly_incomplete"): ("undeliverable", "deliver"),
     (AccountSettings, "default_alphabet"): ("latin-1", "gsm0338"),
     (AccountSettings, "receipts_as"): ("deliver_sm", "data_sm"),
 }

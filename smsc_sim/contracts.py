@@ -68,6 +68,20 @@ class DeliveryFailed(Exception):
         self.reason = reason
 
 
+class DeliveryWaiter(Protocol):
+    """
+    What waits for the answer to a request the SMSC sent: a ``Deferred``, or
+    any object with the same two methods (the router's, which costs less
+    than a Deferred per receipt).
+    """
+
+    def callback(self, result: PDU) -> Any:
+        """The ESME's response arrived."""
+
+    def errback(self, fail: Exception) -> Any:
+        """No usable answer: a :class:`DeliveryFailed` (``timeout``, ``closed``, ``queue_full``)."""
+
+
 class ISession(Protocol):
     """What the core sees of one ESME connection."""
 
@@ -83,14 +97,15 @@ class ISession(Protocol):
     #: the interface_version the ESME bound with (0x34 for SMPP 3.4)
     interface_version: int
 
-    def deliver(self, pdu: PDU) -> Deferred[PDU]:
+    def send_delivery(self, pdu: PDU, waiter: DeliveryWaiter) -> None:
         """
         Send a request (deliver_sm or data_sm) to the ESME through the
-        session's outbound window.  The sequence number in ``pdu`` is
-        replaced by the session's own.
+        session's outbound window; the only way the core sends one.  The
+        sequence number in ``pdu`` is replaced by the session's own.
 
-        :returns: fires with the ESME's response PDU (whatever its status),
-            or fails with :class:`DeliveryFailed`.
+        ``waiter.callback`` gets the ESME's response PDU (whatever its
+        status); ``waiter.errback`` a :class:`DeliveryFailed` when there is
+        none (at once when the session cannot deliver now).
         """
 
     def unbind(self) -> Deferred[None]:
@@ -245,18 +260,55 @@ class ThrottleSettings:
     penalty: float = 0.0
 
 
-class IScenario(Protocol):
-    """
-    The scenario engine as the core sees it.
+class ScenarioLimits(Protocol):
+    """A scenario's overrides of every account's bind quota and throughput (``None``: the config's)."""
 
-    A scenario may also carry these optional attributes, read with
-    ``getattr`` so a minimal engine needs none of them: ``limits``
-    (``max_binds`` and ``throughput`` overriding every account's, ``None``
-    fields keep the config), ``retry`` (``max_attempts`` and
-    ``delay(n, default_backoff)`` for deliver_sm retries), and
-    ``on_submit(facts, message_id)`` (told of every accepted message, for
-    auto-replies).
-    """
+    @property
+    def max_binds(self) -> int | None:
+        """Binds per account."""
+
+    @property
+    def throughput(self) -> float | None:
+        """Messages per second per account."""
+
+
+class RetryPolicy(Protocol):
+    """A scenario's deliver_sm retries (``None`` fields: the core settings')."""
+
+    @property
+    def max_attempts(self) -> int | None:
+        """Attempts in all, the first one included."""
+
+    def delay(self, retry: int, default_backoff: float) -> float:
+        """Seconds before the ``retry``-th retry (1-based); ``default_backoff`` is the core setting."""
+
+
+class WindowOverride(Protocol):
+    """A scenario's windows of every session (``None`` fields: the session settings')."""
+
+    @property
+    def size(self) -> int | None:
+        """Requests being answered at once (the inbound window)."""
+
+    @property
+    def status(self) -> int | None:
+        """The command_status of a request past the inbound window."""
+
+    @property
+    def outbound(self) -> int | None:
+        """deliver_sm and data_sm the SMSC keeps unanswered per session."""
+
+
+class IScenario(Protocol):
+    """The scenario engine as the core sees it."""
+
+    @property
+    def limits(self) -> ScenarioLimits | None:
+        """Overrides of every account's quota and throughput; ``None``: none."""
+
+    @property
+    def retry(self) -> RetryPolicy | None:
+        """How deliver_sm retries go; ``None``: as the core settings say."""
 
     def throttle(self) -> ThrottleSettings | None:
         """The scenario's throttle, or None to use each account's configured throughput."""
@@ -269,6 +321,27 @@ class IScenario(Protocol):
 
     def deliver_resp_is_temporary(self, status: int) -> bool:
         """Whether a deliver_sm_resp status asks for a retry (the provider's rule by default)."""
+
+    def on_submit(self, facts: MessageFacts, message_id: str) -> None:
+        """An accepted message (what auto-replies answer); after its verdict, before its response."""
+
+
+class IScenarioRuntime(IScenario, Protocol):
+    """The scenario engine as the simulator runs it: :class:`IScenario` plus its seed, windows and timeline."""
+
+    @property
+    def seed(self) -> int | None:
+        """The seed of its random choices; ``None``: it makes none."""
+
+    @property
+    def window(self) -> WindowOverride | None:
+        """Overrides of the session windows; ``None``: none."""
+
+    def start(self, host: Any) -> None:
+        """Start its timeline and MO traffic, driving ``host`` (the simulator)."""
+
+    def stop(self) -> None:
+        """Stop its timeline and MO traffic."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,11 +17,11 @@ unanswered enquire_link or unbind means for the connection.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Callable
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-from smsc_sim.contracts import DeliveryFailed
+from smsc_sim.contracts import DeliveryFailed, DeliveryWaiter
 from smsc_sim.modes import DeliveryFailure
 from smsc_sim.smpp.codec import build_pdu
 from smsc_sim.smpp.pdu import PDU
@@ -30,20 +30,6 @@ if TYPE_CHECKING:
     from smsc_sim.config import SessionSettings
 
 __all__ = ["DeliveryWaiter", "OutboundRequests"]
-
-
-class DeliveryWaiter(Protocol):
-    """
-    What waits for the answer to a request the SMSC sent: a ``Deferred``, or
-    any object with the same two methods (the router's, which costs less
-    than a Deferred per receipt).
-    """
-
-    def callback(self, result: PDU) -> Any:
-        """The ESME's response arrived."""
-
-    def errback(self, fail: Exception) -> Any:
-        """No usable answer: a :class:`DeliveryFailed` (``timeout``, ``closed``, ``queue_full``)."""
 
 
 class OutboundRequests:

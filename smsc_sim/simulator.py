@@ -27,16 +27,19 @@ from twisted.logger import Logger
 from smsc_sim.config import Config
 from smsc_sim.conformance import Judge
 from smsc_sim.conformance.wiring import landscape_for, shutdown_report, thresholds_for
-from smsc_sim.contracts import IScenario, ThrottleSettings
-from smsc_sim.core.durable import open_journal
-from smsc_sim.core.durable_core import restore
+from smsc_sim.contracts import IScenarioRuntime, ThrottleSettings
+from smsc_sim.core.ids import PROCESS_IDS
+from smsc_sim.core.journal import NO_JOURNAL, IMessageJournal
 from smsc_sim.core.smsc import SMSCCore
+from smsc_sim.durable.cluster import ClusterJournal
+from smsc_sim.durable.restore import restore
+from smsc_sim.durable.sqlite import open_journal
 from smsc_sim.events import EventBus
 from smsc_sim.limits import ConnectionLimiter, Refused
 from smsc_sim.session import SMPPSession
 from smsc_sim.topology import InstanceRuntime, Listener, OutageError
 
-ScenarioLoader = Callable[[str, IReactorTime, "int | None"], IScenario]
+ScenarioLoader = Callable[[str, IReactorTime, "int | None"], IScenarioRuntime]
 
 
 class SMPPServerFactory(Factory):
@@ -89,21 +92,32 @@ class Simulator(MultiService):
         self._scenario_loader = scenario_loader or _default_scenario_loader
         # the configured seed wins, then the scenario file's own, then a fresh one (logged at start)
         self.scenario = self._scenario_loader(config.scenario, reactor, config.seed)
-        #: issue 7 (SIGHUP, smsc_sim.signals): the name or path a reload reads again; None when the
-        #: active scenario came as an object (the API's YAML text), with no file behind it
+        #: what a reload (SIGHUP, smsc_sim.signals) reads again: the scenario's name or path; None when
+        #: the active scenario came as an object (the API's YAML text), with no file behind it
         self.scenario_source: str | None = config.scenario
-        self.seed: int = getattr(self.scenario, "seed", None) or config.seed or 0
+        self.seed: int = self.scenario.seed or config.seed or 0
         #: where the API may load scenario files from besides the shipped set (fixed at start)
         self.scenario_dirs: tuple[str, ...] = _allowed_scenario_dirs(config)
-        # durable store hook: None for "memory"; StoreError (a clear message) for a store that cannot be used
+        # None for "memory"; StoreError (a clear message) for a store that cannot be used
         self.journal = open_journal(config.store, reactor, config.core.store_final_ttl)
+        #: each cluster's view of the journal, by cluster (none without a durable store)
+        self._cluster_journals: dict[str, ClusterJournal] = {}
         self._restored = False
         self.cores: dict[str, SMSCCore] = {}
         self.instances: dict[str, InstanceRuntime] = {}
         #: the GC freeze of the twistd form (see GCFreezer); None: off, as in tests and fixtures
         self.gc_freezer: GCFreezer | None = None
         for cluster, members in config.clusters().items():
-            core = SMSCCore(cluster, reactor, config, members, self.scenario, self.events, self.journal)
+            journal: IMessageJournal = NO_JOURNAL
+            if self.journal is not None:
+                journal = self._cluster_journals[cluster] = ClusterJournal(
+                    self.journal, cluster, {member.name: member.latency for member in members}
+                )
+            core = SMSCCore(
+                cluster, reactor, config, members, self.scenario, self.events, journal=journal, ids=PROCESS_IDS
+            )
+            if self.journal is not None:
+                self._cluster_journals[cluster].attach_store(core.store)
             self.cores[cluster] = core
             for settings in members:
                 instance = InstanceRuntime(settings, core, reactor, self.events)
@@ -133,22 +147,18 @@ class Simulator(MultiService):
             instances=", ".join(f"{i.name}={'/'.join(i.settings.endpoints)}" for i in self.instances.values()),
         )
         if self.journal is not None and not self._restored:
-            self._restore()  # durable store hook: before any listener opens
+            self._restore()  # before any listener opens
         super().startService()
         if self.gc_freezer is not None:
             self.gc_freezer.start()
-        start = getattr(self.scenario, "start", None)
-        if start is not None:
-            start(self)
+        self.scenario.start(self)
 
     def stopService(self) -> Deferred[None]:
         """
         Stop gracefully: unbind every session and wait for the answers (each
         bounded by the response timer), then close the listeners.
         """
-        stop = getattr(self.scenario, "stop", None)
-        if stop is not None:
-            stop()
+        self.scenario.stop()
         if self.gc_freezer is not None:
             self.gc_freezer.stop()
         for instance in self.instances.values():
@@ -162,7 +172,7 @@ class Simulator(MultiService):
             for core in self.cores.values():
                 core.stop()
             if self.journal is not None:
-                self.journal.close()  # durable store hook: commit what waits
+                self.journal.close()  # commit what waits
             result = super(Simulator, self).stopService()
             return result if isinstance(result, Deferred) else succeed(None)
 
@@ -173,7 +183,17 @@ class Simulator(MultiService):
         assert self.journal is not None
         self._restored = True
         for core in self.cores.values():
-            records, deliveries = restore(core, self.journal)
+            records, deliveries = restore(
+                self._cluster_journals[core.name],
+                clock=core.clock,
+                final_ttl=core.settings.store_final_ttl,
+                ids=core.ids,
+                store=core.store,
+                account=core.accounts.get,
+                reassembler=core.reassembler,
+                lifecycle=core.lifecycle,
+                router=core.router,
+            )
             self.log.info(
                 "store {path}: cluster {cluster}: {records} messages restored, {deliveries} deliveries owed",
                 path=self.journal.path,
@@ -249,40 +269,37 @@ class Simulator(MultiService):
             account, source, destination, text=text, data=data, data_coding=data_coding, split=split, instance=instance
         )
 
-    def _apply_window(self, scenario: IScenario) -> None:
+    def _apply_window(self, scenario: IScenarioRuntime) -> None:
         """Give every instance its windows: the config's, or the scenario's ``window`` where it sets them."""
         size, status = self.config.session.inbound_window, self.config.session.window_status
         outbound: int | None = None
-        window = getattr(scenario, "window", None)
+        window = scenario.window
         if window is not None:
             size = window.size if window.size is not None else size
             status = window.status if window.status is not None else status
-            outbound = getattr(window, "outbound", None)
+            outbound = window.outbound
         for instance in self.instances.values():
             instance.window = (size, status)
             instance.outbound_window = outbound
 
-    def set_scenario(self, scenario: IScenario) -> None:
+    def set_scenario(self, scenario: IScenarioRuntime) -> None:
         """Switch every core to another scenario engine, stopping the old one's timeline."""
-        stop = getattr(self.scenario, "stop", None)
-        if stop is not None:
-            stop()
+        self.scenario.stop()
         self.scenario = scenario
         self._apply_window(scenario)
         self.judge.set_thresholds(thresholds_for(self.config, scenario))
         self.judge.set_landscape(landscape_for(self.config, scenario))
-        self.scenario_source = None  # issue 7: no file behind a scenario given as an object
+        self.scenario_source = None  # no file behind a scenario given as an object: a reload keeps it
         for core in self.cores.values():
             core.set_scenario(scenario)
-        start = getattr(scenario, "start", None)
-        if start is not None and self.running:
-            start(self)
+        if self.running:
+            scenario.start(self)
 
-    def load_scenario(self, name_or_path: str) -> IScenario:
+    def load_scenario(self, name_or_path: str) -> IScenarioRuntime:
         """Load a scenario by name or path (errors raise before anything changes) and switch to it."""
         scenario = self._scenario_loader(name_or_path, self.clock, self.config.seed)
         self.set_scenario(scenario)
-        self.scenario_source = name_or_path  # issue 7: what SIGHUP reads again
+        self.scenario_source = name_or_path  # what a reload (SIGHUP) reads again
         return scenario
 
     def reset(self) -> None:
@@ -306,7 +323,7 @@ class Simulator(MultiService):
 
 
 # ----------------------------------------------------------------------
-# GC policy (issue 8): process-wide, switched on by the twistd form only
+# GC policy: process-wide, switched on by the twistd form only
 # ----------------------------------------------------------------------
 
 
@@ -420,7 +437,7 @@ def _allowed_scenario_dirs(config: Config) -> tuple[str, ...]:
     return tuple(dirs)
 
 
-def _default_scenario_loader(name_or_path: str, clock: IReactorTime, seed: int | None) -> IScenario:
+def _default_scenario_loader(name_or_path: str, clock: IReactorTime, seed: int | None) -> IScenarioRuntime:
     """Load a scenario with the scenario engine (raises ScenarioError with file, line and key)."""
     from smsc_sim.scenario.runtime_loader import load_scenario_runtime
 

@@ -189,7 +189,7 @@ def makeService(options: Options) -> IService:
 
     from smsc_sim.service import build_service
 
-    from smsc_sim.core.durable import StoreError
+    from smsc_sim.durable.rows import StoreError
 
     try:
         simulator = build_service(options.config, reactor)

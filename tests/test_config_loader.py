@@ -254,6 +254,16 @@ class MistakeTests(_Files):
             "FILE:2: instances[0].name: bad instance name 'SMPP 1' (expected 1 to 32 letters, digits, '_' or '-')",
         )
 
+    def test_reassembly_incomplete(self) -> None:
+        """core.reassembly_incomplete takes deliver or undeliverable (the default); any other word is refused."""
+        self.assertEqual(CoreSettings().reassembly_incomplete, "undeliverable")
+        config = self.load("core:\n  reassembly_incomplete: deliver\n")
+        self.assertEqual(config.core.reassembly_incomplete, "deliver")
+        self.assertEqual(
+            self.error("core:\n  reassembly_incomplete: drop\n"),
+            "FILE:2: core.reassembly_incomplete: unknown value 'drop' (expected one of undeliverable, deliver)",
+        )
+
     def test_unknown_choices(self) -> None:
         """Words with a fixed set of values list the allowed ones."""
         self.assertEqual(

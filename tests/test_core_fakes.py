@@ -16,7 +16,19 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 
 from smsc_sim.config import AccountSettings, Config, CoreSettings, InstanceSettings, SessionSettings
-from smsc_sim.contracts import Event, MessageFacts, ReceiptPlan, ReceiptStep, Reply, ThrottleSettings, Verdict
+from smsc_sim.contracts import (
+    DeliveryWaiter,
+    Event,
+    MessageFacts,
+    ReceiptPlan,
+    ReceiptStep,
+    Reply,
+    RetryPolicy,
+    ScenarioLimits,
+    ThrottleSettings,
+    Verdict,
+    WindowOverride,
+)
 from smsc_sim.core.default_scenario import DefaultScenario
 from smsc_sim.core.smsc import SMSCCore
 from smsc_sim.events import EventBus
@@ -42,17 +54,21 @@ class FakeSession:
         self.aborted = False
         self._unanswered = 0
 
-    def deliver(self, pdu: PDU) -> Deferred[PDU]:
+    def send_delivery(self, pdu: PDU, waiter: DeliveryWaiter) -> None:
+        """Record the delivery; the test answers it through :meth:`answer` or :meth:`fail`."""
         d: Deferred[PDU] = Deferred()
         self.delivered.append((pdu, d))
         self._unanswered += 1
 
-        def answered(result: Any) -> Any:
+        def answered(response: PDU) -> None:
             self._unanswered -= 1
-            return result
+            waiter.callback(response)
 
-        d.addBoth(answered)
-        return d
+        def failed(failure: Any) -> None:
+            self._unanswered -= 1
+            waiter.errback(failure.value)
+
+        d.addCallbacks(answered, failed)
 
     def unbind(self) -> Deferred[None]:
         return succeed(None)
@@ -88,13 +104,20 @@ class FakeSession:
 
 @dataclass
 class ScriptedScenario:
-    """An IScenario whose answers the test sets; it records every MessageFacts."""
+    """An IScenarioRuntime whose answers the test sets; it records every MessageFacts and accepted message id."""
 
     answer: Verdict = field(default_factory=Verdict)
     plan: ReceiptPlan = field(default_factory=lambda: ReceiptPlan(steps=(ReceiptStep(1.0, "DELIVRD", 0),)))
     throttle_settings: ThrottleSettings | None = None
     temporary: frozenset[int] = PROVIDER_TEMPORARY_DELIVER_STATUSES
     facts: list[MessageFacts] = field(default_factory=list)
+    limits: ScenarioLimits | None = None
+    retry: RetryPolicy | None = None
+    seed: int | None = None
+    window: WindowOverride | None = None
+    submitted: list[str] = field(default_factory=list)
+    started: int = 0
+    stopped: int = 0
 
     def throttle(self) -> ThrottleSettings | None:
         return self.throttle_settings
@@ -108,6 +131,15 @@ class ScriptedScenario:
 
     def deliver_resp_is_temporary(self, status: int) -> bool:
         return status in self.temporary
+
+    def on_submit(self, facts: MessageFacts, message_id: str) -> None:
+        self.submitted.append(message_id)
+
+    def start(self, host: Any) -> None:
+        self.started += 1
+
+    def stop(self) -> None:
+        self.stopped += 1
 
 
 def instances() -> tuple[InstanceSettings, ...]:

@@ -110,8 +110,7 @@ class ReassemblyTests(SynchronousTestCase):
 
     def test_deliver_mode(self) -> None:
         """With reassembly_incomplete deliver (lenient), a lone part follows its own plan."""
-        h = Harness()
-        h.core.lifecycle.hold_incomplete = False
+        h = Harness(reassembly_incomplete="deliver")
         s = h.bound()
         message_id = h.submit_id(s, **udh(4, 2, 1, b"a"))
         h.clock.advance(1)

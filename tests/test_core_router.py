@@ -193,7 +193,7 @@ class RetryTests(SynchronousTestCase):
 
 
 class WaiterSession(FakeSession):
-    """A session that takes a waiter (as SMPPSession.send_delivery does) instead of returning a Deferred."""
+    """A session that keeps the router's waiters, so that the test answers them directly."""
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -204,7 +204,7 @@ class WaiterSession(FakeSession):
 
 
 class WaiterTests(SynchronousTestCase):
-    """Deliveries through send_delivery: the answer reaches the router as it would through a Deferred."""
+    """Deliveries through send_delivery: the answer given to the router's waiter reaches the router."""
 
     def setUp(self) -> None:
         self.h = Harness()

@@ -9,8 +9,8 @@ import re
 from twisted.trial.unittest import SynchronousTestCase
 
 from smsc_sim.config import AccountSettings
-from smsc_sim.contracts import AfterReply, ReceiptPlan, Respond, ThrottleSettings, Verdict
-from smsc_sim.smpp.constants import CommandId, CommandStatus, MessageState, Tag
+from smsc_sim.contracts import AfterReply, MessageFacts, ReceiptPlan, Respond, ThrottleSettings, Verdict
+from smsc_sim.smpp.constants import BindType, CommandId, CommandStatus, MessageState, Tag
 from tests.test_core_fakes import T0, Harness, ScriptedScenario
 
 
@@ -194,6 +194,18 @@ class VerdictTests(SynchronousTestCase):
             ("submit_sm", "SMPP2", "esme", "hi there", 1, 1),
         )
 
+
+    def test_facts_are_whole(self) -> None:
+        """Every field the scenario may match on is set, equal to what MessageFacts itself builds."""
+        scenario = ScriptedScenario()
+        h = Harness(scenario)
+        h.submit(h.bound("SMPP2"), short_message=b"hi there", registered_delivery=1, esm_class=0, data_coding=0)
+        [facts] = scenario.facts
+        expected = MessageFacts(
+            "submit_sm", "SMPP2", "esme", BindType.transceiver, "447700900001", "447700900002", "hi there", 0, 0, 1, 1
+        )
+        self.assertEqual(facts, expected)
+        self.assertEqual(hash(facts), hash(expected))
 
 class ThrottleTests(SynchronousTestCase):
     def test_account_throughput_across_cluster(self) -> None:

@@ -31,14 +31,15 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from smsc_sim.config import AccountSettings, Config, CoreSettings, default_config
 from smsc_sim.contracts import ReceiptPlan, ReceiptStep, Reply
-from smsc_sim.core.durable import SQLiteJournal, StoreError, open_journal
-from smsc_sim.core.durable_core import restore
-from smsc_sim.core.router import Router
+from smsc_sim.core.journal import NO_JOURNAL
 from smsc_sim.core.smsc import SMSCCore
+from smsc_sim.durable.cluster import ClusterJournal
+from smsc_sim.durable.restore import restore
+from smsc_sim.durable.sqlite import SQLiteJournal, StoreError, open_journal
 from smsc_sim.events import EventBus
-from smsc_sim.simulator import SMPPServerFactory, Simulator
+from smsc_sim.simulator import Simulator, SMPPServerFactory
 from smsc_sim.smpp.constants import CommandId, CommandStatus, Tag
-from smsc_sim.smpp.pdu import DestAddress, PDU, make_pdu, tlv_cstring
+from smsc_sim.smpp.pdu import DestAddress, make_pdu
 from smsc_sim.smpp.receipt import parse_receipt
 from tests import wire
 from tests.test_core_fakes import T0, FakeSession, ScriptedScenario, instances
@@ -66,8 +67,22 @@ class Process:
             path, self.clock, final_ttl=self.config.core.store_final_ttl, compact_after=compact_after
         )
         members = self.config.clusters()["NA"]
-        self.core = SMSCCore("NA", self.clock, self.config, members, self.scenario, EventBus(self.clock), self.journal)
-        self.restored = restore(self.core, self.journal)
+        # wired as the simulator wires it
+        cluster = ClusterJournal(self.journal, "NA", {member.name: member.latency for member in members})
+        core = SMSCCore("NA", self.clock, self.config, members, self.scenario, EventBus(self.clock), journal=cluster)
+        cluster.attach_store(core.store)
+        self.core = core
+        self.restored = restore(
+            cluster,
+            clock=self.clock,
+            final_ttl=self.config.core.store_final_ttl,
+            ids=core.ids,
+            store=core.store,
+            account=core.accounts.get,
+            reassembler=core.reassembler,
+            lifecycle=core.lifecycle,
+            router=core.router,
+        )
         self.journal.loaded()
         self._ids = 0
 
@@ -145,11 +160,11 @@ class JournalTests(SynchronousTestCase):
         db.close()
 
     def test_memory_store_has_no_journal(self) -> None:
-        """The default store is memory only: no journal, the plain router."""
+        """The default store is memory only: no journal, and the cores are given the one that keeps nothing."""
         self.assertIsNone(open_journal("memory", Clock()))
         simulator = Simulator(dataclasses.replace(default_config(), api_endpoint=""), MemoryReactorClock())
         self.assertIsNone(simulator.journal)
-        self.assertIs(type(simulator.cores["NA"].router), Router)
+        self.assertIs(simulator.cores["NA"].journal, NO_JOURNAL)
 
     def test_unusable_paths_give_a_clear_message(self) -> None:
         """A store that cannot be used is refused at start with a message naming it and saying why."""

@@ -1,5 +1,5 @@
 """
-The durable store's entries as JSON (:mod:`smsc_sim.core.durable_rows`):
+The durable store's entries as JSON (:mod:`smsc_sim.durable.rows`):
 every kind of entry survives its encoding, and a store file whose entries
 were altered, truncated, of the wrong shape or written by the pickle format
 of schema 1 stops the start with one line naming the file, the row and what
@@ -22,10 +22,10 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from smsc_sim.contracts import ReceiptPlan, ReceiptStep
-from smsc_sim.core import durable_rows as rows
-from smsc_sim.core.durable import SQLiteJournal, StoreError
 from smsc_sim.core.router import Delivery
 from smsc_sim.core.store import MessageRecord, ReceiptEntry
+from smsc_sim.durable import rows
+from smsc_sim.durable.sqlite import SQLiteJournal, StoreError
 from smsc_sim.smpp.concat import ConcatInfo
 from smsc_sim.smpp.constants import CommandId, CommandStatus, MessageState, Tag
 from smsc_sim.smpp.pdu import PDU, make_pdu

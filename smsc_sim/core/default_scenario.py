@@ -9,7 +9,15 @@ throughput applies.
 
 from __future__ import annotations
 
-from smsc_sim.contracts import MessageFacts, ReceiptPlan, ReceiptStep, ThrottleSettings, Verdict
+from smsc_sim.contracts import (
+    MessageFacts,
+    ReceiptPlan,
+    ReceiptStep,
+    RetryPolicy,
+    ScenarioLimits,
+    ThrottleSettings,
+    Verdict,
+)
 from smsc_sim.smpp.constants import PROVIDER_TEMPORARY_DELIVER_STATUSES
 
 _ACCEPT = Verdict()
@@ -18,6 +26,10 @@ _PLAN = ReceiptPlan(steps=(ReceiptStep(1.0, "DELIVRD", 0),))
 
 class DefaultScenario:
     """An :class:`~smsc_sim.contracts.IScenario` with the provider's happy path."""
+
+    #: no overrides: each account's quota and throughput, the core's retry settings
+    limits: ScenarioLimits | None = None
+    retry: RetryPolicy | None = None
 
     def throttle(self) -> ThrottleSettings | None:
         """None: each account's configured throughput applies."""
@@ -34,3 +46,6 @@ class DefaultScenario:
     def deliver_resp_is_temporary(self, status: int) -> bool:
         """The provider's temporary deliver_sm_resp statuses trigger a retry."""
         return status in PROVIDER_TEMPORARY_DELIVER_STATUSES
+
+    def on_submit(self, facts: MessageFacts, message_id: str) -> None:
+        """Nothing answers a submit."""

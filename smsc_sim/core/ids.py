@@ -4,8 +4,9 @@ Message ids, unique in the process.
 The provider answers submit_sm with 16 upper-case hex digits
 (``0B00000127FDBC63``) and writes the same number in decimal in receipts
 (smpp-facts.md A.8).  Every id here is a number drawn from one process-wide
-counter, so ids never repeat across cores; its base mixes in the start time
-(from the first core's injected clock) so that a restarted simulator does
+allocator (:class:`IdAllocator`) that the cores of a process share, so ids
+never repeat across cores; its base mixes in the start time (from the first
+core's injected clock) so that a restarted simulator does
 not hand out the ids of the previous run.
 """
 
@@ -17,10 +18,43 @@ from typing import Iterator
 #: The top octet of every id, as in the provider's ids.
 _PREFIX = 0x0B << 56
 
-_counter: Iterator[int] | None = None
-
 #: The forms :func:`format_message_id` knows.
 MESSAGE_ID_FORMATS = ("hex16", "decimal")
+
+
+class IdAllocator:
+    """
+    Message numbers from one counter: every core of a process draws from the
+    same allocator, so that ids never repeat across cores.
+
+    The counter starts on the first draw, from that caller's clock reading.
+    """
+
+    __slots__ = ("_counter",)
+
+    def __init__(self) -> None:
+        self._counter: Iterator[int] | None = None
+
+    def next(self, now: float) -> int:
+        """
+        The next message number.
+
+        :param now: the caller's clock reading; only the first draw uses it.
+        """
+        counter = self._counter
+        if counter is None:
+            counter = self._counter = _start(now)
+        return next(counter)
+
+    def advance_past(self, number: int, now: float) -> None:
+        """
+        Make every later number greater than ``number`` (a restored message's:
+        a restart within the same second would otherwise repeat it).
+
+        :param now: the caller's clock reading, should this be the first use.
+        """
+        if self.next(now) <= number:
+            self._counter = itertools.count(number + 1)
 
 
 def _start(now: float) -> Iterator[int]:
@@ -30,23 +64,15 @@ def _start(now: float) -> Iterator[int]:
     return itertools.count(base + 1)
 
 
-def next_message_number(now: float) -> int:
-    """
-    The next message number of the process.
-
-    :param now: the caller's clock reading; only the first call uses it.
-    """
-    global _counter
-    if _counter is None:
-        _counter = _start(now)
-    return next(_counter)
+#: The allocator of the process: simulators in one process (as in tests) share it, as their cores do.
+PROCESS_IDS = IdAllocator()
 
 
 def format_message_id(number: int, fmt: str) -> str:
     """
     Write a message number as a message_id.
 
-    :param number: from :func:`next_message_number`.
+    :param number: from :meth:`IdAllocator.next`.
     :param fmt: ``hex16`` (16 upper-case hex digits) or ``decimal``.
     :raises ValueError: for an unknown format.
     """

@@ -23,9 +23,11 @@ from twisted.internet.interfaces import IReactorTime
 
 from smsc_sim.config import AccountSettings
 from smsc_sim.contracts import ReceiptPlan
+from smsc_sim.core.delivery import Delivery
+from smsc_sim.core.journal import NO_JOURNAL, IMessageJournal, kept
 from smsc_sim.core.reassembly import ConcatGroup
 from smsc_sim.core.receipts import build_receipt
-from smsc_sim.core.router import Delivery, Router
+from smsc_sim.core.router import Router
 from smsc_sim.core.store import MessageRecord, MessageStore, MOEntry, ReceiptEntry
 from smsc_sim.core.timeline import Timeline
 from smsc_sim.events import EventBus
@@ -77,6 +79,7 @@ class Lifecycle:
         final state only once the message is complete; parts of a message
         still incomplete when its window closes end UNDELIVERABLE.  When
         false, parts follow their plans whatever happens to the others.
+    :param journal: told of every plan start, state change and receipt.
     """
 
     def __init__(
@@ -87,7 +90,9 @@ class Lifecycle:
         router: Router,
         events: EventBus,
         account: Callable[[str], AccountSettings | None],
+        *,
         hold_incomplete: bool = True,
+        journal: IMessageJournal = NO_JOURNAL,
     ) -> None:
         self._clock = clock
         self._timeline = timeline
@@ -96,6 +101,7 @@ class Lifecycle:
         self._events = events
         self._account = account
         self.hold_incomplete = hold_incomplete
+        self._journal = kept(journal)
         self.counters: Counter[str] = Counter()
 
     # ------------------------------------------------------------------
@@ -105,10 +111,15 @@ class Lifecycle:
     def start(self, record: MessageRecord) -> None:
         """Start a record's plan: its response has just been written."""
         now = self._clock.seconds()
+        journal = self._journal
+        # the journal compares the start with the one it expected (noted in base_time when it held the reply)
+        expected = record.base_time if journal is not None else 0.0
         record.started = True
         schedule = record.schedule_time
         record.base_time = schedule if schedule is not None and schedule > now else now
         self._next(record, record.generation, 0)
+        if journal is not None:
+            journal.plan_started(record, expected)
 
     def _next(self, record: MessageRecord, generation: int, index: int) -> None:
         steps = record.plan.steps if record.plan is not None else ()
@@ -182,6 +193,8 @@ class Lifecycle:
         """Start a record's plan over (after replace): pending steps are dropped."""
         record.generation += 1
         self.start(record)
+        if self._journal is not None:
+            self._journal.changed(record, whole=True)
 
     def force(self, record: MessageRecord, stat: str, err: int) -> None:
         """
@@ -221,6 +234,9 @@ class Lifecycle:
                 instance=record.instance,
                 direction=record.direction,
             )
+        journal = self._journal
+        if journal is not None:
+            journal.changed(record)
         return now
 
     # ------------------------------------------------------------------
@@ -281,9 +297,13 @@ class Lifecycle:
                 entry.done = self._clock.seconds()
                 self.counters[_DONE[what]] += 1
 
-        self._router.send(
-            Delivery(pdu, record.account, "receipt", record.message_id, record.session_id, record.instance, now, outcome)
+        delivery = Delivery(
+            pdu, record.account, "receipt", record.message_id, record.session_id, record.instance, now, outcome
         )
+        self._router.send(delivery, record)
+        journal = self._journal
+        if journal is not None:
+            journal.changed(record)
 
     def mo_outcome(self, record: MessageRecord) -> Callable[[Delivery, str, int | None, int | None], None]:
         """The router callback that moves an MO record along with its deliver_sm."""

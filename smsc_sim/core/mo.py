@@ -11,18 +11,24 @@ in time.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections import Counter
+from typing import TYPE_CHECKING, Callable, Collection
 
-from smsc_sim.core.ids import format_message_id, next_message_number
-from smsc_sim.core.router import Delivery
-from smsc_sim.core.store import MessageRecord, MOEntry, StoreFull
+from twisted.internet.interfaces import IReactorTime
+
+from smsc_sim.config import AccountSettings, CoreSettings
+from smsc_sim.core.delivery import Delivery
+from smsc_sim.core.ids import IdAllocator, format_message_id
+from smsc_sim.core.store import MessageRecord, MessageStore, MOEntry, StoreFull
 from smsc_sim.smpp.concat import MO_MODES, Segment, _concat_udh, payload_of, split_for_mo
 from smsc_sim.smpp.constants import ESM_CLASS_UDHI, CommandId, Tag
 from smsc_sim.smpp.pdu import make_pdu
 from smsc_sim.smpp.text import choose_coding, decode_text, length_class
 
 if TYPE_CHECKING:
-    from smsc_sim.core.smsc import SMSCCore
+    from smsc_sim.core.admission import Admission
+    from smsc_sim.core.lifecycle import Lifecycle
+    from smsc_sim.core.router import Router
 
 _PAYLOAD = int(Tag.message_payload)
 _SAR_REF = int(Tag.sar_msg_ref_num)
@@ -112,82 +118,136 @@ def mo_segments(
     return coding, split_for_mo(body, coding, split, reference, alphabet)
 
 
-def originate(
-    core: SMSCCore,
-    account: str,
-    source: str,
-    destination: str,
-    text: str | None,
-    data: bytes | None,
-    data_coding: int | None,
-    split: str,
-    instance: str | None,
-) -> list[str]:
+class Originator:
     """
-    Send an MO message to a receiver of ``account`` in ``core``'s cluster.
+    MO messages of one cluster.
 
-    :param source: the handset (deliver_sm source_addr).
-    :param destination: the ESME's number (destination_addr).
-    :param text: the text; or ``data``, raw octets, split past 140 octets
-        as ``split`` says (:func:`split_data_for_mo`).
-    :param data_coding: the coding; ``None``: the narrowest that carries the
-        text (8-bit binary for data).
-    :param split: ``udh8``, ``udh16``, ``sar`` or ``payload``, for text or
-        data too long for one message.
-    :param instance: prefer receivers on this instance (origin routing).
-    :returns: the message ids of the parts, in order.
-    :raises ValueError: unknown account or instance, or text the coding cannot carry.
+    :param cluster: the cluster's name (for error messages).
+    :param instances: the names of the cluster's instances.
+    :param clock: the clock.
+    :param settings: message id format and pending expiry.
+    :param ids: where message numbers come from.
+    :param account: the settings of an account by system_id, or ``None``.
+    :param store: where MO records are held.
+    :param admission: reports new records.
+    :param lifecycle: moves MO records along with their deliver_sm.
+    :param router: delivers the deliver_sm parts.
+    :param counters: the core's counters (``mo``, ``mo_not_stored``).
     """
-    settings = core.accounts.get(account)
-    if settings is None:
-        raise ValueError(f"no account {account!r} in cluster {core.name}")
-    if instance is not None and instance not in core.instances:
-        raise ValueError(f"instance {instance!r} is not in cluster {core.name} ({', '.join(core.instances)})")
-    alphabet = settings.default_alphabet
-    core.mo_reference = (core.mo_reference + 1) % 0x10000
-    coding, segments = mo_segments(text, data, data_coding, split, core.mo_reference, alphabet)
-    source_ton, source_npi = address_kind(source)
-    dest_ton, dest_npi = address_kind(destination)
-    now = core.clock.seconds()
-    ids: list[str] = []
-    for segment in segments:
-        number = next_message_number(now)
-        message_id = format_message_id(number, core.settings.message_id_format)
-        record = MessageRecord(message_id, message_id, number, account, instance or "", None, now, "mo", "deliver_sm")
-        record.source_ton, record.source_npi, record.source_addr = source_ton, source_npi, source
-        record.dest_ton, record.dest_npi, record.destination_addr = dest_ton, dest_npi, destination
-        record.esm_class = segment.esm_class
-        record.data_coding = coding
-        record.short_message = segment.short_message or segment.tlvs.get(_PAYLOAD, b"")
-        decoded = decode_text(coding, payload_of(segment.esm_class, segment.short_message, segment.tlvs), alphabet)
-        record.text = decoded.text
-        record.encoding = decoded.encoding
-        record.binary = decoded.binary
-        record.validity_time = now + core.settings.pending_expiry
-        if segment.tlvs:
-            record.tlv_tags = tuple(segment.tlvs)
-        try:
-            core.store.add(record)
-        except StoreFull:
-            core.counters["mo_not_stored"] += 1
-        core.message_accepted(record)
-        record.log_delivery(MOEntry.created(now))
-        pdu = make_pdu(
-            CommandId.deliver_sm,
-            0,
-            tlvs=dict(segment.tlvs),
-            source_addr_ton=source_ton,
-            source_addr_npi=source_npi,
-            source_addr=source,
-            dest_addr_ton=dest_ton,
-            dest_addr_npi=dest_npi,
-            destination_addr=destination,
-            esm_class=segment.esm_class,
-            data_coding=coding,
-            short_message=segment.short_message,
-        )
-        core.counters["mo"] += 1
-        delivery = Delivery(pdu, account, "mo", message_id, None, instance, now, core.lifecycle.mo_outcome(record))
-        core.router.send(delivery)
-        ids.append(message_id)
-    return ids
+
+    def __init__(
+        self,
+        *,
+        cluster: str,
+        instances: Collection[str],
+        clock: IReactorTime,
+        settings: CoreSettings,
+        ids: IdAllocator,
+        account: Callable[[str], AccountSettings | None],
+        store: MessageStore,
+        admission: Admission,
+        lifecycle: Lifecycle,
+        router: Router,
+        counters: Counter[str],
+    ) -> None:
+        self._cluster = cluster
+        self._instances = instances
+        self._clock = clock
+        self._settings = settings
+        self._ids = ids
+        self._account = account
+        self._store = store
+        self._admission = admission
+        self._lifecycle = lifecycle
+        self._router = router
+        self._counters = counters
+        #: the concatenation reference of the last MO message
+        self.reference = 0
+
+    def originate(
+        self,
+        account: str,
+        source: str,
+        destination: str,
+        *,
+        text: str | None = None,
+        data: bytes | None = None,
+        data_coding: int | None = None,
+        split: str = "udh8",
+        instance: str | None = None,
+    ) -> list[str]:
+        """
+        Send an MO message to a receiver of ``account`` in this cluster.
+
+        :param source: the handset (deliver_sm source_addr).
+        :param destination: the ESME's number (destination_addr).
+        :param text: the text; or ``data``, raw octets, split past 140 octets
+            as ``split`` says (:func:`split_data_for_mo`).
+        :param data_coding: the coding; ``None``: the narrowest that carries the
+            text (8-bit binary for data).
+        :param split: ``udh8``, ``udh16``, ``sar`` or ``payload``, for text or
+            data too long for one message.
+        :param instance: prefer receivers on this instance (origin routing).
+        :returns: the message ids of the parts, in order.
+        :raises ValueError: unknown account or instance, or text the coding cannot carry.
+        """
+        settings = self._account(account)
+        cluster = self._cluster
+        if settings is None:
+            raise ValueError(f"no account {account!r} in cluster {cluster}")
+        if instance is not None and instance not in self._instances:
+            raise ValueError(f"instance {instance!r} is not in cluster {cluster} ({', '.join(self._instances)})")
+        alphabet = settings.default_alphabet
+        self.reference = (self.reference + 1) % 0x10000
+        coding, segments = mo_segments(text, data, data_coding, split, self.reference, alphabet)
+        source_ton, source_npi = address_kind(source)
+        dest_ton, dest_npi = address_kind(destination)
+        now = self._clock.seconds()
+        core_settings = self._settings
+        ids: list[str] = []
+        for segment in segments:
+            number = self._ids.next(now)
+            message_id = format_message_id(number, core_settings.message_id_format)
+            record = MessageRecord(
+                message_id, message_id, number, account, instance or "", None, now, "mo", "deliver_sm"
+            )
+            record.source_ton, record.source_npi, record.source_addr = source_ton, source_npi, source
+            record.dest_ton, record.dest_npi, record.destination_addr = dest_ton, dest_npi, destination
+            record.esm_class = segment.esm_class
+            record.data_coding = coding
+            record.short_message = segment.short_message or segment.tlvs.get(_PAYLOAD, b"")
+            decoded = decode_text(coding, payload_of(segment.esm_class, segment.short_message, segment.tlvs), alphabet)
+            record.text = decoded.text
+            record.encoding = decoded.encoding
+            record.binary = decoded.binary
+            record.validity_time = now + core_settings.pending_expiry
+            if segment.tlvs:
+                record.tlv_tags = tuple(segment.tlvs)
+            stored: MessageRecord | None = record
+            try:
+                self._store.add(record)
+            except StoreFull:
+                self._counters["mo_not_stored"] += 1
+                stored = None
+            self._admission.accepted(record)
+            record.log_delivery(MOEntry.created(now))
+            pdu = make_pdu(
+                CommandId.deliver_sm,
+                0,
+                tlvs=dict(segment.tlvs),
+                source_addr_ton=source_ton,
+                source_addr_npi=source_npi,
+                source_addr=source,
+                dest_addr_ton=dest_ton,
+                dest_addr_npi=dest_npi,
+                destination_addr=destination,
+                esm_class=segment.esm_class,
+                data_coding=coding,
+                short_message=segment.short_message,
+            )
+            self._counters["mo"] += 1
+            outcome = self._lifecycle.mo_outcome(record)
+            # a record the store could not hold is not journaled with its delivery either
+            self._router.send(Delivery(pdu, account, "mo", message_id, None, instance, now, outcome), stored)
+            ids.append(message_id)
+        return ids

@@ -21,11 +21,16 @@ is answered as if the message did not exist.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections import Counter
+from typing import Any, Callable
 
+from twisted.internet.interfaces import IReactorTime
+
+from smsc_sim.config import AccountSettings, CoreSettings
 from smsc_sim.contracts import Reply
 from smsc_sim.core.binds import BindEntry
-from smsc_sim.core.store import MessageRecord
+from smsc_sim.core.lifecycle import Lifecycle
+from smsc_sim.core.store import MessageRecord, MessageStore
 from smsc_sim.core.validate import Invalid, times
 from smsc_sim.smpp.concat import ConcatError, payload_of
 from smsc_sim.smpp.constants import (
@@ -41,18 +46,38 @@ from smsc_sim.smpp.receipt import STAT_DEFAULT_ERR
 from smsc_sim.smpp.smpp_time import format_final_date
 from smsc_sim.smpp.text import decode_text
 
-if TYPE_CHECKING:
-    from smsc_sim.core.smsc import SMSCCore
-
 
 class Operations:
-    """The query/cancel/replace handlers of one core."""
+    """
+    The query/cancel/replace handlers of one core.
 
-    def __init__(self, core: SMSCCore) -> None:
-        self.core = core
+    :param clock: the clock.
+    :param settings: validity and schedule limits.
+    :param store: the records.
+    :param lifecycle: ends, restarts and sends the receipts of records.
+    :param account: the settings of an account by system_id, or ``None``.
+    :param counters: the core's counters (``<command>_failed``).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: IReactorTime,
+        settings: CoreSettings,
+        store: MessageStore,
+        lifecycle: Lifecycle,
+        account: Callable[[str], AccountSettings | None],
+        counters: Counter[str],
+    ) -> None:
+        self._clock = clock
+        self._settings = settings
+        self._store = store
+        self._lifecycle = lifecycle
+        self._account = account
+        self._counters = counters
 
     def _own(self, entry: BindEntry, message_id: str, source_addr: str) -> MessageRecord | None:
-        record = self.core.store.get(message_id) if message_id else None
+        record = self._store.get(message_id) if message_id else None
         if (
             record is None
             or record.direction != "mt"
@@ -63,7 +88,7 @@ class Operations:
         return record
 
     def _fail(self, pdu: PDU, status: int) -> Reply:
-        self.core.counters[f"{pdu.name}_failed"] += 1
+        self._counters[f"{pdu.name}_failed"] += 1
         return Reply(make_pdu(response_id(pdu.command_id), pdu.sequence_number, status))
 
     def query_sm(self, entry: BindEntry, pdu: PDU) -> Reply:
@@ -99,7 +124,7 @@ class Operations:
             source, destination, service_type = p["source_addr"], p["destination_addr"], p["service_type"]
             targets = [
                 r
-                for r in self.core.store.pending.values()
+                for r in self._store.pending.values()
                 if r.account == account
                 and r.direction == "mt"
                 and r.source_addr == source
@@ -108,7 +133,7 @@ class Operations:
             ]
         if not targets:
             return self._fail(pdu, CommandStatus.ESME_RCANCELFAIL)
-        lifecycle = self.core.lifecycle
+        lifecycle = self._lifecycle
         for record in targets:
             lifecycle.finish(
                 record, MessageState.DELETED, STAT_DEFAULT_ERR["DELETED"], reason="cancelled by cancel_sm", receipt=False
@@ -129,16 +154,16 @@ class Operations:
             return self._fail(pdu, CommandStatus.ESME_RREPLACEFAIL)
         if p["registered_delivery"] & REGISTERED_DELIVERY_RECEIPT_MASK == 3:
             return self._fail(pdu, CommandStatus.ESME_RINVREGDLVFLG)
-        now = self.core.clock.seconds()
+        now = self._clock.seconds()
         try:
-            scheduled, expires = times(p["schedule_delivery_time"], p["validity_period"], now, self.core.settings)
+            scheduled, expires = times(p["schedule_delivery_time"], p["validity_period"], now, self._settings)
         except Invalid as e:
             return self._fail(pdu, e.status)
         if scheduled is None:
             scheduled = record.schedule_time
         validity = expires if expires is not None else record.validity_time
         self.replace_content(record, p, p["short_message"], scheduled, validity, now, keep_coding=True)
-        restart = self.core.lifecycle.restart
+        restart = self._lifecycle.restart
 
         def on_sent() -> None:
             restart(record)
@@ -151,7 +176,7 @@ class Operations:
 
     def find_replaceable(self, account: str, source: str, destination: str, service_type: str) -> MessageRecord | None:
         """The oldest pending message a replace_if_present submit_sm would replace."""
-        for record in self.core.store.pending.values():
+        for record in self._store.pending.values():
             if (
                 record.account == account
                 and record.direction == "mt"
@@ -185,7 +210,7 @@ class Operations:
             record.data_coding = p["data_coding"]
             record.protocol_id = p.get("protocol_id", 0)
             record.priority_flag = p.get("priority_flag", 0)
-        account = self.core.accounts.get(record.account)
+        account = self._account(record.account)
         alphabet = account.default_alphabet if account is not None else "latin-1"
         try:
             payload = payload_of(record.esm_class, short_message, {})

@@ -33,57 +33,21 @@ from twisted.python.failure import Failure
 from smsc_sim.config import CoreSettings
 from smsc_sim.contracts import DeliveryFailed, IScenario
 from smsc_sim.core.binds import BindEntry, BindRegistry
+from smsc_sim.core.delivery import Delivery, OutcomeCallback
+from smsc_sim.core.journal import NO_JOURNAL, IMessageJournal, kept
+from smsc_sim.core.record import MessageRecord
 from smsc_sim.core.timeline import Timeline
 from smsc_sim.events import EventBus
 from smsc_sim.smpp.constants import INTERFACE_VERSION_34
 from smsc_sim.smpp.pdu import PDU
 
-#: outcome callback: (delivery, outcome, status or None, session id or None)
-OutcomeCallback = Callable[["Delivery", str, "int | None", "int | None"], None]
-
-
-class Delivery:
-    """
-    One PDU the SMSC must get to an ESME (a receipt or an MO part).
-
-    ``on_outcome`` is told of every step: ``queued``, ``retry``, and the
-    final ``acked``, ``failed`` (a final status), ``exhausted`` (every
-    attempt used), ``expired`` (waited too long) or ``dropped`` (queue full).
-    """
-
-    __slots__ = (
-        "pdu", "account", "kind", "message_id", "origin_session", "origin_instance", "created", "attempt",
-        "on_outcome", "done",
-    )  # fmt: skip
-
-    def __init__(
-        self,
-        pdu: PDU,
-        account: str,
-        kind: str,
-        message_id: str,
-        origin_session: int | None,
-        origin_instance: str | None,
-        created: float,
-        on_outcome: OutcomeCallback | None = None,
-    ) -> None:
-        self.pdu = pdu
-        self.account = account
-        self.kind = kind
-        self.message_id = message_id
-        self.origin_session = origin_session
-        self.origin_instance = origin_instance
-        self.created = created
-        self.attempt = 0
-        self.on_outcome = on_outcome
-        self.done = False
-
+__all__ = ["Delivery", "OutcomeCallback", "Router"]
 
 class _Answer:
     """
-    Waits for the answer to one delivery, in place of a Deferred: the session
-    calls :meth:`callback` with the response or :meth:`errback` with
-    :class:`DeliveryFailed`, and the router hears it as it would from a Deferred.
+    Waits for the answer to one delivery (a :class:`~smsc_sim.contracts.DeliveryWaiter`,
+    in place of a Deferred per receipt): the session calls :meth:`callback`
+    with the response or :meth:`errback` with :class:`DeliveryFailed`.
     """
 
     __slots__ = ("router", "delivery", "session_id", "epoch")
@@ -123,6 +87,7 @@ class Router:
         deliver_sm_resp statuses are temporary).
     :param queue_limit: a session whose outbound queue holds this many
         deliveries is not given more (they wait here instead).
+    :param journal: told of every delivery handed to the router.
     """
 
     log = Logger()
@@ -135,7 +100,9 @@ class Router:
         settings: CoreSettings,
         events: EventBus,
         scenario: Callable[[], IScenario],
+        *,
         queue_limit: int = 10_000,
+        journal: IMessageJournal = NO_JOURNAL,
     ) -> None:
         self._clock = clock
         self._timeline = timeline
@@ -144,6 +111,7 @@ class Router:
         self._events = events
         self._scenario = scenario
         self.queue_limit = queue_limit
+        self._journal = kept(journal)
         self._available: dict[str, bool] = {}
         self._rr: dict[str, int] = {}
         self._pending: dict[str, deque[Delivery]] = {}
@@ -215,8 +183,15 @@ class Router:
     # sending
     # ------------------------------------------------------------------
 
-    def send(self, delivery: Delivery) -> None:
-        """Deliver now if a session is eligible, else queue."""
+    def send(self, delivery: Delivery, record: MessageRecord | None = None) -> None:
+        """
+        Deliver now if a session is eligible, else queue.
+
+        :param record: the record the delivery belongs to, for the journal.
+        """
+        journal = self._journal
+        if journal is not None and not delivery.done:
+            journal.delivery_sent(delivery, record)
         entry = self._choose(delivery)
         if entry is None:
             self._enqueue(delivery)
@@ -233,23 +208,11 @@ class Router:
         epoch = self._epoch
         session = entry.session
         session_id = session.session_id
-        # SMPPSession takes a waiter directly (no Deferred per receipt); any other ISession returns a Deferred
-        send_delivery = getattr(session, "send_delivery", None)
         try:
-            if send_delivery is not None:
-                send_delivery(pdu, _Answer(self, delivery, session_id, epoch))
-                return
-            deferred = session.deliver(pdu)
+            session.send_delivery(pdu, _Answer(self, delivery, session_id, epoch))
         except Exception:
             self.log.failure("session {session_id} refused a delivery", session_id=session_id)
             self._unanswered(delivery, session_id, "closed", epoch)
-            return
-        deferred.addCallbacks(
-            self._answered,
-            self._failed,
-            callbackArgs=(delivery, session_id, epoch),
-            errbackArgs=(delivery, session_id, epoch),
-        )
 
     def _answered(self, response: PDU, delivery: Delivery, session_id: int, epoch: int) -> None:
         if epoch != self._epoch or delivery.done:
@@ -279,7 +242,7 @@ class Router:
         self._retry(delivery, None, session_id)
 
     def _retry(self, delivery: Delivery, status: int | None, session_id: int) -> None:
-        policy = getattr(self._scenario(), "retry", None)
+        policy = self._scenario().retry
         max_attempts = self.settings.delivery_max_attempts
         if policy is not None and policy.max_attempts is not None:
             max_attempts = policy.max_attempts

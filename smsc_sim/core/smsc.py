@@ -29,17 +29,18 @@ from twisted.logger import Logger
 from smsc_sim.config import AccountSettings, Config, InstanceSettings
 from smsc_sim.contracts import IScenario, ISession, Reply
 from smsc_sim.core.accounts import Accounts
+from smsc_sim.core.admission import Admission
 from smsc_sim.core.binds import BindEntry, BindRegistry
-from smsc_sim.core.durable import SQLiteJournal
-from smsc_sim.core.durable_core import JournaledLifecycle, JournaledRouter, attach
+from smsc_sim.core.ids import PROCESS_IDS, IdAllocator
+from smsc_sim.core.journal import NO_JOURNAL, Handler, IMessageJournal
 from smsc_sim.core.lifecycle import Lifecycle
-from smsc_sim.core.mo import originate
+from smsc_sim.core.mo import Originator
 from smsc_sim.core.operations import Operations
 from smsc_sim.core.reassembly import Reassembler
 from smsc_sim.core.router import Router
-from smsc_sim.core.store import MessageRecord, MessageStore, StoreFull, select
+from smsc_sim.core.store import MessageQuery, MessageRecord, MessageStore, select
 from smsc_sim.core.submit import Submissions
-from smsc_sim.core.throttle import TokenBucket
+from smsc_sim.core.throttle import Throttles, TokenBucket
 from smsc_sim.core.timeline import Timeline
 from smsc_sim.events import EventBus
 from smsc_sim.limits import BindFailureGuard, peer_host
@@ -69,8 +70,9 @@ class SMSCCore:
     :param instances: the instances of this cluster.
     :param scenario: the scenario engine deciding on each message.
     :param events: where events are published.
-    :param journal: the durable store's journal (``--store sqlite:PATH``);
-        ``None``, the default, keeps everything in memory only.
+    :param journal: told of every message, state change and owed delivery
+        (a durable store); the default keeps nothing.
+    :param ids: where message numbers come from; every core of a process shares one.
     """
 
     log = Logger()
@@ -83,7 +85,9 @@ class SMSCCore:
         instances: Sequence[InstanceSettings],
         scenario: IScenario,
         events: EventBus,
-        journal: SQLiteJournal | None = None,
+        *,
+        journal: IMessageJournal = NO_JOURNAL,
+        ids: IdAllocator = PROCESS_IDS,
     ) -> None:
         self.name = name
         self.clock = clock
@@ -96,22 +100,33 @@ class SMSCCore:
         self.binds = BindRegistry(clock)
         self.bind_guard = BindFailureGuard(config.limits, clock)
         self.timeline = Timeline(clock)
-        self.store = MessageStore(self.settings.store_max_messages, self.settings.store_final_ttl, clock.seconds)
-        # durable store hook (smsc_sim.core.durable): journaled router and lifecycle when a journal is given
+        self.store = MessageStore(
+            self.settings.store_max_messages, self.settings.store_final_ttl, clock.seconds, journal=journal
+        )
         self.journal = journal
-        router_type, lifecycle_type = (Router, Lifecycle) if journal is None else (JournaledRouter, JournaledLifecycle)
-        self.router = router_type(
+        self.ids = ids
+        self.router = Router(
             clock,
             self.timeline,
             self.binds,
             self.settings,
             events,
-            lambda: self.scenario,
+            self._current_scenario,
             queue_limit=config.session.outbound_queue_limit,
+            journal=journal,
         )
         # "deliver" lets parts follow their own plans; the default models the provider
-        hold = getattr(self.settings, "reassembly_incomplete", "undeliverable") != "deliver"
-        self.lifecycle = lifecycle_type(clock, self.timeline, self.store, self.router, events, self.accounts.get, hold)
+        hold = self.settings.reassembly_incomplete != "deliver"
+        self.lifecycle = Lifecycle(
+            clock,
+            self.timeline,
+            self.store,
+            self.router,
+            events,
+            self.accounts.get,
+            hold_incomplete=hold,
+            journal=journal,
+        )
         self.reassembler = Reassembler(
             self.timeline,
             self.settings.reassembly_window,
@@ -126,12 +141,44 @@ class SMSCCore:
         self.counters: Counter[str] = Counter()
         self.submit_statuses: Counter[int] = Counter()
         self.bind_refusals: Counter[int] = Counter()
-        self.mo_reference = 0
-        self.submissions = Submissions(self)
-        self.operations = Operations(self)
-        if journal is not None:
-            attach(journal, self)
-        self._handlers: dict[int, Callable[[BindEntry, PDU], Reply]] = {
+        self.throttles = Throttles(clock, self.buckets, self.counters)
+        self.admission = Admission(clock, self.store, self.lifecycle, journal, events, self.counters)
+        self.operations = Operations(
+            clock=clock,
+            settings=self.settings,
+            store=self.store,
+            lifecycle=self.lifecycle,
+            account=self.accounts.get,
+            counters=self.counters,
+        )
+        self.submissions = Submissions(
+            clock=clock,
+            settings=self.settings,
+            scenario=scenario,
+            ids=ids,
+            admission=self.admission,
+            lifecycle=self.lifecycle,
+            reassembler=self.reassembler,
+            operations=self.operations,
+            throttles=self.throttles,
+            distribution_lists=self.distribution_lists,
+            counters=self.counters,
+            statuses=self.submit_statuses,
+        )
+        self.originator = Originator(
+            cluster=name,
+            instances=self.instances,
+            clock=clock,
+            settings=self.settings,
+            ids=ids,
+            account=self.accounts.get,
+            store=self.store,
+            admission=self.admission,
+            lifecycle=self.lifecycle,
+            router=self.router,
+            counters=self.counters,
+        )
+        handlers: dict[int, Handler] = {
             CommandId.submit_sm: self.submissions.submit_sm,
             CommandId.data_sm: self.submissions.data_sm,
             CommandId.submit_multi: self.submissions.submit_multi,
@@ -139,6 +186,8 @@ class SMSCCore:
             CommandId.cancel_sm: self.operations.cancel_sm,
             CommandId.replace_sm: self.operations.replace_sm,
         }
+        # the journal may hold the acknowledgement of a new message until the message is durable
+        self._handlers = {command: journal.answering(handler) for command, handler in handlers.items()}
 
     # ------------------------------------------------------------------
     # ICore
@@ -219,10 +268,6 @@ class SMSCCore:
         handler = self._handlers.get(pdu.command_id)
         if handler is None:
             return Reply(PDU(CommandId.generic_nack, pdu.sequence_number, CommandStatus.ESME_RINVCMDID, {}))
-        if self.journal is not None:
-            # durable store hook: the acknowledgement of a new message waits for its commit
-            instance = self.instances.get(entry.instance)
-            return self.journal.answer(handler, entry, pdu, instance.latency if instance is not None else 0.0)
         return handler(entry, pdu)
 
     def unbound(self, session: ISession) -> None:
@@ -239,72 +284,37 @@ class SMSCCore:
     # runtime control
     # ------------------------------------------------------------------
 
+    def _current_scenario(self) -> IScenario:
+        return self.scenario
+
     def set_scenario(self, scenario: IScenario) -> None:
         """Decide with another scenario engine from now on (throttle buckets start afresh)."""
         self.scenario = scenario
+        self.submissions.use_scenario(scenario)
         self.buckets.clear()
 
     def max_binds(self, account: AccountSettings) -> int:
         """The account's bind quota, unless the scenario's ``limits`` override it."""
-        limits = getattr(self.scenario, "limits", None)
+        limits = self.scenario.limits
         if limits is not None and limits.max_binds is not None:
             return int(limits.max_binds)
         return account.max_binds
 
     def throughput(self, account: AccountSettings) -> float:
         """The account's messages per second, unless the scenario's ``limits`` override it."""
-        limits = getattr(self.scenario, "limits", None)
-        if limits is not None and limits.throughput is not None:
-            return float(limits.throughput)
-        return account.throughput
+        return self.throttles.throughput(account, self.scenario)
 
     def set_instance_available(self, name: str, available: bool) -> None:
         """An instance went out (no deliveries through it) or came back (the pending queue flushes)."""
         self.router.set_available(name, available)
 
     def hold(self, record: MessageRecord) -> bool:
-        """
-        Put a new record in the store; when it is full of pending records,
-        first end those past their validity (records whose response was never
-        written have no timer to do it).
-
-        :returns: whether the record is stored (``False``: ESME_RMSGQFUL).
-        """
-        try:
-            self.store.add(record)
-        except StoreFull:
-            if not self.expire_overdue():
-                self.counters["store_full"] += 1
-                return False
-            try:
-                self.store.add(record)
-            except StoreFull:
-                self.counters["store_full"] += 1
-                return False
-        return True
+        """Put a new record in the store (see :meth:`Admission.hold`); whether it is stored."""
+        return self.admission.hold(record)
 
     def expire_overdue(self) -> int:
         """End EXPIRED every pending MT record past its validity; returns how many."""
-        now = self.clock.seconds()
-        overdue = [r for r in self.store.pending.values() if r.direction == "mt" and r.validity_time <= now]
-        for record in overdue:
-            self.lifecycle.finish(record, MessageState.EXPIRED, STAT_DEFAULT_ERR["EXPIRED"], "validity period reached")
-        return len(overdue)
-
-    def message_accepted(self, record: MessageRecord) -> None:
-        """Publish a new record (called by the submit path)."""
-        if self.journal is not None:
-            self.journal.record_accepted(self.name, record)  # durable store hook
-        if self.events.active:
-            self.events.publish(
-                "message",
-                message_id=record.message_id,
-                state=record.state.name,
-                err=0,
-                account=record.account,
-                instance=record.instance,
-                direction=record.direction,
-            )
+        return self.admission.expire_overdue()
 
     def inject_mo(
         self,
@@ -318,13 +328,15 @@ class SMSCCore:
         instance: str | None = None,
     ) -> list[str]:
         """
-        Originate an MO message to a bound receiver of ``account`` (see :func:`smsc_sim.core.mo.originate`).
+        Originate an MO message to a bound receiver of ``account`` (see :meth:`smsc_sim.core.mo.Originator.originate`).
 
         :returns: the message ids of its deliver_sm parts.
         :raises ValueError: for an unknown account or instance, or text the
             coding cannot carry.
         """
-        return originate(self, account, source, destination, text, data, data_coding, split, instance)
+        return self.originator.originate(
+            account, source, destination, text=text, data=data, data_coding=data_coding, split=split, instance=instance
+        )
 
     def force_receipt(self, message_id: str, stat: str, err: int | None = None) -> None:
         """
@@ -374,6 +386,7 @@ class SMSCCore:
 
     def messages(
         self,
+        *,
         account: str | None = None,
         instance: str | None = None,
         source: str | None = None,
@@ -394,9 +407,20 @@ class SMSCCore:
         :param text: contained in the text (or the reassembled text).
         :param limit: most records returned (``None``: all); ``offset``: skipped first.
         """
-        return select(
-            self.store, account, instance, source, destination, state, since, until, text, direction, limit, offset
+        query = MessageQuery(
+            account=account,
+            instance=instance,
+            source=source,
+            destination=destination,
+            state=state,
+            since=since,
+            until=until,
+            text=text,
+            direction=direction,
+            limit=limit,
+            offset=offset,
         )
+        return select(self.store, query)
 
     def stats(self) -> dict[str, Any]:
         """Counters of the cluster, JSON-ready."""
@@ -451,8 +475,6 @@ class SMSCCore:
         self.bind_refusals.clear()
         self.lifecycle.counters.clear()
         self.store.evicted = 0
-        if self.journal is not None:
-            self.journal.reset(self.name)  # durable store hook
 
     def stop(self) -> None:
         """Cancel every timer (message timeline, ghost binds), so nothing is left on the clock."""

@@ -14,13 +14,17 @@ themselves are in :mod:`smsc_sim.core.record`.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
+from smsc_sim.core.journal import NO_JOURNAL, IMessageJournal
 from smsc_sim.core.record import DeliveryEntry, MessageRecord, MOEntry, ReceiptEntry
 from smsc_sim.smpp.constants import MessageState
 
 # the records live in smsc_sim.core.record; the store still names them for its callers
-__all__ = ["DeliveryEntry", "MOEntry", "MessageRecord", "MessageStore", "ReceiptEntry", "StoreFull", "select"]
+__all__ = [
+    "DeliveryEntry", "MOEntry", "MessageQuery", "MessageRecord", "MessageStore", "ReceiptEntry", "StoreFull", "select",
+]  # fmt: skip
 
 
 class StoreFull(Exception):
@@ -34,12 +38,21 @@ class MessageStore:
     :param max_messages: most records held.
     :param final_ttl: seconds a final record is kept.
     :param now: the clock reading function.
+    :param journal: told when the store forgets every record.
     """
 
-    def __init__(self, max_messages: int, final_ttl: float, now: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        max_messages: int,
+        final_ttl: float,
+        now: Callable[[], float],
+        *,
+        journal: IMessageJournal = NO_JOURNAL,
+    ) -> None:
         self.max_messages = max_messages
         self.final_ttl = final_ttl
         self._now = now
+        self._journal = journal
         self._records: dict[str, MessageRecord] = {}
         #: records not yet final, by key (what cancel and replace scan)
         self.pending: dict[str, MessageRecord] = {}
@@ -160,31 +173,42 @@ class MessageStore:
         self._finals.clear()
         self._final_at.clear()
         self._last = None
+        self._journal.cleared()
 
 
-def select(
-    records: Iterable[MessageRecord],
-    account: str | None = None,
-    instance: str | None = None,
-    source: str | None = None,
-    destination: str | None = None,
-    state: str | MessageState | None = None,
-    since: float | None = None,
-    until: float | None = None,
-    text: str | None = None,
-    direction: str | None = None,
-    limit: int | None = 100,
-    offset: int = 0,
-) -> list[MessageRecord]:
+@dataclass(frozen=True)
+class MessageQuery:
     """
-    The records matching every filter given, in the order of ``records``.
+    Which records :func:`select` returns: those matching every filter given.
 
-    :param state: a state name (``DELIVERED``) or value; ``pending`` matches every non-final one.
-    :param since: submitted at or after this time; ``until``: before it.
-    :param text: contained in the text (or the reassembled text).
-    :param limit: most records returned (``None``: all); ``offset``: matches skipped first.
+    :ivar state: a state name (``DELIVERED``) or value; ``pending`` matches every non-final one.
+    :ivar since: submitted at or after this time; ``until``: before it.
+    :ivar text: contained in the text (or the reassembled text).
+    :ivar limit: most records returned (``None``: all); ``offset``: matches skipped first.
+    """
+
+    account: str | None = None
+    instance: str | None = None
+    source: str | None = None
+    destination: str | None = None
+    state: str | MessageState | None = None
+    since: float | None = None
+    until: float | None = None
+    text: str | None = None
+    direction: str | None = None
+    limit: int | None = 100
+    offset: int = 0
+
+
+def select(records: Iterable[MessageRecord], query: MessageQuery) -> list[MessageRecord]:
+    """
+    The records matching the query, in the order of ``records``.
+
     :raises KeyError: for an unknown state name.
     """
+    account, instance, source, destination = query.account, query.instance, query.source, query.destination
+    state, since, until, text, direction = query.state, query.since, query.until, query.text, query.direction
+    limit, offset = query.limit, query.offset
     wanted: MessageState | None = None
     pending_only = False
     if isinstance(state, MessageState):

@@ -27,14 +27,23 @@ Choices where SMPP leaves room (documented for users in the README):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+import dataclasses
+from collections import Counter
+from typing import Any, Callable
 
-from smsc_sim.contracts import MessageFacts, ReceiptPlan, Reply, Respond, Verdict
+from twisted.internet.interfaces import IReactorTime
+
+from smsc_sim.config import CoreSettings
+from smsc_sim.contracts import IScenario, MessageFacts, ReceiptPlan, Reply, Respond, Verdict
+from smsc_sim.core.admission import Admission
 from smsc_sim.core.binds import BindEntry
-from smsc_sim.core.ids import format_message_id, next_message_number
+from smsc_sim.core.ids import IdAllocator, format_message_id
+from smsc_sim.core.lifecycle import Lifecycle
 from smsc_sim.core.mo import address_kind
+from smsc_sim.core.operations import Operations
+from smsc_sim.core.reassembly import Reassembler
 from smsc_sim.core.store import MessageRecord
-from smsc_sim.core.throttle import TokenBucket
+from smsc_sim.core.throttle import Throttles
 from smsc_sim.core.validate import (
     Invalid,
     dest_status,
@@ -43,14 +52,18 @@ from smsc_sim.core.validate import (
     times,
     validity_deadline,
 )
-from smsc_sim.smpp.concat import ConcatError, ConcatInfo, concat_info, payload_of
 from smsc_sim.smpp.codec import build_pdu, frozen_builder
-from smsc_sim.smpp.constants import ESM_CLASS_UDHI, RESPONSE_BIT, CommandId, CommandStatus, Tag, response_id
+from smsc_sim.smpp.concat import ConcatError, ConcatInfo, concat_info, payload_of
+from smsc_sim.smpp.constants import (
+    ESM_CLASS_UDHI,
+    RESPONSE_BIT,
+    CommandId,
+    CommandStatus,
+    Tag,
+    response_id,
+)
 from smsc_sim.smpp.pdu import PDU, UnsuccessSME, make_pdu
 from smsc_sim.smpp.text import DecodedText, decode_text
-
-if TYPE_CHECKING:
-    from smsc_sim.core.smsc import SMSCCore
 
 _EMPTY: frozenset[int] = frozenset()
 #: encodings whose text is the octets read as Latin-1 (every octet one character, the same one)
@@ -61,16 +74,71 @@ _QOS_TTL = int(Tag.qos_time_to_live)
 #: (ton, npi, address)
 Target = tuple[int, int, str]
 
-# MessageFacts(...) and Reply(...) without the frozen dataclass __init__ (one object.__setattr__ per field)
-_facts = frozen_builder(MessageFacts)
+
+# MessageFacts and Reply without the frozen dataclass __init__, which sets each field with
+# object.__setattr__: a MessageFacts gets its slots set directly, here, field by field
+_new = object.__new__
+_FACT_SLOTS = {field.name: MessageFacts.__dict__[field.name].__set__ for field in dataclasses.fields(MessageFacts)}
+_set_command, _set_instance, _set_system_id, _set_bind_type = (
+    _FACT_SLOTS["command"], _FACT_SLOTS["instance"], _FACT_SLOTS["system_id"], _FACT_SLOTS["bind_type"],
+)
+_set_source_addr, _set_destination_addr, _set_text, _set_data_coding = (
+    _FACT_SLOTS["source_addr"], _FACT_SLOTS["destination_addr"], _FACT_SLOTS["text"], _FACT_SLOTS["data_coding"],
+)
+_set_esm_class, _set_registered_delivery, _set_parts_total, _set_tlv_tags = (
+    _FACT_SLOTS["esm_class"], _FACT_SLOTS["registered_delivery"], _FACT_SLOTS["parts_total"], _FACT_SLOTS["tlv_tags"],
+)
+if len(_FACT_SLOTS) != 12:
+    raise TypeError("MessageFacts changed: Submissions._facts sets every one of its fields")
 _reply = frozen_builder(Reply)
 
 
 class Submissions:
-    """The submit handlers of one core (they read and change the core's state)."""
+    """
+    The submit handlers of one core.
 
-    def __init__(self, core: SMSCCore) -> None:
-        self.core = core
+    :param clock: the clock.
+    :param settings: validity, schedule and message id settings.
+    :param scenario: the scenario deciding (until :meth:`use_scenario`).
+    :param ids: where message numbers come from.
+    :param admission: takes new records in.
+    :param lifecycle: starts (or restarts) plans once a response is written.
+    :param reassembler: collects the parts of concatenated messages.
+    :param operations: finds and replaces messages for replace_if_present_flag.
+    :param throttles: the token buckets that throttle submits.
+    :param distribution_lists: the core's lists, by name: (ton, npi, address) members.
+    :param counters: the core's counters (``not_answered``, ``generic_nack``).
+    :param statuses: submits answered, by command_status.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: IReactorTime,
+        settings: CoreSettings,
+        scenario: IScenario,
+        ids: IdAllocator,
+        admission: Admission,
+        lifecycle: Lifecycle,
+        reassembler: Reassembler,
+        operations: Operations,
+        throttles: Throttles,
+        distribution_lists: dict[str, tuple[Target, ...]],
+        counters: Counter[str],
+        statuses: Counter[int],
+    ) -> None:
+        self._clock = clock
+        self._settings = settings
+        self._scenario = scenario
+        self._ids = ids
+        self._admission = admission
+        self._lifecycle = lifecycle
+        self._reassembler = reassembler
+        self._operations = operations
+        self._throttles = throttles
+        self._distribution_lists = distribution_lists
+        self._counters = counters
+        self._statuses = statuses
 
     # ------------------------------------------------------------------
     # the three commands
@@ -92,9 +160,9 @@ class Submissions:
         status = self._field_status(pdu, "submit_sm")
         if status:
             return self.refuse(pdu, status)
-        now = self.core.clock.seconds()
+        now = self._clock.seconds()
         try:
-            scheduled, expires = times(p["schedule_delivery_time"], p["validity_period"], now, self.core.settings)
+            scheduled, expires = times(p["schedule_delivery_time"], p["validity_period"], now, self._settings)
         except Invalid as e:
             return self.refuse(pdu, e.status)
         return self._single(entry, pdu, "submit_sm", p["short_message"], scheduled, expires, now)
@@ -104,16 +172,16 @@ class Submissions:
         status = self._field_status(pdu, "data_sm")
         if status:
             return self.refuse(pdu, status)
-        now = self.core.clock.seconds()
+        now = self._clock.seconds()
         expires = None
         ttl = pdu.tlvs.get(_QOS_TTL)
         if ttl:
-            expires = now + min(int.from_bytes(ttl, "big"), self.core.settings.max_validity)
+            expires = now + min(int.from_bytes(ttl, "big"), self._settings.max_validity)
         return self._single(entry, pdu, "data_sm", b"", None, expires, now)
 
     def submit_multi(self, entry: BindEntry, pdu: PDU) -> Reply:
         """Decide on a submit_multi."""
-        core = self.core
+        settings = self._settings
         p = pdu.params
         status = source_status(p["source_addr_ton"], p["source_addr_npi"])
         if status:
@@ -124,9 +192,9 @@ class Submissions:
         status = message_status(p, pdu.tlvs, "submit_multi")
         if status:
             return self.refuse(pdu, status)
-        now = core.clock.seconds()
+        now = self._clock.seconds()
         try:
-            scheduled, expires = times(p["schedule_delivery_time"], p["validity_period"], now, core.settings)
+            scheduled, expires = times(p["schedule_delivery_time"], p["validity_period"], now, settings)
             info, payload = self._concat(p["esm_class"], p["short_message"], pdu.tlvs)
         except Invalid as e:
             return self.refuse(pdu, e.status)
@@ -149,26 +217,29 @@ class Submissions:
                 unsuccess.append(
                     UnsuccessSME(dest.dest_addr_ton, dest.dest_addr_npi, dest.destination_addr, CommandStatus.ESME_RINVDESTFLAG)
                 )
-        status = self.throttle(entry, max(1, len(targets)))
+        scenario = self._scenario
+        status = self._throttles.take(entry, max(1, len(targets)), scenario)
         if status:
             return self.refuse(pdu, status)
         first = targets[0][2] if targets else ""
         decoded = decode_text(p["data_coding"], payload, entry.account.default_alphabet)
-        verdict = core.scenario.verdict(self._facts("submit_multi", entry, p, first, decoded.text, info, pdu.tlvs))
+        facts = self._facts("submit_multi", entry, p, destination=first, text=decoded.text, info=info, tlvs=pdu.tlvs)
+        verdict = scenario.verdict(facts)
         early = self.unaccepted(pdu, verdict)
         if early is not None:
             return early
-        plan = verdict.receipt or core.scenario.default_receipt()
-        number = next_message_number(now)
-        message_id = format_message_id(number, core.settings.message_id_format)
-        validity = validity_deadline(expires, scheduled, now, core.settings)
+        plan = verdict.receipt or scenario.default_receipt()
+        number = self._ids.next(now)
+        message_id = format_message_id(number, settings.message_id_format)
+        validity = validity_deadline(expires, scheduled, now, settings)
+        admission = self._admission
         records: list[MessageRecord] = []
         for index, (ton, npi, address) in enumerate(targets, start=1):
             key = message_id if index == 1 else f"{message_id}/{index}"
             record = self._record(key, message_id, number, entry, pdu, "submit_multi", now, plan, verdict)
             record.dest_ton, record.dest_npi, record.destination_addr = ton, npi, address
             self._fill(record, p, decoded, p["short_message"], scheduled, validity, info)
-            if not core.hold(record):
+            if not admission.hold(record):
                 unsuccess.append(UnsuccessSME(ton, npi, address, CommandStatus.ESME_RMSGQFUL))
                 continue
             records.append(record)
@@ -176,19 +247,23 @@ class Submissions:
         for record in records:
             record.siblings = siblings
             if info is not None:
-                core.reassembler.add(record, info, payload, entry.account.default_alphabet)
-            core.message_accepted(record)
-        core.submit_statuses[0] += 1
+                self._reassembler.add(record, info, payload, entry.account.default_alphabet)
+            admission.accepted(record)
+        self._statuses[0] += 1
         response = PDU(
             CommandId.submit_multi_resp, pdu.sequence_number, 0, {"message_id": message_id, "unsuccess_sme": tuple(unsuccess)}
         )
-        start = core.lifecycle.start
+        start = self._lifecycle.start
 
         def on_sent() -> None:
             for record in records:
                 start(record)
 
         return Reply(response, verdict.latency, verdict.then, on_sent)
+
+    def use_scenario(self, scenario: IScenario) -> None:
+        """Decide with another scenario from now on."""
+        self._scenario = scenario
 
     def distribution_list(self, entry: BindEntry, name: str) -> tuple[Target, ...] | None:
         """
@@ -201,7 +276,7 @@ class Submissions:
         listed = entry.account.distribution_lists.get(name)
         if listed is not None:
             return tuple((*address_kind(address), address) for address in listed)
-        return self.core.distribution_lists.get(name)
+        return self._distribution_lists.get(name)
 
     # ------------------------------------------------------------------
     # shared steps
@@ -217,49 +292,53 @@ class Submissions:
         expires: float | None,
         now: float,
     ) -> Reply:
-        core = self.core
         p = pdu.params
         try:
             info, payload = self._concat(p["esm_class"], short_message, pdu.tlvs)
         except Invalid as e:
             return self.refuse(pdu, e.status)
-        status = self.throttle(entry, 1)
+        scenario = self._scenario
+        status = self._throttles.take(entry, 1, scenario)
         if status:
             return self.refuse(pdu, status)
         account = entry.account
         decoded = decode_text(p["data_coding"], payload, account.default_alphabet)
-        facts = self._facts(command, entry, p, p["destination_addr"], decoded.text, info, pdu.tlvs)
-        verdict = core.scenario.verdict(facts)
+        facts = self._facts(
+            command, entry, p, destination=p["destination_addr"], text=decoded.text, info=info, tlvs=pdu.tlvs
+        )
+        verdict = scenario.verdict(facts)
         early = self.unaccepted(pdu, verdict)
         if early is not None:
             return early
-        plan = verdict.receipt or core.scenario.default_receipt()
-        validity = validity_deadline(expires, scheduled, now, core.settings)
+        plan = verdict.receipt or scenario.default_receipt()
+        settings = self._settings
+        validity = validity_deadline(expires, scheduled, now, settings)
         record: MessageRecord | None = None
         if command == "submit_sm" and p["replace_if_present_flag"] == 1 and info is None:
-            record = core.operations.find_replaceable(account.system_id, p["source_addr"], p["destination_addr"], p["service_type"])
+            record = self._operations.find_replaceable(
+                account.system_id, p["source_addr"], p["destination_addr"], p["service_type"]
+            )
         if record is not None:
-            core.operations.replace_content(record, p, short_message, scheduled, validity, now)
+            self._operations.replace_content(record, p, short_message, scheduled, validity, now)
             record.plan = plan
             record.rule = verdict.rule
-            on_sent = _bound(core.lifecycle.restart, record)
+            on_sent = _bound(self._lifecycle.restart, record)
         else:
-            number = next_message_number(now)
-            message_id = format_message_id(number, core.settings.message_id_format)
+            number = self._ids.next(now)
+            message_id = format_message_id(number, settings.message_id_format)
             record = self._record(message_id, message_id, number, entry, pdu, command, now, plan, verdict)
             record.dest_ton, record.dest_npi = p["dest_addr_ton"], p["dest_addr_npi"]
             record.destination_addr = p["destination_addr"]
             self._fill(record, p, decoded, short_message or pdu.tlvs.get(_PAYLOAD, b""), scheduled, validity, info)
-            if not core.hold(record):
+            admission = self._admission
+            if not admission.hold(record):
                 return self.refuse(pdu, CommandStatus.ESME_RMSGQFUL)
             if info is not None:
-                core.reassembler.add(record, info, payload, account.default_alphabet)
-            core.message_accepted(record)
-            on_sent = _bound(core.lifecycle.start, record)
-        on_submit = getattr(core.scenario, "on_submit", None)
-        if on_submit is not None:
-            on_submit(facts, record.message_id)
-        core.submit_statuses[0] += 1
+                self._reassembler.add(record, info, payload, account.default_alphabet)
+            admission.accepted(record)
+            on_sent = _bound(self._lifecycle.start, record)
+        scenario.on_submit(facts, record.message_id)
+        self._statuses[0] += 1
         response = build_pdu(pdu.command_id | RESPONSE_BIT, pdu.sequence_number, 0, {"message_id": record.message_id}, {})
         return _reply(response, verdict.latency, verdict.then, on_sent)
 
@@ -277,25 +356,26 @@ class Submissions:
         command: str,
         entry: BindEntry,
         p: dict[str, Any],
+        *,
         destination: str,
         text: str | None,
         info: ConcatInfo | None,
         tlvs: dict[int, bytes],
     ) -> MessageFacts:
-        return _facts(
-            command,
-            entry.instance,
-            entry.account.system_id,
-            entry.bind_type,
-            p["source_addr"],
-            destination,
-            text,
-            p["data_coding"],
-            p["esm_class"],
-            p["registered_delivery"],
-            info.total if info is not None else 1,
-            frozenset(tlvs) if tlvs else _EMPTY,
-        )
+        facts: MessageFacts = _new(MessageFacts)
+        _set_command(facts, command)
+        _set_instance(facts, entry.instance)
+        _set_system_id(facts, entry.account.system_id)
+        _set_bind_type(facts, entry.bind_type)
+        _set_source_addr(facts, p["source_addr"])
+        _set_destination_addr(facts, destination)
+        _set_text(facts, text)
+        _set_data_coding(facts, p["data_coding"])
+        _set_esm_class(facts, p["esm_class"])
+        _set_registered_delivery(facts, p["registered_delivery"])
+        _set_parts_total(facts, info.total if info is not None else 1)
+        _set_tlv_tags(facts, frozenset(tlvs) if tlvs else _EMPTY)
+        return facts
 
     @staticmethod
     def _record(
@@ -353,46 +433,9 @@ class Submissions:
         record.validity_time = validity
         record.concat = info
 
-    def throttle(self, entry: BindEntry, parts: int) -> int:
-        """
-        Take ``parts`` tokens from the bucket that applies.
-
-        :returns: 0, or the status to refuse with (counted as throttled).
-        """
-        core = self.core
-        settings = core.scenario.throttle()
-        account = entry.account
-        if settings is None:
-            rate = core.throughput(account)
-            if rate <= 0:
-                return 0
-            key: tuple[Any, ...] = ("account", account.system_id)
-            bucket = core.buckets.get(key)
-            if bucket is None:
-                bucket = core.buckets[key] = TokenBucket(rate, account.burst, core.clock)
-            status: int = CommandStatus.ESME_RTHROTTLED
-        else:
-            if settings.rate <= 0:
-                return 0
-            if settings.scope == "bind":
-                key = ("bind", entry.session_id, settings)
-            elif settings.scope == "instance":
-                key = ("instance", account.system_id, entry.instance, settings)
-            else:
-                key = ("account", account.system_id, settings)
-            bucket = core.buckets.get(key)
-            if bucket is None:
-                bucket = TokenBucket(settings.rate, settings.burst, core.clock, settings.penalty)
-                core.buckets[key] = bucket
-            status = settings.status
-        if bucket.take(parts):
-            return 0
-        core.counters["throttled"] += 1
-        return int(status)
-
     def refuse(self, pdu: PDU, status: int) -> Reply:
         """Answer with the response PDU carrying an error status (no body: the codec drops it)."""
-        self.core.submit_statuses[status] += 1
+        self._statuses[status] += 1
         return Reply(make_pdu(response_id(pdu.command_id), pdu.sequence_number, status))
 
     def unaccepted(self, pdu: PDU, verdict: Verdict) -> Reply | None:
@@ -401,14 +444,14 @@ class Submissions:
         if respond is Respond.normal:
             if verdict.status == 0:
                 return None
-            self.core.submit_statuses[verdict.status] += 1
+            self._statuses[verdict.status] += 1
             return Reply(
                 make_pdu(response_id(pdu.command_id), pdu.sequence_number, verdict.status), verdict.latency, verdict.then
             )
         if respond is Respond.none:
-            self.core.counters["not_answered"] += 1
+            self._counters["not_answered"] += 1
             return Reply(None, verdict.latency, verdict.then)
-        self.core.counters["generic_nack"] += 1
+        self._counters["generic_nack"] += 1
         sequence = pdu.sequence_number if respond is Respond.generic_nack else 0
         status = verdict.status or CommandStatus.ESME_RUNKNOWNERR
         return Reply(PDU(CommandId.generic_nack, sequence, status, {}), verdict.latency, verdict.then)

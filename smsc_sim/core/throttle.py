@@ -1,9 +1,10 @@
 """
 Token buckets: the throughput limit of an account (or a bind, or an instance).
 
-The core keeps one :class:`TokenBucket` per scope key (account, bind or
-instance, as the scenario's throttle says) and calls ``take(parts)`` for
-each submit; a refusal becomes the throttle status (ESME_RTHROTTLED).
+The core's :class:`Throttles` keep one :class:`TokenBucket` per scope key
+(account, bind or instance, as the scenario's throttle says) and take the
+parts of each submit from it; a refusal becomes the throttle status
+(ESME_RTHROTTLED).
 Time comes from the injected clock only, so a test can count exactly how
 many messages pass in a burst and per second.
 """
@@ -11,8 +12,15 @@ many messages pass in a burst and per second.
 from __future__ import annotations
 
 import math
+from collections import Counter
+from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
+
+from smsc_sim.config import AccountSettings
+from smsc_sim.contracts import IScenario
+from smsc_sim.core.binds import BindEntry
+from smsc_sim.smpp.constants import CommandStatus
 
 # Clock values near 1.7e9 carry about 2.4e-7 s of float rounding, so a token or
 # a penalty end that is due "exactly now" may look a hair late; a microsecond
@@ -123,3 +131,63 @@ class TokenBucket:
         tokens_then = min(self._burst, self._tokens + wait * self._rate)
         missing = min(n, self._burst) - tokens_then
         return wait + max(missing, 0.0) / self._rate
+
+
+class Throttles:
+    """
+    The token buckets of one core, by scope key: the scenario's throttle
+    when it has one, else each account's configured throughput.
+
+    :param clock: the clock of every bucket.
+    :param buckets: the buckets by scope key (the core empties them when the scenario changes).
+    :param counters: the core's counters (``throttled``).
+    """
+
+    def __init__(self, clock: IReactorTime, buckets: dict[tuple[Any, ...], TokenBucket], counters: Counter[str]) -> None:
+        self._clock = clock
+        self._buckets = buckets
+        self._counters = counters
+
+    def take(self, entry: BindEntry, parts: int, scenario: IScenario) -> int:
+        """
+        Take ``parts`` tokens from the bucket that applies.
+
+        :param scenario: the scenario deciding now (its throttle, or its limits).
+        :returns: 0, or the status to refuse with (counted as throttled).
+        """
+        buckets = self._buckets
+        settings = scenario.throttle()
+        account = entry.account
+        if settings is None:
+            rate = self.throughput(account, scenario)
+            if rate <= 0:
+                return 0
+            key: tuple[Any, ...] = ("account", account.system_id)
+            bucket = buckets.get(key)
+            if bucket is None:
+                bucket = buckets[key] = TokenBucket(rate, account.burst, self._clock)
+            status: int = CommandStatus.ESME_RTHROTTLED
+        else:
+            if settings.rate <= 0:
+                return 0
+            if settings.scope == "bind":
+                key = ("bind", entry.session_id, settings)
+            elif settings.scope == "instance":
+                key = ("instance", account.system_id, entry.instance, settings)
+            else:
+                key = ("account", account.system_id, settings)
+            bucket = buckets.get(key)
+            if bucket is None:
+                bucket = buckets[key] = TokenBucket(settings.rate, settings.burst, self._clock, settings.penalty)
+            status = settings.status
+        if bucket.take(parts):
+            return 0
+        self._counters["throttled"] += 1
+        return int(status)
+
+    def throughput(self, account: AccountSettings, scenario: IScenario) -> float:
+        """The account's messages per second, unless the scenario's ``limits`` override it."""
+        limits = scenario.limits
+        if limits is not None and limits.throughput is not None:
+            return float(limits.throughput)
+        return account.throughput

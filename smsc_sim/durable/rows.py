@@ -1,5 +1,5 @@
 """
-The durable store's file (:mod:`smsc_sim.core.durable`): its schema, how it
+The durable store's file (:mod:`smsc_sim.durable.sqlite`): its schema, how it
 is opened, its journal entries, and message records to and from them.
 
 The file holds a ``log`` (one row per commit: a batch of entries) and a
@@ -39,10 +39,10 @@ import sqlite3
 from typing import Any, Callable
 
 from smsc_sim.contracts import ReceiptPlan, ReceiptStep
-from smsc_sim.core.router import Delivery
+from smsc_sim.core.delivery import Delivery
 from smsc_sim.core.store import MessageRecord
 from smsc_sim.smpp.concat import ConcatInfo
-from smsc_sim.smpp.constants import CommandId, MessageState
+from smsc_sim.smpp.constants import MessageState
 from smsc_sim.smpp.pdu import FIELDS, PDU
 from smsc_sim.smpp.receipt import RECEIPT_ID_FORMATS, STATS
 

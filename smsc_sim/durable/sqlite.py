@@ -31,12 +31,13 @@ insert however many messages it carries:
   WAL file, which survives ``kill -9`` of the process but not a power loss
   or OS crash (no fsync per commit); one process owns the file at a time.
 
-Hooks: :class:`~smsc_sim.core.smsc.SMSCCore` builds the journaled router
-and lifecycle of :mod:`smsc_sim.core.durable_core` when given a journal, and
-calls :meth:`SQLiteJournal.answer`, :meth:`~SQLiteJournal.record_accepted`
-and :meth:`~SQLiteJournal.reset`; the simulator opens the journal
-(:func:`open_journal`) and calls :func:`~smsc_sim.core.durable_core.restore`
-before its listeners open.  Entries: :mod:`smsc_sim.core.durable_rows`.
+The core never sees this class: each core is given a
+:class:`~smsc_sim.durable.cluster.ClusterJournal` (its cluster's view of
+the one journal of the process, an
+:class:`~smsc_sim.core.journal.IMessageJournal`).  The simulator opens the
+journal (:func:`open_journal`) and calls
+:func:`~smsc_sim.durable.restore.restore` before its listeners open.
+Entries: :mod:`smsc_sim.durable.rows`.
 """
 
 from __future__ import annotations
@@ -50,10 +51,10 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 from smsc_sim.contracts import ISession, Reply
-from smsc_sim.core import durable_rows as rows
-from smsc_sim.core.durable_rows import Messages, SavedDelivery, StoreError
-from smsc_sim.core.router import Delivery
+from smsc_sim.core.delivery import Delivery
 from smsc_sim.core.store import MessageRecord, MessageStore
+from smsc_sim.durable import rows
+from smsc_sim.durable.rows import Messages, SavedDelivery, StoreError
 from smsc_sim.smpp.constants import CommandId, CommandStatus, response_id
 from smsc_sim.smpp.pdu import PDU, make_pdu
 
@@ -163,8 +164,6 @@ class SQLiteJournal:
         self.commits = 0
         #: snapshot passes completed
         self.snapshots = 0
-        #: the record whose receipt is being handed to the router (set by JournaledLifecycle)
-        self.current: MessageRecord | None = None
         self.closed = False
 
     # ------------------------------------------------------------------
