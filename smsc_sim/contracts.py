@@ -343,6 +343,9 @@ class IScenarioRuntime(IScenario, Protocol):
     def stop(self) -> None:
         """Stop its timeline and MO traffic."""
 
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able view for the API and logs: at least its ``name``."""
+
 
 @dataclass(frozen=True, slots=True)
 class Event:

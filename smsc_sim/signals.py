@@ -38,7 +38,7 @@ def reload_scenario(simulator: Any) -> bool:
         ``config.scenario`` when it has none.
     :returns: whether the new scenario is active (``False``: the old one stays).
     """
-    source = getattr(simulator, "scenario_source", simulator.config.scenario)
+    source = simulator.scenario_source
     if source is None:
         # text given through the API has no file to read again; replacing it by the configured
         # scenario would undo what the API was asked to do, so it stays
@@ -56,8 +56,7 @@ def reload_scenario(simulator: Any) -> bool:
     except Exception:
         log.failure("SIGHUP: scenario {source} not reloaded, the old one stays", source=source)
         return False
-    describe = getattr(scenario, "describe", None)
-    name = (describe() if callable(describe) else {}).get("name") or source
+    name = scenario.describe().get("name") or source
     log.info(
         "SIGHUP: scenario {name} reloaded from {source}; {sessions} sessions stay bound",
         name=name,

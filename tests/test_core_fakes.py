@@ -138,6 +138,9 @@ class ScriptedScenario:
     def start(self, host: Any) -> None:
         self.started += 1
 
+    def describe(self) -> dict[str, Any]:
+        return {"name": "scripted"}
+
     def stop(self) -> None:
         self.stopped += 1
 

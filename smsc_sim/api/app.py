@@ -253,10 +253,7 @@ class ControlAPI:
 
     def scenario(self, call: Call) -> dict[str, Any]:
         """The active scenario."""
-        scenario = self.simulator.scenario
-        describe = getattr(scenario, "describe", None)
-        summary: dict[str, Any] = describe() if callable(describe) else {"name": type(scenario).__name__}
-        return {"scenario": summary}
+        return {"scenario": self.simulator.scenario.describe()}
 
     def scenarios(self, call: Call) -> dict[str, Any]:
         """The shipped scenarios' names."""
@@ -342,8 +339,7 @@ class ControlAPI:
         """Every core's counters, by cluster."""
         result = {}
         for cluster, core in self.simulator.cores.items():
-            stats = getattr(core, "stats", None)
-            result[cluster] = json.loads(json.dumps(stats() if callable(stats) else {}, default=str))
+            result[cluster] = json.loads(json.dumps(core.stats(), default=str))
         return {"clusters": result}
 
     def prometheus(self, call: Call) -> TextResponse:

@@ -289,8 +289,7 @@ class SimulatorMetrics:
         from the counters the limiter, the cores and the sessions keep anyway.
         """
         simulator = self.simulator
-        limiter = getattr(simulator, "limiter", None)
-        described: dict[str, Any] = limiter.describe() if limiter is not None else {"open": 0, "refused": {}}
+        described: dict[str, Any] = simulator.limiter.describe()
         refused = CounterMetricFamily(
             "smsc_sim_connections_refused", "Connections refused at accept, by the limit reached", labels=["reason"]
         )
@@ -309,7 +308,7 @@ class SimulatorMetrics:
         )  # fmt: skip
         for name, instance in simulator.instances.items():
             sessions = list(instance.sessions.values())
-            live = sum(getattr(session, "counters", {}).get("window_refused", 0) for session in sessions)
+            live = sum(session.counters.get("window_refused", 0) for session in sessions)
             window.add_metric([name], float(live + self.closed_session_counts.get((name, "window_refused"), 0)))
             limit = simulator.config.session.outbound_queue_limit
             at_limit.add_metric([name], float(sum(1 for s in sessions if s.outbound_pending() >= limit)))
@@ -340,11 +339,9 @@ class SimulatorMetrics:
             ),
         }  # fmt: skip
         for cluster, core in simulator.cores.items():
-            guard = getattr(core, "bind_guard", None)
-            if guard is not None:
-                lockouts = guard.describe()
-                families["lockouts"].add_metric([cluster], float(lockouts["lockout_refusals"]))
-                families["locked"].add_metric([cluster], float(len(lockouts["locked_out"])))
+            lockouts = core.bind_guard.describe()
+            families["lockouts"].add_metric([cluster], float(lockouts["lockout_refusals"]))
+            families["locked"].add_metric([cluster], float(len(lockouts["locked_out"])))
             routed = core.router.counters
             families["dropped"].add_metric([cluster, "full"], float(routed["pending_dropped"]))
             families["dropped"].add_metric([cluster, "expired"], float(routed["pending_expired"]))

@@ -321,8 +321,7 @@ class EventStreams:
         now = simulator.clock.seconds()
         clusters: dict[str, Any] = {}
         for name, core in simulator.cores.items():
-            stats = getattr(core, "stats", None)
-            clusters[name] = stats() if callable(stats) else {}
+            clusters[name] = core.stats()
         submits = sum(n for c in clusters.values() for n in (c.get("submits") or {}).values())
         errors: dict[str, int] = {}
         for c in clusters.values():
