@@ -24,7 +24,7 @@ from smsc_sim.trace.ring import Connection, Segment
 if TYPE_CHECKING:
     from scapy.packet import Packet
 
-__all__ = ["TraceUnavailable", "require_scapy", "PacketBuilder", "pcap_bytes", "PcapFile", "MAX_SEGMENT"]
+__all__ = ["TraceError", "TraceUnavailable", "require_scapy", "PacketBuilder", "pcap_bytes", "PcapFile", "MAX_SEGMENT"]
 
 #: octets of TCP payload in one packet at most: the IPv4 total length (65,535) less the IP and TCP headers
 MAX_SEGMENT = 0xFFFF - 20 - 20
@@ -42,7 +42,11 @@ _CLIENT_MAC = "02:00:00:00:00:01"
 _SERVER_MAC = "02:00:00:00:00:02"
 
 
-class TraceUnavailable(Exception):
+class TraceError(Exception):
+    """The trace cannot run as configured; the message is one line for a start error."""
+
+
+class TraceUnavailable(TraceError):
     """The trace was asked for without scapy installed: the message is one line that names the extra."""
 
 
