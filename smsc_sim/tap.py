@@ -24,7 +24,7 @@ from smsc_sim.config_loader import ConfigError, load_config
 from smsc_sim.rlimits import raise_open_files
 from smsc_sim.signals import install_reload_on_sighup
 from smsc_sim.simulator import Simulator
-from smsc_sim.trace.wiring import TraceUnavailable, require_scapy, tracing
+from smsc_sim.trace.wiring import TraceUnavailable, require_dpkt, tracing
 
 __all__ = ["Options", "makeService", "process_gc_policy"]
 
@@ -205,7 +205,7 @@ class Options(usage.Options):
             raise usage.UsageError(str(e)) from None
         if tracing(self.config):
             try:
-                require_scapy()
+                require_dpkt()
             except TraceUnavailable as e:
                 raise usage.UsageError(str(e)) from None
 

@@ -1,6 +1,6 @@
 """
 The pcap trace, in process: the raw-octet events of the bus and the session,
-the ring's bounds, the pcap it turns into (read back with scapy's reader),
+the ring's bounds, the pcap it turns into (read back with dpkt),
 the ``--pcap`` file and its bound, and the options and start errors.
 tshark reads real captures in tests/test_trace_tshark.py.
 """
@@ -10,14 +10,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import socket
 import struct
 import sys
 import tempfile
 from typing import Any
 
-from scapy.layers.inet import IP, TCP
-from scapy.layers.inet6 import IPv6
-from scapy.layers.l2 import Ether
+import dpkt
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -37,12 +36,28 @@ from tests import wire
 T0 = 1_700_000_000.0
 
 
-def _read(data: bytes) -> list[Any]:
-    """
-    The packets of a pcap, each record decoded by scapy (with its time).
+class Captured:
+    """One packet of a capture, decoded by dpkt."""
 
-    The records are split here: scapy's own reader cuts packets at 65,535
-    octets, and the large-write test needs the whole of a 65,549-octet frame.
+    def __init__(self, time: float, frame: bytes) -> None:
+        self.time = time
+        self.frame = frame
+        ether = dpkt.ethernet.Ethernet(frame)
+        self.ip = ether.data
+        self.ipv6 = isinstance(self.ip, dpkt.ip6.IP6)
+        self.tcp = self.ip.data
+        family = socket.AF_INET6 if self.ipv6 else socket.AF_INET
+        self.src = socket.inet_ntop(family, self.ip.src)
+        self.dst = socket.inet_ntop(family, self.ip.dst)
+        #: the flags as tcpdump spells them: S, SA, A, PA, FA
+        self.flags = "".join(name for name, bit in (("S", 2), ("F", 1), ("P", 8), ("A", 16)) if self.tcp.flags & bit)
+        self.payload = bytes(self.tcp.data)
+
+
+def _read(data: bytes) -> list[Captured]:
+    """
+    The packets of a pcap: the records split here (and checked whole, none
+    cut), each decoded by dpkt.
     """
     magic, major, minor, _, _, snaplen, linktype = struct.unpack("<IHHiIII", data[:24])
     assert (magic, major, minor, linktype) == (0xA1B2C3D4, 2, 4, 1), "a little-endian pcap 2.4 of Ethernet"
@@ -50,16 +65,14 @@ def _read(data: bytes) -> list[Any]:
     while offset < len(data):
         seconds, micros, caplen, wirelen = struct.unpack("<IIII", data[offset : offset + 16])
         assert caplen == wirelen <= snaplen, "no packet is cut"
-        packet = Ether(data[offset + 16 : offset + 16 + caplen])
-        packet.time = seconds + micros / 1e6
-        packets.append(packet)
+        packets.append(Captured(seconds + micros / 1e6, data[offset + 16 : offset + 16 + caplen]))
         offset += 16 + caplen
     assert offset == len(data), "whole records only"
     return packets
 
 
-def _flags(packets: Any) -> list[str]:
-    return [str(p[TCP].flags) for p in packets]
+def _flags(packets: list[Captured]) -> list[str]:
+    return [p.flags for p in packets]
 
 
 class BusTests(SynchronousTestCase):
@@ -238,23 +251,23 @@ class PcapTests(SynchronousTestCase):
         packets = _read(pcap_bytes(self.ring().connections()))
         self.assertEqual(_flags(packets), ["S", "SA", "A", "PA", "PA", "FA", "FA", "A"])
         syn, syn_ack, _, request, answer, fin_s, fin_c, last = packets
-        self.assertEqual((syn[IP].src, syn[TCP].sport, syn[IP].dst, syn[TCP].dport), ("10.0.0.1", 40001, "10.0.0.2", 2775))
-        self.assertEqual((answer[IP].src, answer[TCP].sport), ("10.0.0.2", 2775))
-        self.assertEqual(bytes(request[TCP].payload), b"REQUEST!")
-        self.assertEqual(bytes(answer[TCP].payload), b"ANSWER")
-        client, server = syn[TCP].seq, syn_ack[TCP].seq
-        self.assertEqual(syn_ack[TCP].ack, client + 1)
-        self.assertEqual((request[TCP].seq, request[TCP].ack), (client + 1, server + 1))
-        self.assertEqual((answer[TCP].seq, answer[TCP].ack), (server + 1, client + 1 + 8))
-        self.assertEqual((fin_s[TCP].seq, fin_c[TCP].seq), (server + 1 + 6, client + 1 + 8))
-        self.assertEqual(last[TCP].ack, fin_c[TCP].seq + 1)
-        self.assertEqual([float(p.time) for p in packets], [10.0, 10.0, 10.0, 10.5, 10.75, 11.0, 11.0, 11.0])
+        self.assertEqual((syn.src, syn.tcp.sport, syn.dst, syn.tcp.dport), ("10.0.0.1", 40001, "10.0.0.2", 2775))
+        self.assertEqual((answer.src, answer.tcp.sport), ("10.0.0.2", 2775))
+        self.assertEqual(request.payload, b"REQUEST!")
+        self.assertEqual(answer.payload, b"ANSWER")
+        client, server = syn.tcp.seq, syn_ack.tcp.seq
+        self.assertEqual(syn_ack.tcp.ack, client + 1)
+        self.assertEqual((request.tcp.seq, request.tcp.ack), (client + 1, server + 1))
+        self.assertEqual((answer.tcp.seq, answer.tcp.ack), (server + 1, client + 1 + 8))
+        self.assertEqual((fin_s.tcp.seq, fin_c.tcp.seq), (server + 1 + 6, client + 1 + 8))
+        self.assertEqual(last.tcp.ack, fin_c.tcp.seq + 1)
+        self.assertEqual([p.time for p in packets], [10.0, 10.0, 10.0, 10.5, 10.75, 11.0, 11.0, 11.0])
 
     def test_ipv6(self) -> None:
         """An IPv6 connection is captured over IPv6."""
         packets = _read(pcap_bytes(self.ring(peer="::1:40001", local="::1:2775").connections()))
-        self.assertTrue(all(IPv6 in p for p in packets))
-        self.assertEqual(packets[0][TCP].dport, 2775)
+        self.assertTrue(all(p.ipv6 for p in packets))
+        self.assertEqual(packets[0].tcp.dport, 2775)
 
     def test_large_writes_split_at_the_ip_limit(self) -> None:
         """A read of 150,000 octets becomes packets within the 65,535-octet IP limit, contiguous in sequence."""
@@ -262,18 +275,18 @@ class PcapTests(SynchronousTestCase):
         ring(_event("connection", 1.0, 1))
         data = bytes(range(256)) * 586  # 150,016 octets
         ring(_event("bytes_in", 2.0, 1, data=data))
-        packets = [p for p in _read(pcap_bytes(ring.connections())) if p[TCP].payload]
-        self.assertEqual([len(p[TCP].payload) for p in packets], [MAX_SEGMENT, MAX_SEGMENT, len(data) - 2 * MAX_SEGMENT])
-        self.assertTrue(all(p[IP].len <= 65535 for p in packets))
-        self.assertEqual([p[TCP].seq - packets[0][TCP].seq for p in packets], [0, MAX_SEGMENT, 2 * MAX_SEGMENT])
-        self.assertEqual(b"".join(bytes(p[TCP].payload) for p in packets), data)
+        packets = [p for p in _read(pcap_bytes(ring.connections())) if p.payload]
+        self.assertEqual([len(p.payload) for p in packets], [MAX_SEGMENT, MAX_SEGMENT, len(data) - 2 * MAX_SEGMENT])
+        self.assertTrue(all(p.ip.len <= 65535 for p in packets))
+        self.assertEqual([p.tcp.seq - packets[0].tcp.seq for p in packets], [0, MAX_SEGMENT, 2 * MAX_SEGMENT])
+        self.assertEqual(b"".join(p.payload for p in packets), data)
 
     def test_since_and_dropped_start(self) -> None:
         """With since, earlier packets are left out (no handshake), and the later ones keep their numbers."""
         whole = _read(pcap_bytes(self.ring().connections()))
         later = _read(pcap_bytes(self.ring().connections(10.6), 10.6))
         self.assertEqual(_flags(later), ["PA", "FA", "FA", "A"])
-        self.assertEqual([p[TCP].seq for p in later], [p[TCP].seq for p in whole[4:]])
+        self.assertEqual([p.tcp.seq for p in later], [p.tcp.seq for p in whole[4:]])
 
 
 class PcapFileTests(SimulatorCase):
@@ -295,8 +308,8 @@ class PcapFileTests(SimulatorCase):
         session.connectionLost(Failure(ConnectionError("gone")))
         packets = _read(open(path, "rb").read())
         self.assertEqual(_flags(packets), ["S", "SA", "A", "PA", "PA", "FA", "FA", "A"])
-        self.assertEqual(bytes(packets[3][TCP].payload), wire.bind(0x09, 1))
-        self.assertEqual(bytes(packets[4][TCP].payload), transport.value())
+        self.assertEqual(packets[3].payload, wire.bind(0x09, 1))
+        self.assertEqual(packets[4].payload, transport.value())
         simulator.trace.stop()
 
     def test_stops_whole_at_its_bound(self) -> None:
@@ -354,14 +367,14 @@ class OptionTests(SynchronousTestCase):
         error = self.assertRaises(usage.UsageError, Options(environ={"SMSC_SIM_PCAP_RING": "lots"}).parseOptions, [])
         self.assertIn("environment variable SMSC_SIM_PCAP_RING", str(error))
 
-    def test_without_scapy_the_start_names_the_extra(self) -> None:
-        """--pcap without scapy installed stops the start with one line naming the 'trace' extra."""
-        saved = sys.modules["scapy.layers.inet"]
-        sys.modules["scapy.layers.inet"] = None  # type: ignore[assignment]  # what a missing module raises
-        self.addCleanup(sys.modules.__setitem__, "scapy.layers.inet", saved)
+    def test_without_dpkt_the_start_names_the_extra(self) -> None:
+        """--pcap without dpkt installed stops the start with one line naming the 'trace' extra."""
+        saved = sys.modules["dpkt"]
+        sys.modules["dpkt"] = None  # type: ignore[assignment]  # what a missing module raises
+        self.addCleanup(sys.modules.__setitem__, "dpkt", saved)
         error = self.assertRaises(usage.UsageError, Options(environ={}).parseOptions, ["--pcap", "t.pcap"])
         self.assertEqual(
-            str(error), "the pcap trace needs scapy, which is not installed: pip install 'smsc-sim[trace]'"
+            str(error), "the pcap trace needs dpkt, which is not installed: pip install 'smsc-sim[trace]'"
         )
 
     def test_unwritable_file_is_one_line(self) -> None:

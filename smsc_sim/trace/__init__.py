@@ -5,7 +5,7 @@ and close, as a capture Wireshark and tshark read.
 :class:`~smsc_sim.trace.ring.TraceRing` subscribes to the event bus and keeps
 what it heard in a bounded ring; :mod:`smsc_sim.trace.pcap` turns connections
 into pcap files (``--pcap FILE``, streamed) and bodies (the API's
-``trace.pcap``) with scapy, the optional ``trace`` extra.  See docs/trace.md.
+``trace.pcap``) with dpkt, the optional ``trace`` extra.  See docs/trace.md.
 """
 
 from __future__ import annotations

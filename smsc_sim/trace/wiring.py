@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from smsc_sim.config import Config
 from smsc_sim.events import EventBus
-from smsc_sim.trace.pcap import PcapFile, TraceError, TraceUnavailable, require_scapy
+from smsc_sim.trace.pcap import PcapFile, TraceError, TraceUnavailable, require_dpkt
 from smsc_sim.trace.ring import DEFAULT_MAX_BYTES, TraceRing
 
 __all__ = ["Trace", "TraceError", "TraceUnavailable", "tracing", "start_trace"]
@@ -22,11 +22,11 @@ class Trace:
     """
     The running trace: :attr:`ring`, and :attr:`file` when ``pcap`` is set.
 
-    :raises TraceError: scapy is missing, or the file cannot be opened.
+    :raises TraceError: dpkt is missing, or the file cannot be opened.
     """
 
     def __init__(self, config: Config, events: EventBus) -> None:
-        require_scapy()
+        require_dpkt()
         self.file: PcapFile | None = None
         if config.pcap is not None:
             try:
