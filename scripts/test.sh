@@ -16,4 +16,8 @@ bash scripts/install-kannel.sh || true
 # fail (they never skip) with instructions when they are missing
 bash scripts/install-chromium.sh || true
 
+# tshark for the pcap trace's tests; they fail (they never skip) with
+# instructions when it is missing
+bash scripts/install-tshark.sh || true
+
 exec python3 -m pytest "$@"

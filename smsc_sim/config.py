@@ -180,6 +180,15 @@ class Config:
     #: where the judge's JUnit XML is written at shutdown (a Markdown summary goes beside it, with
     #: ``.md``); an absolute path; None = no report file
     conformance_report: str | None = None
+    #: where the pcap trace of every SMPP connection is written (``--pcap``), an absolute path;
+    #: None = no file (see docs/trace.md)
+    pcap: str | None = None
+    #: the bound of that file in octets: at it, nothing more is written (the file stays a valid
+    #: capture) and a warning is logged; 0 = no bound
+    pcap_max_bytes: int = 1 << 30
+    #: the bound in octets of the trace ring the API's ``trace.pcap`` answers from; None = 16 MiB
+    #: when ``pcap`` is set and no ring (no trace at all) when it is not; 0 = no ring
+    pcap_ring: int | None = None
     #: whether the judge listens at all; off, its report stays empty and the event bus may stay idle
     #: (benchmarks run without the API and without the judge, so no event is built)
     conformance_judge: bool = True

@@ -51,6 +51,9 @@ OVERRIDE_KEYS: Mapping[str, str] = {
     "trace": "--trace",
     "store": "--store",
     "conformance_report": "--conformance-report",
+    "pcap": "--pcap",
+    "pcap_max_bytes": "--pcap-max-bytes",
+    "pcap_ring": "--pcap-ring",
     "conformance_judge": "--no-conformance-judge",
     "accounts": "--account",
     "listen": "--listen",
@@ -372,7 +375,7 @@ def _check_top_level(name: str, value: Any, where: str, path: str) -> Any:
         return None
     if name == "api_allowed_hosts":
         return _allowed_hosts(value, where, path)
-    if name == "conformance_report" and value is not None:
+    if name in ("conformance_report", "pcap") and value is not None:
         return _report_path(value, where, path)
     return value
 
@@ -511,6 +514,9 @@ def _apply_environ(config: Config, environ: Mapping[str, str], known: Mapping[st
         "SMSC_SIM_TRACE": "trace",
         "SMSC_SIM_STORE": "store",
         "SMSC_SIM_CONFORMANCE_REPORT": "conformance_report",
+        "SMSC_SIM_PCAP": "pcap",
+        "SMSC_SIM_PCAP_MAX_BYTES": "pcap_max_bytes",
+        "SMSC_SIM_PCAP_RING": "pcap_ring",
         "SMSC_SIM_CONFORMANCE_JUDGE": "conformance_judge",
     }
     if "SMSC_SIM_SCENARIO_DIRS" in env:
@@ -533,7 +539,7 @@ def _apply_environ(config: Config, environ: Mapping[str, str], known: Mapping[st
 
 def _from_text(key: str, text: str, where: str) -> Any:
     """Convert the text of an environment variable for ``key``."""
-    if key == "seed":
+    if key in ("seed", "pcap_max_bytes", "pcap_ring"):
         try:
             return int(text)
         except ValueError:

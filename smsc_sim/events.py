@@ -4,11 +4,16 @@ here, and the inspection API, metrics and logs subscribe.
 
 Publishing costs one attribute check when nobody listens, so the hot path
 can publish unconditionally.
+
+Some kinds are only for those who name them (:data:`OPT_IN_KINDS`: the raw
+octets of every read and write, which the pcap trace records): a subscriber
+of "everything" never gets them, and a publisher asks :meth:`EventBus.wants`
+before it builds one, so the octets cost nothing while nobody traces.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -16,6 +21,9 @@ from twisted.logger import Logger
 from smsc_sim.contracts import Event
 
 Subscriber = Callable[[Event], None]
+
+#: kinds delivered only to subscribers that ask for them by name (``subscribe(..., kinds=...)``)
+OPT_IN_KINDS = frozenset({"bytes_in", "bytes_out"})
 
 
 class EventBus:
@@ -26,32 +34,67 @@ class EventBus:
     def __init__(self, clock: IReactorTime) -> None:
         self._clock = clock
         self._subscribers: list[Subscriber] = []
+        # subscribers of some kinds only: kind -> subscribers (a kind is absent when it has none)
+        self._by_kind: dict[str, list[Subscriber]] = {}
+        #: whether anyone listens; callers may skip building costly event data when not
+        #: (a plain attribute, kept by subscribe and unsubscribe: the hot path reads it per PDU)
+        self.active = False
 
-    @property
-    def active(self) -> bool:
-        """Whether anyone listens; callers may skip building costly event data when not."""
-        return bool(self._subscribers)
+    def _changed(self) -> None:
+        self.active = bool(self._subscribers) or bool(self._by_kind)
 
-    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+    def wants(self, kind: str) -> bool:
+        """Whether an event of ``kind`` would reach anyone (publishers of costly kinds ask first)."""
+        if kind in self._by_kind:
+            return True
+        return bool(self._subscribers) and kind not in OPT_IN_KINDS
+
+    def subscribe(self, subscriber: Subscriber, kinds: Iterable[str] | None = None) -> Callable[[], None]:
         """
-        Call ``subscriber`` with every event from now on.
+        Call ``subscriber`` with every event from now on, or with the events
+        of ``kinds`` only (the only way to get the :data:`OPT_IN_KINDS`).
 
         :returns: a function that unsubscribes it.
         """
-        self._subscribers.append(subscriber)
+        if kinds is None:
+            self._subscribers.append(subscriber)
+            self._changed()
 
-        def unsubscribe() -> None:
-            if subscriber in self._subscribers:
-                self._subscribers.remove(subscriber)
+            def unsubscribe() -> None:
+                if subscriber in self._subscribers:
+                    self._subscribers.remove(subscriber)
+                    self._changed()
 
-        return unsubscribe
+            return unsubscribe
+
+        named = tuple(dict.fromkeys(kinds))
+        for kind in named:
+            self._by_kind.setdefault(kind, []).append(subscriber)
+        self._changed()
+
+        def unsubscribe_kinds() -> None:
+            for kind in named:
+                subscribers = self._by_kind.get(kind)
+                if subscribers is not None and subscriber in subscribers:
+                    subscribers.remove(subscriber)
+                    if not subscribers:
+                        del self._by_kind[kind]
+            self._changed()
+
+        return unsubscribe_kinds
 
     def publish(self, kind: str, **data: Any) -> None:
         """Publish one event; a failing subscriber is logged and never breaks the publisher."""
-        if not self._subscribers:
+        named = self._by_kind.get(kind) if self._by_kind else None
+        if not self._subscribers and named is None:
+            return
+        targets: tuple[Subscriber, ...] = () if kind in OPT_IN_KINDS else tuple(self._subscribers)
+        if named is not None:
+            targets += tuple(named)
+        if not targets:
             return
         event = Event(kind, self._clock.seconds(), data)
-        for subscriber in tuple(self._subscribers):
+        for subscriber in targets:
             try:
                 subscriber(event)
             except Exception:

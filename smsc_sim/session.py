@@ -73,6 +73,8 @@ _BOUND_TRX = SessionState.BOUND_TRX
 _BOUND_RX = SessionState.BOUND_RX
 _CLOSED = SessionState.CLOSED
 _NOTHING = AfterReply.nothing
+_BYTES_IN = "bytes_in"
+_BYTES_OUT = "bytes_out"
 
 
 class SMPPSession(ReplyWriting, SessionClosing, SessionTimers, SessionTracing, Protocol):
@@ -114,6 +116,7 @@ class SMPPSession(ReplyWriting, SessionClosing, SessionTimers, SessionTracing, P
         self.bind_type: BindType | None = None
         self.interface_version = 0x34
         self.peer = ""
+        self.local = ""
         self.connected_at = 0.0
         self.bound_at: float | None = None
         self.counters: dict[str, int] = {"pdus_in": 0, "pdus_out": 0, "window_refused": 0}
@@ -156,6 +159,7 @@ class SMPPSession(ReplyWriting, SessionClosing, SessionTimers, SessionTracing, P
         host = getattr(peer, "host", None)
         port = getattr(peer, "port", None)
         self.peer = f"{host}:{port}" if host is not None else str(peer)
+        self.local = _address(self.transport.getHost())  # type: ignore[union-attr]
         now = self.clock.seconds()
         self.connected_at = now
         self._last_rx = now
@@ -169,7 +173,9 @@ class SMPPSession(ReplyWriting, SessionClosing, SessionTimers, SessionTracing, P
             peer=self.peer,
             instance=self.instance_name,
         )
-        self.events.publish("connection", session_id=self.session_id, instance=self.instance_name, peer=self.peer)
+        self.events.publish(
+            "connection", session_id=self.session_id, instance=self.instance_name, peer=self.peer, local=self.local
+        )
         if self.settings.session_init_timeout > 0:
             self._init_timer = self.clock.callLater(self.settings.session_init_timeout, self._session_init_expired)
 
@@ -225,6 +231,8 @@ class SMPPSession(ReplyWriting, SessionClosing, SessionTimers, SessionTracing, P
         in one write at the end (or before the connection is closed), in the
         order they were made: one write per read instead of one per PDU.
         """
+        if self.events.wants(_BYTES_IN):
+            self._publish_octets(_BYTES_IN, data)  # as read, malformed or not: the pcap trace shows the wire
         if self.state is SessionState.CLOSED or self._closing:
             return
         if self.instance.swallows_input():
@@ -427,7 +435,10 @@ class SMPPSession(ReplyWriting, SessionClosing, SessionTimers, SessionTracing, P
             self.events.publish("pdu_out", session_id=self.session_id, instance=self.instance_name, pdu=pdu)
         batch = self._batch
         if batch is None:
-            self.transport.write(encode(pdu))
+            data = encode(pdu)
+            self.transport.write(data)
+            if self.events.wants(_BYTES_OUT):
+                self._publish_octets(_BYTES_OUT, data)
         else:
             batch.append(encode(pdu))
 
@@ -446,7 +457,10 @@ class SMPPSession(ReplyWriting, SessionClosing, SessionTimers, SessionTracing, P
             self._batch = []
             transport = self.transport
             if transport is not None:
-                transport.write(batch[0] if len(batch) == 1 else b"".join(batch))
+                data = batch[0] if len(batch) == 1 else b"".join(batch)
+                transport.write(data)
+                if self.events.wants(_BYTES_OUT):
+                    self._publish_octets(_BYTES_OUT, data)
                 push = getattr(transport, "doWrite", None)
                 if push is not None and not self._closing and not getattr(transport, "disconnecting", True):
                     push()  # a failure stays in the transport: the reactor's own doWrite reports it
@@ -514,6 +528,13 @@ class SMPPSession(ReplyWriting, SessionClosing, SessionTimers, SessionTracing, P
             self._close()
         elif request.command_id == _UNBIND:
             self._close()
+
+
+def _address(address: object) -> str:
+    """``host:port`` of a transport address (its text for one without them, a UNIX socket's)."""
+    host = getattr(address, "host", None)
+    port = getattr(address, "port", None)
+    return f"{host}:{port}" if host is not None else str(address)
 
 
 SessionFactoryCallable = Callable[[], SMPPSession]

@@ -21,7 +21,7 @@ from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Factory, Protocol
-from twisted.internet.task import LoopingCall
+from twisted.internet.task import LoopingCall, deferLater
 from twisted.logger import Logger
 
 from smsc_sim.config import Config
@@ -38,6 +38,7 @@ from smsc_sim.events import EventBus
 from smsc_sim.limits import ConnectionLimiter, Refused
 from smsc_sim.session import SMPPSession
 from smsc_sim.topology import InstanceRuntime, Listener, OutageError
+from smsc_sim.trace.wiring import Trace, start_trace
 
 ScenarioLoader = Callable[[str, IReactorTime, "int | None"], IScenarioRuntime]
 
@@ -133,6 +134,8 @@ class Simulator(MultiService):
         self.judge = Judge(reactor, landscape_for(config, self.scenario), thresholds_for(config, self.scenario))
         if config.conformance_judge:
             self.judge.subscribe(self.events)
+        #: the pcap trace (``pcap``, ``pcap_ring``): None when the config asks for none
+        self.trace: Trace | None = start_trace(config, self.events)
 
     # ------------------------------------------------------------------
     # lifecycle
@@ -176,7 +179,12 @@ class Simulator(MultiService):
             result = super(Simulator, self).stopService()
             return result if isinstance(result, Deferred) else succeed(None)
 
-        return DeferredList(unbinds, consumeErrors=True).addCallback(then_stop).addCallback(lambda _: None)
+        stopping = DeferredList(unbinds, consumeErrors=True).addCallback(then_stop)
+        trace = self.trace
+        if trace is not None:
+            # a turn later: the connections that closed meanwhile have published their close
+            stopping.addCallback(lambda _: deferLater(self.clock, 0, trace.stop))
+        return stopping.addCallback(lambda _: None)
 
     def _restore(self) -> None:
         """Put back the messages and owed deliveries of the durable store (``--store sqlite:PATH``)."""

@@ -24,6 +24,7 @@ from smsc_sim.config_loader import ConfigError, load_config
 from smsc_sim.rlimits import raise_open_files
 from smsc_sim.signals import install_reload_on_sighup
 from smsc_sim.simulator import Simulator
+from smsc_sim.trace.wiring import TraceUnavailable, require_dpkt, tracing
 
 __all__ = ["Options", "makeService", "process_gc_policy"]
 
@@ -119,6 +120,29 @@ class Options(usage.Options):
             "Write the judge's findings on the ESMEs as JUnit XML to FILE at shutdown, and a Markdown "
             "summary beside it (FILE with .md) ($SMSC_SIM_CONFORMANCE_REPORT; default: none).",
         ],
+        [
+            "pcap",
+            None,
+            None,
+            "Write every SMPP connection, both directions, connect and close, to FILE as a pcap "
+            "for Wireshark; needs the 'trace' extra ($SMSC_SIM_PCAP; default: none).",
+        ],
+        [
+            "pcap-max-bytes",
+            None,
+            None,
+            "Bound of the --pcap file in octets; at it nothing more is written, 0 = none "
+            "($SMSC_SIM_PCAP_MAX_BYTES; default: 1073741824).",
+            int,
+        ],
+        [
+            "pcap-ring",
+            None,
+            None,
+            "Octets of trace the API's trace.pcap answers from; 0 = none "
+            "($SMSC_SIM_PCAP_RING; default: 16777216 with --pcap, else no trace).",
+            int,
+        ],
     ]
 
     #: the validated configuration, set by :meth:`postOptions`
@@ -161,6 +185,9 @@ class Options(usage.Options):
             "trace": True if self["trace"] else None,
             "store": self["store"],
             "conformance_report": self["conformance-report"],
+            "pcap": self["pcap"],
+            "pcap_max_bytes": self["pcap-max-bytes"],
+            "pcap_ring": self["pcap-ring"],
             "conformance_judge": False if self["no-conformance-judge"] else None,
             "accounts": list(self["account"]) or None,
             "listen": listen or None,
@@ -176,6 +203,11 @@ class Options(usage.Options):
             load_scenario(self.config.scenario)
         except ScenarioError as e:
             raise usage.UsageError(str(e)) from None
+        if tracing(self.config):
+            try:
+                require_dpkt()
+            except TraceUnavailable as e:
+                raise usage.UsageError(str(e)) from None
 
 
 def makeService(options: Options) -> IService:
@@ -190,11 +222,12 @@ def makeService(options: Options) -> IService:
     from smsc_sim.service import build_service
 
     from smsc_sim.durable.rows import StoreError
+    from smsc_sim.trace.wiring import TraceError
 
     try:
         simulator = build_service(options.config, reactor)
-    except StoreError as e:
-        # a store that cannot be opened is a start-up mistake: one line, no traceback
+    except (StoreError, TraceError) as e:
+        # a store or a pcap file that cannot be opened is a start-up mistake: one line, no traceback
         raise SystemExit(f"twistd: {e}") from None
     process_gc_policy(simulator)
     # every connection is a file: let limits.max_connections, not the shell's default of 1024, bound them

@@ -7,6 +7,7 @@ its schemas (JSON Schema 2020-12, the dialect of OpenAPI 3.1, with jsonschema).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
@@ -19,6 +20,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from smsc_sim.api.app import openapi_document
+from smsc_sim.api.trace import PCAP_TYPE
+from smsc_sim.trace.wiring import Trace
 from tests import wire
 from tests.test_api import BASE, APITestCase
 
@@ -85,7 +88,12 @@ class OpenAPITests(APITestCase):
         raw = self.successResultOf(treq.content(response))
         kind = (response.headers.getRawHeaders("content-type") or [""])[0].split(";")[0]
         code = response.code
-        answer = json.loads(raw) if kind == "application/json" else raw.decode()
+        if kind == "application/json":
+            answer = json.loads(raw)
+        elif kind == PCAP_TYPE:
+            answer = raw.decode("latin-1")  # binary: a string of its octets for the schema's check
+        else:
+            answer = raw.decode()
         if expect is not None:
             self.assertEqual(code, expect, (method, path, answer))
         self.checker.check(method, path, code, answer, kind)
@@ -133,6 +141,9 @@ class OpenAPITests(APITestCase):
         check("GET", "/api/v1/health/ready", expect=503)
         check("DELETE", "/api/v1/instances/NOPE/outage", expect=404)
 
+        check("GET", "/api/v1/trace.pcap", expect=404)  # no ring: the simulator was started without one
+        simulator = self.smsc.simulator
+        simulator.trace = Trace(dataclasses.replace(simulator.config, pcap_ring=1 << 20), simulator.events)
         esme = self.bind()
         receiver = self.bind(0x01, "SMPP2")
         sessions = check("GET", "/api/v1/sessions", expect=200)["sessions"]
@@ -140,6 +151,10 @@ class OpenAPITests(APITestCase):
         check("GET", "/api/v1/sessions?nope=1", expect=400)
         check("GET", f"/api/v1/sessions/{sessions[0]['session_id']}", expect=200)
         check("GET", "/api/v1/sessions/999", expect=404)
+        check("GET", f"/api/v1/sessions/{sessions[0]['session_id']}/trace.pcap", expect=200)
+        check("GET", "/api/v1/sessions/999/trace.pcap", expect=404)
+        check("GET", "/api/v1/trace.pcap?since=0", expect=200)
+        check("GET", "/api/v1/trace.pcap?since=soon", expect=400)
         check("DELETE", "/api/v1/sessions/999", expect=404)
         check("DELETE", f"/api/v1/sessions/{sessions[1]['session_id']}?how=sideways", expect=400)
         check("DELETE", f"/api/v1/sessions/{sessions[1]['session_id']}?how=reset", expect=200)

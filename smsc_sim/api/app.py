@@ -32,6 +32,7 @@ from smsc_sim.api.http import (
     text,
 )
 from smsc_sim.api.conformance import ConformanceRoutes
+from smsc_sim.api.trace import TraceRoutes
 from smsc_sim.api.messages import MessageRoutes
 from smsc_sim.api.metrics import CONTENT_TYPE, SimulatorMetrics
 from smsc_sim.api.sse import EventStreams
@@ -87,6 +88,7 @@ class ControlAPI:
         self.messages = MessageRoutes(simulator, self.waits)
         self.conformance = ConformanceRoutes(simulator)
         self.streams = EventStreams(simulator)
+        self.traces = TraceRoutes(simulator)
         self._routes()
 
     def resource(self) -> Resource:
@@ -116,6 +118,7 @@ class ControlAPI:
         self.messages.add_routes(self.api, PREFIX)
         self.conformance.add_routes(self.api, PREFIX)
         self.streams.add_routes(self.api, PREFIX)
+        self.traces.add_routes(self.api, PREFIX)
 
     # -- health ---------------------------------------------------------------
 
