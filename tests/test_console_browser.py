@@ -306,6 +306,42 @@ def test_mo_text_is_shown_as_text(console: Any, smsc: Any, screenshots: str) -> 
     assert errors_in_log(console) == []
 
 
+def test_conformance_page_shows_the_judges_findings(console: Any, smsc: Any, screenshots: str) -> None:
+    """
+    An ESME that binds TX on SMPP1 only, asks for a receipt of a '+'-prefixed
+    destination and hangs up without unbind: the Conformance page shows the
+    verdict fail and each finding's code; its button forgets them.
+    """
+    import smpplib.client
+    from selenium.webdriver.common.by import By
+
+    smsc.reset_conformance()
+    host, port = smsc.address("SMPP1")
+    client = smpplib.client.Client(host, port, timeout=5, allow_unknown_opt_params=True)
+    client.connect()
+    client.bind_transmitter(system_id=smsc.system_id, password=smsc.password)
+    client.send_message(source_addr="447700900001", destination_addr="+447700900888",
+                        short_message=b"judged", registered_delivery=1)
+    client.read_once()  # the submit_sm_resp
+    client._socket.close()  # gone without unbind, as a crashed ESME would  # noqa: SLF001
+    wait_for(lambda: "no-unbind" in smsc.conformance()["counts"], what="the judge's no-unbind finding")
+    tab = console.find_element(By.CSS_SELECTOR, '#tabs button[data-page="conformance"]')
+    wait_for(lambda: tab.is_displayed(), what="the Conformance tab")
+    open_page(console, smsc, "conformance")
+    # the page fetches the report as it opens: wait for the fresh one, not the one drawn at load
+    wait_for(lambda: console.find_element(By.ID, "conformance-verdict").text.startswith("verdict: fail"),
+             seconds=2.0, what="the verdict fail")
+    text = console.find_element(By.ID, "conformance").text
+    for code in ("tx-without-rx", "single-instance", "address-format", "no-unbind"):
+        assert code in text, code
+    console.save_screenshot(os.path.join(screenshots, "conformance.png"))
+    console.find_element(By.ID, "conformance-reset").click()
+    wait_for(lambda: console.find_element(By.ID, "conformance-verdict").text.startswith("verdict: pass"),
+             what="the findings forgotten")
+    assert smsc.conformance()["findings"] == []
+    assert errors_in_log(console) == []
+
+
 def test_narrow_window(console: Any, smsc: Any, screenshots: str) -> None:
     """In a narrow window (420 px) every page fits its width: tables scroll inside their box, the page does not."""
     from selenium.webdriver.common.by import By

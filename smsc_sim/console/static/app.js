@@ -479,16 +479,28 @@ function setupMO() {
 
 // -- conformance -----------------------------------------------------------------------------------
 
-function renderValue(value) {
-  if (value === null || typeof value !== "object") return el("span", {}, String(value));
-  if (Array.isArray(value)) {
-    if (value.length && value.every((v) => v && typeof v === "object" && !Array.isArray(v))) {
-      const keys = [...new Set(value.flatMap((v) => Object.keys(v)))];
-      return table(keys, value.map((v) => keys.map((k) => (v[k] !== null && typeof v[k] === "object" ? JSON.stringify(v[k]) : v[k]))));
-    }
-    return el("ul", {}, value.map((v) => el("li", {}, renderValue(v))));
-  }
-  return el("dl", {}, Object.entries(value).map(([k, v]) => [el("dt", {}, k), el("dd", {}, renderValue(v))]));
+const VERDICT_CLASS = { pass: "state-up", warn: "state-warn", fail: "state-down" };
+
+function renderConformance(report) {
+  // the judge's report (GET /api/v1/conformance): verdict, counts by code, then each finding with its evidence
+  const verdict = el("p", { id: "conformance-verdict" }, "verdict: ",
+    el("span", { className: VERDICT_CLASS[report.verdict] || "" }, report.verdict),
+    ` (${report.severities.error || 0} error, ${report.severities.warning || 0} warning, ${report.severities.info || 0} info` +
+    `${report.dropped ? `, ${report.dropped} dropped past the limit` : ""})`);
+  const reset = el("button", { type: "button", id: "conformance-reset", onclick: async () => {
+    await api("POST", "/conformance/reset", {});
+    probeConformance();
+  } }, "Forget the findings");
+  const counts = table(["code", "occurrences"], Object.entries(report.counts).map(([code, n]) => [code, n]));
+  const findings = table(["severity", "code", "account", "session", "instance", "count", "first", "last", "detail", "evidence"],
+    report.findings.map((f) => [
+      el("span", { className: f.severity === "error" ? "state-down" : f.severity === "warning" ? "state-warn" : "" }, f.severity),
+      f.code, f.account, f.session_id, f.instance, f.count, fmtTime(f.first_time), fmtTime(f.last_time), f.detail,
+      (f.evidence || []).map((e) => `${e.command} seq=${e.sequence_number ?? "-"}${e.status_name ? ` ${e.status_name}` : ""}`).join("; "),
+    ]));
+  return [verdict, reset,
+    report.findings.length ? [el("h3", {}, "By code"), counts, el("h3", {}, "Findings"), findings]
+      : el("p", {}, "No findings: nothing the ESMEs did broke a rule the judge checks.")];
 }
 
 async function probeConformance() {
@@ -498,7 +510,7 @@ async function probeConformance() {
   const answer = known ? await api("GET", "/conformance") : { ok: false };
   const tab = $('#tabs button[data-page="conformance"]');
   tab.hidden = !answer.ok;
-  if (answer.ok) $("#conformance").replaceChildren(renderValue(answer.data));
+  if (answer.ok) $("#conformance").replaceChildren(...renderConformance(answer.data).flat());
   return answer.ok;
 }
 
