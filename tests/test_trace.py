@@ -17,6 +17,7 @@ import tempfile
 from typing import Any
 
 import dpkt
+import treq
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -27,10 +28,16 @@ from twisted.trial.unittest import SynchronousTestCase
 from smsc_sim.config import default_config
 from smsc_sim.contracts import Event
 from smsc_sim.events import EventBus
-from smsc_sim.simulator import SMPPServerFactory, Simulator
+from smsc_sim.simulator import Simulator, SMPPServerFactory
 from smsc_sim.tap import Options, makeService
-from smsc_sim.trace.pcap import MAX_SEGMENT, PcapFile, pcap_bytes
-from smsc_sim.trace.ring import CONNECTION_CHARGE, SEGMENT_CHARGE, TRACE_KINDS, TraceRing
+from smsc_sim.trace.pcap import MAX_SEGMENT, PcapBuild, PcapFile, pcap_bytes
+from smsc_sim.trace.ring import (
+    CONNECTION_CHARGE,
+    SEGMENT_CHARGE,
+    TRACE_KINDS,
+    TraceRing,
+)
+from smsc_sim.trace.wiring import Trace
 from tests import wire
 
 T0 = 1_700_000_000.0
@@ -287,6 +294,54 @@ class PcapTests(SynchronousTestCase):
         later = _read(pcap_bytes(self.ring().connections(10.6), 10.6))
         self.assertEqual(_flags(later), ["PA", "FA", "FA", "A"])
         self.assertEqual([p.tcp.seq for p in later], [p.tcp.seq for p in whole[4:]])
+
+
+class PcapBuildTests(SynchronousTestCase):
+    """A capture is built a slice at a time, so that a full ring never holds the reactor."""
+
+    def ring_of(self, segments: int, ring: TraceRing | None = None) -> TraceRing:
+        """A ring (a new one, or ``ring``) that has recorded one connection of ``segments`` reads and writes."""
+        ring = TraceRing(1 << 24) if ring is None else ring
+        ring(_event("connection", 10.0, 1))
+        for i in range(segments):
+            ring(_event("bytes_in" if i % 2 == 0 else "bytes_out", 10.0 + i / 1000, 1, data=b"x" * 16))
+        return ring
+
+    def test_slices_give_the_same_file_as_one_go(self) -> None:
+        """1 200 segments are written in slices of 500 packets; the file equals the one built in one go."""
+        ring = self.ring_of(1200)
+        build = PcapBuild(ring.connections())
+        slices = sum(1 for _ in build.steps())
+        self.assertEqual(slices, (3 + 1200) // PcapBuild.STEP)
+        self.assertEqual(build.result(), pcap_bytes(ring.connections()))
+        self.assertEqual(len(_read(build.result())), 3 + 1200)
+
+    def test_api_answers_other_requests_while_a_capture_is_built(self) -> None:
+        """
+        GET /api/v1/trace.pcap of a large ring answers after several reactor
+        turns; a health check sent after it is answered before it.
+        """
+        from smsc_sim.testing.memory import MemorySMSC
+
+        smsc = MemorySMSC()
+        self.addCleanup(smsc.stop)
+        simulator = smsc.simulator
+        simulator.trace = Trace(dataclasses.replace(simulator.config, pcap_ring=1 << 24), simulator.events)
+        self.ring_of(5000, simulator.trace.ring)  # a ring already full of traffic
+        base = "http://127.0.0.1:8775/api/v1"
+        capture = smsc.http.get(base + "/trace.pcap")
+        smsc.reactor.advance(0)
+        self.assertNoResult(capture)
+        health = smsc.http.get(base + "/health/live")
+        smsc.reactor.advance(0)
+        self.assertEqual(self.successResultOf(health).code, 200)
+        self.assertNoResult(capture)
+        smsc.flush()
+        response = self.successResultOf(capture)
+        self.assertEqual(response.code, 200)
+        body = self.successResultOf(treq.content(response))
+        self.assertEqual(len(_read(body)), 3 + 5000)
+        self.assertEqual(body, pcap_bytes(simulator.trace.ring.connections()))
 
 
 class PcapFileTests(SimulatorCase):

@@ -5,13 +5,16 @@ connection's since a time, from the simulator's trace ring.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
+
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Cooperator
 
 from smsc_sim.api.http import JSONAPI, APIError, Call, TextResponse, check_keys, number
 
 if TYPE_CHECKING:
     from smsc_sim.simulator import Simulator
-    from smsc_sim.trace.ring import TraceRing
+    from smsc_sim.trace.ring import Connection, TraceRing
 
 #: the media type of a pcap file (RFC 8551's registration: application/vnd.tcpdump.pcap)
 PCAP_TYPE = "application/vnd.tcpdump.pcap"
@@ -22,6 +25,9 @@ class TraceRoutes:
 
     def __init__(self, simulator: Simulator) -> None:
         self.simulator = simulator
+        clock = simulator.clock
+        # a capture is built a slice per reactor turn, on the simulator's clock (see PcapBuild)
+        self._cooperator = Cooperator(scheduler=lambda work: clock.callLater(0, work), started=True)
 
     def add_routes(self, api: JSONAPI, prefix: str) -> None:
         """Register the routes on ``api``."""
@@ -35,7 +41,7 @@ class TraceRoutes:
         ring: TraceRing = trace.ring
         return ring
 
-    def session(self, call: Call) -> TextResponse:
+    def session(self, call: Call) -> Deferred[TextResponse]:
         """The pcap of one session (open or closed) while the ring holds it."""
         check_keys(call.query, (), "query")
         ring = self._ring()
@@ -43,16 +49,22 @@ class TraceRoutes:
         connection = ring.get(int(wanted)) if wanted.isdigit() and len(wanted) <= 12 else None
         if connection is None:
             raise APIError(404, f"no session {wanted} in the trace ring")
-        from smsc_sim.trace.pcap import pcap_bytes
+        return self._pcap([connection], None)
 
-        return TextResponse(pcap_bytes([connection]), PCAP_TYPE)
-
-    def everything(self, call: Call) -> TextResponse:
+    def everything(self, call: Call) -> Deferred[TextResponse]:
         """The pcap of every connection the ring holds; ``since`` (seconds since the epoch) keeps later packets."""
         check_keys(call.query, ("since",), "query")
         since = call.query.get("since")
         moment = number(since, "since", minimum=0) if since is not None else None
         ring = self._ring()
-        from smsc_sim.trace.pcap import pcap_bytes
+        return self._pcap(ring.connections(moment), moment)
 
-        return TextResponse(pcap_bytes(ring.connections(moment), moment), PCAP_TYPE)
+    def _pcap(self, connections: Iterable[Connection], since: float | None) -> Deferred[TextResponse]:
+        """The capture, built between other work (each slice of packets is one reactor turn)."""
+        from smsc_sim.trace.pcap import PcapBuild
+
+        build = PcapBuild(connections, since)
+        done: Deferred[TextResponse] = self._cooperator.coiterate(build.steps()).addCallback(
+            lambda _: TextResponse(build.result(), PCAP_TYPE)
+        )
+        return done
