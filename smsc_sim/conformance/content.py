@@ -15,7 +15,7 @@ from smsc_sim.conformance.tracks import (
     evidence_of,
 )
 from smsc_sim.smpp.concat import ConcatError, concat_info, payload_of
-from smsc_sim.smpp.constants import Tag
+from smsc_sim.smpp.constants import ESM_CLASS_UDHI, Tag
 from smsc_sim.smpp.pdu import PDU
 from smsc_sim.smpp.text import length_class, max_chars
 
@@ -23,7 +23,6 @@ _PAYLOAD = int(Tag.message_payload)
 #: data_coding values read as single-byte Latin text, where UTF-8 octets become mojibake
 _SINGLE_BYTE = frozenset({0x00, 0x03})
 _UCS2 = 0x08
-_DIGITS = frozenset("0123456789")
 _TON_INTERNATIONAL = 1
 
 
@@ -45,7 +44,7 @@ def _limit(data_coding: int, concatenated: bool) -> int | None:
 
 def _looks_like_utf8(octets: bytes) -> bool:
     """Octets above 0x7F that form valid multi-byte UTF-8: text encoded as UTF-8 and labelled Latin."""
-    if all(octet < 0x80 for octet in octets):
+    if octets.isascii():
         return False
     try:
         octets.decode("utf-8")
@@ -73,12 +72,18 @@ class ContentChecks:
         esm_class = int(params.get("esm_class", 0))
         data_coding = int(params.get("data_coding", 0))
         short_message: bytes = params.get("short_message", b"")
-        try:
-            info = concat_info(esm_class, short_message, pdu.tlvs)
-            payload = payload_of(esm_class, short_message, pdu.tlvs)
-        except ConcatError as error:
-            self._record(Check.concat_inconsistent, account, track, pdu, time, f"malformed concatenation data: {error}")
-            return
+        if not pdu.tlvs and not esm_class & ESM_CLASS_UDHI:
+            # a plain message, the usual case: no concatenation data to read
+            info, payload = None, short_message
+        else:
+            try:
+                info = concat_info(esm_class, short_message, pdu.tlvs)
+                payload = payload_of(esm_class, short_message, pdu.tlvs)
+            except ConcatError as error:
+                self._record(
+                    Check.concat_inconsistent, account, track, pdu, time, f"malformed concatenation data: {error}"
+                )
+                return
         self._encoding(account, track, pdu, data_coding, payload, time)
         if info is None:
             limit = _limit(data_coding, False)
@@ -192,7 +197,7 @@ def _address_problem(ton: int, address: str) -> str | None:
         return "leading '+'; send the digits only, with TON 1"
     if address.startswith("00"):
         return "leading '00'; send the international number without it, with TON 1"
-    if not address or not set(address) <= _DIGITS:
+    if not (address.isascii() and address.isdigit()):
         return "not digits only"
     if ton != _TON_INTERNATIONAL:
         return f"dest_addr_ton {ton}; the provider expects 1 (international)"
