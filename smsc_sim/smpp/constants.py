@@ -127,10 +127,12 @@ def status_name(status: int) -> str:
     :param status: a command_status value.
     :returns: ``ESME_RTHROTTLED`` for a known status, ``0x00000401`` otherwise.
     """
-    try:
-        return CommandStatus(status).name
-    except ValueError:
-        return f"0x{status:08X}"
+    known = _STATUS_NAMES.get(status)
+    return known if known is not None else f"0x{status:08X}"
+
+
+#: command_status -> name, for :func:`status_name` (asked of every PDU by the metrics: a dict beats an enum call)
+_STATUS_NAMES: dict[int, str] = {int(status): status.name for status in CommandStatus}
 
 
 def parse_status(value: str | int) -> int:
