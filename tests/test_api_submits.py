@@ -40,12 +40,14 @@ class SubmitsTests(SynchronousTestCase):
             ("ESME_ROK", ["447700900002"], "smppclient1", "submit_sm"),
         )
         self.assertIsNotNone(accepted["message_id"])
-        self.assertEqual((refused["status"], refused["status_name"], refused["message_id"]), (0x0B, "ESME_RINVDSTADR", None))
+        self.assertEqual(
+            (refused["status"], refused["status_name"], refused["message_id"]), (0x0B, "ESME_RINVDSTADR", None)
+        )
         # the refused one left no message: only /submits shows it
         self.assertEqual([m["destination_addr"] for m in self.smsc.messages()], ["447700900002"])
 
     def test_filters_and_total(self) -> None:
-        """status (name or number), account and destination (exact) / destination_prefix filter; total counts every match."""
+        """status (name or number), account, destination (exact), destination_prefix filter; total counts all."""
         for sequence, destination in enumerate(["447700900002", "99900011", "99900011123", "447700900003"], 2):
             self.submit(sequence, destination)
         self.assertEqual(len(self.smsc.submits(status="ESME_RINVDSTADR")), 2)

@@ -8,7 +8,6 @@ them, and every member, called in each form, answers the same.
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from typing import Any, Callable, Generator
 
@@ -148,7 +147,7 @@ def test_the_protocol_names_every_member_exercised() -> None:
 
 
 def test_memory_form_every_member() -> None:
-    """The memory form has every member (system_id, address, wait_for_receipt, force_receipt...) and honours every option."""
+    """The memory form has every member (system_id, address, wait_for_receipt...) and honours every option."""
     smsc = MemorySMSC(**OPTIONS)
     try:
         assert run_blocking(smsc, settle_in_memory(smsc)) == set(MEMBERS)
@@ -184,7 +183,7 @@ async def test_inprocess_form_every_member() -> None:
 
 
 def test_options_a_form_cannot_honour_are_refused_by_name() -> None:
-    """twistd arguments outside the subprocess form, a Config object for a child, or bad accounts fail at once, named."""
+    """twistd arguments outside the subprocess form, a Config for a child, or bad accounts fail at once, named."""
     with pytest.raises(FormOptionError, match="'args'.*only the subprocess form"):
         make_simulator("memory", {"args": ["--trace"]})
     with pytest.raises(FormOptionError, match="'args'"):
@@ -256,4 +255,3 @@ def test_protocol_members_are_documented() -> None:
             continue
         doc = (member.fget if isinstance(member, property) else member).__doc__
         assert doc and doc.strip(), name
-    assert dataclasses.is_dataclass(default_config())

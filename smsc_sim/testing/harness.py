@@ -11,6 +11,9 @@ as well, so every API call is a method of it::
         ...
         smsc.wait_for_messages(count=1, destination="447700900001")
 
+:class:`ThreadedSimulator` runs it in this process on a reactor of its own,
+in a thread of its own: blocking clients work as with a child process.
+
 :class:`InProcessSimulator` runs it on the running reactor of a Twisted
 test process (pytest-twisted, trial); it is a
 :class:`~smsc_sim.testing.client.SMSCClient`, so its API methods return
@@ -474,7 +477,7 @@ class ThreadedSimulator(_Where, SyncSMSCClient):
         return self
 
     def call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run ``function(*args, **kwargs)`` in the reactor's thread (where the engine lives); its result, waited for."""
+        """Run ``function(*args, **kwargs)`` in the reactor's thread (where the engine lives); its result."""
         from twisted.internet.threads import blockingCallFromThread
 
         if self.reactor is None:

@@ -396,7 +396,7 @@ class MemorySMSC:
         return self.simulator.end_outage(instance)
 
     def load_scenario(self, name: str | None = None, *, yaml: str | None = None) -> Any:
-        """Switch to another scenario, by shipped name or path (any path: this is the test's own process), or YAML text."""
+        """Switch scenario: by shipped name or path (any path: this is the test's own process), or by YAML text."""
         if name is not None and yaml is None:
             self.simulator.load_scenario(name)
             return self.scenario()

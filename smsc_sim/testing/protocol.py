@@ -4,17 +4,21 @@ The one client API every form of the simulator offers to a test.
 A test is written against :class:`SimulatorForm`; which form runs it is the
 suite's choice (``--smsc-sim-mode``), not the test's:
 
-=========================================================  ==========================  ===================================
-form                                                       ESME it suits               what a member returns
-=========================================================  ==========================  ===================================
-:class:`~smsc_sim.testing.harness.SimulatorProcess`        any (smpplib, asyncio...)   the value (blocking)
-:class:`~smsc_sim.testing.harness.ThreadedSimulator`       any, same process           the value (blocking)
-:class:`~smsc_sim.testing.harness.InProcessSimulator`      Twisted, on the test's      a Deferred of the value
-                                                           running reactor
-:class:`~smsc_sim.testing.memory.MemorySMSC`               Twisted protocols, in       the value; the waits (and the
-                                                           memory with a fake clock    outages) a Deferred that fires
-                                                                                       as the fake clock advances
-=========================================================  ==========================  ===================================
+==================  ============================  ==========================================
+form                ESME it suits                 what a member returns
+==================  ============================  ==========================================
+SimulatorProcess    any (smpplib, asyncio...)     the value (blocking)
+ThreadedSimulator   any, in the same process      the value (blocking)
+InProcessSimulator  Twisted, on the test's        a Deferred of the value
+                    running reactor
+MemorySMSC          Twisted protocols, in         the value; the waits (and the outages) a
+                    memory with a fake clock      Deferred that fires as the clock advances
+==================  ============================  ==========================================
+
+(:class:`~smsc_sim.testing.harness.SimulatorProcess`,
+:class:`~smsc_sim.testing.harness.ThreadedSimulator`,
+:class:`~smsc_sim.testing.harness.InProcessSimulator`,
+:class:`~smsc_sim.testing.memory.MemorySMSC`.)
 
 Every form is made with the same options, each honoured or refused with a
 :class:`FormOptionError` naming it: ``config`` (a YAML path, or a
