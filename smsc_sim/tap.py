@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,7 +27,7 @@ from smsc_sim.signals import install_reload_on_sighup
 from smsc_sim.simulator import Simulator
 from smsc_sim.trace.wiring import TraceUnavailable, require_dpkt, tracing
 
-__all__ = ["Options", "makeService", "process_gc_policy"]
+__all__ = ["Options", "TwistdOptions", "makeService", "process_gc_policy", "version_line"]
 
 #: The cyclic GC's generation-0 threshold in the twistd process (Python's default is 700).
 GC_THRESHOLD0 = 20_000
@@ -158,6 +159,11 @@ class Options(usage.Options):
         self["listen"] = {}
         self["account"] = []
 
+    def opt_version(self) -> None:
+        """Print smsc-sim's version and the Twisted and smpp.pdu3 versions it runs with, and exit."""
+        print(version_line())
+        sys.exit(0)
+
     def opt_listen(self, value: str) -> None:
         """NAME=ENDPOINT: replace the first listener of instance NAME (any instance). Repeatable."""
         name, sep, endpoint = value.partition("=")
@@ -208,6 +214,44 @@ class Options(usage.Options):
                 require_dpkt()
             except TraceUnavailable as e:
                 raise usage.UsageError(str(e)) from None
+
+
+class TwistdOptions(Options):
+    """
+    :class:`Options` as ``twistd smsc-sim`` parses them: a mistake is one
+    line on standard error and exit status 2, not twistd's page of usage
+    (on standard output) followed by the error.
+    """
+
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        """Parse, or print the mistake as one line on stderr and exit with status 2."""
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as e:
+            sys.stderr.write(f"twistd smsc-sim: {one_line(str(e))}\n")
+            sys.stderr.flush()
+            sys.exit(2)
+
+
+def one_line(message: str) -> str:
+    """A message on one line: its lines joined with ``; ``."""
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip()) or "invalid options"
+
+
+def version_line() -> str:
+    """``smsc-sim 0.1.0 (Twisted 26.10.0, smpp.pdu3 0.6, Python 3.11.7)``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import twisted
+
+    import smsc_sim
+
+    try:
+        pdu3 = version("smpp.pdu3")
+    except PackageNotFoundError:  # pragma: no cover - a broken install
+        pdu3 = "not installed"
+    python = ".".join(map(str, sys.version_info[:3]))
+    return f"smsc-sim {smsc_sim.__version__} (Twisted {twisted.__version__}, smpp.pdu3 {pdu3}, Python {python})"
 
 
 def makeService(options: Options) -> IService:

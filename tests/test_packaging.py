@@ -158,7 +158,7 @@ class WheelTests(SynchronousTestCase):
             "from twisted.plugin import getPlugins\n"
             "from twisted.application.service import IServiceMaker\n"
             "makers = {m.tapname: m for m in getPlugins(IServiceMaker)}\n"
-            "print(makers['smsc-sim'].options is smsc_sim.tap.Options)\n"
+            "print(makers['smsc-sim'].options is smsc_sim.tap.TwistdOptions)\n"
             "print(plugin.__file__)\nprint(smsc_sim.tap.__file__)\n"
         )
         where = run([sys.executable, "-c", probe], pythonpath=target, cwd=_scratch())
@@ -185,7 +185,7 @@ class CheckoutTests(SynchronousTestCase):
         """twistd's plugin discovery lists smsc-sim, pointing at smsc_sim.tap."""
         makers = {maker.tapname: maker for maker in getPlugins(IServiceMaker)}
         maker = makers["smsc-sim"]
-        self.assertIs(maker.options, tap.Options)
+        self.assertIs(maker.options, tap.TwistdOptions)
         self.assertIs(maker.makeService, tap.makeService)
         self.assertEqual(maker.description, "SMPP 3.4 SMSC simulator with HTTP control API.")
 
@@ -221,8 +221,42 @@ class CheckoutTests(SynchronousTestCase):
         with open(path, "w", encoding="utf-8") as f:
             f.write("core:\n  routing: origin\n  retry_backof: 5\n")
         result = run(TWISTD + ["-n", "smsc-sim", "--config", path], pythonpath=REPO, cwd=scratch)
-        output = result.stdout + result.stderr
-        self.assertNotEqual(result.returncode, 0)
-        self.assertIn(f"{path}:3: core.retry_backof: unknown key", output)
-        self.assertNotIn("Traceback", output)
+        self.assertEqual(result.returncode, 2)
+        self.assertEqual(result.stdout, "")
+        [line] = result.stderr.splitlines()
+        self.assertIn(f"{path}:3: core.retry_backof: unknown key", line)
         self.assertFalse(os.path.exists(os.path.join(scratch, "twistd.pid")))
+
+    def test_start_mistakes_are_one_line_on_stderr(self) -> None:
+        """
+        A scenario mistake, a bad option value and an unknown option each stop twistd with exit status 2,
+        nothing on stdout (no page of usage) and exactly one line on stderr naming the mistake.
+        """
+        scratch = _scratch()
+        bad = os.path.join(scratch, "bad-scenario.yaml")
+        with open(bad, "w", encoding="utf-8") as f:
+            f.write("name: bad\nrules:\n  - match: {destination: '44'}\n    sumbit_status: 8\n")
+        for argv, said in (
+            (["--scenario", bad], bad),
+            (["--scenario", "no-such-scenario"], "no-such-scenario"),
+            (["--seed", "x"], "invalid literal"),
+            (["--bogus"], "--bogus"),
+            (["--listen", "SMPP1"], "--listen wants NAME=ENDPOINT"),
+        ):
+            result = run(TWISTD + ["-n", "smsc-sim", *argv], pythonpath=REPO, cwd=scratch)
+            self.assertEqual((result.returncode, result.stdout), (2, ""), argv)
+            [line] = result.stderr.splitlines()
+            self.assertTrue(line.startswith("twistd smsc-sim: "), line)
+            self.assertIn(said, line)
+        self.assertFalse(os.path.exists(os.path.join(scratch, "twistd.pid")))
+
+    def test_version_names_smsc_sim_twisted_and_pdu3(self) -> None:
+        """`twistd smsc-sim --version` prints smsc-sim's version with the Twisted and smpp.pdu3 versions."""
+        import twisted
+        from importlib.metadata import version
+
+        result = run(TWISTD + ["smsc-sim", "--version"], pythonpath=REPO, cwd=_scratch())
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn(f"smsc-sim {smsc_sim.__version__} ", result.stdout)
+        self.assertIn(f"Twisted {twisted.__version__}", result.stdout)
+        self.assertIn(f"smpp.pdu3 {version('smpp.pdu3')}", result.stdout)

@@ -209,3 +209,82 @@ def test_conformance_inprocess(suite: pytest.Pytester) -> None:
     suite.makepyfile(test_user=INPROCESS_CONFORMANCE_SUITE)
     result = suite.runpytest_subprocess(*_plugin_args(), "--smsc-sim-mode=inprocess", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+FACTORY_CONFTEST = '''
+import pytest
+
+@pytest.fixture(scope="session")
+def smsc_sim_options(smsc_sim_options):
+    # the plugin's options (--smsc-sim-seed, ini smsc_sim_scenario...), with the suite's accounts
+    return {**smsc_sim_options, "accounts": [("alice", "secret1")]}
+'''
+
+FACTORY_SUITE = '''
+import smpplib.client
+import smpplib.exceptions
+
+
+def bind(smsc, system_id, password):
+    client = smpplib.client.Client(*smsc.address("SMPP1"), timeout=5, allow_unknown_opt_params=True)
+    client.connect()
+    try:
+        client.bind_transceiver(system_id=system_id, password=password)
+        client.unbind()
+        return True
+    except smpplib.exceptions.PDUError:
+        return False
+    finally:
+        client.disconnect()
+
+
+def test_options_reach_the_fixture(smsc_sim):
+    assert smsc_sim.system_id == "alice"
+    assert smsc_sim.info()["seed"] == 77
+    assert smsc_sim.scenario()["name"] == "error-codes"
+    assert bind(smsc_sim, "alice", "secret1")
+
+
+def test_factory_makes_another_simulator(smsc_sim, smsc_sim_factory):
+    other = smsc_sim_factory(accounts=[("bob", "pw2")], scenario="default", seed=5)
+    assert other.address("SMPP1") != smsc_sim.address("SMPP1")
+    assert other.api_url != smsc_sim.api_url
+    assert (other.system_id, other.info()["seed"], other.scenario()["name"]) == ("bob", 5, "default")
+    assert bind(other, "bob", "pw2") and not bind(other, "alice", "secret1")
+    assert smsc_sim.info()["accounts"] == ["alice"]
+
+
+def test_factory_memory_form_honours_accounts(smsc_sim_factory):
+    memory = smsc_sim_factory(mode="memory", accounts=[("carol", "pw3")])
+    assert memory.info()["accounts"] == ["carol"]
+
+
+def test_old_names_are_aliases(smsc, smsc_sim, smsc_memory, smsc_sim_memory):
+    assert smsc is smsc_sim
+    assert smsc_memory is smsc_sim_memory
+    assert smsc_memory.system_id == "alice"
+'''
+
+
+@pytest.mark.parametrize("mode", ["subprocess", "thread"])
+def test_factory_options_and_aliases(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    """
+    --smsc-sim-seed, ini smsc_sim_scenario and conftest accounts reach smsc_sim in either blocking mode;
+    smsc_sim_factory makes a second simulator with its own ports, API and accounts; old names are aliases.
+    """
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+    pytester.makeconftest(FACTORY_CONFTEST)
+    pytester.makeini("[pytest]\nsmsc_sim_scenario = error-codes\nsmsc_sim_seed = 1\n")
+    pytester.makepyfile(test_user=FACTORY_SUITE)
+    result = pytester.runpytest_subprocess(
+        *_plugin_args(), "-p", "no:cacheprovider", f"--smsc-sim-mode={mode}", "--smsc-sim-seed=77"
+    )
+    result.assert_outcomes(passed=4)
+
+
+def test_bad_seed_is_a_usage_error(suite: pytest.Pytester) -> None:
+    """A seed that is not an integer is reported as a usage error naming smsc_sim_seed."""
+    suite.makepyfile(test_user="def test_x(smsc_sim):\n    pass\n")
+    result = suite.runpytest_subprocess(*_plugin_args(), "-p", "no:cacheprovider", "--smsc-sim-seed=abc")
+    assert "smsc_sim_seed must be an integer" in result.stdout.str() + result.stderr.str()
+    assert result.ret != 0

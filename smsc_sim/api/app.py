@@ -36,6 +36,7 @@ from smsc_sim.api.trace import TraceRoutes
 from smsc_sim.api.messages import MessageRoutes
 from smsc_sim.api.metrics import CONTENT_TYPE, SimulatorMetrics
 from smsc_sim.api.sse import EventStreams
+from smsc_sim.api.submits import SubmitRoutes
 from smsc_sim.api.views import session_view
 from smsc_sim.api.waiting import Waits
 from smsc_sim.console import ConsoleResource
@@ -49,6 +50,14 @@ if TYPE_CHECKING:
     from smsc_sim.simulator import Simulator
 
 PREFIX = "/api/v1"
+#: where to go from an index (``/api``, ``/api/v1``): paths on this server, and the docs in the source tree
+LINKS = {
+    "api": PREFIX,
+    "openapi": PREFIX + "/openapi.json",
+    "console": "/",
+    "events": PREFIX + "/events",
+    "docs": "docs/api.md in the smsc-sim source (README.md, docs/*.md)",
+}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -89,6 +98,7 @@ class ControlAPI:
         self.conformance = ConformanceRoutes(simulator)
         self.streams = EventStreams(simulator)
         self.traces = TraceRoutes(simulator)
+        self.submits = SubmitRoutes(simulator)
         self._routes()
 
     def resource(self) -> Resource:
@@ -98,6 +108,7 @@ class ControlAPI:
     def _routes(self) -> None:
         add = self.api.add
         add(PREFIX, "GET", self.index)
+        add("/api", "GET", self.links)
         add(PREFIX + "/openapi.json", "GET", lambda call: openapi_document(), open_access=True)
         add(PREFIX + "/health/live", "GET", self.live, open_access=True)
         add(PREFIX + "/health/ready", "GET", self.ready)
@@ -119,6 +130,7 @@ class ControlAPI:
         self.conformance.add_routes(self.api, PREFIX)
         self.streams.add_routes(self.api, PREFIX)
         self.traces.add_routes(self.api, PREFIX)
+        self.submits.add_routes(self.api, PREFIX)
 
     # -- health ---------------------------------------------------------------
 
@@ -136,7 +148,12 @@ class ControlAPI:
             },
             "accounts": [account.system_id for account in simulator.config.accounts],
             "openapi": PREFIX + "/openapi.json",
+            "links": LINKS,
         }
+
+    def links(self, call: Call) -> dict[str, Any]:
+        """``GET /api``: where the API, its description, the console and the docs are."""
+        return {"name": "smsc-sim", "version": smsc_sim.__version__, "links": LINKS}
 
     def live(self, call: Call) -> dict[str, Any]:
         """The process answers."""
@@ -336,6 +353,7 @@ class ControlAPI:
             except ValueError as e:
                 raise APIError(500, f"cannot reload the configured scenario: {e}") from None
         simulator.reset()
+        self.submits.clear()
         return DeferredList(waits, consumeErrors=True).addCallback(lambda _: {"reset": flags})
 
     def stats(self, call: Call) -> dict[str, Any]:
@@ -353,5 +371,6 @@ class ControlAPI:
         """Stop counting events and end every open wait."""
         self.metrics.close()
         self.streams.close()
+        self.submits.close()
         for wait in list(self.waits.open):
             wait.result.cancel()

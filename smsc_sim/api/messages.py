@@ -23,7 +23,12 @@ if TYPE_CHECKING:
     from smsc_sim.simulator import Simulator
 
 #: the filters of a message query, as query-string (or wait body) names
-FILTERS = ("account", "instance", "source", "destination", "state", "since", "until", "text", "direction")
+#: (``source`` and ``destination`` match the whole address exactly; ``destination_prefix`` matches its start,
+#: as a scenario rule's ``destination`` does)
+FILTERS = (
+    "account", "instance", "source", "destination", "destination_prefix", "state", "since", "until", "text",
+    "direction",
+)  # fmt: skip
 #: the fields of an MO injection
 MO_FIELDS = (
     "account", "source", "destination", "text", "data_hex", "encoding", "data_coding", "split", "instance", "count",
@@ -116,6 +121,8 @@ class MessageRoutes:
 
     def query(self, filters: dict[str, Any], limit: int, offset: int) -> list[dict[str, Any]]:
         """One page of messages over every cluster, oldest submit first."""
+        if "destination_prefix" in filters:
+            return self.page(filters, limit, offset)[0]
         cores = list(self.simulator.cores.values())
         if len(cores) == 1:
             records = list(cores[0].messages(**filters, limit=limit, offset=offset))
@@ -125,6 +132,22 @@ class MessageRoutes:
             merged.extend(core.messages(**filters, limit=offset + limit, offset=0))
         merged.sort(key=lambda r: (getattr(r, "submit_time", 0.0), getattr(r, "number", 0)))
         return [message_view(r) for r in merged[offset : offset + limit]]
+
+    def page(self, filters: dict[str, Any], limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        """One page of messages over every cluster, oldest submit first, and how many match in all."""
+        core_filters = {key: value for key, value in filters.items() if key != "destination_prefix"}
+        prefix = filters.get("destination_prefix")
+        matched: list[Any] = []
+        cores = list(self.simulator.cores.values())
+        for core in cores:
+            # the store's query matches a destination exactly; a prefix is applied here, on its answer
+            found = core.messages(**core_filters, limit=None, offset=0)
+            if prefix is not None:
+                found = [r for r in found if str(getattr(r, "destination_addr", "")).startswith(prefix)]
+            matched.extend(found)
+        if len(cores) > 1:
+            matched.sort(key=lambda r: (getattr(r, "submit_time", 0.0), getattr(r, "number", 0)))
+        return [message_view(r) for r in matched[offset : offset + limit]], len(matched)
 
     def find(self, message_id: str) -> Any:
         """The record of that id in any cluster, or None."""
@@ -141,13 +164,14 @@ class MessageRoutes:
         limit = int(number(call.query.get("limit", 100), "limit", 1, integer=True))
         offset = int(number(call.query.get("offset", 0), "offset", 0, integer=True))
         limit = min(limit, MAX_LIMIT)
-        page = self.query(filters, limit, offset)
+        page, total = self.page(filters, limit, offset)
         return {
             "messages": page,
             "count": len(page),
+            "total": total,
             "limit": limit,
             "offset": offset,
-            "next_offset": offset + limit if len(page) == limit else None,
+            "next_offset": offset + limit if offset + limit < total else None,
         }
 
     def one(self, call: Call) -> dict[str, Any]:

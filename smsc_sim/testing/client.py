@@ -142,6 +142,15 @@ class _Calls:
         query = _clean({**filters, "limit": limit, "offset": offset})
         return self._call(_Request("GET", "/messages", query=query, extract=lambda body: body["messages"]))
 
+    def submits(self, limit: int = 100, offset: int = 0, **filters: Any) -> Any:
+        """
+        Every submit the ESMEs sent (submit_sm, data_sm, submit_multi), accepted
+        or refused, with the status each got, oldest first.  Filters: account,
+        status (a name such as ``ESME_RTHROTTLED`` or a number), destination.
+        """
+        query = _clean({**filters, "limit": limit, "offset": offset})
+        return self._call(_Request("GET", "/submits", query=query, extract=lambda body: body["submits"]))
+
     def message(self, message_id: str) -> Any:
         """One message with its history, text, reassembled text and receipts."""
         return self._call(_Request("GET", f"/messages/{_quote(message_id)}"))

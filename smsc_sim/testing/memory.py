@@ -27,16 +27,22 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IProtocol, IProtocolFactory
 from twisted.internet.protocol import Protocol
 from twisted.internet.testing import MemoryReactorClock
+from twisted.python.failure import Failure
 from twisted.test.iosim import FakeTransport, IOPump, connect
 
 from smsc_sim.api.app import ControlAPI
 from smsc_sim.api.messages import message_view, parse_filters
 from smsc_sim.api.views import session_view
-from smsc_sim.config import Config, default_config
+from smsc_sim.config import Config
 from smsc_sim.contracts import Event
 from smsc_sim.modes import CLOSED_MODES
 from smsc_sim.session import SMPPSession
 from smsc_sim.simulator import Simulator, SMPPServerFactory
+from smsc_sim.testing.client import WaitTimeout
+
+class MemoryWaitTimeout(WaitTimeout, TimeoutError):
+    """A wait in memory ran out of (fake) time: a :class:`WaitTimeout` as in the other forms, and a ``TimeoutError``."""
+
 
 #: the base URL the in-memory API answers on (any host works)
 MEMORY_API_URL = "http://smsc-sim.invalid"
@@ -80,27 +86,32 @@ class MemorySMSC:
     """
     A started simulator on a ``MemoryReactorClock``.
 
-    :param config: the configuration (default: the provider's topology;
-        its API endpoint is ignored: the API is served in memory).
+    It is a :class:`~smsc_sim.testing.protocol.SimulatorForm`: every member of
+    the client API is here, answering at once, except the waits and the
+    outages, which return Deferreds that fire as :meth:`advance` moves time.
+
+    :param config: the configuration, or the path of a YAML file (default: the
+        provider's topology; its API endpoint is ignored: the API is served in memory).
     :param seed: the seed of every random choice (0 unless given, so runs repeat).
     :param scenario: a scenario name or path to load instead of the configured one.
     :param token: a bearer token for the in-memory API.
+    :param accounts: ``(system_id, password)`` pairs replacing the configured accounts.
     """
 
     def __init__(
         self,
-        config: Config | None = None,
+        config: Config | str | None = None,
         seed: int | None = 0,
         scenario: str | None = None,
         token: str | None = None,
+        accounts: Iterable[tuple[str, str]] | None = None,
     ) -> None:
-        config = config if config is not None else default_config()
-        changes: dict[str, Any] = {"api_endpoint": ""}
-        if seed is not None:
-            changes["seed"] = seed
-        if scenario is not None:
-            changes["scenario"] = scenario
-        self.config = dataclasses.replace(config, **changes)
+        from smsc_sim.testing.harness import configure
+
+        self.config = configure(config, scenario=scenario, accounts=accounts, seed=seed, token=token)
+        self.config = dataclasses.replace(self.config, api_endpoint="")
+        token = self.config.api_token
+        self.accounts = [(a.system_id, a.password) for a in self.config.accounts]
         self.reactor = MemoryReactorClock()
         self.clock = self.reactor
         self.simulator = Simulator(self.config, self.reactor)
@@ -114,6 +125,49 @@ class MemorySMSC:
         self._factories: dict[str, SMPPServerFactory] = {}
         self.simulator.startService()
         self._http: Any = None
+        self._client: Any = None
+
+    # -- where and who (the same members as the socket forms) ---------------------------------
+
+    @property
+    def endpoints(self) -> dict[str, list[tuple[str, int]]]:
+        """
+        The configured address of each instance's listeners.  Nothing listens
+        there (connect with :meth:`connect` or :meth:`endpoint`): it is the
+        address a session reports as its own, so the names and the numbers
+        match what the socket forms report.
+        """
+        return {instance.name: [_nominal(e) for e in instance.endpoints] for instance in self.config.instances}
+
+    def address(self, instance: str = "SMPP1") -> tuple[str, int]:
+        """``(host, port)`` of an instance's first listener (see :attr:`endpoints`)."""
+        try:
+            return self.endpoints[instance][0]
+        except (KeyError, IndexError):
+            raise KeyError(f"instance {instance!r} does not listen; instances: {', '.join(self.endpoints)}") from None
+
+    def port(self, instance: str = "SMPP1") -> int:
+        """The port of an instance's first listener (see :attr:`endpoints`)."""
+        return self.address(instance)[1]
+
+    @property
+    def host(self) -> str:
+        """The host every listener is on."""
+        return "127.0.0.1"
+
+    @property
+    def system_id(self) -> str:
+        """The first account's system_id."""
+        return self.accounts[0][0]
+
+    @property
+    def password(self) -> str:
+        """The first account's password."""
+        return self.accounts[0][1]
+
+    def start(self) -> MemorySMSC:
+        """Nothing to do (it starts when made); here so every form starts the same way."""
+        return self
 
     # -- connections -------------------------------------------------------------
 
@@ -138,7 +192,8 @@ class MemorySMSC:
         if factory is None:
             factory = self._factories[instance] = SMPPServerFactory(self.simulator, runtime)
         address = peer if peer is not None else self._next_peer()
-        server_address = IPv4Address("TCP", "127.0.0.1", 2775)
+        host, port = self.address(instance) if self.endpoints.get(instance) else ("127.0.0.1", 2775)
+        server_address = IPv4Address("TCP", host, port)
         session = factory.buildProtocol(address)
         if not isinstance(session, SMPPSession):
             # the connection limits refused it
@@ -199,10 +254,89 @@ class MemorySMSC:
 
     @property
     def client(self) -> Any:
-        """An :class:`~smsc_sim.testing.client.SMSCClient` on :attr:`http`."""
-        from smsc_sim.testing.client import SMSCClient
+        """An :class:`~smsc_sim.testing.client.SMSCClient` on :attr:`http` (its calls return Deferreds)."""
+        if self._client is None:
+            from smsc_sim.testing.client import SMSCClient
 
-        return SMSCClient(MEMORY_API_URL, token=self.api.api.token, http=self.http)
+            self._client = SMSCClient(MEMORY_API_URL, token=self.api.api.token, http=self.http)
+        return self._client
+
+    def _now(self, answer: Deferred[Any]) -> Any:
+        """The answer of an API call that needs no time to pass: its value, or its error raised."""
+        self.flush()
+        box: list[Any] = []
+
+        def keep(result: Any) -> None:
+            box.append(result)
+
+        answer.addBoth(keep)
+        if not box:
+            raise RuntimeError("the in-memory API did not answer without time passing")
+        if isinstance(box[0], Failure):
+            box[0].raiseException()
+        return box[0]
+
+    def _later(self, answer: Deferred[Any]) -> Deferred[Any]:
+        """The answer of an API call that waits for the fake clock: a Deferred."""
+        self.flush()
+        return answer
+
+    # -- the client API, answered in memory ------------------------------------------------
+
+    def info(self) -> Any:
+        """``GET /api/v1``: version, seed, endpoints, accounts."""
+        return self._now(self.client.info())
+
+    def instances(self) -> Any:
+        """Every instance with its state."""
+        return self._now(self.client.instances())
+
+    def instance(self, name: str) -> Any:
+        """One instance."""
+        return self._now(self.client.instance(name))
+
+    def end_session(self, session_id: int, how: str = "unbind") -> Any:
+        """End a session: ``how="reset"`` answers at once, an unbind fires once answered (a Deferred)."""
+        return self._later(self.client.end_session(session_id, how))
+
+    def submits(self, limit: int = 100, offset: int = 0, **filters: Any) -> Any:
+        """Every submit the ESMEs sent, accepted or refused, with the status each got."""
+        return self._now(self.client.submits(limit, offset, **filters))
+
+    def force_receipt(self, message_id: str, stat: str, err: int | None = None) -> Any:
+        """End a message now with receipt ``stat`` (DELIVRD, UNDELIV...) and ``err``."""
+        return self._now(self.client.force_receipt(message_id, stat, err))
+
+    def wait_for_receipt(self, message_id: str, outcome: str = "acked", timeout: float = 10.0) -> Deferred[Any]:
+        """Fires with ``{"message": ..., "receipt": ...}`` once the receipt reached ``outcome`` (advance the clock)."""
+        return self._later(self.client.wait_for_receipt(message_id, outcome, timeout))
+
+    def wait_for_bind(
+        self,
+        account: str | None = None,
+        instance: str | None = None,
+        bind_type: str | None = None,
+        count: int = 1,
+        timeout: float = 10.0,
+    ) -> Deferred[Any]:
+        """Fires with the bound sessions matching once there are ``count`` of them (flush or advance)."""
+        return self._later(self.client.wait_for_bind(account, instance, bind_type, count, timeout))
+
+    def scenario(self) -> Any:
+        """The active scenario's summary."""
+        return self._now(self.client.scenario())
+
+    def scenarios(self) -> Any:
+        """The names of the shipped scenarios."""
+        return self._now(self.client.scenarios())
+
+    def stats(self) -> Any:
+        """Every cluster's counters."""
+        return self._now(self.client.stats())
+
+    def metrics(self) -> Any:
+        """The Prometheus exposition, as text."""
+        return self._now(self.client.metrics())
 
     # -- direct helpers (no HTTP) --------------------------------------------------------
 
@@ -217,8 +351,11 @@ class MemorySMSC:
         record = self.api.messages.find(message_id)
         return message_view(record) if record is not None else None
 
-    def sessions(self) -> list[dict[str, Any]]:
-        """Open sessions as the API shows them."""
+    def sessions(self, **filters: Any) -> list[dict[str, Any]]:
+        """Open sessions as the API shows them (filters: account, instance, bind_type, state)."""
+        if filters:
+            found: list[dict[str, Any]] = self._now(self.client.sessions(**filters))
+            return found
         return [session_view(s) for i in self.simulator.instances.values() for s in i.sessions.values()]
 
     def wait_for_messages(
@@ -236,7 +373,8 @@ class MemorySMSC:
 
         def done(found: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
             if found is None:
-                raise TimeoutError(f"fewer than {count} messages matched {filters} within {timeout:g} s")
+                said = f"fewer than {count} messages matched {filters} within {timeout:g} s"
+                raise MemoryWaitTimeout(408, said, {"error": {"message": said}})
             return found
 
         kinds = frozenset({"message", "delivery", "pdu_in", "pdu_out"})
@@ -257,14 +395,22 @@ class MemorySMSC:
         """End an outage."""
         return self.simulator.end_outage(instance)
 
-    def load_scenario(self, name_or_path: str) -> None:
-        """Switch to another scenario."""
-        self.simulator.load_scenario(name_or_path)
+    def load_scenario(self, name: str | None = None, *, yaml: str | None = None) -> Any:
+        """Switch scenario: by shipped name or path (any path: this is the test's own process), or by YAML text."""
+        if name is not None and yaml is None:
+            self.simulator.load_scenario(name)
+            return self.scenario()
+        return self._now(self.client.load_scenario(name, yaml=yaml))
 
-    def reset(self) -> None:
-        """Forget messages, pending deliveries and counters; sessions stay."""
-        self.simulator.reset()
+    def reset(self, outages: bool = True, scenario: bool = True, sessions: bool = False) -> Any:
+        """
+        Forget messages, pending deliveries and counters; unless told not to,
+        end outages and reload the configured scenario; with ``sessions=True``
+        reset every session too.  Sessions stay by default.
+        """
+        answer = self._now(self.client.reset(outages, scenario, sessions))
         self.events.clear()
+        return answer
 
     def conformance(self, **filters: Any) -> dict[str, Any]:
         """
@@ -314,3 +460,16 @@ class MemorySMSC:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _nominal(endpoint: str) -> tuple[str, int]:
+    """``(host, port)`` of a ``tcp:PORT:interface=HOST`` description (0 when it names none)."""
+    parts = endpoint.split(":")
+    host = "127.0.0.1"
+    port = 0
+    for part in parts[1:]:
+        if part.startswith("interface="):
+            host = part.split("=", 1)[1]
+        elif part.isdigit() and not port:
+            port = int(part)
+    return host, port
