@@ -156,6 +156,9 @@ class Config:
     session: SessionSettings = field(default_factory=SessionSettings)
     core: CoreSettings = field(default_factory=CoreSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    #: topology preset (``smsc_sim.presets``): ``default`` (the instances as configured) or ``apac``
+    #: (adds the SMPP3/SMPP4 cluster APAC); applied once, after the file and before other overrides
+    topology: str = "default"
     #: scenario name (a shipped one) or a path to a YAML file
     scenario: str = "default"
     #: directories the API may load scenarios from (by name or path), besides the shipped

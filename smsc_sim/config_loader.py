@@ -36,6 +36,7 @@ from smsc_sim.config import (
     SessionSettings,
     default_config,
 )
+from smsc_sim.presets import PRESETS
 from smsc_sim.yaml_source import YAMLSourceError, clip, excerpt, load, read_text
 
 __all__ = ["ConfigError", "load_config", "OVERRIDE_KEYS"]
@@ -57,6 +58,7 @@ OVERRIDE_KEYS: Mapping[str, str] = {
     "conformance_judge": "--no-conformance-judge",
     "accounts": "--account",
     "listen": "--listen",
+    "topology": "--topology",
 }
 
 #: fields whose value must be one of a few words
@@ -66,6 +68,7 @@ _CHOICES: Mapping[tuple[type, str], tuple[str, ...]] = {
     (CoreSettings, "reassembly_incomplete"): ("undeliverable", "deliver"),
     (AccountSettings, "default_alphabet"): ("latin-1", "gsm0338"),
     (AccountSettings, "receipts_as"): ("deliver_sm", "data_sm"),
+    (Config, "topology"): tuple(PRESETS),
 }
 #: integer fields with bounds other than the default "0 or more"
 _INT_RANGES: Mapping[tuple[type, str], tuple[int, int | None]] = {
@@ -127,10 +130,30 @@ def load_config(path: str | None, overrides: Mapping[str, Any], environ: Mapping
     if not path:
         path = environ.get("SMSC_SIM_CONFIG") or None
     config = default_config() if path is None else _load_file(path)
+    config = _apply_topology(config, environ, overrides)
     # accounts named by variables or options keep the settings the file gives them
     known = {account.system_id: account for account in config.accounts}
     config = _apply_environ(config, environ, known)
     return _apply_overrides(config, overrides, known)
+
+
+def _apply_topology(config: Config, environ: Mapping[str, str], overrides: Mapping[str, Any]) -> Config:
+    """
+    Add the instances of the chosen preset (option over variable over file).
+
+    It comes before the other variables and options, so that
+    ``SMSC_SIM_SMPP3_ENDPOINT``, ``--listen SMPP3=...`` and
+    ``SMSC_SIM_LISTEN_HOST`` reach the instances it adds.  An instance the
+    file already names (case-insensitively) is kept as the file gives it.
+    """
+    option, variable = overrides.get("topology"), environ.get("SMSC_SIM_TOPOLOGY") or None
+    if option is not None:
+        config = _set(config, "topology", option, f"option {OVERRIDE_KEYS['topology']}", {})
+    elif variable is not None:
+        config = _set(config, "topology", variable, "environment variable SMSC_SIM_TOPOLOGY", {})
+    names = {instance.name.upper() for instance in config.instances}
+    added = tuple(i for i in PRESETS[config.topology] if i.name.upper() not in names)
+    return dataclasses.replace(config, instances=config.instances + added) if added else config
 
 
 # -- the file --------------------------------------------------------------
@@ -618,7 +641,7 @@ def _apply_overrides(config: Config, overrides: Mapping[str, Any], known: Mappin
     for key, value in overrides.items():
         if key not in OVERRIDE_KEYS:
             raise ConfigError(f"unknown override {excerpt(key)} (expected one of {', '.join(OVERRIDE_KEYS)})")
-        if value is None:
+        if value is None or key == "topology":  # the topology is applied first (_apply_topology)
             continue
         where = f"option {OVERRIDE_KEYS[key]}"
         if key == "listen":
