@@ -33,6 +33,7 @@ from smsc_sim.config import (
     CoreSettings,
     InstanceSettings,
     LimitSettings,
+    OutbindSettings,
     SessionSettings,
     default_config,
 )
@@ -69,6 +70,7 @@ _CHOICES: Mapping[tuple[type, str], tuple[str, ...]] = {
     (AccountSettings, "default_alphabet"): ("latin-1", "gsm0338"),
     (AccountSettings, "receipts_as"): ("deliver_sm", "data_sm"),
     (Config, "topology"): tuple(PRESETS),
+    (OutbindSettings, "when"): ("pending", "always"),
 }
 #: integer fields with bounds other than the default "0 or more"
 _INT_RANGES: Mapping[tuple[type, str], tuple[int, int | None]] = {
@@ -134,7 +136,19 @@ def load_config(path: str | None, overrides: Mapping[str, Any], environ: Mapping
     # accounts named by variables or options keep the settings the file gives them
     known = {account.system_id: account for account in config.accounts}
     config = _apply_environ(config, environ, known)
-    return _apply_overrides(config, overrides, known)
+    config = _apply_overrides(config, overrides, known)
+    _check_outbind_instances(config)
+    return config
+
+
+def _check_outbind_instances(config: Config) -> None:
+    """An account's ``outbind.instance`` must name an instance of the final configuration."""
+    names = [instance.name for instance in config.instances]
+    for i, account in enumerate(config.accounts):
+        wanted = account.outbind.instance if account.outbind is not None else ""
+        if wanted and wanted not in names:
+            expected = "one of " + ", ".join(names)
+            _fail(config.source, f"accounts[{i}].outbind.instance", f"no instance named {excerpt(wanted)}", expected)
 
 
 def _apply_topology(config: Config, environ: Mapping[str, str], overrides: Mapping[str, Any]) -> Config:
@@ -244,6 +258,8 @@ def _convert(cls: type, name: str, hint: Any, node: _Node, path: str, source: st
         return _build(hint, node, path, source, hint())
     if cls is Config and name == "conformance":
         return _conformance(node, path, source)
+    if cls is AccountSettings and name == "outbind":
+        return None if node.value is None else _build(OutbindSettings, node, path, source, None)
     if origin is tuple and args[0] in (InstanceSettings, AccountSettings):
         if not isinstance(node.value, list):
             _fail(where, path, f"not a list: {_show(node.value)}", f"a list of {args[0].__name__} mappings")
@@ -377,6 +393,13 @@ def _check_value(cls: type, name: str, value: Any, where: str, path: str) -> Any
                     ipaddress.ip_network(cidr, strict=False)
                 except ValueError:
                     _fail(where, f"{path}[{i}]", f"not an address range: {excerpt(cidr)}", "CIDR such as 10.0.0.0/8")
+    if cls is OutbindSettings:
+        if name == "endpoint":
+            _check_client_endpoint(value, where, path)
+        if name == "system_id" and len(value) > 15:
+            _fail(where, path, f"too long ({len(value)} characters)", "at most 15 characters, the SMPP limit")
+        if name == "password" and len(value) > 8:
+            _fail(where, path, f"too long ({len(value)} characters)", "at most 8 characters, the SMPP limit")
     if cls is Config:
         value = _check_top_level(name, value, where, path)
     return value
@@ -497,6 +520,17 @@ def _check_endpoint(description: str, where: str, path: str) -> None:
         port = int(positional[0] if positional else keyword["port"])
         if not 0 <= port <= 65535:
             _fail(where, path, f"bad endpoint {excerpt(description)}: port {port} out of range", "a port from 0 to 65535")
+
+
+def _check_client_endpoint(description: str, where: str, path: str) -> None:
+    """Parse a client endpoint description without connecting; refuse it if Twisted would."""
+    from twisted.internet.endpoints import clientFromString
+
+    expected = "a Twisted client endpoint such as tcp:host=127.0.0.1:port=2800"
+    try:
+        clientFromString(MemoryReactor(), description)
+    except Exception as e:  # as for server endpoints: any parser error means a bad description
+        _fail(where, path, f"bad endpoint {excerpt(description)}: {clip(str(e))}", expected)
 
 
 def _with_interface(description: str, host: str) -> str:

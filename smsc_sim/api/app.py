@@ -32,6 +32,7 @@ from smsc_sim.api.http import (
     text,
 )
 from smsc_sim.api.conformance import ConformanceRoutes
+from smsc_sim.api.outbind import OutbindRoutes
 from smsc_sim.api.trace import TraceRoutes
 from smsc_sim.api.messages import MessageRoutes
 from smsc_sim.api.metrics import CONTENT_TYPE, SimulatorMetrics
@@ -119,6 +120,7 @@ class ControlAPI:
         self.conformance.add_routes(self.api, PREFIX)
         self.streams.add_routes(self.api, PREFIX)
         self.traces.add_routes(self.api, PREFIX)
+        OutbindRoutes(self.simulator).add_routes(self.api, PREFIX)
 
     # -- health ---------------------------------------------------------------
 
