@@ -32,6 +32,7 @@ from smsc_sim.api.http import (
     text,
 )
 from smsc_sim.api.conformance import ConformanceRoutes
+from smsc_sim.api.handsets import HandsetRoutes
 from smsc_sim.api.outbind import OutbindRoutes
 from smsc_sim.api.trace import TraceRoutes
 from smsc_sim.api.messages import MessageRoutes
@@ -121,6 +122,7 @@ class ControlAPI:
         self.streams.add_routes(self.api, PREFIX)
         self.traces.add_routes(self.api, PREFIX)
         OutbindRoutes(self.simulator).add_routes(self.api, PREFIX)
+        HandsetRoutes(self.simulator).add_routes(self.api, PREFIX)
 
     # -- health ---------------------------------------------------------------
 
