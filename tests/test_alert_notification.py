@@ -193,3 +193,16 @@ def encode_frame(header: wire.Header, body: bytes) -> bytes:
     """The whole frame of a PDU read back by :func:`wire.split_pdus`."""
     return struct.pack(">IIII", *header) + body
 
+
+
+class AbsentDescribeTests(SynchronousTestCase):
+    """What the API shows of an absent rule."""
+
+    def test_scenario_view_shows_the_hold(self) -> None:
+        """GET /api/v1/scenario shows absent.hold (seconds) on the rule that has it."""
+        smsc = MemorySMSC(scenario=temporary_file(self, SCENARIO))
+        self.addCleanup(smsc.stop)
+        response = self.successResultOf(smsc.http.get("http://smsc-sim.invalid/api/v1/scenario"))
+        view = json.loads(self.successResultOf(response.content()))["scenario"]
+        (rule,) = view["rule_sets"]["default"]
+        self.assertEqual((rule["name"], rule["absent"]), ("switched-off", {"hold": 30.0}))
