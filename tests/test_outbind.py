@@ -331,3 +331,79 @@ async def test_outbind_on_real_sockets() -> None:
         if simulator is not None:
             await simulator.stopService()
         await port.stopListening()
+
+
+class _FakeSession:
+    """What the outbinder touches of a session: its id and the unanswered write."""
+
+    def __init__(self, session_id: int) -> None:
+        self.session_id = session_id
+        self.sent: list[Any] = []
+
+    def send_unanswered(self, pdu: Any) -> int:
+        self.sent.append(pdu)
+        return len(self.sent)
+
+
+class OutbinderUnitTests(SynchronousTestCase):
+    """The outbinder alone, on a Clock, with sessions and events faked."""
+
+    def make(self, when: str, receiver: bool = False, pending: bool = True) -> tuple[Outbinder, Any, list[float]]:
+        from twisted.internet.task import Clock
+
+        from smsc_sim.events import EventBus
+
+        clock = Clock()
+        events = EventBus(clock)
+        attempts: list[float] = []
+        sessions = iter(range(1, 100))
+
+        def connect(description: str, factory: Factory) -> Deferred[Protocol]:
+            attempts.append(clock.seconds())
+            return succeed(_FakeSession(next(sessions)))  # type: ignore[arg-type]
+
+        account = dataclasses.replace(
+            AccountSettings("esme1", "secret"), outbind=OutbindSettings("tcp:host=127.0.0.1:port=2800", when=when)
+        )
+        outbinder = Outbinder(
+            clock,
+            (account,),
+            events,
+            connect,
+            lambda instance: Protocol(),
+            lambda instance, system_id: pending,
+            lambda instance, system_id: receiver,
+            "SMPP1",
+        )
+        outbinder.start()
+        self.addCleanup(outbinder.stop)
+        return outbinder, (clock, events), attempts
+
+    def test_always_reconnects_a_second_after_a_bound_session_ends(self) -> None:
+        """when: always connects at start; once its bound session closes, it connects again 1 s later."""
+        outbinder, (clock, events), attempts = self.make("always")
+        self.assertEqual(attempts, [0])
+        link = outbinder.links["esme1"]
+        self.assertEqual(link.session.sent[0].command_id, OUTBIND)
+        self.assertEqual(link.session.sent[0].params["system_id"], "esme1")
+        events.publish("bind", session_id=1)
+        self.assertEqual(link.state, "bound")
+        clock.advance(100)
+        events.publish("session_closed", session_id=1)
+        self.assertEqual(link.state, "retrying")
+        clock.advance(1)
+        self.assertEqual(attempts, [0, 101])
+
+    def test_pending_waits_while_a_receiver_is_bound(self) -> None:
+        """when: pending does not connect for a queued delivery while the account has a receiver bound."""
+        outbinder, (clock, events), attempts = self.make("pending", receiver=True)
+        events.publish("delivery", account="esme1", outcome="queued")
+        self.assertEqual((attempts, outbinder.links["esme1"].state), ([], "idle"))
+
+    def test_pending_connects_once_for_many_queued_deliveries(self) -> None:
+        """Many queued deliveries make one connect, not one each."""
+        outbinder, (clock, events), attempts = self.make("pending")
+        for _ in range(5):
+            events.publish("delivery", account="esme1", outcome="queued")
+        self.assertEqual(attempts, [0])
+        self.assertEqual(outbinder.links["esme1"].state, "waiting-bind")
