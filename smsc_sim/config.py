@@ -48,6 +48,28 @@ class SessionSettings:
 
 
 @dataclass(frozen=True)
+class OutbindSettings:
+    """
+    Where and how the SMSC opens a session to an ESME of its own accord (SMPP 3.4 section 2.2.1).
+
+    The SMSC connects to ``endpoint``, sends outbind with ``system_id`` and
+    ``password``, and the ESME answers with bind_receiver on that connection.
+    """
+
+    #: Twisted client endpoint description of the ESME, e.g. ``tcp:host=127.0.0.1:port=2800``
+    endpoint: str
+    #: the system_id in the outbind (empty: the account's)
+    system_id: str = ""
+    #: the password in the outbind (empty: the account's)
+    password: str = ""
+    #: ``pending``: connect when the account has deliveries waiting and no receiver bound;
+    #: ``always``: keep one outbind session up from the start
+    when: str = "pending"
+    #: the instance the outbind session belongs to (empty: the first configured one)
+    instance: str = ""
+
+
+@dataclass(frozen=True)
 class AccountSettings:
     """One ESME account (an SMPP system_id)."""
 
@@ -67,6 +89,8 @@ class AccountSettings:
     allowed_addresses: tuple[str, ...] = ()
     #: submit_multi distribution lists (dest_flag 2) of this account: list name -> member addresses
     distribution_lists: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+    #: the SMSC opens the session itself (outbind) when this is set; None = never
+    outbind: OutbindSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +180,9 @@ class Config:
     session: SessionSettings = field(default_factory=SessionSettings)
     core: CoreSettings = field(default_factory=CoreSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    #: topology preset (``smsc_sim.presets``): ``default`` (the instances as configured) or ``apac``
+    #: (adds the SMPP3/SMPP4 cluster APAC); applied once, after the file and before other overrides
+    topology: str = "default"
     #: scenario name (a shipped one) or a path to a YAML file
     scenario: str = "default"
     #: directories the API may load scenarios from (by name or path), besides the shipped

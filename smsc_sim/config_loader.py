@@ -33,9 +33,11 @@ from smsc_sim.config import (
     CoreSettings,
     InstanceSettings,
     LimitSettings,
+    OutbindSettings,
     SessionSettings,
     default_config,
 )
+from smsc_sim.presets import PRESETS
 from smsc_sim.yaml_source import YAMLSourceError, clip, excerpt, load, read_text
 
 __all__ = ["ConfigError", "load_config", "OVERRIDE_KEYS"]
@@ -57,6 +59,7 @@ OVERRIDE_KEYS: Mapping[str, str] = {
     "conformance_judge": "--no-conformance-judge",
     "accounts": "--account",
     "listen": "--listen",
+    "topology": "--topology",
 }
 
 #: fields whose value must be one of a few words
@@ -66,6 +69,8 @@ _CHOICES: Mapping[tuple[type, str], tuple[str, ...]] = {
     (CoreSettings, "reassembly_incomplete"): ("undeliverable", "deliver"),
     (AccountSettings, "default_alphabet"): ("latin-1", "gsm0338"),
     (AccountSettings, "receipts_as"): ("deliver_sm", "data_sm"),
+    (Config, "topology"): tuple(PRESETS),
+    (OutbindSettings, "when"): ("pending", "always"),
 }
 #: integer fields with bounds other than the default "0 or more"
 _INT_RANGES: Mapping[tuple[type, str], tuple[int, int | None]] = {
@@ -127,10 +132,42 @@ def load_config(path: str | None, overrides: Mapping[str, Any], environ: Mapping
     if not path:
         path = environ.get("SMSC_SIM_CONFIG") or None
     config = default_config() if path is None else _load_file(path)
+    config = _apply_topology(config, environ, overrides)
     # accounts named by variables or options keep the settings the file gives them
     known = {account.system_id: account for account in config.accounts}
     config = _apply_environ(config, environ, known)
-    return _apply_overrides(config, overrides, known)
+    config = _apply_overrides(config, overrides, known)
+    _check_outbind_instances(config)
+    return config
+
+
+def _check_outbind_instances(config: Config) -> None:
+    """An account's ``outbind.instance`` must name an instance of the final configuration."""
+    names = [instance.name for instance in config.instances]
+    for i, account in enumerate(config.accounts):
+        wanted = account.outbind.instance if account.outbind is not None else ""
+        if wanted and wanted not in names:
+            expected = "one of " + ", ".join(names)
+            _fail(config.source, f"accounts[{i}].outbind.instance", f"no instance named {excerpt(wanted)}", expected)
+
+
+def _apply_topology(config: Config, environ: Mapping[str, str], overrides: Mapping[str, Any]) -> Config:
+    """
+    Add the instances of the chosen preset (option over variable over file).
+
+    It comes before the other variables and options, so that
+    ``SMSC_SIM_SMPP3_ENDPOINT``, ``--listen SMPP3=...`` and
+    ``SMSC_SIM_LISTEN_HOST`` reach the instances it adds.  An instance the
+    file already names (case-insensitively) is kept as the file gives it.
+    """
+    option, variable = overrides.get("topology"), environ.get("SMSC_SIM_TOPOLOGY") or None
+    if option is not None:
+        config = _set(config, "topology", option, f"option {OVERRIDE_KEYS['topology']}", {})
+    elif variable is not None:
+        config = _set(config, "topology", variable, "environment variable SMSC_SIM_TOPOLOGY", {})
+    names = {instance.name.upper() for instance in config.instances}
+    added = tuple(i for i in PRESETS[config.topology] if i.name.upper() not in names)
+    return dataclasses.replace(config, instances=config.instances + added) if added else config
 
 
 # -- the file --------------------------------------------------------------
@@ -221,6 +258,8 @@ def _convert(cls: type, name: str, hint: Any, node: _Node, path: str, source: st
         return _build(hint, node, path, source, hint())
     if cls is Config and name == "conformance":
         return _conformance(node, path, source)
+    if cls is AccountSettings and name == "outbind":
+        return None if node.value is None else _build(OutbindSettings, node, path, source, None)
     if origin is tuple and args[0] in (InstanceSettings, AccountSettings):
         if not isinstance(node.value, list):
             _fail(where, path, f"not a list: {_show(node.value)}", f"a list of {args[0].__name__} mappings")
@@ -354,6 +393,13 @@ def _check_value(cls: type, name: str, value: Any, where: str, path: str) -> Any
                     ipaddress.ip_network(cidr, strict=False)
                 except ValueError:
                     _fail(where, f"{path}[{i}]", f"not an address range: {excerpt(cidr)}", "CIDR such as 10.0.0.0/8")
+    if cls is OutbindSettings:
+        if name == "endpoint":
+            _check_client_endpoint(value, where, path)
+        if name == "system_id" and len(value) > 15:
+            _fail(where, path, f"too long ({len(value)} characters)", "at most 15 characters, the SMPP limit")
+        if name == "password" and len(value) > 8:
+            _fail(where, path, f"too long ({len(value)} characters)", "at most 8 characters, the SMPP limit")
     if cls is Config:
         value = _check_top_level(name, value, where, path)
     return value
@@ -474,6 +520,17 @@ def _check_endpoint(description: str, where: str, path: str) -> None:
         port = int(positional[0] if positional else keyword["port"])
         if not 0 <= port <= 65535:
             _fail(where, path, f"bad endpoint {excerpt(description)}: port {port} out of range", "a port from 0 to 65535")
+
+
+def _check_client_endpoint(description: str, where: str, path: str) -> None:
+    """Parse a client endpoint description without connecting; refuse it if Twisted would."""
+    from twisted.internet.endpoints import clientFromString
+
+    expected = "a Twisted client endpoint such as tcp:host=127.0.0.1:port=2800"
+    try:
+        clientFromString(MemoryReactor(), description)
+    except Exception as e:  # as for server endpoints: any parser error means a bad description
+        _fail(where, path, f"bad endpoint {excerpt(description)}: {clip(str(e))}", expected)
 
 
 def _with_interface(description: str, host: str) -> str:
@@ -618,7 +675,7 @@ def _apply_overrides(config: Config, overrides: Mapping[str, Any], known: Mappin
     for key, value in overrides.items():
         if key not in OVERRIDE_KEYS:
             raise ConfigError(f"unknown override {excerpt(key)} (expected one of {', '.join(OVERRIDE_KEYS)})")
-        if value is None:
+        if value is None or key == "topology":  # the topology is applied first (_apply_topology)
             continue
         where = f"option {OVERRIDE_KEYS[key]}"
         if key == "listen":

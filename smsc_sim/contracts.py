@@ -117,6 +117,12 @@ class ISession(Protocol):
     def outbound_pending(self) -> int:
         """Deliveries written and not yet answered, plus those queued behind the window."""
 
+    def send_unanswered(self, pdu: PDU) -> int:
+        """
+        Write a request that has no response (outbind, alert_notification)
+        with the session's next sequence number; 0 when the session cannot write.
+        """
+
 
 class ICore(Protocol):
     """What a session asks of the core of its cluster."""
@@ -223,6 +229,7 @@ class MessageFacts:
     registered_delivery: int
     parts_total: int  # 1 for a single message, else the concatenation's total
     tlv_tags: frozenset[int] = frozenset()
+    dpf_requested: bool = False  # set_dpf (0x0421) = 1: alert_notification wanted when the handset is back
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,6 +104,18 @@ class OutboundRequests:
             self._arm(now, now + timeout)
         return sequence
 
+    def send_unanswered(self, pdu: PDU) -> int:
+        """
+        Write a request that has no response PDU (outbind, alert_notification)
+        with the next sequence number; nothing waits for an answer.
+
+        :returns: the sequence number it was given.
+        """
+        sequence = self._next_sequence
+        self._next_sequence = 1 if sequence >= 0x7FFFFFFF else sequence + 1
+        self._write(build_pdu(pdu.command_id, sequence, 0, pdu.params, pdu.tlvs))
+        return sequence
+
     def answered(self, response: PDU) -> PDU | None:
         """
         The ESME answered: hand the response to its request's waiter, then

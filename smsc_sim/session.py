@@ -491,6 +491,18 @@ class SMPPSession(ReplyWriting, SessionClosing, SessionTimers, SessionTracing, P
         else:
             waiter.errback(DeliveryFailed(DeliveryFailure.CLOSED))
 
+    def send_unanswered(self, pdu: PDU) -> int:
+        """
+        Write outbind or alert_notification, the SMSC's requests without a
+        response PDU (SMPP 3.4 sections 4.1.7 and 4.12), with the session's
+        next sequence number; nothing is written on a closed or closing session.
+
+        :returns: the sequence number, or 0 when nothing was written.
+        """
+        if self.transport is None or self.state is _CLOSED or self._closing:
+            return 0
+        return self._outbound.send_unanswered(pdu)
+
     def outbound_pending(self) -> int:
         """Deliveries written and unanswered plus those waiting behind the window."""
         return len(self._outbound)

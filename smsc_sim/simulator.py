@@ -27,7 +27,7 @@ from twisted.logger import Logger
 from smsc_sim.config import Config
 from smsc_sim.conformance import Judge
 from smsc_sim.conformance.wiring import landscape_for, shutdown_report, thresholds_for
-from smsc_sim.contracts import IScenarioRuntime, ThrottleSettings
+from smsc_sim.contracts import IScenarioRuntime, MessageFacts, ReceiptPlan, ThrottleSettings
 from smsc_sim.core.ids import PROCESS_IDS
 from smsc_sim.core.journal import NO_JOURNAL, IMessageJournal
 from smsc_sim.core.smsc import SMSCCore
@@ -36,6 +36,8 @@ from smsc_sim.durable.restore import restore
 from smsc_sim.durable.sqlite import open_journal
 from smsc_sim.events import EventBus
 from smsc_sim.limits import ConnectionLimiter, Refused
+from smsc_sim.handsets import HandsetAvailability
+from smsc_sim.outbind import Outbinder, endpoint_connect
 from smsc_sim.session import SMPPSession
 from smsc_sim.topology import InstanceRuntime, Listener, OutageError
 from smsc_sim.trace.wiring import Trace, start_trace
@@ -136,6 +138,21 @@ class Simulator(MultiService):
             self.judge.subscribe(self.events)
         #: the pcap trace (``pcap``, ``pcap_ring``): None when the config asks for none
         self.trace: Trace | None = start_trace(config, self.events)
+        #: messages held for unavailable handsets (scenario ``absent``), and their alert_notification
+        self.handsets = HandsetAvailability(reactor, self.events)
+        #: the sessions the SMSC opens itself (accounts with ``outbind``)
+        self.outbinder = Outbinder(
+            reactor,
+            config.accounts,
+            self.events,
+            endpoint_connect(reactor),
+            self._outbind_session,
+            lambda instance, account: self.instance(instance).core.router.waiting(account) > 0,
+            lambda instance, account: any(
+                entry.bind_type.can_receive for entry in self.instance(instance).core.binds.of_account(account)
+            ),
+            config.instances[0].name,
+        )
 
     # ------------------------------------------------------------------
     # lifecycle
@@ -155,6 +172,7 @@ class Simulator(MultiService):
         if self.gc_freezer is not None:
             self.gc_freezer.start()
         self.scenario.start(self)
+        self.outbinder.start()
 
     def stopService(self) -> Deferred[None]:
         """
@@ -162,6 +180,8 @@ class Simulator(MultiService):
         bounded by the response timer), then close the listeners.
         """
         self.scenario.stop()
+        self.outbinder.stop()
+        self.handsets.clear()
         if self.gc_freezer is not None:
             self.gc_freezer.stop()
         for instance in self.instances.values():
@@ -237,6 +257,27 @@ class Simulator(MultiService):
             return self.instances[name]
         except KeyError:
             raise OutageError(f"no instance named {name!r}; instances are {', '.join(self.instances)}") from None
+
+    def _outbind_session(self, instance: str) -> SMPPSession:
+        """A new SMSC-side session on ``instance`` for a connection the SMSC opened (outbind)."""
+        runtime = self.instance(instance)
+        return SMPPSession(
+            core=runtime.core,
+            instance=runtime,
+            settings=self.config.session,
+            clock=self.clock,
+            events=self.events,
+            session_id=next(self.session_ids),
+            trace=self.config.trace,
+        )
+
+    def hold_message(self, facts: MessageFacts, message_id: str, hold: float, plan: ReceiptPlan) -> None:
+        """
+        The scenario held a message just accepted (``absent``): its handset is
+        back after ``hold`` seconds, or sooner through the API.
+        """
+        core = self.instance(facts.instance).core
+        self.handsets.hold(core, message_id, hold, plan, facts.dpf_requested)
 
     def core_for_account(self, system_id: str, instance: str | None = None) -> SMSCCore:
         """
@@ -314,6 +355,7 @@ class Simulator(MultiService):
         """Forget messages, pending deliveries, counters and the judge's findings; sessions stay bound."""
         for core in self.cores.values():
             core.reset()
+        self.handsets.clear()
         self.judge.reset()
 
     def set_throttle(self, settings: ThrottleSettings | None) -> None:

@@ -22,6 +22,7 @@ from twisted.python import usage
 
 from smsc_sim.config import Config
 from smsc_sim.config_loader import ConfigError, load_config
+from smsc_sim.presets import describe_presets
 from smsc_sim.rlimits import raise_open_files
 from smsc_sim.signals import install_reload_on_sighup
 from smsc_sim.simulator import Simulator
@@ -112,6 +113,13 @@ class Options(usage.Options):
             "Directories PUT /api/v1/scenario may load scenario files from, besides the shipped set "
             "and the --scenario file's directory; separated by ':' ($SMSC_SIM_SCENARIO_DIRS).",
         ],
+        [
+            "topology",
+            None,
+            None,
+            "Topology preset: default, or apac to add the SMPP3+SMPP4 cluster APAC on 2778/2779; "
+            "'list' prints the presets and exits ($SMSC_SIM_TOPOLOGY; default: default).",
+        ],
         ["seed", None, None, "Seed for every random choice, for reproducible runs ($SMSC_SIM_SEED).", int],
         ["store", None, None, "Message store: memory or sqlite:PATH ($SMSC_SIM_STORE; default: memory)."],
         [
@@ -179,6 +187,10 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         """Build and validate the configuration; report any mistake as a usage error."""
+        if self["topology"] == "list":
+            # like --version: an answer, not a start
+            print(describe_presets())
+            raise SystemExit(0)
         listen = {name.upper(): self[name] for name in ("smpp1", "smpp2", "smpp0") if self[name] is not None}
         listen.update(self["listen"])
         overrides: dict[str, Any] = {
@@ -197,6 +209,7 @@ class Options(usage.Options):
             "conformance_judge": False if self["no-conformance-judge"] else None,
             "accounts": list(self["account"]) or None,
             "listen": listen or None,
+            "topology": self["topology"],
         }
         try:
             self.config = load_config(self["config"], overrides, self._environ)

@@ -214,6 +214,12 @@ class OpenAPITests(APITestCase):
         check("GET", "/api/v1/metrics", expect=200)
         check("GET", "/api/v1/events?pdus=maybe", expect=400)
         check("GET", "/metrics", expect=200)
+        check("GET", "/api/v1/accounts/smppclient1/outbind", expect=409)  # the default account has no outbind
+        check("POST", "/api/v1/accounts/smppclient1/outbind", {}, 409)
+        check("POST", "/api/v1/accounts/nobody/outbind", {}, 404)
+        check("GET", "/api/v1/handsets", expect=200)
+        check("POST", "/api/v1/handsets/447700900001/available", {}, 200)
+        check("POST", "/api/v1/handsets/447700900001/available", {"now": True}, 400)
 
         methods = ("get", "put", "post", "delete")
         operations = {(m.upper(), p) for p, item in openapi_document()["paths"].items() for m in item if m in methods}

@@ -307,7 +307,7 @@ class BuildPDUTests(SynchronousTestCase):
         from smsc_sim.contracts import MessageFacts, Reply
         from smsc_sim.smpp.constants import BindType
 
-        facts = ("submit_sm", "SMPP1", "acct", BindType.transceiver, "1", "2", "hi", 0, 0x40, 1, 3, frozenset({5}))
+        facts = ("submit_sm", "SMPP1", "acct", BindType.transceiver, "1", "2", "hi", 0, 0x40, 1, 3, frozenset({5}), False)
         self.assertEqual(frozen_builder(MessageFacts)(*facts), MessageFacts(*facts))
         reply = (PDU(C.submit_sm_resp, 1), 0.5, Reply(None).then, None)
         self.assertEqual(frozen_builder(Reply)(*reply), Reply(*reply))

@@ -32,6 +32,8 @@ from smsc_sim.api.http import (
     text,
 )
 from smsc_sim.api.conformance import ConformanceRoutes
+from smsc_sim.api.handsets import HandsetRoutes
+from smsc_sim.api.outbind import OutbindRoutes
 from smsc_sim.api.trace import TraceRoutes
 from smsc_sim.api.messages import MessageRoutes
 from smsc_sim.api.metrics import CONTENT_TYPE, SimulatorMetrics
@@ -131,6 +133,8 @@ class ControlAPI:
         self.streams.add_routes(self.api, PREFIX)
         self.traces.add_routes(self.api, PREFIX)
         self.submits.add_routes(self.api, PREFIX)
+        OutbindRoutes(self.simulator).add_routes(self.api, PREFIX)
+        HandsetRoutes(self.simulator).add_routes(self.api, PREFIX)
 
     # -- health ---------------------------------------------------------------
 

@@ -344,6 +344,10 @@ class Router:
         self._expire()
         return self._pending_total
 
+    def waiting(self, account: str) -> int:
+        """Deliveries for ``account`` waiting for a session (outbind asks before it connects)."""
+        return len(self._pending.get(account, ()))
+
     def pending(self) -> list[dict[str, Any]]:
         """The waiting deliveries, for inspection."""
         return [

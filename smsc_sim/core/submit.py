@@ -88,7 +88,8 @@ _set_source_addr, _set_destination_addr, _set_text, _set_data_coding = (
 _set_esm_class, _set_registered_delivery, _set_parts_total, _set_tlv_tags = (
     _FACT_SLOTS["esm_class"], _FACT_SLOTS["registered_delivery"], _FACT_SLOTS["parts_total"], _FACT_SLOTS["tlv_tags"],
 )
-if len(_FACT_SLOTS) != 12:
+_set_dpf_requested = _FACT_SLOTS["dpf_requested"]
+if len(_FACT_SLOTS) != 13:
     raise TypeError("MessageFacts changed: Submissions._facts sets every one of its fields")
 _reply = frozen_builder(Reply)
 
@@ -375,6 +376,8 @@ class Submissions:
         _set_registered_delivery(facts, p["registered_delivery"])
         _set_parts_total(facts, info.total if info is not None else 1)
         _set_tlv_tags(facts, frozenset(tlvs) if tlvs else _EMPTY)
+        # set_dpf 1 (SMPP 3.4 5.3.2.29): the ESME wants an alert_notification when the handset is back
+        _set_dpf_requested(facts, bool(tlvs) and tlvs.get(0x0421) == b"\x01")
         return facts
 
     @staticmethod

@@ -80,7 +80,7 @@ def describe_match(match: Match) -> dict[str, Any]:
 def describe_rule(rule: Rule, names: dict[int, str] | None = None) -> dict[str, Any]:
     """A rule's name, line, conditions and outcome."""
     outcome = rule.outcome
-    return {
+    view = {
         "name": rule.name,
         "line": rule.line,
         "match": describe_match(rule.match),
@@ -90,6 +90,9 @@ def describe_rule(rule: Rule, names: dict[int, str] | None = None) -> dict[str, 
         "latency": outcome.latency.describe(),
         "receipt": outcome.receipt.describe() if outcome.receipt is not None else None,
     }
+    if outcome.absent is not None:  # only where a rule has it: the views of other rules stay as they were
+        view["absent"] = {"hold": outcome.absent.describe()}
+    return view
 
 
 def describe_throttle(throttle: ThrottleSpec | None) -> dict[str, Any] | None:

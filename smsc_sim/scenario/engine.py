@@ -63,7 +63,8 @@ class _Live:
         outcome = rule.outcome
         self.cached: Verdict | None = None
         latency = outcome.latency.fixed
-        if latency is not None and (outcome.receipt is None or outcome.status != 0 or not outcome.receipt.is_random):
+        fixed_receipt = outcome.receipt is None or outcome.status != 0 or not outcome.receipt.is_random
+        if latency is not None and fixed_receipt and outcome.absent is None:
             self.cached = self._build(latency, None)
 
     def _build(self, latency: float, rng: random.Random | None) -> Verdict:
@@ -196,6 +197,8 @@ class ScenarioRuntime:
         self._throttle_spec = scenario.throttle
         self._throttle = self._settings(scenario.throttle)
         self._program: Program | None = None
+        #: the last verdict's hold, for on_submit: (its facts, seconds, the plan before the hold)
+        self._held: tuple[MessageFacts, float, ReceiptPlan] | None = None
         self.submits = 0
 
     @classmethod
@@ -224,10 +227,25 @@ class ScenarioRuntime:
                     chosen = found
                     break
         result = chosen.decide(rng)
+        self._held = None
+        absent = chosen.rule.outcome.absent
+        if absent is not None and result.status == 0:
+            result = self._hold(facts, result, absent.sample(rng))
         self.submits += 1
         if self._program is not None:
             self._program.submitted()
         return result
+
+    def _hold(self, facts: MessageFacts, verdict: Verdict, hold: float) -> Verdict:
+        """
+        An ``absent`` rule matched: the receipts come ``hold`` seconds later
+        than the plan says, and :meth:`on_submit` tells the host the message is
+        held (with the plan as it was, for a handset the API brings back sooner).
+        """
+        plan = verdict.receipt or self.default_receipt()
+        later = tuple(replace(step, delay=step.delay + hold) for step in plan.steps)
+        self._held = (facts, hold, plan)
+        return replace(verdict, receipt=replace(plan, steps=later))
 
     def default_receipt(self) -> ReceiptPlan:
         """The scenario's receipt plan for a message no rule gave a plan for."""
@@ -266,6 +284,11 @@ class ScenarioRuntime:
         MO after its delay.  Ignored until :meth:`start`.
         """
         program = self._program
+        held, self._held = self._held, None
+        if held is not None and held[0] is facts and program is not None:
+            # the verdict of this very submit held it (an identity check: a refused submit leaves no record)
+            _, hold, plan = held
+            program.call_host("hold_message", facts, message_id, hold, plan, optional=True)
         if program is None or not self._replies:
             return
         for reply, live in self._replies:

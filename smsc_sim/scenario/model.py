@@ -140,6 +140,10 @@ class Outcome:
     then: AfterReply = AfterReply.nothing
     latency: Distribution = Fixed(0.0)
     receipt: ReceiptSpec | None = None
+    #: ``absent: {hold: ...}``: the handset is unavailable for this long after the submit; the
+    #: message is held (its receipts come that much later) and, if the submit asked with set_dpf,
+    #: an alert_notification goes to the ESME when the handset is back
+    absent: Distribution | None = None
 
 
 @dataclass(frozen=True, slots=True)

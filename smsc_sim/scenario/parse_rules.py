@@ -292,7 +292,13 @@ def parse_receipt(cursor: Cursor, base: ReceiptSpec) -> ReceiptSpec:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-_RULE_KEYS = ("name", "match", "status", "respond", "then", "latency", "receipt")
+_RULE_KEYS = ("name", "match", "status", "respond", "then", "latency", "receipt", "absent")
+
+
+def parse_absent(cursor: Cursor) -> Distribution:
+    """``absent: {hold: DURATION or distribution}``: how long the handset stays unavailable."""
+    fields = cursor.mapping(("hold",), required=("hold",))
+    return parse_distribution(fields["hold"], "hold")
 
 
 def parse_rule(cursor: Cursor, ctx: Context) -> Rule:
@@ -314,7 +320,12 @@ def parse_rule(cursor: Cursor, ctx: Context) -> Rule:
     receipt = parse_receipt(f["receipt"], ctx.receipt) if "receipt" in f else None
     name = f["name"].as_str() if "name" in f else cursor.path
     match = parse_match(f["match"], ctx) if "match" in f else Match()
-    return Rule(name, match, Outcome(status, respond, then, latency, receipt), cursor.line)
+    absent = None
+    if "absent" in f:
+        if status != 0 or respond is not Respond.normal:
+            raise f["absent"].error("absent holds an accepted message: give no status and no respond with it")
+        absent = parse_absent(f["absent"])
+    return Rule(name, match, Outcome(status, respond, then, latency, receipt, absent), cursor.line)
 
 
 def parse_rules(cursor: Cursor, ctx: Context) -> tuple[Rule, ...]:
