@@ -57,7 +57,11 @@ class AccountSettings:
     max_binds: int = 2
     #: messages per second across the cluster; 0 = unlimited (the provider's default is 30)
     throughput: float = 30.0
-    #: token bucket size; 0 = same as ``throughput`` (one second of burst)
+    #: how ``throughput`` is enforced: ``window`` (at most that many parts in any one-second window,
+    #: what a client counting per second sees of the provider's "30 SMS per second") or ``bucket``
+    #: (a token bucket of ``burst``: up to burst + rate in the first second after idle)
+    throttle_model: str = "window"
+    #: token bucket size (``bucket`` model only); 0 = same as ``throughput`` (one second of burst)
     burst: float = 0.0
     #: receipts as ``deliver_sm`` (default) or ``data_sm``
     receipts_as: str = "deliver_sm"

@@ -66,6 +66,7 @@ _CHOICES: Mapping[tuple[type, str], tuple[str, ...]] = {
     (CoreSettings, "reassembly_incomplete"): ("undeliverable", "deliver"),
     (AccountSettings, "default_alphabet"): ("latin-1", "gsm0338"),
     (AccountSettings, "receipts_as"): ("deliver_sm", "data_sm"),
+    (AccountSettings, "throttle_model"): ("window", "bucket"),
 }
 #: integer fields with bounds other than the default "0 or more"
 _INT_RANGES: Mapping[tuple[type, str], tuple[int, int | None]] = {

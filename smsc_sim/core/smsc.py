@@ -40,7 +40,7 @@ from smsc_sim.core.reassembly import Reassembler
 from smsc_sim.core.router import Router
 from smsc_sim.core.store import MessageQuery, MessageRecord, MessageStore, select
 from smsc_sim.core.submit import Submissions
-from smsc_sim.core.throttle import Throttles, TokenBucket
+from smsc_sim.core.throttle import Limiter, Throttles
 from smsc_sim.core.timeline import Timeline
 from smsc_sim.events import EventBus
 from smsc_sim.limits import BindFailureGuard, peer_host
@@ -136,8 +136,8 @@ class SMSCCore:
         )
         #: distribution lists for submit_multi (dest_flag 2): name -> (ton, npi, address) members
         self.distribution_lists: dict[str, tuple[tuple[int, int, str], ...]] = {}
-        #: token buckets by scope key
-        self.buckets: dict[tuple[Any, ...], TokenBucket] = {}
+        #: throttle limiters (windows or token buckets) by scope key
+        self.buckets: dict[tuple[Any, ...], Limiter] = {}
         self.counters: Counter[str] = Counter()
         self.submit_statuses: Counter[int] = Counter()
         self.bind_refusals: Counter[int] = Counter()
