@@ -71,6 +71,16 @@ class AccountSettings:
     allowed_addresses: tuple[str, ...] = ()
     #: submit_multi distribution lists (dest_flag 2) of this account: list name -> member addresses
     distribution_lists: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+    #: whether the account may bind over SMPP at all (the provider enables SMPP per account);
+    #: false: every bind gets ESME_RINVSYSID and a log line saying why
+    smpp_enabled: bool = True
+    #: the receipt text's ``id:``: ``decimal`` (the provider's default) or ``hex`` (the submit_sm_resp
+    #: form); the receipted_message_id TLV is unchanged; a scenario's ``receipt.id_format`` other than
+    #: decimal wins
+    receipt_id_format: str = "decimal"
+    #: message ids whose hex form has only the digits 0-9 (``1154801617207301``), so a client that
+    #: guesses decimal from the digits misreads them (Kannel's ``msg-id-type`` trap)
+    message_id_digits: bool = False
 
 
 @dataclass(frozen=True)

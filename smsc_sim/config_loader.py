@@ -67,6 +67,7 @@ _CHOICES: Mapping[tuple[type, str], tuple[str, ...]] = {
     (AccountSettings, "default_alphabet"): ("latin-1", "gsm0338"),
     (AccountSettings, "receipts_as"): ("deliver_sm", "data_sm"),
     (AccountSettings, "throttle_model"): ("window", "bucket"),
+    (AccountSettings, "receipt_id_format"): ("decimal", "hex"),
 }
 #: integer fields with bounds other than the default "0 or more"
 _INT_RANGES: Mapping[tuple[type, str], tuple[int, int | None]] = {

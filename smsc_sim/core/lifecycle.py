@@ -282,7 +282,8 @@ class Lifecycle:
             now = self._clock.seconds()
         account = self._account(record.account)
         as_data_sm = account is not None and account.receipts_as == "data_sm"
-        pdu = build_receipt(record, stat, err, state, now, record.plan, as_data_sm, intermediate)
+        id_format = account.receipt_id_format if account is not None else "decimal"
+        pdu = build_receipt(record, stat, err, state, now, record.plan, as_data_sm, intermediate, id_format)
         entry = ReceiptEntry.created(now, stat, err, intermediate, "data_sm" if as_data_sm else "deliver_sm")
         record.log_delivery(entry)
         self.counters["receipts_sent"] += 1

@@ -35,15 +35,20 @@ _MESSAGE_PAYLOAD = int(Tag.message_payload)
 DEFAULT_PLAN = ReceiptPlan()
 
 
-def receipt_ids(record: MessageRecord, plan: ReceiptPlan) -> tuple[str, str | None]:
+def receipt_ids(record: MessageRecord, plan: ReceiptPlan, account_format: str = "decimal") -> tuple[str, str | None]:
     """
     The ids a receipt carries: in its text, and in receipted_message_id.
 
+    :param account_format: the account's ``receipt_id_format`` (``decimal`` or ``hex``), used
+        when the plan's ``id_format`` is the default ``decimal``.
     :returns: ``(text id, TLV id or None when the plan omits the TLV)``.
     """
     hex_form = hex_id(record.number)
+    id_format = plan.id_format
+    if id_format == "decimal":
+        id_format = account_format
     # the provider's decimal form is the number itself: skip the general formatter on the hot path
-    text_id = str(record.number) if plan.id_format == "decimal" else format_receipt_id(hex_form, plan.id_format)
+    text_id = str(record.number) if id_format == "decimal" else format_receipt_id(hex_form, id_format)
     if plan.tlv_id_format == "omit":
         return text_id, None
     if plan.tlv_id_format == "as-submitted":
@@ -60,6 +65,7 @@ def build_receipt(
     plan: ReceiptPlan | None,
     as_data_sm: bool = False,
     intermediate: bool = False,
+    account_id_format: str = "decimal",
 ) -> PDU:
     """
     The receipt PDU for a record reaching ``stat``.
@@ -72,9 +78,10 @@ def build_receipt(
     :param plan: id formats, network_error_code; ``None``: the defaults.
     :param as_data_sm: send as data_sm (text in message_payload) instead of deliver_sm.
     :param intermediate: an intermediate notification (esm_class 0x20).
+    :param account_id_format: the account's ``receipt_id_format`` (see :func:`receipt_ids`).
     """
     plan = plan or DEFAULT_PLAN
-    text_id, tlv_id = receipt_ids(record, plan)
+    text_id, tlv_id = receipt_ids(record, plan, account_id_format)
     submitted = record.replaced_time if record.replaced_time is not None else record.submit_time
     text = receipt_text(text_id, stat, min(max(err, 0), 999), submitted, done_ts).encode("ascii")
     tlvs: dict[int, bytes] = {}

@@ -203,6 +203,16 @@ class SMSCCore:
         host = peer_host(session.peer)
         if self.bind_guard.locked(host):
             return self._refuse_bind(session, pdu, CommandStatus.ESME_RBINDFAIL, "address locked out after failed binds")
+        known = self.accounts.get(system_id)
+        if known is not None and not known.smpp_enabled:
+            # the provider's accounts are REST-only until it enables SMPP: to an SMPP bind the
+            # system_id does not exist, whatever the password
+            self.log.info(
+                "bind refused for {system_id}: SMPP is not enabled for this account (smpp_enabled: false)",
+                system_id=system_id,
+            )
+            refusal = self._refuse_bind(session, pdu, CommandStatus.ESME_RINVSYSID, "SMPP not enabled for the account")
+            return dataclasses.replace(refusal, delay=self.bind_guard.failed(host))
         account, status = self.accounts.check(system_id, p.get("password", ""), session.peer)
         if account is None:
             refusal = self._refuse_bind(session, pdu, status, "credentials or address")

@@ -37,7 +37,7 @@ from smsc_sim.config import CoreSettings
 from smsc_sim.contracts import IScenario, MessageFacts, ReceiptPlan, Reply, Respond, Verdict
 from smsc_sim.core.admission import Admission
 from smsc_sim.core.binds import BindEntry
-from smsc_sim.core.ids import IdAllocator, format_message_id
+from smsc_sim.core.ids import IdAllocator, digits_number, format_message_id
 from smsc_sim.core.lifecycle import Lifecycle
 from smsc_sim.core.mo import address_kind
 from smsc_sim.core.operations import Operations
@@ -230,6 +230,8 @@ class Submissions:
             return early
         plan = verdict.receipt or scenario.default_receipt()
         number = self._ids.next(now)
+        if entry.account.message_id_digits:
+            number = digits_number(number)
         message_id = format_message_id(number, settings.message_id_format)
         validity = validity_deadline(expires, scheduled, now, settings)
         admission = self._admission
@@ -325,6 +327,8 @@ class Submissions:
             on_sent = _bound(self._lifecycle.restart, record)
         else:
             number = self._ids.next(now)
+            if account.message_id_digits:
+                number = digits_number(number)
             message_id = format_message_id(number, settings.message_id_format)
             record = self._record(message_id, message_id, number, entry, pdu, command, now, plan, verdict)
             record.dest_ton, record.dest_npi = p["dest_addr_ton"], p["dest_addr_npi"]
