@@ -81,6 +81,12 @@ class AccountSettings:
     #: message ids whose hex form has only the digits 0-9 (``1154801617207301``), so a client that
     #: guesses decimal from the digits misreads them (Kannel's ``msg-id-type`` trap)
     message_id_digits: bool = False
+    #: price per accepted part, as the provider writes it in TLV 0x1422 (``0.03330000 EUR``);
+    #: empty: the account is not billed (unless it has a balance)
+    price: str = ""
+    #: prepaid balance at start, in the same form (``10.00000000 EUR``); each accepted part takes
+    #: ``price`` off, and a submit it cannot pay is refused (``core.balance_status``); empty: unlimited
+    balance: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,19 @@ class CoreSettings:
     delivery_max_attempts: int = 5
     #: first retry after this many seconds, then doubled each time
     delivery_retry_backoff: float = 5.0
+    #: destination number prefix -> the network's MCC and MNC (``{"44": "23410"}``), sent as TLV 0x1402;
+    #: the longest matching prefix wins; empty: no 0x1402
+    networks: dict[str, str] = field(default_factory=dict, hash=False)
+    #: 0x1402 in submit_sm_resp / data_sm_resp
+    network_in_response: bool = True
+    #: 0x1402 in receipts
+    network_in_receipt: bool = True
+    #: how the vendor TLVs 0x1422, 0x1423 and 0x1402 carry their text: ``cstring`` (with a NUL, as
+    #: SMPP's own text TLVs) or ``text`` (the octets alone); the provider does not say
+    vendor_tlv_strings: str = "cstring"
+    #: the command_status of a submit the account's balance cannot pay (ESME_RSUBMITFAIL: the
+    #: provider gives no SMPP status for "no credit")
+    balance_status: int = 0x45
 
 
 @dataclass(frozen=True)

@@ -53,8 +53,8 @@ class IdAllocator:
 
         :param now: the caller's clock reading, should this be the first use.
         """
-        if number >> 56 != _PREFIX >> 56:
-            return  # an all-digit id (:func:`digits_number`) is outside the counter's range
+        if number >> 56 > _PREFIX >> 56:
+            return  # an all-digit id (:func:`digits_number`) above the counter's range: not one of its numbers
         if self.next(now) <= number:
             self._counter = itertools.count(number + 1)
 
@@ -86,6 +86,11 @@ def format_message_id(number: int, fmt: str) -> str:
 
 
 _DIGITS_MODULUS = 10**16
+
+
+def counted(number: int) -> bool:
+    """Whether ``number`` is in the counter's range (not an all-digit id of :func:`digits_number`)."""
+    return number >> 56 == _PREFIX >> 56
 
 
 def digits_number(number: int) -> int:

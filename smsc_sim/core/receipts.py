@@ -30,6 +30,8 @@ _RECEIPTED_MESSAGE_ID = int(Tag.receipted_message_id)
 _MESSAGE_STATE = int(Tag.message_state)
 _NETWORK_ERROR_CODE = int(Tag.network_error_code)
 _MESSAGE_PAYLOAD = int(Tag.message_payload)
+#: the provider's MCC+MNC TLV (smpp-facts.md A.11)
+_VENDOR_NETWORK = 0x1402
 
 #: The plan used for receipts of records that have none (forced receipts, say).
 DEFAULT_PLAN = ReceiptPlan()
@@ -66,6 +68,7 @@ def build_receipt(
     as_data_sm: bool = False,
     intermediate: bool = False,
     account_id_format: str = "decimal",
+    network: bytes | None = None,
 ) -> PDU:
     """
     The receipt PDU for a record reaching ``stat``.
@@ -79,6 +82,7 @@ def build_receipt(
     :param as_data_sm: send as data_sm (text in message_payload) instead of deliver_sm.
     :param intermediate: an intermediate notification (esm_class 0x20).
     :param account_id_format: the account's ``receipt_id_format`` (see :func:`receipt_ids`).
+    :param network: the value of the vendor TLV 0x1402 (MCC and MNC of the destination), if any.
     """
     plan = plan or DEFAULT_PLAN
     text_id, tlv_id = receipt_ids(record, plan, account_id_format)
@@ -90,6 +94,8 @@ def build_receipt(
     tlvs[_MESSAGE_STATE] = bytes([int(state)])
     if plan.network_error_code is not None:
         tlvs[_NETWORK_ERROR_CODE] = plan.network_error_code
+    if network is not None:
+        tlvs[_VENDOR_NETWORK] = network
     esm_class = ESM_CLASS_INTERMEDIATE_NOTIFICATION if intermediate else ESM_CLASS_DELIVERY_RECEIPT
     if as_data_sm:
         tlvs[_MESSAGE_PAYLOAD] = text

@@ -30,6 +30,7 @@ from smsc_sim.config import AccountSettings, Config, InstanceSettings
 from smsc_sim.contracts import IScenario, ISession, Reply
 from smsc_sim.core.accounts import Accounts
 from smsc_sim.core.admission import Admission
+from smsc_sim.core.billing import Balances, Networks
 from smsc_sim.core.binds import BindEntry, BindRegistry
 from smsc_sim.core.ids import PROCESS_IDS, IdAllocator
 from smsc_sim.core.journal import NO_JOURNAL, Handler, IMessageJournal
@@ -88,6 +89,7 @@ class SMSCCore:
         *,
         journal: IMessageJournal = NO_JOURNAL,
         ids: IdAllocator = PROCESS_IDS,
+        balances: Balances | None = None,
     ) -> None:
         self.name = name
         self.clock = clock
@@ -97,6 +99,10 @@ class SMSCCore:
         self.scenario = scenario
         self.events = events
         self.accounts = Accounts(config.accounts)
+        #: prices and balances: the process's (shared by every core), or this core's own
+        self.balances = balances if balances is not None else Balances(config.accounts, self.settings.balance_status)
+        #: the destination networks (TLV 0x1402), by number prefix
+        self.networks = Networks(self.settings.networks)
         self.binds = BindRegistry(clock)
         self.bind_guard = BindFailureGuard(config.limits, clock)
         self.timeline = Timeline(clock)
@@ -126,6 +132,8 @@ class SMSCCore:
             self.accounts.get,
             hold_incomplete=hold,
             journal=journal,
+            networks=self.networks if self.settings.network_in_receipt else None,
+            vendor_cstring=self.settings.vendor_tlv_strings == "cstring",
         )
         self.reassembler = Reassembler(
             self.timeline,
@@ -161,6 +169,8 @@ class SMSCCore:
             reassembler=self.reassembler,
             operations=self.operations,
             throttles=self.throttles,
+            balances=self.balances,
+            networks=self.networks,
             distribution_lists=self.distribution_lists,
             counters=self.counters,
             statuses=self.submit_statuses,
@@ -485,6 +495,7 @@ class SMSCCore:
         self.bind_refusals.clear()
         self.lifecycle.counters.clear()
         self.store.evicted = 0
+        self.balances.reset()
 
     def stop(self) -> None:
         """Cancel every timer (message timeline, ghost binds), so nothing is left on the clock."""
