@@ -195,3 +195,36 @@ class ConfigTests(SynchronousTestCase):
         self.assertIn("core.networks.4x: not a number prefix", self.refused('core:\n  networks: {"4x": "23410"}\n'))
         self.assertIn("core.networks.44: not an MCC+MNC", self.refused('core:\n  networks: {"44": 23410}\n'))
         self.assertIn("core.vendor_tlv_strings: unknown value", self.refused("core:\n  vendor_tlv_strings: utf16\n"))
+
+
+class BalanceAPITests(BillingCase):
+    """The balance through the HTTP API, with submits on the wire in between."""
+
+    def setUp(self) -> None:
+        from tests.test_api import APITestCase
+
+        account = AccountSettings("payg", "password", throughput=0, price="0.05 EUR", balance="0.10 EUR")
+        cfg = dataclasses.replace(config(account, AccountSettings("free", "password")), api_endpoint="tcp:0")
+        self.start(cfg)
+        self.api = APITestCase()
+        self.api.smsc = self.smsc
+        self.api.successResultOf = self.successResultOf  # type: ignore[method-assign]
+
+    def test_show_debit_set_and_reset(self) -> None:
+        """GET shows the balance falling with each part; PUT sets it (submits pass again); another currency is 400; reset restores it."""
+        code, body = self.api.call("GET", "/api/v1/accounts")
+        views = {view["system_id"]: view for view in body["accounts"]}
+        self.assertEqual((views["payg"]["price"], views["payg"]["balance"]), ("0.05 EUR", "0.10 EUR"))
+        self.assertEqual((views["free"]["price"], views["free"]["balance"]), (None, None))
+        self.assertNotIn("password", views["payg"])
+        esme = self.esme()
+        self.assertEqual([self.submit(esme)[0] for _ in range(3)], [0, 0, 0x45])
+        self.assertEqual(self.api.call("GET", "/api/v1/accounts/payg")[1]["balance"], "0.00 EUR")
+        code, body = self.api.call("PUT", "/api/v1/accounts/payg/balance", {"balance": "1.5"})
+        self.assertEqual((code, body["balance"]), (200, "1.50 EUR"))
+        self.assertEqual(self.submit(esme)[0], 0)
+        code, body = self.api.call("PUT", "/api/v1/accounts/payg/balance", {"balance": "1 USD"})
+        self.assertEqual(code, 400)
+        self.assertIn("currency USD is not the account's (EUR)", body["error"]["message"])
+        self.assertEqual(self.api.call("POST", "/api/v1/reset", {})[0], 200)
+        self.assertEqual(self.api.call("GET", "/api/v1/accounts/payg")[1]["balance"], "0.10 EUR")

@@ -31,6 +31,7 @@ from smsc_sim.api.http import (
     number,
     text,
 )
+from smsc_sim.api.accounts import AccountRoutes
 from smsc_sim.api.conformance import ConformanceRoutes
 from smsc_sim.api.trace import TraceRoutes
 from smsc_sim.api.messages import MessageRoutes
@@ -119,6 +120,7 @@ class ControlAPI:
         self.conformance.add_routes(self.api, PREFIX)
         self.streams.add_routes(self.api, PREFIX)
         self.traces.add_routes(self.api, PREFIX)
+        AccountRoutes(self.simulator).add_routes(self.api, PREFIX)
 
     # -- health ---------------------------------------------------------------
 
