@@ -152,6 +152,9 @@ class CoreSettings:
     #: how the vendor TLVs 0x1422, 0x1423 and 0x1402 carry their text: ``cstring`` (with a NUL, as
     #: SMPP's own text TLVs) or ``text`` (the octets alone); the provider does not say
     vendor_tlv_strings: str = "cstring"
+    #: MO addresses of digits (no ``+``) up to this many are short codes and go as TON 3 (network
+    #: specific) instead of TON 1; 0 = none
+    short_code_digits: int = 8
     #: the command_status of a submit the account's balance cannot pay (ESME_RSUBMITFAIL: the
     #: provider gives no SMPP status for "no credit")
     balance_status: int = 0x45

@@ -80,6 +80,7 @@ _INT_RANGES: Mapping[tuple[type, str], tuple[int, int | None]] = {
     (CoreSettings, "store_max_messages"): (1, None),
     (CoreSettings, "delivery_max_attempts"): (1, None),
     (CoreSettings, "balance_status"): (0, 0xFFFFFFFF),
+    (CoreSettings, "short_code_digits"): (0, 20),
     (InstanceSettings, "sc_interface_version"): (0, 0xFF),
 }
 _INSTANCE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")

@@ -158,3 +158,36 @@ class ConfigTests(SynchronousTestCase):
                 )
             [account] = load_config(path, {}, {}).accounts
         self.assertEqual((account.smpp_enabled, account.receipt_id_format, account.message_id_digits), (False, "hex", True))
+
+
+class ShortCodeMOTests(AccountCase):
+    accounts = (AccountSettings("smppclient1", "password"),)
+
+    def mo_addresses(self, source: str, destination: str) -> tuple[int, int, int, int]:
+        esme = self.esme("smppclient1")
+        self.smsc.simulator.inject_mo("smppclient1", source, destination, text="hi")
+        self.smsc.flush()
+        [fields] = [wire.deliver_sm_fields(b) for h, b in esme.received if h.command_id == DELIVER_SM]
+        return (
+            cast(int, fields["source_addr_ton"]),
+            cast(int, fields["source_addr_npi"]),
+            cast(int, fields["dest_addr_ton"]),
+            cast(int, fields["dest_addr_npi"]),
+        )
+
+    def test_short_code_destination_gets_ton_3(self) -> None:
+        """An MO from a handset to the short code 12345 goes as deliver_sm with dest TON 3 (network specific), the handset TON 1."""
+        self.assertEqual(self.mo_addresses("447700900009", "12345"), (1, 1, 3, 1))
+
+    def test_eight_digits_is_short_nine_is_not(self) -> None:
+        """Up to 8 digits is a short code by default; 9 digits and +-numbers are international (TON 1)."""
+        self.assertEqual(self.mo_addresses("12345678", "123456789"), (3, 1, 1, 1))
+        self.assertEqual(self.mo_addresses("+1234", "Acme"), (1, 1, 5, 0))
+
+
+class ShortCodeSettingTests(SynchronousTestCase):
+    def test_limit_is_configurable_and_zero_switches_it_off(self) -> None:
+        """core.short_code_digits 4 makes 12345 international; 0 treats no number as a short code."""
+        from smsc_sim.core.mo import address_kind
+
+        self.assertEqual([address_kind("12345", 4), address_kind("1234", 4), address_kind("1234", 0)], [(1, 1), (3, 1), (1, 1)])

@@ -43,11 +43,17 @@ PART_OCTETS = 134
 BINARY_CODING = 0x04
 
 
-def address_kind(address: str) -> tuple[int, int]:
+def address_kind(address: str, short_code_digits: int = 0) -> tuple[int, int]:
     """
     TON and NPI for an address the simulator makes up: international E.164
     for digits (with an optional ``+``), alphanumeric otherwise.
+
+    :param short_code_digits: digits without ``+`` up to this length are a
+        short code: TON 3 (network specific), as networks send them, NPI 1;
+        0: no short codes (every number is international).
     """
+    if address.isdigit():
+        return (3, 1) if len(address) <= short_code_digits else (1, 1)
     digits = address[1:] if address.startswith("+") else address
     if digits.isdigit():
         return 1, 1
@@ -200,8 +206,9 @@ class Originator:
         alphabet = settings.default_alphabet
         self.reference = (self.reference + 1) % 0x10000
         coding, segments = mo_segments(text, data, data_coding, split, self.reference, alphabet)
-        source_ton, source_npi = address_kind(source)
-        dest_ton, dest_npi = address_kind(destination)
+        short = self._settings.short_code_digits
+        source_ton, source_npi = address_kind(source, short)
+        dest_ton, dest_npi = address_kind(destination, short)
         now = self._clock.seconds()
         core_settings = self._settings
         ids: list[str] = []
