@@ -155,6 +155,9 @@ class CoreSettings:
     #: MO addresses of digits (no ``+``) up to this many are short codes and go as TON 3 (network
     #: specific) instead of TON 1; 0 = none
     short_code_digits: int = 8
+    #: control characters (but LF and CR) in MO text sent as GSM, IA5 or Latin-1: ``gsm`` (the character
+    #: the provider's alphabet has at that position, \x01 -> £), ``space``, or ``keep`` (sent raw)
+    mo_control_characters: str = "gsm"
     #: the command_status of a submit the account's balance cannot pay (ESME_RSUBMITFAIL: the
     #: provider gives no SMPP status for "no credit")
     balance_status: int = 0x45

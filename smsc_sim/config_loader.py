@@ -66,6 +66,7 @@ _CHOICES: Mapping[tuple[type, str], tuple[str, ...]] = {
     (CoreSettings, "routing"): ("origin", "round-robin"),
     (CoreSettings, "reassembly_incomplete"): ("undeliverable", "deliver"),
     (CoreSettings, "vendor_tlv_strings"): ("cstring", "text"),
+    (CoreSettings, "mo_control_characters"): ("gsm", "space", "keep"),
     (AccountSettings, "default_alphabet"): ("latin-1", "gsm0338"),
     (AccountSettings, "receipts_as"): ("deliver_sm", "data_sm"),
     (AccountSettings, "throttle_model"): ("window", "bucket"),

@@ -191,3 +191,43 @@ class ShortCodeSettingTests(SynchronousTestCase):
         from smsc_sim.core.mo import address_kind
 
         self.assertEqual([address_kind("12345", 4), address_kind("1234", 4), address_kind("1234", 0)], [(1, 1), (3, 1), (1, 1)])
+
+
+class ControlCharacterMOTests(SynchronousTestCase):
+    """Control characters in MO text, on the wire (deliver_sm short_message octets)."""
+
+    def deliver(self, text: str, alphabet: str = "latin-1", **core: Any) -> tuple[int, bytes]:
+        from smsc_sim.config import CoreSettings
+
+        cfg = dataclasses.replace(
+            config_with(AccountSettings("smppclient1", "password", default_alphabet=alphabet)),
+            core=dataclasses.replace(CoreSettings(), **core),
+        )
+        smsc = MemorySMSC(cfg)
+        self.addCleanup(smsc.stop)
+        esme = RawESME(smsc.clock)
+        esme.connection = smsc.connect(esme, "SMPP0")
+        esme.send(wire.bind(0x09, esme.next_sequence()))
+        smsc.flush()
+        smsc.simulator.inject_mo("smppclient1", "447700900009", "447700900010", text=text)
+        smsc.flush()
+        [fields] = [wire.deliver_sm_fields(b) for h, b in esme.received if h.command_id == DELIVER_SM]
+        return cast(int, fields["data_coding"]), cast(bytes, fields["short_message"])
+
+    def test_controls_become_the_providers_characters(self) -> None:
+        """By default \\x01, \\x07, TAB and DEL in Latin-1 MO text arrive as £, ì, Ç and à; LF and CR stay; ESC becomes ?."""
+        self.assertEqual(self.deliver("a\x01\x07\tb\r\n\x1b\x7f"), (0, "a£ìÇb\r\n?à".encode("latin-1")))
+
+    def test_gsm_alphabet_account_stays_gsm(self) -> None:
+        """For a gsm0338 account the cleaned text still fits GSM (data_coding 0), where the raw one would have needed UCS-2."""
+        coding, octets = self.deliver("x\x01y", alphabet="gsm0338")
+        self.assertEqual((coding, octets), (0, b"x\x01y"))  # £ is GSM position 0x01, unpacked
+
+    def test_space_and_keep_modes(self) -> None:
+        """core.mo_control_characters: space puts spaces; keep sends the raw octets as before."""
+        self.assertEqual(self.deliver("a\x01b", mo_control_characters="space")[1], b"a b")
+        self.assertEqual(self.deliver("a\x01b", mo_control_characters="keep")[1], b"a\x01b")
+
+    def test_ucs2_text_keeps_its_controls(self) -> None:
+        """Text that needs UCS-2 is not cleaned: its control characters are sent as written."""
+        self.assertEqual(self.deliver("\u20ac\x01"), (8, b"\x20\xac\x00\x01"))
