@@ -184,3 +184,14 @@ class ModelSettingTests(SynchronousTestCase):
         self.assertIn("accounts[0].throttle_model: unknown value", message)
         self.assertIn("window, bucket", message)
         self.assertNotIn("\n", message)
+
+
+class WindowMemoryTests(SynchronousTestCase):
+    def test_a_high_rate_window_stays_small_and_exact(self) -> None:
+        """At 1 000 000/s, a million takes in one clock tick pass and the next is refused; the window holds one entry, not a million."""
+        clock = Clock()
+        window = SlidingWindow(1_000_000, clock)
+        self.assertEqual(sum(window.take() for _ in range(1_000_001)), 1_000_000)
+        self.assertEqual(len(window._taken), 1)
+        clock.advance(1.0)
+        self.assertTrue(window.take())

@@ -166,15 +166,16 @@ class SlidingWindow:
     :param penalty: seconds of refusal after a refusal.
     """
 
-    __slots__ = ("_clock", "_limit", "_span", "_penalty", "_taken", "_count", "_blocked_until")
+    __slots__ = ("_clock", "_limit", "_span", "_merge", "_penalty", "_taken", "_count", "_blocked_until")
 
     def __init__(self, rate: float, clock: IReactorTime, penalty: float = 0.0) -> None:
         self._clock = clock
         if rate <= 0:
-            self._limit, self._span = 0, 0.0
+            self._limit, self._span, self._merge = 0, 0.0, 0.0
         else:
             self._limit = max(1, int(rate + _SLACK))
             self._span = self._limit / rate
+        self._merge = self._span / 10_000
         self._penalty = max(penalty, 0.0)
         # (time taken, parts) of the parts still inside the window, oldest first
         self._taken: deque[tuple[float, int]] = deque()
@@ -209,7 +210,13 @@ class SlidingWindow:
         while taken and taken[0][0] <= edge:
             self._count -= taken.popleft()[1]
         if self._count + n <= limit or not taken:
-            taken.append((now, n))
+            if taken and now - taken[-1][0] < self._merge:
+                # parts taken within a ten-thousandth of the window count as taken at the latest of
+                # them: they stop counting a hair later (never earlier), and the window holds at
+                # most 10 000 entries however high the rate
+                taken[-1] = (now, taken[-1][1] + n)
+            else:
+                taken.append((now, n))
             self._count += n
             return True
         if self._penalty > 0:
