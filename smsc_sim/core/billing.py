@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from twisted.logger import Logger
 
@@ -60,7 +60,7 @@ def parse_money(text: str) -> tuple[Decimal, str, int]:
 class _Account:
     """The billing state of one account."""
 
-    __slots__ = ("price", "price_text", "balance", "currency", "places", "configured")
+    __slots__ = ("balance", "configured", "currency", "places", "price", "price_text")
 
     def __init__(self, account: AccountSettings) -> None:
         price, price_currency, price_places = parse_money(account.price) if account.price else (Decimal(0), "", 0)
@@ -200,8 +200,7 @@ class Networks:
 
     def lookup(self, number: str) -> str | None:
         """The MCC and MNC of ``number``, or ``None``."""
-        if number.startswith("+"):
-            number = number[1:]
+        number = number.removeprefix("+")
         table = self._table
         for length in self._lengths:
             network = table.get(number[:length])

@@ -166,7 +166,7 @@ class SlidingWindow:
     :param penalty: seconds of refusal after a refusal.
     """
 
-    __slots__ = ("_clock", "_limit", "_span", "_merge", "_penalty", "_taken", "_count", "_blocked_until")
+    __slots__ = ("_blocked_until", "_clock", "_count", "_limit", "_merge", "_penalty", "_span", "_taken")
 
     def __init__(self, rate: float, clock: IReactorTime, penalty: float = 0.0) -> None:
         self._clock = clock
