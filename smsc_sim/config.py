@@ -79,7 +79,11 @@ class AccountSettings:
     max_binds: int = 2
     #: messages per second across the cluster; 0 = unlimited (the provider's default is 30)
     throughput: float = 30.0
-    #: token bucket size; 0 = same as ``throughput`` (one second of burst)
+    #: how ``throughput`` is enforced: ``window`` (at most that many parts in any one-second window,
+    #: what a client counting per second sees of the provider's "30 SMS per second") or ``bucket``
+    #: (a token bucket of ``burst``: up to burst + rate in the first second after idle)
+    throttle_model: str = "window"
+    #: token bucket size (``bucket`` model only); 0 = same as ``throughput`` (one second of burst)
     burst: float = 0.0
     #: receipts as ``deliver_sm`` (default) or ``data_sm``
     receipts_as: str = "deliver_sm"
@@ -91,6 +95,22 @@ class AccountSettings:
     distribution_lists: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
     #: the SMSC opens the session itself (outbind) when this is set; None = never
     outbind: OutbindSettings | None = None
+    #: whether the account may bind over SMPP at all (the provider enables SMPP per account);
+    #: false: every bind gets ESME_RINVSYSID and a log line saying why
+    smpp_enabled: bool = True
+    #: the receipt text's ``id:``: ``decimal`` (the provider's default) or ``hex`` (the submit_sm_resp
+    #: form); the receipted_message_id TLV is unchanged; a scenario's ``receipt.id_format`` other than
+    #: decimal wins
+    receipt_id_format: str = "decimal"
+    #: message ids whose hex form has only the digits 0-9 (``1154801617207301``), so a client that
+    #: guesses decimal from the digits misreads them (Kannel's ``msg-id-type`` trap)
+    message_id_digits: bool = False
+    #: price per accepted part, as the provider writes it in TLV 0x1422 (``0.03330000 EUR``);
+    #: empty: the account is not billed (unless it has a balance)
+    price: str = ""
+    #: prepaid balance at start, in the same form (``10.00000000 EUR``); each accepted part takes
+    #: ``price`` off, and a submit it cannot pay is refused (``core.balance_status``); empty: unlimited
+    balance: str = ""
 
 
 @dataclass(frozen=True)
@@ -146,6 +166,25 @@ class CoreSettings:
     delivery_max_attempts: int = 5
     #: first retry after this many seconds, then doubled each time
     delivery_retry_backoff: float = 5.0
+    #: destination number prefix -> the network's MCC and MNC (``{"44": "23410"}``), sent as TLV 0x1402;
+    #: the longest matching prefix wins; empty: no 0x1402
+    networks: dict[str, str] = field(default_factory=dict, hash=False)
+    #: 0x1402 in submit_sm_resp / data_sm_resp
+    network_in_response: bool = True
+    #: 0x1402 in receipts
+    network_in_receipt: bool = True
+    #: how the vendor TLVs 0x1422, 0x1423 and 0x1402 carry their text: ``cstring`` (with a NUL, as
+    #: SMPP's own text TLVs) or ``text`` (the octets alone); the provider does not say
+    vendor_tlv_strings: str = "cstring"
+    #: MO addresses of digits (no ``+``) up to this many are short codes and go as TON 3 (network
+    #: specific) instead of TON 1; 0 = none
+    short_code_digits: int = 8
+    #: control characters (but LF and CR) in MO text sent as GSM, IA5 or Latin-1: ``gsm`` (the character
+    #: the provider's alphabet has at that position, \x01 -> £), ``space``, or ``keep`` (sent raw)
+    mo_control_characters: str = "gsm"
+    #: the command_status of a submit the account's balance cannot pay (ESME_RSUBMITFAIL: the
+    #: provider gives no SMPP status for "no credit")
+    balance_status: int = 0x45
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from smsc_sim.config import (
     default_config,
 )
 from smsc_sim.presets import PRESETS
+from smsc_sim.core.billing import parse_money
 from smsc_sim.yaml_source import YAMLSourceError, clip, excerpt, load, read_text
 
 __all__ = ["ConfigError", "load_config", "OVERRIDE_KEYS"]
@@ -67,10 +68,14 @@ _CHOICES: Mapping[tuple[type, str], tuple[str, ...]] = {
     (CoreSettings, "message_id_format"): ("hex16", "decimal"),
     (CoreSettings, "routing"): ("origin", "round-robin"),
     (CoreSettings, "reassembly_incomplete"): ("undeliverable", "deliver"),
+    (CoreSettings, "vendor_tlv_strings"): ("cstring", "text"),
+    (CoreSettings, "mo_control_characters"): ("gsm", "space", "keep"),
     (AccountSettings, "default_alphabet"): ("latin-1", "gsm0338"),
     (AccountSettings, "receipts_as"): ("deliver_sm", "data_sm"),
     (Config, "topology"): tuple(PRESETS),
     (OutbindSettings, "when"): ("pending", "always"),
+    (AccountSettings, "throttle_model"): ("window", "bucket"),
+    (AccountSettings, "receipt_id_format"): ("decimal", "hex"),
 }
 #: integer fields with bounds other than the default "0 or more"
 _INT_RANGES: Mapping[tuple[type, str], tuple[int, int | None]] = {
@@ -80,6 +85,8 @@ _INT_RANGES: Mapping[tuple[type, str], tuple[int, int | None]] = {
     (SessionSettings, "window_status"): (0, 0xFFFFFFFF),
     (CoreSettings, "store_max_messages"): (1, None),
     (CoreSettings, "delivery_max_attempts"): (1, None),
+    (CoreSettings, "balance_status"): (0, 0xFFFFFFFF),
+    (CoreSettings, "short_code_digits"): (0, 20),
     (InstanceSettings, "sc_interface_version"): (0, 0xFF),
 }
 _INSTANCE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -247,7 +254,16 @@ def _build(cls: type, node: _Node, path: str, source: str, base: Any, exclude: S
     ]
     if missing:
         _fail(where, path, "missing key " + ", ".join(repr(m) for m in missing))
+    if cls is AccountSettings and values.get("price") and values.get("balance"):
+        _same_currency(values["price"], values["balance"], f"{source}:{node.value['balance'].line}", _join(path, "balance"))
     return cls(**values)
+
+
+def _same_currency(price: str, balance: str, where: str, path: str) -> None:
+    """Refuse a balance in another currency than the price (both written: one account, one currency)."""
+    price_currency, balance_currency = parse_money(price)[1], parse_money(balance)[1]
+    if price_currency and balance_currency and price_currency != balance_currency:
+        _fail(where, path, f"currency {balance_currency} is not the price's ({price_currency})", "one currency per account")
 
 
 def _convert(cls: type, name: str, hint: Any, node: _Node, path: str, source: str) -> Any:
@@ -268,6 +284,8 @@ def _convert(cls: type, name: str, hint: Any, node: _Node, path: str, source: st
         items = tuple(_build(args[0], item, f"{path}[{i}]", source, None) for i, item in enumerate(node.value))
         _check_unique(items, path, [f"{source}:{item.line}" for item in node.value])
         return items
+    if cls is CoreSettings and name == "networks":
+        return _networks(node, path, source)
     if origin is dict:
         return _lists_by_name(node, path, source)
     if origin is tuple:
@@ -304,6 +322,31 @@ def _conformance(node: _Node, path: str, source: str) -> dict[str, float]:
             _fail(f"{source}:{child.line}", _join(path, str(key)), problem)
         values[key] = child.value
     return values
+
+
+def _networks(node: _Node, path: str, source: str) -> dict[str, str]:
+    """
+    ``core.networks``: number prefixes (1 to 15 digits, as strings) to MCC and MNC (5 or 6 digits).
+
+    At most 10 000 prefixes, looked up longest first.
+    """
+    where = f"{source}:{node.line}"
+    if node.value is None:
+        return {}
+    if not isinstance(node.value, dict):
+        _fail(where, path, f"not a mapping: {_show(node.value)}", 'a mapping of prefixes to MCC+MNC, {"44": "23410"}')
+    if len(node.value) > 10_000:
+        _fail(where, path, f"{len(node.value)} prefixes", "at most 10000")
+    table: dict[str, str] = {}
+    for prefix, child in node.value.items():
+        key = _join(path, prefix)
+        if not re.fullmatch(r"[0-9]{1,15}", prefix):
+            _fail(f"{source}:{child.line}", key, f"not a number prefix: {excerpt(prefix)}", "1 to 15 digits")
+        if not isinstance(child.value, str) or not re.fullmatch(r"[0-9]{5,6}", child.value):
+            expected = 'MCC and MNC, 5 or 6 digits as a string ("23410")'
+            _fail(f"{source}:{child.line}", key, f"not an MCC+MNC: {_show(child.value)}", expected)
+        table[prefix] = child.value
+    return table
 
 
 def _lists_by_name(node: _Node, path: str, source: str) -> dict[str, tuple[str, ...]]:
@@ -387,6 +430,13 @@ def _check_value(cls: type, name: str, value: Any, where: str, path: str) -> Any
             _fail(where, path, f"bad length ({len(value)} characters)", "1 to 15 characters, the SMPP limit")
         if name == "password" and len(value) > 8:
             _fail(where, path, f"too long ({len(value)} characters)", "at most 8 characters, the SMPP limit")
+        if name in ("price", "balance") and value:
+            try:
+                amount, _, _ = parse_money(value)
+            except ValueError as e:
+                _fail(where, path, str(e), "an amount and an optional currency, such as 0.03330000 EUR")
+            if name == "price" and amount < 0:
+                _fail(where, path, f"negative: {excerpt(value)}", "0 or more")
         if name == "allowed_addresses":
             for i, cidr in enumerate(value):
                 try:

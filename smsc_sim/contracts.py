@@ -258,6 +258,9 @@ class ThrottleSettings:
         cluster), ``bind`` (per session) or ``instance``.
     :ivar status: the command_status of a throttled submit (ESME_RTHROTTLED).
     :ivar penalty: after a violation, refuse everything for this many seconds.
+    :ivar model: ``bucket`` (a token bucket of ``burst``), ``window`` (at
+        most ``rate`` in any one-second window; ``burst`` unused) or
+        ``account`` (each account's ``throttle_model``).
     """
 
     rate: float
@@ -265,6 +268,7 @@ class ThrottleSettings:
     scope: str = "account"
     status: int = 0x58
     penalty: float = 0.0
+    model: str = "bucket"
 
 
 class ScenarioLimits(Protocol):

@@ -28,6 +28,7 @@ from smsc_sim.config import Config
 from smsc_sim.conformance import Judge
 from smsc_sim.conformance.wiring import landscape_for, shutdown_report, thresholds_for
 from smsc_sim.contracts import IScenarioRuntime, MessageFacts, ReceiptPlan, ThrottleSettings
+from smsc_sim.core.billing import Balances
 from smsc_sim.core.ids import PROCESS_IDS
 from smsc_sim.core.journal import NO_JOURNAL, IMessageJournal
 from smsc_sim.core.smsc import SMSCCore
@@ -110,6 +111,9 @@ class Simulator(MultiService):
         self.instances: dict[str, InstanceRuntime] = {}
         #: the GC freeze of the twistd form (see GCFreezer); None: off, as in tests and fixtures
         self.gc_freezer: GCFreezer | None = None
+        #: prices and balances of the billed accounts: one per process, as an account's balance
+        #: is the account's whichever cluster it submits to
+        self.balances = Balances(config.accounts, config.core.balance_status)
         for cluster, members in config.clusters().items():
             journal: IMessageJournal = NO_JOURNAL
             if self.journal is not None:
@@ -117,7 +121,15 @@ class Simulator(MultiService):
                     self.journal, cluster, {member.name: member.latency for member in members}
                 )
             core = SMSCCore(
-                cluster, reactor, config, members, self.scenario, self.events, journal=journal, ids=PROCESS_IDS
+                cluster,
+                reactor,
+                config,
+                members,
+                self.scenario,
+                self.events,
+                journal=journal,
+                ids=PROCESS_IDS,
+                balances=self.balances,
             )
             if self.journal is not None:
                 self._cluster_journals[cluster].attach_store(core.store)

@@ -225,6 +225,24 @@ async def test_aiosmpplib_stock_correlator_needs_decimal_ids() -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_aiosmpplib_stock_correlator_with_hex_receipt_ids() -> None:
+    """
+    With the account set to ``receipt_id_format: hex`` (the provider's other
+    account configuration), the receipt text's ``id:`` is the submit's hex
+    id, and aiosmpplib's stock correlator ties the receipt to its submit.
+    """
+    config = _config()
+    config = dataclasses.replace(config, accounts=(dataclasses.replace(ACCOUNT, receipt_id_format="hex"),))
+    _, result = await _with_simulator(
+        config, lambda host, port: _run_client(host, port, _submit("447700900014", "Hex receipts", "hex-2"))
+    )
+    resp = _only(result["received"], SubmitSmResp)
+    receipt = _only(result["received"], DeliverSm)
+    assert receipt.parse_receipt()["id"] == resp.message_id
+    assert receipt.log_id == "hex-2"
+
+
+@pytest_twisted.ensureDeferred
 async def test_aiosmpplib_long_text_in_message_payload() -> None:
     """
     aiosmpplib sends a 300-character text in one submit_sm with

@@ -209,8 +209,8 @@ class VerdictTests(SynchronousTestCase):
 
 class ThrottleTests(SynchronousTestCase):
     def test_account_throughput_across_cluster(self) -> None:
-        """An account of 2/s shares its bucket across both instances: the third submit gets ESME_RTHROTTLED."""
-        h = Harness(accounts=(AccountSettings("esme", "secret", throughput=2),))
+        """An account of 2/s in the bucket model shares its bucket across both instances: the third submit gets ESME_RTHROTTLED."""
+        h = Harness(accounts=(AccountSettings("esme", "secret", throughput=2, throttle_model="bucket"),))
         one, two = h.bound("SMPP1"), h.bound("SMPP2")
         statuses = [h.submit(s).pdu.command_status for s in (one, two, one)]  # type: ignore[union-attr]
         self.assertEqual(statuses, [0, 0, CommandStatus.ESME_RTHROTTLED])

@@ -20,7 +20,7 @@ import pytest
 import pytest_twisted
 from twisted.internet.task import deferLater
 
-from smsc_sim.config import default_config
+from smsc_sim.config import AccountSettings, default_config
 from tests.kannel_harness import Rig, poll
 
 pytestmark = pytest.mark.kannel
@@ -262,6 +262,40 @@ async def test_receipts_matched_with_msg_id_type(tmp_path: Path, msg_id_type: st
             if msg_id_type is None:  # compared as strings: the decimal id of the text against the hex one
                 assert f"id<{int(record.message_id, 16)}>" in lost[0]
             assert rig.sink.matching(rig.dlrs(without_tlv, DELIVERED)) == []
+
+
+# with all-digit hex ids (message_id_digits) the letter no longer saves the reading:
+# msg-id-type -> whether Kannel matches the receipt (receipted_message_id present)
+DIGIT_ID_TYPES = {"0x01": False, "0x03": True}
+
+
+@pytest.mark.parametrize("msg_id_type", list(DIGIT_ID_TYPES))
+@pytest_twisted.ensureDeferred
+async def test_digit_only_ids_trap_msg_id_type(tmp_path: Path, msg_id_type: str) -> None:
+    """
+    With an account set to message_id_digits, msg-id-type 0x01 (hex
+    responses, decimal receipts) reads the submit_sm_resp id as hex and the
+    same digits in receipted_message_id as decimal: the receipt is lost
+    ("could not find message"); 0x03 reads both as hex and matches.
+    """
+    account = AccountSettings("smppclient1", "password", message_id_digits=True)
+    config = dataclasses.replace(default_config(), accounts=(account,))
+    async with Rig(_reactor(), tmp_path, config=config, smsc_extra=f"msg-id-type = {msg_id_type}") as rig:
+        kannel = rig.kannel
+        to = "+447700900402"
+        await kannel.send_text(to, "digits")
+        [record] = await poll(rig.reactor, lambda: _value(rig.records(to.lstrip("+")) or None), 15, "the submit")
+        assert record.message_id.isdigit() and len(record.message_id) == 16
+        if DIGIT_ID_TYPES[msg_id_type]:
+            [dlr] = await rig.sink.wait_for(rig.dlrs(to, DELIVERED), what="DELIVERED dlr-url call")
+            assert dlr["smsc_msg_id"] == str(int(record.message_id, 16))
+            assert kannel.unmatched_receipts() == []
+        else:
+            lost = await poll(
+                rig.reactor, lambda: _value(kannel.unmatched_receipts() or None), 15, "Kannel to refuse the receipt"
+            )
+            assert f"id<{record.message_id}>" in lost[0]
+            assert rig.sink.matching(rig.dlrs(to, DELIVERED)) == []
 
 
 @pytest_twisted.ensureDeferred

@@ -363,8 +363,8 @@ class SettingsTests(SynchronousTestCase):
         self.assertEqual((r.throttle(), r.throttle_spec), (ThrottleSettings(0.0, 0.0), None))
 
     def test_limits_throughput_is_the_rate(self) -> None:
-        """limits.throughput gives every account that rate when the throttle section gives none."""
-        self.assertEqual(runtime("limits: {throughput: 100}\n").throttle(), ThrottleSettings(100.0, 0.0))
+        """limits.throughput gives every account that rate, in the account's own model, when the throttle section gives none."""
+        self.assertEqual(runtime("limits: {throughput: 100}\n").throttle(), ThrottleSettings(100.0, 0.0, model="account"))
         both = runtime("limits: {throughput: 100}\nthrottle: {rate: 5}\n")
         self.assertEqual(both.throttle(), ThrottleSettings(5.0, 0.0))
 

@@ -31,6 +31,7 @@ from smsc_sim.api.http import (
     number,
     text,
 )
+from smsc_sim.api.accounts import AccountRoutes
 from smsc_sim.api.conformance import ConformanceRoutes
 from smsc_sim.api.handsets import HandsetRoutes
 from smsc_sim.api.outbind import OutbindRoutes
@@ -135,6 +136,7 @@ class ControlAPI:
         self.submits.add_routes(self.api, PREFIX)
         OutbindRoutes(self.simulator).add_routes(self.api, PREFIX)
         HandsetRoutes(self.simulator).add_routes(self.api, PREFIX)
+        AccountRoutes(self.simulator).add_routes(self.api, PREFIX)
 
     # -- health ---------------------------------------------------------------
 

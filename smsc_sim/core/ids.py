@@ -53,6 +53,8 @@ class IdAllocator:
 
         :param now: the caller's clock reading, should this be the first use.
         """
+        if number >> 56 > _PREFIX >> 56:
+            return  # an all-digit id (:func:`digits_number`) above the counter's range: not one of its numbers
         if self.next(now) <= number:
             self._counter = itertools.count(number + 1)
 
@@ -81,6 +83,30 @@ def format_message_id(number: int, fmt: str) -> str:
     if fmt == "decimal":
         return str(number)
     raise ValueError(f"message_id_format {fmt!r} is not one of {', '.join(MESSAGE_ID_FORMATS)}")
+
+
+_DIGITS_MODULUS = 10**16
+
+
+def counted(number: int) -> bool:
+    """Whether ``number`` is in the counter's range (not an all-digit id of :func:`digits_number`)."""
+    return number >> 56 == _PREFIX >> 56
+
+
+def digits_number(number: int) -> int:
+    """
+    A message number whose 16-digit hex form has only the digits 0-9.
+
+    For accounts with ``message_id_digits``: the last 16 decimal digits of
+    ``number`` read as hex, so ``1154801617207301`` in submit_sm_resp, an id
+    a client cannot tell from a decimal one (Kannel's ``msg-id-type`` trap),
+    while the receipt carries the same number in decimal
+    (``1248763829054108417``), as for every id.  Distinct numbers of one run stay distinct (they
+    differ by far less than 10**16).
+
+    :param number: from :meth:`IdAllocator.next`.
+    """
+    return int(str(number % _DIGITS_MODULUS), 16)
 
 
 def hex_id(number: int) -> str:

@@ -23,6 +23,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from smsc_sim.config import AccountSettings
 from smsc_sim.contracts import ReceiptPlan
+from smsc_sim.core.billing import Networks
 from smsc_sim.core.delivery import Delivery
 from smsc_sim.core.journal import NO_JOURNAL, IMessageJournal, kept
 from smsc_sim.core.reassembly import ConcatGroup
@@ -93,6 +94,8 @@ class Lifecycle:
         *,
         hold_incomplete: bool = True,
         journal: IMessageJournal = NO_JOURNAL,
+        networks: Networks | None = None,
+        vendor_cstring: bool = True,
     ) -> None:
         self._clock = clock
         self._timeline = timeline
@@ -103,6 +106,9 @@ class Lifecycle:
         self.hold_incomplete = hold_incomplete
         self._journal = kept(journal)
         self.counters: Counter[str] = Counter()
+        # the receipt's TLV 0x1402 (destination network); None or empty: none
+        self._networks = networks if networks else None
+        self._vendor_suffix = b"\x00" if vendor_cstring else b""
 
     # ------------------------------------------------------------------
     # the plan
@@ -282,7 +288,13 @@ class Lifecycle:
             now = self._clock.seconds()
         account = self._account(record.account)
         as_data_sm = account is not None and account.receipts_as == "data_sm"
-        pdu = build_receipt(record, stat, err, state, now, record.plan, as_data_sm, intermediate)
+        id_format = account.receipt_id_format if account is not None else "decimal"
+        network: bytes | None = None
+        if self._networks is not None:
+            found = self._networks.lookup(record.destination_addr)
+            if found is not None:
+                network = found.encode("ascii") + self._vendor_suffix
+        pdu = build_receipt(record, stat, err, state, now, record.plan, as_data_sm, intermediate, id_format, network)
         entry = ReceiptEntry.created(now, stat, err, intermediate, "data_sm" if as_data_sm else "deliver_sm")
         record.log_delivery(entry)
         self.counters["receipts_sent"] += 1

@@ -11,6 +11,7 @@ in time.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import TYPE_CHECKING, Callable, Collection
 
@@ -22,6 +23,7 @@ from smsc_sim.core.ids import IdAllocator, format_message_id
 from smsc_sim.core.store import MessageRecord, MessageStore, MOEntry, StoreFull
 from smsc_sim.smpp.concat import MO_MODES, Segment, _concat_udh, payload_of, split_for_mo
 from smsc_sim.smpp.constants import ESM_CLASS_UDHI, CommandId, Tag
+from smsc_sim.smpp.gsm0338 import _BASIC as _GSM_TABLE
 from smsc_sim.smpp.pdu import make_pdu
 from smsc_sim.smpp.text import choose_coding, decode_text, length_class
 
@@ -43,11 +45,17 @@ PART_OCTETS = 134
 BINARY_CODING = 0x04
 
 
-def address_kind(address: str) -> tuple[int, int]:
+def address_kind(address: str, short_code_digits: int = 0) -> tuple[int, int]:
     """
     TON and NPI for an address the simulator makes up: international E.164
     for digits (with an optional ``+``), alphanumeric otherwise.
+
+    :param short_code_digits: digits without ``+`` up to this length are a
+        short code: TON 3 (network specific), as networks send them, NPI 1;
+        0: no short codes (every number is international).
     """
+    if address.isdigit():
+        return (3, 1) if len(address) <= short_code_digits else (1, 1)
     digits = address[1:] if address.startswith("+") else address
     if digits.isdigit():
         return 1, 1
@@ -93,8 +101,42 @@ def split_data_for_mo(data: bytes, data_coding: int, mode: str, reference: int) 
     return segments
 
 
+#: ways of treating control characters in MO text (``core.mo_control_characters``)
+CONTROL_MODES = ("gsm", "space", "keep")
+#: every C0 control but LF and CR, and DEL: what the provider's DCS 0 alphabet has no room for
+_CONTROL = re.compile("[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
+#: the character the provider's single-octet alphabet has at each control position (the GSM 03.38
+#: layout: "replaced by characters from the LATIN-1 upper table"), '?' where that is no Latin-1 character
+_GSM_FOR_CONTROL = {
+    code: (_GSM_TABLE[code] if ord(_GSM_TABLE[code]) < 0x100 and _GSM_TABLE[code] != chr(code) else "?")
+    for code in [*range(0x20), 0x7F]
+    if code not in (0x0A, 0x0D)
+}
+_SPACE_FOR_CONTROL = {code: " " for code in _GSM_FOR_CONTROL}
+#: the codings whose text the provider cleans: DCS 0 (either reading), IA5 and Latin-1
+_CLEANED_CODINGS = frozenset({0x00, 0x01, 0x03})
+
+
+def replace_controls(text: str, mode: str) -> str:
+    """
+    ``text`` with its control characters replaced: ``gsm`` by the character
+    at the same position of the provider's alphabet (``\x01`` -> ``£``,
+    ``\x09`` -> ``Ç``, DEL -> ``à``; ``?`` for the positions of Greek letters
+    and ESC), ``space`` by a space, ``keep`` not at all.  LF and CR stay.
+    """
+    if mode == "keep" or not _CONTROL.search(text):
+        return text
+    return text.translate(_GSM_FOR_CONTROL if mode == "gsm" else _SPACE_FOR_CONTROL)
+
+
 def mo_segments(
-    text: str | None, data: bytes | None, data_coding: int | None, split: str, reference: int, alphabet: str
+    text: str | None,
+    data: bytes | None,
+    data_coding: int | None,
+    split: str,
+    reference: int,
+    alphabet: str,
+    controls: str = "keep",
 ) -> tuple[int, list[Segment]]:
     """
     The data_coding and the deliver_sm segments of one MO message, sending nothing.
@@ -108,12 +150,19 @@ def mo_segments(
     :param split: ``udh8``, ``udh16``, ``sar`` or ``payload``.
     :param reference: the concatenation reference.
     :param alphabet: how the account reads data_coding 0.
+    :param controls: what becomes of control characters in GSM, IA5 and
+        Latin-1 text (:func:`replace_controls`); UCS-2 and data keep them.
     :raises ValueError: text the coding cannot carry, or more than 255 parts.
     """
     if data is not None:
         coding = BINARY_CODING if data_coding is None else data_coding
         return coding, split_data_for_mo(data, coding, split, reference)
     body = text or ""
+    cleaned = replace_controls(body, controls)
+    if cleaned is not body:
+        coding = choose_coding(cleaned, alphabet) if data_coding is None else data_coding
+        if coding in _CLEANED_CODINGS:
+            return coding, split_for_mo(cleaned, coding, split, reference, alphabet)
     coding = choose_coding(body, alphabet) if data_coding is None else data_coding
     return coding, split_for_mo(body, coding, split, reference, alphabet)
 
@@ -199,9 +248,12 @@ class Originator:
             raise ValueError(f"instance {instance!r} is not in cluster {cluster} ({', '.join(self._instances)})")
         alphabet = settings.default_alphabet
         self.reference = (self.reference + 1) % 0x10000
-        coding, segments = mo_segments(text, data, data_coding, split, self.reference, alphabet)
-        source_ton, source_npi = address_kind(source)
-        dest_ton, dest_npi = address_kind(destination)
+        coding, segments = mo_segments(
+            text, data, data_coding, split, self.reference, alphabet, self._settings.mo_control_characters
+        )
+        short = self._settings.short_code_digits
+        source_ton, source_npi = address_kind(source, short)
+        dest_ton, dest_npi = address_kind(destination, short)
         now = self._clock.seconds()
         core_settings = self._settings
         ids: list[str] = []

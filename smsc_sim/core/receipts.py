@@ -30,20 +30,27 @@ _RECEIPTED_MESSAGE_ID = int(Tag.receipted_message_id)
 _MESSAGE_STATE = int(Tag.message_state)
 _NETWORK_ERROR_CODE = int(Tag.network_error_code)
 _MESSAGE_PAYLOAD = int(Tag.message_payload)
+#: the provider's MCC+MNC TLV (smpp-facts.md A.11)
+_VENDOR_NETWORK = 0x1402
 
 #: The plan used for receipts of records that have none (forced receipts, say).
 DEFAULT_PLAN = ReceiptPlan()
 
 
-def receipt_ids(record: MessageRecord, plan: ReceiptPlan) -> tuple[str, str | None]:
+def receipt_ids(record: MessageRecord, plan: ReceiptPlan, account_format: str = "decimal") -> tuple[str, str | None]:
     """
     The ids a receipt carries: in its text, and in receipted_message_id.
 
+    :param account_format: the account's ``receipt_id_format`` (``decimal`` or ``hex``), used
+        when the plan's ``id_format`` is the default ``decimal``.
     :returns: ``(text id, TLV id or None when the plan omits the TLV)``.
     """
     hex_form = hex_id(record.number)
+    id_format = plan.id_format
+    if id_format == "decimal":
+        id_format = account_format
     # the provider's decimal form is the number itself: skip the general formatter on the hot path
-    text_id = str(record.number) if plan.id_format == "decimal" else format_receipt_id(hex_form, plan.id_format)
+    text_id = str(record.number) if id_format == "decimal" else format_receipt_id(hex_form, id_format)
     if plan.tlv_id_format == "omit":
         return text_id, None
     if plan.tlv_id_format == "as-submitted":
@@ -60,6 +67,8 @@ def build_receipt(
     plan: ReceiptPlan | None,
     as_data_sm: bool = False,
     intermediate: bool = False,
+    account_id_format: str = "decimal",
+    network: bytes | None = None,
 ) -> PDU:
     """
     The receipt PDU for a record reaching ``stat``.
@@ -72,9 +81,11 @@ def build_receipt(
     :param plan: id formats, network_error_code; ``None``: the defaults.
     :param as_data_sm: send as data_sm (text in message_payload) instead of deliver_sm.
     :param intermediate: an intermediate notification (esm_class 0x20).
+    :param account_id_format: the account's ``receipt_id_format`` (see :func:`receipt_ids`).
+    :param network: the value of the vendor TLV 0x1402 (MCC and MNC of the destination), if any.
     """
     plan = plan or DEFAULT_PLAN
-    text_id, tlv_id = receipt_ids(record, plan)
+    text_id, tlv_id = receipt_ids(record, plan, account_id_format)
     submitted = record.replaced_time if record.replaced_time is not None else record.submit_time
     text = receipt_text(text_id, stat, min(max(err, 0), 999), submitted, done_ts).encode("ascii")
     tlvs: dict[int, bytes] = {}
@@ -83,6 +94,8 @@ def build_receipt(
     tlvs[_MESSAGE_STATE] = bytes([int(state)])
     if plan.network_error_code is not None:
         tlvs[_NETWORK_ERROR_CODE] = plan.network_error_code
+    if network is not None:
+        tlvs[_VENDOR_NETWORK] = network
     esm_class = ESM_CLASS_INTERMEDIATE_NOTIFICATION if intermediate else ESM_CLASS_DELIVERY_RECEIPT
     if as_data_sm:
         tlvs[_MESSAGE_PAYLOAD] = text

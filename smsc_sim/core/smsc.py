@@ -30,6 +30,7 @@ from smsc_sim.config import AccountSettings, Config, InstanceSettings
 from smsc_sim.contracts import IScenario, ISession, Reply
 from smsc_sim.core.accounts import Accounts
 from smsc_sim.core.admission import Admission
+from smsc_sim.core.billing import Balances, Networks
 from smsc_sim.core.binds import BindEntry, BindRegistry
 from smsc_sim.core.ids import PROCESS_IDS, IdAllocator
 from smsc_sim.core.journal import NO_JOURNAL, Handler, IMessageJournal
@@ -40,7 +41,7 @@ from smsc_sim.core.reassembly import Reassembler
 from smsc_sim.core.router import Router
 from smsc_sim.core.store import MessageQuery, MessageRecord, MessageStore, select
 from smsc_sim.core.submit import Submissions
-from smsc_sim.core.throttle import Throttles, TokenBucket
+from smsc_sim.core.throttle import Limiter, Throttles
 from smsc_sim.core.timeline import Timeline
 from smsc_sim.events import EventBus
 from smsc_sim.limits import BindFailureGuard, peer_host
@@ -88,6 +89,7 @@ class SMSCCore:
         *,
         journal: IMessageJournal = NO_JOURNAL,
         ids: IdAllocator = PROCESS_IDS,
+        balances: Balances | None = None,
     ) -> None:
         self.name = name
         self.clock = clock
@@ -97,6 +99,10 @@ class SMSCCore:
         self.scenario = scenario
         self.events = events
         self.accounts = Accounts(config.accounts)
+        #: prices and balances: the process's (shared by every core), or this core's own
+        self.balances = balances if balances is not None else Balances(config.accounts, self.settings.balance_status)
+        #: the destination networks (TLV 0x1402), by number prefix
+        self.networks = Networks(self.settings.networks)
         self.binds = BindRegistry(clock)
         self.bind_guard = BindFailureGuard(config.limits, clock)
         self.timeline = Timeline(clock)
@@ -126,6 +132,8 @@ class SMSCCore:
             self.accounts.get,
             hold_incomplete=hold,
             journal=journal,
+            networks=self.networks if self.settings.network_in_receipt else None,
+            vendor_cstring=self.settings.vendor_tlv_strings == "cstring",
         )
         self.reassembler = Reassembler(
             self.timeline,
@@ -136,8 +144,8 @@ class SMSCCore:
         )
         #: distribution lists for submit_multi (dest_flag 2): name -> (ton, npi, address) members
         self.distribution_lists: dict[str, tuple[tuple[int, int, str], ...]] = {}
-        #: token buckets by scope key
-        self.buckets: dict[tuple[Any, ...], TokenBucket] = {}
+        #: throttle limiters (windows or token buckets) by scope key
+        self.buckets: dict[tuple[Any, ...], Limiter] = {}
         self.counters: Counter[str] = Counter()
         self.submit_statuses: Counter[int] = Counter()
         self.bind_refusals: Counter[int] = Counter()
@@ -161,6 +169,8 @@ class SMSCCore:
             reassembler=self.reassembler,
             operations=self.operations,
             throttles=self.throttles,
+            balances=self.balances,
+            networks=self.networks,
             distribution_lists=self.distribution_lists,
             counters=self.counters,
             statuses=self.submit_statuses,
@@ -203,6 +213,16 @@ class SMSCCore:
         host = peer_host(session.peer)
         if self.bind_guard.locked(host):
             return self._refuse_bind(session, pdu, CommandStatus.ESME_RBINDFAIL, "address locked out after failed binds")
+        known = self.accounts.get(system_id)
+        if known is not None and not known.smpp_enabled:
+            # the provider's accounts are REST-only until it enables SMPP: to an SMPP bind the
+            # system_id does not exist, whatever the password
+            self.log.info(
+                "bind refused for {system_id}: SMPP is not enabled for this account (smpp_enabled: false)",
+                system_id=system_id,
+            )
+            refusal = self._refuse_bind(session, pdu, CommandStatus.ESME_RINVSYSID, "SMPP not enabled for the account")
+            return dataclasses.replace(refusal, delay=self.bind_guard.failed(host))
         account, status = self.accounts.check(system_id, p.get("password", ""), session.peer)
         if account is None:
             refusal = self._refuse_bind(session, pdu, status, "credentials or address")
@@ -475,6 +495,7 @@ class SMSCCore:
         self.bind_refusals.clear()
         self.lifecycle.counters.clear()
         self.store.evicted = 0
+        self.balances.reset()
 
     def stop(self) -> None:
         """Cancel every timer (message timeline, ghost binds), so nothing is left on the clock."""

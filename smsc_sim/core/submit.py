@@ -36,8 +36,9 @@ from twisted.internet.interfaces import IReactorTime
 from smsc_sim.config import CoreSettings
 from smsc_sim.contracts import IScenario, MessageFacts, ReceiptPlan, Reply, Respond, Verdict
 from smsc_sim.core.admission import Admission
+from smsc_sim.core.billing import TAG_NETWORK, TAG_PRICE_REQUEST, Balances, Networks
 from smsc_sim.core.binds import BindEntry
-from smsc_sim.core.ids import IdAllocator, format_message_id
+from smsc_sim.core.ids import IdAllocator, digits_number, format_message_id
 from smsc_sim.core.lifecycle import Lifecycle
 from smsc_sim.core.mo import address_kind
 from smsc_sim.core.operations import Operations
@@ -107,6 +108,8 @@ class Submissions:
     :param reassembler: collects the parts of concatenated messages.
     :param operations: finds and replaces messages for replace_if_present_flag.
     :param throttles: the token buckets that throttle submits.
+    :param balances: prices and balances of the billed accounts.
+    :param networks: destination networks for TLV 0x1402.
     :param distribution_lists: the core's lists, by name: (ton, npi, address) members.
     :param counters: the core's counters (``not_answered``, ``generic_nack``).
     :param statuses: submits answered, by command_status.
@@ -127,6 +130,8 @@ class Submissions:
         distribution_lists: dict[str, tuple[Target, ...]],
         counters: Counter[str],
         statuses: Counter[int],
+        balances: Balances | None = None,
+        networks: Networks | None = None,
     ) -> None:
         self._clock = clock
         self._settings = settings
@@ -140,6 +145,13 @@ class Submissions:
         self._distribution_lists = distribution_lists
         self._counters = counters
         self._statuses = statuses
+        self._balances = balances if balances is not None else Balances(())
+        #: the billed accounts by system_id: empty (falsy) when nobody is billed, so the
+        #: submit path pays one truth test for billing
+        self._billed = self._balances.billed
+        # 0x1402 in responses: None unless a table is configured and responses carry it
+        self._networks = networks if networks and settings.network_in_response else None
+        self._vendor_suffix = b"\x00" if settings.vendor_tlv_strings == "cstring" else b""
 
     # ------------------------------------------------------------------
     # the three commands
@@ -222,6 +234,10 @@ class Submissions:
         status = self._throttles.take(entry, max(1, len(targets)), scenario)
         if status:
             return self.refuse(pdu, status)
+        system_id = entry.account.system_id
+        billed = system_id in self._billed if self._billed else False
+        if billed and not self._balances.can_pay(system_id, max(1, len(targets))):
+            return self.refuse(pdu, self._balances.status)
         first = targets[0][2] if targets else ""
         decoded = decode_text(p["data_coding"], payload, entry.account.default_alphabet)
         facts = self._facts("submit_multi", entry, p, destination=first, text=decoded.text, info=info, tlvs=pdu.tlvs)
@@ -231,6 +247,8 @@ class Submissions:
             return early
         plan = verdict.receipt or scenario.default_receipt()
         number = self._ids.next(now)
+        if entry.account.message_id_digits:
+            number = digits_number(number)
         message_id = format_message_id(number, settings.message_id_format)
         validity = validity_deadline(expires, scheduled, now, settings)
         admission = self._admission
@@ -251,8 +269,18 @@ class Submissions:
                 self._reassembler.add(record, info, payload, entry.account.default_alphabet)
             admission.accepted(record)
         self._statuses[0] += 1
+        tlvs: dict[int, bytes] = {}
+        if billed or self._networks is not None:
+            if billed:
+                self._balances.debit(system_id, len(records))
+            if entry.interface_version >= 0x34:
+                self._vendor_tlvs(system_id, billed, pdu.tlvs, first, tlvs)
         response = PDU(
-            CommandId.submit_multi_resp, pdu.sequence_number, 0, {"message_id": message_id, "unsuccess_sme": tuple(unsuccess)}
+            CommandId.submit_multi_resp,
+            pdu.sequence_number,
+            0,
+            {"message_id": message_id, "unsuccess_sme": tuple(unsuccess)},
+            tlvs,
         )
         start = self._lifecycle.start
 
@@ -303,6 +331,9 @@ class Submissions:
         if status:
             return self.refuse(pdu, status)
         account = entry.account
+        billed = account.system_id in self._billed if self._billed else False
+        if billed and not self._balances.can_pay(account.system_id, 1):
+            return self.refuse(pdu, self._balances.status)
         decoded = decode_text(p["data_coding"], payload, account.default_alphabet)
         facts = self._facts(
             command, entry, p, destination=p["destination_addr"], text=decoded.text, info=info, tlvs=pdu.tlvs
@@ -326,6 +357,8 @@ class Submissions:
             on_sent = _bound(self._lifecycle.restart, record)
         else:
             number = self._ids.next(now)
+            if account.message_id_digits:
+                number = digits_number(number)
             message_id = format_message_id(number, settings.message_id_format)
             record = self._record(message_id, message_id, number, entry, pdu, command, now, plan, verdict)
             record.dest_ton, record.dest_npi = p["dest_addr_ton"], p["dest_addr_npi"]
@@ -340,8 +373,28 @@ class Submissions:
             on_sent = _bound(self._lifecycle.start, record)
         scenario.on_submit(facts, record.message_id)
         self._statuses[0] += 1
-        response = build_pdu(pdu.command_id | RESPONSE_BIT, pdu.sequence_number, 0, {"message_id": record.message_id}, {})
+        tlvs: dict[int, bytes] = {}
+        if billed or self._networks is not None:
+            if billed:
+                self._balances.debit(account.system_id, 1)
+            if entry.interface_version >= 0x34:  # no TLVs to an SMPP 3.3 ESME
+                self._vendor_tlvs(account.system_id, billed, pdu.tlvs, p["destination_addr"], tlvs)
+        response = build_pdu(pdu.command_id | RESPONSE_BIT, pdu.sequence_number, 0, {"message_id": record.message_id}, tlvs)
         return _reply(response, verdict.latency, verdict.then, on_sent)
+
+    def _vendor_tlvs(
+        self, system_id: str, billed: bool, request: dict[int, bytes], destination: str, tlvs: dict[int, bytes]
+    ) -> None:
+        """
+        The provider's TLVs of a response: price and balance when the submit
+        asked (0x1421) and the account is billed, the network when known.
+        """
+        if billed and TAG_PRICE_REQUEST in request:
+            self._balances.vendor_tlvs(system_id, tlvs, bool(self._vendor_suffix))
+        if self._networks is not None:
+            network = self._networks.lookup(destination)
+            if network is not None:
+                tlvs[TAG_NETWORK] = network.encode("ascii") + self._vendor_suffix
 
     @staticmethod
     def _concat(esm_class: int, short_message: bytes, tlvs: dict[int, bytes]) -> tuple[ConcatInfo | None, bytes]:

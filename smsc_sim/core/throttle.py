@@ -1,10 +1,16 @@
 """
-Token buckets: the throughput limit of an account (or a bind, or an instance).
+Throughput limits of an account (or a bind, or an instance): two models.
 
-The core's :class:`Throttles` keep one :class:`TokenBucket` per scope key
-(account, bind or instance, as the scenario's throttle says) and take the
-parts of each submit from it; a refusal becomes the throttle status
-(ESME_RTHROTTLED).
+``window`` (:class:`SlidingWindow`): at most N parts in any one-second
+window, measured from idle and flat out; what a client counting per second
+sees of a "30 SMS per second" account.  ``bucket`` (:class:`TokenBucket`):
+a token bucket, which after an idle second lets a full bucket through at
+once and then refills, so a flat-out client sees up to twice the rate in the
+first second.
+
+The core's :class:`Throttles` keep one limiter per scope key (account, bind
+or instance, as the scenario's throttle says) and take the parts of each
+submit from it; a refusal becomes the throttle status (ESME_RTHROTTLED).
 Time comes from the injected clock only, so a test can count exactly how
 many messages pass in a burst and per second.
 """
@@ -12,8 +18,8 @@ many messages pass in a burst and per second.
 from __future__ import annotations
 
 import math
-from collections import Counter
-from typing import Any
+from collections import Counter, deque
+from typing import Any, Protocol
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -133,24 +139,129 @@ class TokenBucket:
         return wait + max(missing, 0.0) / self._rate
 
 
+class Limiter(Protocol):
+    """What :class:`Throttles` needs of a limiter (a bucket or a window)."""
+
+    def take(self, n: int = 1) -> bool:
+        """Take ``n`` parts if the limit allows; whether the message may pass."""
+
+
+#: the throttle models an account or a scenario throttle may name
+THROTTLE_MODELS = ("window", "bucket")
+
+
+class SlidingWindow:
+    """
+    At most ``limit`` parts in any window of ``span`` seconds.
+
+    For a rate of one part per second or more, ``limit`` is the rate rounded
+    down and ``span`` one second (30/s: at most 30 in any second, however the
+    second is placed); below that, one part per ``1 / rate`` seconds.  A part
+    taken at ``t`` stops counting at exactly ``t + span``.  A message of more
+    parts than the limit passes only when the window is empty, so it is
+    throttled, never refused forever.  ``penalty`` works as the bucket's.
+
+    :param rate: parts per second; 0 or less means unlimited.
+    :param clock: where time comes from.
+    :param penalty: seconds of refusal after a refusal.
+    """
+
+    __slots__ = ("_blocked_until", "_clock", "_count", "_limit", "_merge", "_penalty", "_span", "_taken")
+
+    def __init__(self, rate: float, clock: IReactorTime, penalty: float = 0.0) -> None:
+        self._clock = clock
+        if rate <= 0:
+            self._limit, self._span, self._merge = 0, 0.0, 0.0
+        else:
+            self._limit = max(1, int(rate + _SLACK))
+            self._span = self._limit / rate
+        self._merge = self._span / 10_000
+        self._penalty = max(penalty, 0.0)
+        # (time taken, parts) of the parts still inside the window, oldest first
+        self._taken: deque[tuple[float, int]] = deque()
+        self._count = 0
+        self._blocked_until = -math.inf
+
+    @property
+    def limit(self) -> int:
+        """Parts allowed per window (0: unlimited)."""
+        return self._limit
+
+    @property
+    def span(self) -> float:
+        """The window's length in seconds."""
+        return self._span
+
+    def take(self, n: int = 1) -> bool:
+        """
+        Take ``n`` parts if the window has room for them.
+
+        :param n: parts wanted (the message's parts).
+        :returns: whether the message may pass.
+        """
+        limit = self._limit
+        if not limit:
+            return True
+        now = self._clock.seconds()
+        if now + _SLACK < self._blocked_until:
+            return False
+        taken = self._taken
+        edge = now - self._span + _SLACK
+        while taken and taken[0][0] <= edge:
+            self._count -= taken.popleft()[1]
+        if self._count + n <= limit or not taken:
+            if taken and now - taken[-1][0] < self._merge:
+                # parts taken within a ten-thousandth of the window count as taken at the latest of
+                # them: they stop counting a hair later (never earlier), and the window holds at
+                # most 10 000 entries however high the rate
+                taken[-1] = (now, taken[-1][1] + n)
+            else:
+                taken.append((now, n))
+            self._count += n
+            return True
+        if self._penalty > 0:
+            self._blocked_until = now + self._penalty
+        return False
+
+    def retry_after(self, n: int = 1) -> float:
+        """Seconds until ``take(n)`` would pass (0 if it would now)."""
+        if not self._limit:
+            return 0.0
+        now = self._clock.seconds()
+        wait = max(self._blocked_until - now, 0.0)
+        count = self._count
+        for at, parts in self._taken:
+            if count + n <= self._limit:
+                break
+            wait = max(wait, at + self._span - now)
+            count -= parts
+        return wait
+
+
 class Throttles:
     """
-    The token buckets of one core, by scope key: the scenario's throttle
-    when it has one, else each account's configured throughput.
+    The limiters of one core, by scope key: the scenario's throttle when it
+    has one, else each account's configured throughput, each in its model
+    (``window`` or ``bucket``).
 
-    :param clock: the clock of every bucket.
-    :param buckets: the buckets by scope key (the core empties them when the scenario changes).
+    :param clock: the clock of every limiter.
+    :param buckets: the limiters by scope key (the core empties them when the scenario changes).
     :param counters: the core's counters (``throttled``).
     """
 
-    def __init__(self, clock: IReactorTime, buckets: dict[tuple[Any, ...], TokenBucket], counters: Counter[str]) -> None:
+    def __init__(self, clock: IReactorTime, buckets: dict[tuple[Any, ...], Limiter], counters: Counter[str]) -> None:
         self._clock = clock
         self._buckets = buckets
         self._counters = counters
 
+    def _limiter(self, model: str, rate: float, burst: float, penalty: float) -> Limiter:
+        if model == "window":
+            return SlidingWindow(rate, self._clock, penalty)
+        return TokenBucket(rate, burst, self._clock, penalty)
+
     def take(self, entry: BindEntry, parts: int, scenario: IScenario) -> int:
         """
-        Take ``parts`` tokens from the bucket that applies.
+        Take ``parts`` from the limiter that applies.
 
         :param scenario: the scenario deciding now (its throttle, or its limits).
         :returns: 0, or the status to refuse with (counted as throttled).
@@ -165,7 +276,7 @@ class Throttles:
             key: tuple[Any, ...] = ("account", account.system_id)
             bucket = buckets.get(key)
             if bucket is None:
-                bucket = buckets[key] = TokenBucket(rate, account.burst, self._clock)
+                bucket = buckets[key] = self._limiter(account.throttle_model, rate, account.burst, 0.0)
             status: int = CommandStatus.ESME_RTHROTTLED
         else:
             if settings.rate <= 0:
@@ -178,7 +289,8 @@ class Throttles:
                 key = ("account", account.system_id, settings)
             bucket = buckets.get(key)
             if bucket is None:
-                bucket = buckets[key] = TokenBucket(settings.rate, settings.burst, self._clock, settings.penalty)
+                model = account.throttle_model if settings.model == "account" else settings.model
+                bucket = buckets[key] = self._limiter(model, settings.rate, settings.burst, settings.penalty)
             status = settings.status
         if bucket.take(parts):
             return 0

@@ -22,7 +22,7 @@ from twisted.internet.interfaces import IReactorTime
 from smsc_sim.config import AccountSettings
 from smsc_sim.contracts import ReceiptPlan
 from smsc_sim.core.delivery import Delivery
-from smsc_sim.core.ids import IdAllocator
+from smsc_sim.core.ids import IdAllocator, counted
 from smsc_sim.core.lifecycle import Lifecycle
 from smsc_sim.core.reassembly import Reassembler
 from smsc_sim.core.router import Router
@@ -62,7 +62,8 @@ def restore(
     records: list[MessageRecord] = []
     highest = 0
     for record in sqlite.load(cluster):
-        highest = max(highest, record.number)
+        if counted(record.number):  # an all-digit id says nothing of where the counter was
+            highest = max(highest, record.number)
         if record.final and (record.final_time or 0.0) <= oldest_final:
             continue
         try:

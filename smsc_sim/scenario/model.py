@@ -22,6 +22,8 @@ from smsc_sim.scenario.receipts import ReceiptSpec
 from smsc_sim.smpp.constants import PROVIDER_TEMPORARY_DELIVER_STATUSES, BindType, CommandStatus
 
 THROTTLE_SCOPES = ("account", "bind", "instance")
+#: ``throttle.model`` values: a token bucket, or at most ``rate`` in any one-second window
+THROTTLE_MODELS = ("bucket", "window")
 COUNTER_SCOPES = ("account", "global")
 COMMANDS = ("submit_sm", "submit_multi", "data_sm")
 
@@ -168,6 +170,8 @@ class ThrottleSpec:
     :ivar scope: one bucket per ``account``, per ``bind`` or per ``instance``.
     :ivar status: the command_status of a refused submit.
     :ivar penalty: after a refusal, refuse everything in the scope this long.
+    :ivar model: ``bucket`` (a token bucket, the default for a scenario's own
+        rate) or ``window`` (at most ``rate`` in any one-second window).
     """
 
     rate: float | None = None
@@ -175,11 +179,12 @@ class ThrottleSpec:
     scope: str = "account"
     status: int = int(CommandStatus.ESME_RTHROTTLED)
     penalty: float = 0.0
+    model: str = "bucket"
 
     @property
     def customised(self) -> bool:
         """Whether anything but the rate differs from the defaults."""
-        return (self.burst, self.scope, self.status, self.penalty) != (None, "account", 0x58, 0.0)
+        return (self.burst, self.scope, self.status, self.penalty, self.model) != (None, "account", 0x58, 0.0, "bucket")
 
     def settings(self, default_rate: float | None = None) -> ThrottleSettings | None:
         """
@@ -192,7 +197,9 @@ class ThrottleSpec:
         rate = self.rate if self.rate is not None else default_rate
         if rate is None:
             return None
-        return ThrottleSettings(rate, self.burst or 0.0, self.scope, self.status, self.penalty)
+        # a rate from limits.throughput stands in for each account's, so each account's model applies
+        model = self.model if self.rate is not None else "account"
+        return ThrottleSettings(rate, self.burst or 0.0, self.scope, self.status, self.penalty, model)
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able summary."""
@@ -202,6 +209,7 @@ class ThrottleSpec:
             "scope": self.scope,
             "status": self.status,
             "penalty": self.penalty,
+            "model": self.model,
         }
 
 

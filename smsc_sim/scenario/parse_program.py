@@ -10,6 +10,7 @@ import string
 from smsc_sim.modes import OUTAGE_MODES, SPLIT_MODES, OutageMode, SplitMode
 from smsc_sim.scenario.distributions import parse_distribution, parse_duration
 from smsc_sim.scenario.model import (
+    THROTTLE_MODELS,
     THROTTLE_SCOPES,
     Action,
     AutoReply,
@@ -32,20 +33,21 @@ _OFF = (False, "off", "none")
 
 
 def parse_throttle(cursor: Cursor, ctx: Context) -> ThrottleSpec | None:
-    """``throttle: off`` or a mapping of rate, burst, scope, status, penalty."""
+    """``throttle: off`` or a mapping of rate, burst, scope, status, penalty, model."""
     if cursor.value in _OFF:
         return None
-    f = cursor.mapping(("rate", "burst", "scope", "status", "penalty"))
+    f = cursor.mapping(("rate", "burst", "scope", "status", "penalty", "model"))
     spec = ThrottleSpec(
         rate=f["rate"].as_float(0.0) if "rate" in f else None,
         burst=f["burst"].as_float(0.0) if "burst" in f else None,
         scope=f["scope"].as_str(THROTTLE_SCOPES) if "scope" in f else "account",
         status=parse_status_value(f["status"], ctx) if "status" in f else ThrottleSpec().status,
         penalty=parse_duration(f["penalty"], "penalty") if "penalty" in f else 0.0,
+        model=f["model"].as_str(THROTTLE_MODELS) if "model" in f else "bucket",
     )
     if spec.rate is None and spec.customised:
         # the core applies either the account's configured bucket or one the scenario describes in full
-        custom = [k for k in ("burst", "scope", "status", "penalty") if k in f]
+        custom = [k for k in ("burst", "scope", "status", "penalty", "model") if k in f]
         verb = "needs" if len(custom) == 1 else "need"
         raise cursor.error(f"{', '.join(custom)} {verb} a rate (without one, each account's throughput applies)")
     return spec
