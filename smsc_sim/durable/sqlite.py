@@ -54,7 +54,8 @@ from smsc_sim.contracts import ISession, Reply
 from smsc_sim.core.delivery import Delivery
 from smsc_sim.core.store import MessageRecord, MessageStore
 from smsc_sim.durable import rows
-from smsc_sim.durable.rows import Messages, SavedDelivery, StoreError
+from smsc_sim.durable.rows import SavedDelivery
+from smsc_sim.durable.schema import Messages, StoreError
 from smsc_sim.smpp.constants import CommandId, CommandStatus, response_id
 from smsc_sim.smpp.pdu import PDU, make_pdu
 
