@@ -10,9 +10,10 @@ instance (:class:`smsc_sim.policy.IInstancePolicy`) what an outage means for
 it.
 
 This module holds the connection, the inbound path (bytes, frames, the state
-table, the core) and the outbound window.  The other parts of
+table, the core) and the wire.  The other parts of
 :class:`SMPPSession` have a module each: when replies are written
-(:mod:`smsc_sim.session_replies`), how the session ends
+(:mod:`smsc_sim.session_replies`), the requests it sends to the ESME
+(:mod:`smsc_sim.session_requests`), how the session ends
 (:mod:`smsc_sim.session_close`), its timers (:mod:`smsc_sim.session_timers`)
 and the PDU trace (:mod:`smsc_sim.session_trace`).
 """
@@ -27,13 +28,13 @@ from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from smsc_sim.contracts import AfterReply, DeliveryFailed, ICore, Reply
+from smsc_sim.contracts import AfterReply, ICore, Reply
 from smsc_sim.events import EventBus
 from smsc_sim.limits import Backpressure
-from smsc_sim.modes import DeliveryFailure
 from smsc_sim.outbound import DeliveryWaiter, OutboundRequests
 from smsc_sim.session_close import SessionClosing
 from smsc_sim.session_replies import ReplyWriting
+from smsc_sim.session_requests import SessionRequests
 from smsc_sim.session_table import (
     BOUND_STATE,
     BOUND_STATES,
@@ -66,18 +67,15 @@ if TYPE_CHECKING:
 
 # the hot path compares plain ints and module constants (an enum member is a class attribute lookup)
 _SUBMIT_SM = int(CommandId.submit_sm)
-_UNBIND = int(CommandId.unbind)
-_ENQUIRE_LINK = int(CommandId.enquire_link)
 _BOUND_TX = SessionState.BOUND_TX
 _BOUND_TRX = SessionState.BOUND_TRX
-_BOUND_RX = SessionState.BOUND_RX
 _CLOSED = SessionState.CLOSED
 _NOTHING = AfterReply.nothing
 _BYTES_IN = "bytes_in"
 _BYTES_OUT = "bytes_out"
 
 
-class SMPPSession(ReplyWriting, SessionClosing, SessionTimers, SessionTracing, Protocol):
+class SMPPSession(ReplyWriting, SessionRequests, SessionClosing, SessionTimers, SessionTracing, Protocol):
     """
     The SMSC side of one SMPP connection.
 
@@ -464,82 +462,6 @@ class SMPPSession(ReplyWriting, SessionClosing, SessionTimers, SessionTracing, P
                 push = getattr(transport, "doWrite", None)
                 if push is not None and not self._closing and not getattr(transport, "disconnecting", True):
                     push()  # a failure stays in the transport: the reactor's own doWrite reports it
-
-    # ------------------------------------------------------------------
-    # requests the SMSC sends: deliver_sm, data_sm, enquire_link, unbind
-    # ------------------------------------------------------------------
-
-    def deliver(self, pdu: PDU) -> Deferred[PDU]:
-        """
-        Send a deliver_sm or data_sm through the outbound window.
-
-        :returns: fires with the ESME's response, or fails with
-            :class:`DeliveryFailed` (``timeout``, ``closed``, ``queue_full``).
-        """
-        deferred: Deferred[PDU] = Deferred()
-        self.send_delivery(pdu, deferred)
-        return deferred
-
-    def send_delivery(self, pdu: PDU, waiter: DeliveryWaiter) -> None:
-        """
-        :meth:`deliver` with the caller's own waiter instead of a new Deferred:
-        ``waiter.callback(response)``, or ``waiter.errback(DeliveryFailed(...))``
-        (the router sends every receipt this way).
-        """
-        if self._may_deliver():
-            self._outbound.deliver(pdu, waiter)
-        else:
-            waiter.errback(DeliveryFailed(DeliveryFailure.CLOSED))
-
-    def send_unanswered(self, pdu: PDU) -> int:
-        """
-        Write outbind or alert_notification, the SMSC's requests without a
-        response PDU (SMPP 3.4 sections 4.1.7 and 4.12), with the session's
-        next sequence number; nothing is written on a closed or closing session.
-
-        :returns: the sequence number, or 0 when nothing was written.
-        """
-        if self.transport is None or self.state is _CLOSED or self._closing:
-            return 0
-        return self._outbound.send_unanswered(pdu)
-
-    def outbound_pending(self) -> int:
-        """Deliveries written and unanswered plus those waiting behind the window."""
-        return len(self._outbound)
-
-    def _may_deliver(self) -> bool:
-        """Bound to receive (RX or TRX) and not closing: deliveries may be written."""
-        state = self.state
-        return (state is _BOUND_TRX or state is _BOUND_RX) and not self._closing
-
-    def _outbound_window(self) -> int:
-        """Deliveries kept unanswered at most: the scenario's ``window.outbound``, else the settings'."""
-        return self.instance.outbound_window or self.settings.outbound_window
-
-    def _response_received(self, pdu: PDU) -> None:
-        request = self._outbound.answered(pdu)
-        if request is None:
-            self.log.debug(
-                "session {session_id}: {name} for unknown sequence {seq} ignored",
-                session_id=self.session_id,
-                name=pdu.name,
-                seq=pdu.sequence_number,
-            )
-            return
-        command_id = request.command_id
-        if command_id == _UNBIND:
-            self._unbound("unbind answered")
-            self._close()
-        elif command_id == _ENQUIRE_LINK:
-            self._enquire_outstanding = False
-
-    def _request_expired(self, request: PDU) -> None:
-        """A request of ours went unanswered: an enquire_link or unbind ends the connection."""
-        if request.command_id == _ENQUIRE_LINK:
-            self.log.info("session {session_id}: enquire_link unanswered, closing", session_id=self.session_id)
-            self._close()
-        elif request.command_id == _UNBIND:
-            self._close()
 
 
 def _address(address: object) -> str:

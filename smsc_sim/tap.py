@@ -278,7 +278,7 @@ def makeService(options: Options) -> IService:
 
     from smsc_sim.service import build_service
 
-    from smsc_sim.durable.rows import StoreError
+    from smsc_sim.durable.schema import StoreError
     from smsc_sim.trace.wiring import TraceError
 
     try:

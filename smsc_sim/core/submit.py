@@ -27,14 +27,13 @@ Choices where SMPP leaves room (documented for users in the README):
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
-from typing import Any, Callable
+from typing import Callable
 
 from twisted.internet.interfaces import IReactorTime
 
 from smsc_sim.config import CoreSettings
-from smsc_sim.contracts import IScenario, MessageFacts, ReceiptPlan, Reply, Respond, Verdict
+from smsc_sim.contracts import IScenario, Reply, Respond, Verdict
 from smsc_sim.core.admission import Admission
 from smsc_sim.core.billing import TAG_NETWORK, TAG_PRICE_REQUEST, Balances, Networks
 from smsc_sim.core.binds import BindEntry
@@ -44,6 +43,7 @@ from smsc_sim.core.mo import address_kind
 from smsc_sim.core.operations import Operations
 from smsc_sim.core.reassembly import Reassembler
 from smsc_sim.core.store import MessageRecord
+from smsc_sim.core.submit_records import concat_parts, fill_record, message_facts, new_record
 from smsc_sim.core.throttle import Throttles
 from smsc_sim.core.validate import (
     Invalid,
@@ -54,9 +54,7 @@ from smsc_sim.core.validate import (
     validity_deadline,
 )
 from smsc_sim.smpp.codec import build_pdu, frozen_builder
-from smsc_sim.smpp.concat import ConcatError, ConcatInfo, concat_info, payload_of
 from smsc_sim.smpp.constants import (
-    ESM_CLASS_UDHI,
     RESPONSE_BIT,
     CommandId,
     CommandStatus,
@@ -64,11 +62,8 @@ from smsc_sim.smpp.constants import (
     response_id,
 )
 from smsc_sim.smpp.pdu import PDU, UnsuccessSME, make_pdu
-from smsc_sim.smpp.text import DecodedText, decode_text
+from smsc_sim.smpp.text import decode_text
 
-_EMPTY: frozenset[int] = frozenset()
-#: encodings whose text is the octets read as Latin-1 (every octet one character, the same one)
-_OCTET_TEXT = frozenset({"latin-1", "ascii"})
 _PAYLOAD = int(Tag.message_payload)
 _QOS_TTL = int(Tag.qos_time_to_live)
 
@@ -76,22 +71,7 @@ _QOS_TTL = int(Tag.qos_time_to_live)
 Target = tuple[int, int, str]
 
 
-# MessageFacts and Reply without the frozen dataclass __init__, which sets each field with
-# object.__setattr__: a MessageFacts gets its slots set directly, here, field by field
-_new = object.__new__
-_FACT_SLOTS = {field.name: MessageFacts.__dict__[field.name].__set__ for field in dataclasses.fields(MessageFacts)}
-_set_command, _set_instance, _set_system_id, _set_bind_type = (
-    _FACT_SLOTS["command"], _FACT_SLOTS["instance"], _FACT_SLOTS["system_id"], _FACT_SLOTS["bind_type"],
-)
-_set_source_addr, _set_destination_addr, _set_text, _set_data_coding = (
-    _FACT_SLOTS["source_addr"], _FACT_SLOTS["destination_addr"], _FACT_SLOTS["text"], _FACT_SLOTS["data_coding"],
-)
-_set_esm_class, _set_registered_delivery, _set_parts_total, _set_tlv_tags = (
-    _FACT_SLOTS["esm_class"], _FACT_SLOTS["registered_delivery"], _FACT_SLOTS["parts_total"], _FACT_SLOTS["tlv_tags"],
-)
-_set_dpf_requested = _FACT_SLOTS["dpf_requested"]
-if len(_FACT_SLOTS) != 13:
-    raise TypeError("MessageFacts changed: Submissions._facts sets every one of its fields")
+# Reply without the frozen dataclass __init__, which sets each field with object.__setattr__
 _reply = frozen_builder(Reply)
 
 
@@ -208,7 +188,7 @@ class Submissions:
         now = self._clock.seconds()
         try:
             scheduled, expires = times(p["schedule_delivery_time"], p["validity_period"], now, settings)
-            info, payload = self._concat(p["esm_class"], p["short_message"], pdu.tlvs)
+            info, payload = concat_parts(p["esm_class"], p["short_message"], pdu.tlvs)
         except Invalid as e:
             return self.refuse(pdu, e.status)
         targets: list[Target] = []
@@ -240,7 +220,7 @@ class Submissions:
             return self.refuse(pdu, self._balances.status)
         first = targets[0][2] if targets else ""
         decoded = decode_text(p["data_coding"], payload, entry.account.default_alphabet)
-        facts = self._facts("submit_multi", entry, p, destination=first, text=decoded.text, info=info, tlvs=pdu.tlvs)
+        facts = message_facts("submit_multi", entry, p, destination=first, text=decoded.text, info=info, tlvs=pdu.tlvs)
         verdict = scenario.verdict(facts)
         early = self.unaccepted(pdu, verdict)
         if early is not None:
@@ -255,9 +235,9 @@ class Submissions:
         records: list[MessageRecord] = []
         for index, (ton, npi, address) in enumerate(targets, start=1):
             key = message_id if index == 1 else f"{message_id}/{index}"
-            record = self._record(key, message_id, number, entry, pdu, "submit_multi", now, plan, verdict)
+            record = new_record(key, message_id, number, entry, pdu, "submit_multi", now, plan, verdict)
             record.dest_ton, record.dest_npi, record.destination_addr = ton, npi, address
-            self._fill(record, p, decoded, p["short_message"], scheduled, validity, info)
+            fill_record(record, p, decoded, p["short_message"], scheduled, validity, info)
             if not admission.hold(record):
                 unsuccess.append(UnsuccessSME(ton, npi, address, CommandStatus.ESME_RMSGQFUL))
                 continue
@@ -323,7 +303,7 @@ class Submissions:
     ) -> Reply:
         p = pdu.params
         try:
-            info, payload = self._concat(p["esm_class"], short_message, pdu.tlvs)
+            info, payload = concat_parts(p["esm_class"], short_message, pdu.tlvs)
         except Invalid as e:
             return self.refuse(pdu, e.status)
         scenario = self._scenario
@@ -335,7 +315,7 @@ class Submissions:
         if billed and not self._balances.can_pay(account.system_id, 1):
             return self.refuse(pdu, self._balances.status)
         decoded = decode_text(p["data_coding"], payload, account.default_alphabet)
-        facts = self._facts(
+        facts = message_facts(
             command, entry, p, destination=p["destination_addr"], text=decoded.text, info=info, tlvs=pdu.tlvs
         )
         verdict = scenario.verdict(facts)
@@ -360,10 +340,10 @@ class Submissions:
             if account.message_id_digits:
                 number = digits_number(number)
             message_id = format_message_id(number, settings.message_id_format)
-            record = self._record(message_id, message_id, number, entry, pdu, command, now, plan, verdict)
+            record = new_record(message_id, message_id, number, entry, pdu, command, now, plan, verdict)
             record.dest_ton, record.dest_npi = p["dest_addr_ton"], p["dest_addr_npi"]
             record.destination_addr = p["destination_addr"]
-            self._fill(record, p, decoded, short_message or pdu.tlvs.get(_PAYLOAD, b""), scheduled, validity, info)
+            fill_record(record, p, decoded, short_message or pdu.tlvs.get(_PAYLOAD, b""), scheduled, validity, info)
             admission = self._admission
             if not admission.hold(record):
                 return self.refuse(pdu, CommandStatus.ESME_RMSGQFUL)
@@ -396,98 +376,6 @@ class Submissions:
             if network is not None:
                 tlvs[TAG_NETWORK] = network.encode("ascii") + self._vendor_suffix
 
-    @staticmethod
-    def _concat(esm_class: int, short_message: bytes, tlvs: dict[int, bytes]) -> tuple[ConcatInfo | None, bytes]:
-        if not tlvs and not esm_class & ESM_CLASS_UDHI:
-            return None, short_message  # no UDH, no SAR TLVs, no message_payload: a single message as it came
-        try:
-            return concat_info(esm_class, short_message, tlvs), payload_of(esm_class, short_message, tlvs)
-        except ConcatError as e:
-            raise Invalid(e.status, str(e)) from None
-
-    @staticmethod
-    def _facts(
-        command: str,
-        entry: BindEntry,
-        p: dict[str, Any],
-        *,
-        destination: str,
-        text: str | None,
-        info: ConcatInfo | None,
-        tlvs: dict[int, bytes],
-    ) -> MessageFacts:
-        facts: MessageFacts = _new(MessageFacts)
-        _set_command(facts, command)
-        _set_instance(facts, entry.instance)
-        _set_system_id(facts, entry.account.system_id)
-        _set_bind_type(facts, entry.bind_type)
-        _set_source_addr(facts, p["source_addr"])
-        _set_destination_addr(facts, destination)
-        _set_text(facts, text)
-        _set_data_coding(facts, p["data_coding"])
-        _set_esm_class(facts, p["esm_class"])
-        _set_registered_delivery(facts, p["registered_delivery"])
-        _set_parts_total(facts, info.total if info is not None else 1)
-        _set_tlv_tags(facts, frozenset(tlvs) if tlvs else _EMPTY)
-        # set_dpf 1 (SMPP 3.4 5.3.2.29): the ESME wants an alert_notification when the handset is back
-        _set_dpf_requested(facts, bool(tlvs) and tlvs.get(0x0421) == b"\x01")
-        return facts
-
-    @staticmethod
-    def _record(
-        key: str,
-        message_id: str,
-        number: int,
-        entry: BindEntry,
-        pdu: PDU,
-        command: str,
-        now: float,
-        plan: ReceiptPlan,
-        verdict: Verdict,
-    ) -> MessageRecord:
-        p = pdu.params
-        record = MessageRecord(
-            key, message_id, number, entry.account.system_id, entry.instance, entry.session_id, now, "mt", command
-        )
-        record.service_type = p["service_type"]
-        record.source_ton, record.source_npi, record.source_addr = (
-            p["source_addr_ton"],
-            p["source_addr_npi"],
-            p["source_addr"],
-        )
-        record.plan = plan
-        record.rule = verdict.rule
-        if pdu.tlvs:
-            record.tlv_tags = tuple(pdu.tlvs)
-        return record
-
-    @staticmethod
-    def _fill(
-        record: MessageRecord,
-        p: dict[str, Any],
-        decoded: DecodedText,
-        raw: bytes,
-        scheduled: float | None,
-        validity: float,
-        info: ConcatInfo | None,
-    ) -> None:
-        record.esm_class = p["esm_class"]
-        record.protocol_id = p.get("protocol_id", 0)
-        record.priority_flag = p.get("priority_flag", 0)
-        record.data_coding = p["data_coding"]
-        record.registered_delivery = p["registered_delivery"]
-        record.short_message = raw
-        text = decoded.text
-        if text is not None and decoded.encoding in _OCTET_TEXT and len(text) == len(raw):
-            record.text_from_octets()  # the text is the octets themselves (no UDH): held once, not twice
-        else:
-            record.text = text
-        record.encoding = decoded.encoding
-        record.undecodable = decoded.undecodable
-        record.binary = decoded.binary
-        record.schedule_time = scheduled
-        record.validity_time = validity
-        record.concat = info
 
     def refuse(self, pdu: PDU, status: int) -> Reply:
         """Answer with the response PDU carrying an error status (no body: the codec drops it)."""

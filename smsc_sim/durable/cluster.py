@@ -13,7 +13,8 @@ from smsc_sim.core.binds import BindEntry
 from smsc_sim.core.delivery import Delivery
 from smsc_sim.core.journal import Handler
 from smsc_sim.core.store import MessageRecord, MessageStore
-from smsc_sim.durable.sqlite import PROGRESS, WHOLE, SQLiteJournal
+from smsc_sim.durable.commits import PROGRESS, WHOLE
+from smsc_sim.durable.sqlite import SQLiteJournal
 from smsc_sim.smpp.pdu import PDU
 
 

@@ -106,7 +106,7 @@ class MemorySMSC:
         token: str | None = None,
         accounts: Iterable[tuple[str, str]] | None = None,
     ) -> None:
-        from smsc_sim.testing.harness import configure
+        from smsc_sim.testing.forms import configure
 
         self.config = configure(config, scenario=scenario, accounts=accounts, seed=seed, token=token)
         self.config = dataclasses.replace(self.config, api_endpoint="")
