@@ -32,6 +32,7 @@ from smsc_sim.core.router import Router
 from smsc_sim.core.store import MessageRecord, MessageStore, MOEntry, ReceiptEntry
 from smsc_sim.core.timeline import Timeline
 from smsc_sim.events import EventBus
+from smsc_sim.modes import DeliveryOutcome
 from smsc_sim.smpp.constants import (
     FINAL_STATES,
     RECEIPT_STAT,
@@ -44,7 +45,9 @@ from smsc_sim.smpp.receipt import STAT_DEFAULT_ERR
 
 _STATE_NAMES = {state: state.name for state in MessageState}
 #: the outcomes that end a receipt's delivery, and the counter each bumps
-_DONE = {what: f"receipts_{what}" for what in ("acked", "failed", "exhausted", "expired", "dropped")}
+_DONE = {what.value: f"receipts_{what.value}" for what in DeliveryOutcome}
+#: the outcomes that write a "deliver_sm <outcome>" reason on the record
+_ENDED_UNDELIVERED = frozenset({DeliveryOutcome.FAILED, DeliveryOutcome.EXHAUSTED, DeliveryOutcome.DROPPED})
 
 
 def wants_receipt(registered_delivery: int, state: MessageState, intermediate: bool) -> bool:
@@ -327,9 +330,9 @@ class Lifecycle:
             entry.attempts = delivery.attempt
             if session_id is not None:
                 entry.session_id = session_id
-            if what == "acked":
+            if what == DeliveryOutcome.ACKED:
                 self.set_state(record, MessageState.DELIVERED, 0)
-            elif what in ("failed", "exhausted", "dropped"):
+            elif what in _ENDED_UNDELIVERED:
                 record.reason = f"deliver_sm {what}" + (f" with status 0x{status:08X}" if status is not None else "")
                 self.set_state(record, MessageState.UNDELIVERABLE, 0)
             elif what == "expired":

@@ -21,7 +21,14 @@ from smsc_sim.config import AccountSettings, CoreSettings
 from smsc_sim.core.delivery import Delivery
 from smsc_sim.core.ids import IdAllocator, format_message_id
 from smsc_sim.core.store import MessageRecord, MessageStore, MOEntry, StoreFull
-from smsc_sim.smpp.concat import MO_MODES, Segment, _concat_udh, payload_of, split_for_mo
+from smsc_sim.modes import SplitMode
+from smsc_sim.smpp.concat import (
+    MO_MODES,
+    Segment,
+    _concat_udh,
+    payload_of,
+    split_for_mo,
+)
 from smsc_sim.smpp.constants import ESM_CLASS_UDHI, CommandId, Tag
 from smsc_sim.smpp.gsm0338 import _BASIC as _GSM_TABLE
 from smsc_sim.smpp.pdu import make_pdu
@@ -78,9 +85,9 @@ def split_data_for_mo(data: bytes, data_coding: int, mode: str, reference: int) 
         raise ValueError(f"mode {mode!r} is not one of {', '.join(MO_MODES)}")
     if len(data) <= SINGLE_OCTETS:
         return [Segment(0, data)]
-    if mode == "payload":
+    if mode == SplitMode.PAYLOAD:
         return [Segment(0, b"", {_PAYLOAD: data})]
-    size = PART_OCTETS - (1 if mode == "udh16" else 0)
+    size = PART_OCTETS - (1 if mode == SplitMode.UDH16 else 0)
     if length_class(data_coding) == "ucs2":
         size -= size % 2
     pieces = [data[i : i + size] for i in range(0, len(data), size)]
@@ -89,7 +96,7 @@ def split_data_for_mo(data: bytes, data_coding: int, mode: str, reference: int) 
         raise ValueError(f"the data needs {total} parts; at most 255 can be concatenated")
     segments: list[Segment] = []
     for seqnum, piece in enumerate(pieces, start=1):
-        if mode == "sar":
+        if mode == SplitMode.SAR:
             tlvs = {
                 _SAR_REF: (reference % 0x10000).to_bytes(2, "big"),
                 _SAR_TOTAL: bytes([total]),

@@ -38,6 +38,7 @@ from smsc_sim.core.journal import NO_JOURNAL, IMessageJournal, kept
 from smsc_sim.core.record import MessageRecord
 from smsc_sim.core.timeline import Timeline
 from smsc_sim.events import EventBus
+from smsc_sim.modes import DeliveryFailure, DeliveryOutcome
 from smsc_sim.smpp.constants import INTERFACE_VERSION_34
 from smsc_sim.smpp.pdu import PDU
 
@@ -212,14 +213,14 @@ class Router:
             session.send_delivery(pdu, _Answer(self, delivery, session_id, epoch))
         except Exception:
             self.log.failure("session {session_id} refused a delivery", session_id=session_id)
-            self._unanswered(delivery, session_id, "closed", epoch)
+            self._unanswered(delivery, session_id, DeliveryFailure.CLOSED, epoch)
 
     def _answered(self, response: PDU, delivery: Delivery, session_id: int, epoch: int) -> None:
         if epoch != self._epoch or delivery.done:
             return
         status = response.command_status
         if status == 0:
-            self._finish(delivery, "acked", status, session_id)
+            self._finish(delivery, DeliveryOutcome.ACKED, status, session_id)
             self.counters["acked"] += 1
         elif self._scenario().deliver_resp_is_temporary(status):
             self._retry(delivery, status, session_id)
