@@ -3,7 +3,7 @@ The codec's one fast path (submit_sm, deliver_sm and their responses) against
 the table-driven path: the same PDU or the same error for random valid and
 malformed frames, the same octets or the same error for any values.  Also the
 direct submit_sm_resp and deliver_sm_resp against the octets smpp.pdu3
-writes, the TLV writer, ``build_pdu`` and ``frozen_builder``.
+writes, the TLV writer, ``build_pdu`` and the submit path's Reply builder.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from smsc_sim.smpp.codec import (
     decode_table,
     encode,
     encode_table,
-    frozen_builder,
 )
 from smsc_sim.smpp.constants import CommandId as C
 from smsc_sim.smpp.constants import CommandStatus as S
@@ -302,20 +301,16 @@ class BuildPDUTests(SynchronousTestCase):
         with self.assertRaises(dataclasses.FrozenInstanceError):
             built.sequence_number = 8  # type: ignore[misc]
 
-    def test_frozen_builder_of_other_values(self) -> None:
-        """frozen_builder builds the same value as the class for any frozen slotted dataclass, and refuses others."""
-        from smsc_sim.contracts import MessageFacts, Reply
-        from smsc_sim.smpp.constants import BindType
+    def test_reply_builder_builds_the_class_value(self) -> None:
+        """The submit path's Reply builder gives what Reply(...) gives, still frozen."""
+        from smsc_sim.contracts import AfterReply, Reply
+        from smsc_sim.core.submit import _reply
 
-        facts = ("submit_sm", "SMPP1", "acct", BindType.transceiver, "1", "2", "hi", 0, 0x40, 1, 3, frozenset({5}), False)
-        self.assertEqual(frozen_builder(MessageFacts)(*facts), MessageFacts(*facts))
-        reply = (PDU(C.submit_sm_resp, 1), 0.5, Reply(None).then, None)
-        self.assertEqual(frozen_builder(Reply)(*reply), Reply(*reply))
-        with self.assertRaises(TypeError):
-            frozen_builder(MessageFacts)(*facts[:-1])  # every field must be given
+        def sent() -> None:
+            pass
 
-        @dataclasses.dataclass(frozen=True)
-        class NotSlotted:
-            value: int
-
-        self.assertRaises(TypeError, frozen_builder, NotSlotted)
+        for values in ((PDU(C.submit_sm_resp, 1), 0.5, AfterReply.close, sent), (None, 0.0, AfterReply.nothing, None)):
+            built = _reply(*values)
+            self.assertEqual(built, Reply(*values))
+        with self.assertRaises(dataclasses.FrozenInstanceError):
+            built.delay = 1.0  # type: ignore[misc]

@@ -33,7 +33,7 @@ from typing import Callable
 from twisted.internet.interfaces import IReactorTime
 
 from smsc_sim.config import CoreSettings
-from smsc_sim.contracts import IScenario, Reply, Respond, Verdict
+from smsc_sim.contracts import AfterReply, IScenario, Reply, Respond, Verdict
 from smsc_sim.core.admission import Admission
 from smsc_sim.core.billing import TAG_NETWORK, TAG_PRICE_REQUEST, Balances, Networks
 from smsc_sim.core.binds import BindEntry
@@ -53,7 +53,7 @@ from smsc_sim.core.validate import (
     times,
     validity_deadline,
 )
-from smsc_sim.smpp.codec import build_pdu, frozen_builder
+from smsc_sim.smpp.codec import build_pdu
 from smsc_sim.smpp.constants import (
     RESPONSE_BIT,
     CommandId,
@@ -71,8 +71,25 @@ _QOS_TTL = int(Tag.qos_time_to_live)
 Target = tuple[int, int, str]
 
 
-# Reply without the frozen dataclass __init__, which sets each field with object.__setattr__
-_reply = frozen_builder(Reply)
+_new = object.__new__
+_set_reply_pdu = Reply.__dict__["pdu"].__set__
+_set_reply_delay = Reply.__dict__["delay"].__set__
+_set_reply_then = Reply.__dict__["then"].__set__
+_set_reply_on_sent = Reply.__dict__["on_sent"].__set__
+
+
+def _reply(pdu: PDU | None, delay: float, then: AfterReply, on_sent: Callable[[], None] | None) -> Reply:
+    """
+    ``Reply(pdu, delay, then, on_sent)``, every field given, faster: the frozen
+    dataclass's ``__init__`` sets each field with ``object.__setattr__``, the
+    slots' own setters take about half the time, and every submit builds one.
+    """
+    reply = _new(Reply)
+    _set_reply_pdu(reply, pdu)
+    _set_reply_delay(reply, delay)
+    _set_reply_then(reply, then)
+    _set_reply_on_sent(reply, on_sent)
+    return reply
 
 
 class Submissions:

@@ -20,7 +20,6 @@ section in SMPP 3.4 are kept as TLVs if they parse, else ignored.
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 from typing import Any, Callable, NoReturn
 
@@ -81,38 +80,6 @@ _DELIVER_SM_RESP = int(_C.deliver_sm_resp)
 _NO_BODY_ON_ERROR = frozenset(int(cid) for cid in NO_BODY_ON_ERROR)
 _pack_header = HEADER.pack
 _unpack_header = HEADER.unpack_from
-
-_new = object.__new__
-
-
-def frozen_builder(cls: type[Any]) -> Callable[..., Any]:
-    """
-    A positional constructor of a frozen, slotted dataclass that sets the slots directly.
-
-    It takes every field, in field order, positionally; defaults and
-    ``__post_init__`` are not applied, so it is for classes without
-    ``__post_init__`` (checked).  The result equals what the class itself
-    builds, a little faster than the class, but a hot caller is better
-    served by a hand-written builder such as :func:`~smsc_sim.smpp.pdu.build_pdu`.
-
-    :param cls: a ``@dataclass(frozen=True, slots=True)`` class.
-    """
-    if not dataclasses.is_dataclass(cls) or "__slots__" not in cls.__dict__ or hasattr(cls, "__post_init__"):
-        raise TypeError(f"{cls.__name__} is not a slotted dataclass without __post_init__")
-    names = tuple(field.name for field in dataclasses.fields(cls))
-    setters = tuple(cls.__dict__[name].__set__ for name in names)
-    count = len(names)
-
-    def build(*values: Any) -> Any:
-        if len(values) != count:
-            raise TypeError(f"{cls.__name__} takes {count} values ({', '.join(names)}), {len(values)} given")
-        obj = _new(cls)
-        for setter, value in zip(setters, values):
-            setter(obj, value)
-        return obj
-
-    build.__doc__ = f"``{cls.__name__}({', '.join(names)})``, every field given."
-    return build
 
 
 _Reader = Callable[[int, int, int, bytes], PDU]
@@ -312,5 +279,4 @@ __all__ = [
     "decode_table",
     "encode",
     "encode_table",
-    "frozen_builder",
 ]
