@@ -241,32 +241,38 @@ class Judge:
             self._bind_checks.ended(account, track)
 
     def _pdu_in(self, data: Mapping[str, Any], time: float) -> None:
-        track = self._sessions.get(int(data["session_id"]))
-        pdu: PDU = data["pdu"]
+        # once per PDU of every session: the common case (a submit on a busy, well-behaved
+        # session) is kept to lookups, and each check's work is skipped where it cannot find anything
+        track = self._sessions.get(data["session_id"])
         if track is None:
             return
-        self._session_checks.sweep(track, time)
-        if pdu.command_id & RESPONSE_BIT:
-            self._session_checks.response_in(track, pdu, time)
+        pdu: PDU = data["pdu"]
+        checks = self._session_checks
+        if checks.due(track, time):
+            checks.sweep(track, time)
+        command_id = pdu.command_id
+        if command_id & RESPONSE_BIT:
+            checks.response_in(track, pdu, time)
             return
-        submit = pdu.command_id in SUBMITS
+        submit = command_id in SUBMITS
         key = message_key(pdu) if submit else None
-        self._session_checks.request_in(track, pdu, time, key)
+        checks.request_in(track, pdu, time, key)
         if not submit or track.account is None:
             return
         account = self._accounts.get(track.account)
         if account is None:
             return
-        self._traffic.sweep(account, time)
+        if account.refused:
+            self._traffic.sweep(account, time)
         self._traffic.submitted(account, track, pdu, key or 0, time)
         self._bind_checks.submitted(account, track, pdu, time)
         self._content.submitted(account, track, pdu, time)
 
     def _pdu_out(self, data: Mapping[str, Any], time: float) -> None:
-        track = self._sessions.get(int(data["session_id"]))
-        pdu: PDU = data["pdu"]
+        track = self._sessions.get(data["session_id"])
         if track is None:
             return
+        pdu: PDU = data["pdu"]
         if not pdu.command_id & RESPONSE_BIT:
             self._session_checks.request_out(track, pdu, time)
             return
