@@ -44,17 +44,14 @@ def _limit(data_coding: int, concatenated: bool) -> int | None:
 
 #: data_coding -> the most octets a single message holds (None: no limit known); at most 256 entries
 _SINGLE_OCTETS: dict[int, int | None] = {}
+_UNKNOWN = -1  # not in _SINGLE_OCTETS yet
 
 
 def _single_octets(data_coding: int) -> int | None:
     """
     The most octets of one short_message within the single-message limit
-    (:func:`_limit` in :func:`_units`), remembered per data_coding: asked on every submit.
+    (:func:`_limit` in :func:`_units`), remembered in :data:`_SINGLE_OCTETS`, which every submit reads.
     """
-    try:
-        return _SINGLE_OCTETS[data_coding]
-    except KeyError:
-        pass
     limit = _limit(data_coding, False)
     # units are octets, or octet pairs for UCS-2 (len // 2 > limit once len > 2 * limit + 1)
     most = None if limit is None else (2 * limit + 1 if _units(b"..", data_coding) == 1 else limit)
@@ -100,8 +97,8 @@ class ContentChecks:
             or address.startswith("00")
         ):
             self._addresses(account, track, pdu, time)
-        esm_class = int(params.get("esm_class", 0))
-        data_coding = int(params.get("data_coding", 0))
+        esm_class: int = params.get("esm_class", 0)
+        data_coding: int = params.get("data_coding", 0)
         short_message: bytes = params.get("short_message", b"")
         if not pdu.tlvs and not esm_class & ESM_CLASS_UDHI:
             # a plain message, the usual case: no concatenation data to read
@@ -118,7 +115,9 @@ class ContentChecks:
         if data_coding == _UCS2 or not payload.isascii():
             self._encoding(account, track, pdu, data_coding, payload, time)  # ASCII is fine but in UCS-2
         if info is None:
-            most = _single_octets(data_coding)
+            most = _SINGLE_OCTETS.get(data_coding, _UNKNOWN)
+            if most == _UNKNOWN:
+                most = _single_octets(data_coding)
             if short_message and most is not None and len(payload) > most:
                 limit = _limit(data_coding, False)
                 self._record(

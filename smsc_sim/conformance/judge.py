@@ -80,7 +80,8 @@ class Judge:
 
     def subscribe(self, bus: EventBus) -> Callable[[], None]:
         """Listen to the simulator's event bus; returns the function that stops listening."""
-        return bus.subscribe(self)
+        # a bound method: the bus calls it per PDU, and calling an instance through __call__ costs more
+        return bus.subscribe(self._take)
 
     @property
     def thresholds(self) -> Thresholds:
@@ -174,6 +175,9 @@ class Judge:
 
     def __call__(self, event: Event) -> None:
         """Take one event from the bus."""
+        self._take(event)
+
+    def _take(self, event: Event) -> None:
         handler = self._handlers.get(event.kind)
         if handler is not None:
             handler(event.data, event.time)
@@ -277,8 +281,8 @@ class Judge:
             self._session_checks.request_out(track, pdu, time)
             return
         request = self._session_checks.response_out(track, pdu, time)
-        if request is None or request.message_key is None or track.account is None:
-            return
+        if request is None or request.message_key is None or track.account is None or not pdu.command_status:
+            return  # the traffic checks act on a refused submit only
         account = self._accounts.get(track.account)
         if account is not None:
             self._traffic.answered(account, track, request, pdu, time)

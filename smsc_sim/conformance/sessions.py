@@ -20,6 +20,7 @@ from smsc_sim.modes import DROPPING_MODES, InstanceMode
 from smsc_sim.smpp.constants import CommandId, CommandStatus
 from smsc_sim.smpp.pdu import PDU
 
+_new_tuple = tuple.__new__
 _ENQUIRE_LINK = int(CommandId.enquire_link)
 _UNBIND = int(CommandId.unbind)
 _DELIVERIES = frozenset({int(CommandId.deliver_sm), int(CommandId.data_sm)})
@@ -97,7 +98,8 @@ class SessionChecks:
                 self._enquire_link(track, pdu, time)
         window = self._context.landscape.inbound_window
         over = 0 < window <= len(outstanding)  # 0: the session has no window
-        inbound = Inbound(command_id, time, over, message_key)
+        # tuple.__new__ builds the named tuple without its Python-level __new__: half the cost, once per request
+        inbound = _new_tuple(Inbound, (command_id, time, over, message_key))
         if earlier is None:
             outstanding[sequence] = inbound
             if len(outstanding) > MAX_OUTSTANDING:
