@@ -39,7 +39,7 @@ from smsc_sim.conformance.tracks import (
 from smsc_sim.conformance.traffic import SUBMITS, TrafficChecks, message_key
 from smsc_sim.contracts import Event
 from smsc_sim.events import EventBus
-from smsc_sim.smpp.constants import RESPONSE_BIT
+from smsc_sim.smpp.constants import REGISTERED_DELIVERY_RECEIPT_MASK, RESPONSE_BIT
 from smsc_sim.smpp.pdu import PDU
 
 
@@ -269,7 +269,8 @@ class Judge:
         if account.refused:
             self._traffic.sweep(account, time)
         self._traffic.submitted(account, track, pdu, key or 0, time)
-        self._bind_checks.submitted(account, track, pdu, time)
+        if pdu.params.get("registered_delivery", 0) & REGISTERED_DELIVERY_RECEIPT_MASK:
+            self._bind_checks.submitted(account, track, pdu, time)  # only a receipt needs a receiving bind
         self._content.submitted(account, track, pdu, time)
 
     def _pdu_out(self, data: Mapping[str, Any], time: float) -> None:
