@@ -2,7 +2,7 @@
 The event bus: every PDU in or out and every change of state is published
 here, and the inspection API, metrics and logs subscribe.
 
-Publishing costs one attribute check when nobody listens, so the hot path
+Publishing costs one dictionary lookup when nobody listens, so the hot path
 can publish unconditionally.
 
 Some kinds are only for those who name them (:data:`OPT_IN_KINDS`: the raw

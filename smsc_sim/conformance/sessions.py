@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from smsc_sim.conformance.findings import Check, Evidence
 from smsc_sim.conformance.tracks import (
-    Context,
     MAX_OUTSTANDING,
+    Context,
     Inbound,
     Outbound,
     SessionTrack,
