@@ -368,7 +368,7 @@ class Event:
     per field) costs more than twice as much.
     """
 
-    __slots__ = ("kind", "time", "data")
+    __slots__ = ("data", "kind", "time")
 
     kind: str
     time: float
