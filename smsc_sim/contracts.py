@@ -12,7 +12,7 @@ an :class:`IScenario` for a verdict on each message.  Nothing here does I/O.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol
 
 from twisted.internet.defer import Deferred
@@ -358,7 +358,6 @@ class IScenarioRuntime(IScenario, Protocol):
         """A JSON-able view for the API and logs: at least its ``name``."""
 
 
-@dataclass(frozen=True, slots=True)
 class Event:
     """
     One thing that happened, published on the :class:`smsc_sim.events.EventBus`.
@@ -366,8 +365,32 @@ class Event:
     kinds: ``connection``, ``bind``, ``bind_refused``, ``unbind``,
     ``session_closed``, ``pdu_in``, ``pdu_out``, ``message`` (a message
     record changed state), ``delivery`` (a deliver_sm was answered), ``outage``.
+
+    A value: subscribers read it and never change it.  A plain class with
+    slots rather than a frozen dataclass, because the bus builds one per PDU
+    in and out, and a frozen dataclass's ``__init__`` (``object.__setattr__``
+    per field) costs more than twice as much.
     """
+
+    __slots__ = ("data", "kind", "time")
 
     kind: str
     time: float
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, Any]
+
+    def __init__(self, kind: str, time: float, data: Mapping[str, Any] | None = None) -> None:
+        self.kind = kind
+        self.time = time
+        self.data = data if data is not None else {}
+
+    def __repr__(self) -> str:
+        return f"Event(kind={self.kind!r}, time={self.time!r}, data={self.data!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Event)
+        return (self.kind, self.time, self.data) == (other.kind, other.time, other.data)
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.time, self.data))

@@ -2,7 +2,7 @@
 The event bus: every PDU in or out and every change of state is published
 here, and the inspection API, metrics and logs subscribe.
 
-Publishing costs one attribute check when nobody listens, so the hot path
+Publishing costs one dictionary lookup when nobody listens, so the hot path
 can publish unconditionally.
 
 Some kinds are only for those who name them (:data:`OPT_IN_KINDS`: the raw
@@ -24,6 +24,8 @@ Subscriber = Callable[[Event], None]
 
 #: kinds delivered only to subscribers that ask for them by name (``subscribe(..., kinds=...)``)
 OPT_IN_KINDS = frozenset({"bytes_in", "bytes_out"})
+#: kinds whose subscriber list is kept ready (the simulator publishes about a dozen)
+_MAX_CACHED_KINDS = 64
 
 
 class EventBus:
@@ -36,12 +38,27 @@ class EventBus:
         self._subscribers: list[Subscriber] = []
         # subscribers of some kinds only: kind -> subscribers (a kind is absent when it has none)
         self._by_kind: dict[str, list[Subscriber]] = {}
+        # kind -> who gets it, in delivery order; rebuilt after any (un)subscribe, because
+        # building the tuple on every publish cost as much as a cheap subscriber
+        self._targets: dict[str, tuple[Subscriber, ...]] = {}
         #: whether anyone listens; callers may skip building costly event data when not
         #: (a plain attribute, kept by subscribe and unsubscribe: the hot path reads it per PDU)
         self.active = False
 
     def _changed(self) -> None:
         self.active = bool(self._subscribers) or bool(self._by_kind)
+        self._targets.clear()
+
+    def _targets_of(self, kind: str) -> tuple[Subscriber, ...]:
+        """Who gets an event of ``kind``: the subscribers of everything first, then those of the kind."""
+        targets: tuple[Subscriber, ...] = () if kind in OPT_IN_KINDS else tuple(self._subscribers)
+        named = self._by_kind.get(kind)
+        if named is not None:
+            targets += tuple(named)
+        if len(self._targets) >= _MAX_CACHED_KINDS:
+            self._targets.clear()  # publishers name a handful of kinds; a bound all the same
+        self._targets[kind] = targets
+        return targets
 
     def wants(self, kind: str) -> bool:
         """Whether an event of ``kind`` would reach anyone (publishers of costly kinds ask first)."""
@@ -85,12 +102,9 @@ class EventBus:
 
     def publish(self, kind: str, **data: Any) -> None:
         """Publish one event; a failing subscriber is logged and never breaks the publisher."""
-        named = self._by_kind.get(kind) if self._by_kind else None
-        if not self._subscribers and named is None:
-            return
-        targets: tuple[Subscriber, ...] = () if kind in OPT_IN_KINDS else tuple(self._subscribers)
-        if named is not None:
-            targets += tuple(named)
+        targets = self._targets.get(kind)
+        if targets is None:
+            targets = self._targets_of(kind)
         if not targets:
             return
         event = Event(kind, self._clock.seconds(), data)

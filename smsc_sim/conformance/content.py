@@ -42,6 +42,24 @@ def _limit(data_coding: int, concatenated: bool) -> int | None:
         return None
 
 
+#: data_coding -> the most octets a single message holds (None: no limit known); at most 256 entries
+_SINGLE_OCTETS: dict[int, int | None] = {}
+_UNKNOWN = -1  # not in _SINGLE_OCTETS yet
+
+
+def _single_octets(data_coding: int) -> int | None:
+    """
+    The most octets of one short_message within the single-message limit
+    (:func:`_limit` in :func:`_units`), remembered in :data:`_SINGLE_OCTETS`, which every submit reads.
+    """
+    limit = _limit(data_coding, False)
+    # units are octets, or octet pairs for UCS-2 (len // 2 > limit once len > 2 * limit + 1)
+    most = None if limit is None else (2 * limit + 1 if _units(b"..", data_coding) == 1 else limit)
+    if len(_SINGLE_OCTETS) < 256:
+        _SINGLE_OCTETS[data_coding] = most
+    return most
+
+
 def _looks_like_utf8(octets: bytes) -> bool:
     """Octets above 0x7F that form valid multi-byte UTF-8: text encoded as UTF-8 and labelled Latin."""
     if octets.isascii():
@@ -67,10 +85,20 @@ class ContentChecks:
 
     def submitted(self, account: AccountTrack, track: SessionTrack, pdu: PDU, time: float) -> None:
         """Check one submit_sm, submit_multi or data_sm."""
-        self._addresses(account, track, pdu, time)
         params = pdu.params
-        esm_class = int(params.get("esm_class", 0))
-        data_coding = int(params.get("data_coding", 0))
+        # the usual case first, without a call: one destination, digits only, TON 1, no "00"
+        # (what _address_problem finds nothing in; anything else takes the full check)
+        address = params.get("destination_addr")
+        if (
+            "dest_address" in params
+            or address is None
+            or params.get("dest_addr_ton", 0) != _TON_INTERNATIONAL
+            or not (address.isdigit() and address.isascii())
+            or address.startswith("00")
+        ):
+            self._addresses(account, track, pdu, time)
+        esm_class: int = params.get("esm_class", 0)
+        data_coding: int = params.get("data_coding", 0)
         short_message: bytes = params.get("short_message", b"")
         if not pdu.tlvs and not esm_class & ESM_CLASS_UDHI:
             # a plain message, the usual case: no concatenation data to read
@@ -84,10 +112,14 @@ class ContentChecks:
                     Check.concat_inconsistent, account, track, pdu, time, f"malformed concatenation data: {error}"
                 )
                 return
-        self._encoding(account, track, pdu, data_coding, payload, time)
+        if data_coding == _UCS2 or not payload.isascii():
+            self._encoding(account, track, pdu, data_coding, payload, time)  # ASCII is fine but in UCS-2
         if info is None:
-            limit = _limit(data_coding, False)
-            if short_message and limit is not None and _units(payload, data_coding) > limit:
+            most = _SINGLE_OCTETS.get(data_coding, _UNKNOWN)
+            if most == _UNKNOWN:
+                most = _single_octets(data_coding)
+            if short_message and most is not None and len(payload) > most:
+                limit = _limit(data_coding, False)
                 self._record(
                     Check.concat_inconsistent,
                     account,

@@ -39,7 +39,7 @@ from smsc_sim.conformance.tracks import (
 from smsc_sim.conformance.traffic import SUBMITS, TrafficChecks, message_key
 from smsc_sim.contracts import Event
 from smsc_sim.events import EventBus
-from smsc_sim.smpp.constants import RESPONSE_BIT
+from smsc_sim.smpp.constants import REGISTERED_DELIVERY_RECEIPT_MASK, RESPONSE_BIT
 from smsc_sim.smpp.pdu import PDU
 
 
@@ -80,7 +80,8 @@ class Judge:
 
     def subscribe(self, bus: EventBus) -> Callable[[], None]:
         """Listen to the simulator's event bus; returns the function that stops listening."""
-        return bus.subscribe(self)
+        # a bound method: the bus calls it per PDU, and calling an instance through __call__ costs more
+        return bus.subscribe(self._take)
 
     @property
     def thresholds(self) -> Thresholds:
@@ -174,6 +175,9 @@ class Judge:
 
     def __call__(self, event: Event) -> None:
         """Take one event from the bus."""
+        self._take(event)
+
+    def _take(self, event: Event) -> None:
         handler = self._handlers.get(event.kind)
         if handler is not None:
             handler(event.data, event.time)
@@ -241,38 +245,45 @@ class Judge:
             self._bind_checks.ended(account, track)
 
     def _pdu_in(self, data: Mapping[str, Any], time: float) -> None:
-        track = self._sessions.get(int(data["session_id"]))
-        pdu: PDU = data["pdu"]
+        # once per PDU of every session: the common case (a submit on a busy, well-behaved
+        # session) is kept to lookups, and each check's work is skipped where it cannot find anything
+        track = self._sessions.get(data["session_id"])
         if track is None:
             return
-        self._session_checks.sweep(track, time)
-        if pdu.command_id & RESPONSE_BIT:
-            self._session_checks.response_in(track, pdu, time)
+        pdu: PDU = data["pdu"]
+        checks = self._session_checks
+        if checks.due(track, time):
+            checks.sweep(track, time)
+        command_id = pdu.command_id
+        if command_id & RESPONSE_BIT:
+            checks.response_in(track, pdu, time)
             return
-        submit = pdu.command_id in SUBMITS
+        submit = command_id in SUBMITS
         key = message_key(pdu) if submit else None
-        self._session_checks.request_in(track, pdu, time, key)
+        checks.request_in(track, pdu, time, key)
         if not submit or track.account is None:
             return
         account = self._accounts.get(track.account)
         if account is None:
             return
-        self._traffic.sweep(account, time)
+        if account.refused:
+            self._traffic.sweep(account, time)
         self._traffic.submitted(account, track, pdu, key or 0, time)
-        self._bind_checks.submitted(account, track, pdu, time)
+        if pdu.params.get("registered_delivery", 0) & REGISTERED_DELIVERY_RECEIPT_MASK:
+            self._bind_checks.submitted(account, track, pdu, time)  # only a receipt needs a receiving bind
         self._content.submitted(account, track, pdu, time)
 
     def _pdu_out(self, data: Mapping[str, Any], time: float) -> None:
-        track = self._sessions.get(int(data["session_id"]))
-        pdu: PDU = data["pdu"]
+        track = self._sessions.get(data["session_id"])
         if track is None:
             return
+        pdu: PDU = data["pdu"]
         if not pdu.command_id & RESPONSE_BIT:
             self._session_checks.request_out(track, pdu, time)
             return
         request = self._session_checks.response_out(track, pdu, time)
-        if request is None or request.message_key is None or track.account is None:
-            return
+        if request is None or request.message_key is None or track.account is None or not pdu.command_status:
+            return  # the traffic checks act on a refused submit only
         account = self._accounts.get(track.account)
         if account is not None:
             self._traffic.answered(account, track, request, pdu, time)

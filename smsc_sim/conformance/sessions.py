@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from smsc_sim.conformance.findings import Check, Evidence
 from smsc_sim.conformance.tracks import (
+    MAX_OUTSTANDING,
     Context,
     Inbound,
     Outbound,
@@ -19,6 +20,7 @@ from smsc_sim.modes import DROPPING_MODES, InstanceMode
 from smsc_sim.smpp.constants import CommandId, CommandStatus
 from smsc_sim.smpp.pdu import PDU
 
+_new_tuple = tuple.__new__
 _ENQUIRE_LINK = int(CommandId.enquire_link)
 _UNBIND = int(CommandId.unbind)
 _DELIVERIES = frozenset({int(CommandId.deliver_sm), int(CommandId.data_sm)})
@@ -48,13 +50,30 @@ class SessionChecks:
 
     # -- from the ESME -------------------------------------------------------------
 
+    def due(self, track: SessionTrack, now: float) -> bool:
+        """
+        Whether a deadline of the session can have passed by ``now``: a
+        request of the SMSC is outstanding, or the idle period is over.
+        The judge sweeps only then, so a busy session skips the sweep.
+        """
+        if track.outbound:
+            return True
+        if not track.bound or track.idle_reported:
+            return False
+        return 0 < self._context.thresholds.keepalive_idle < now - track.last_request
+
     def request_in(self, track: SessionTrack, pdu: PDU, time: float, message_key: int | None = None) -> Inbound:
         """
         A request from the ESME: sequence number, window, keepalive; it is remembered until answered.
 
+        The caller has swept the session's deadlines due by ``time`` first
+        (see :meth:`due`), the idle period among them.
+
         :param message_key: what identifies the message of a submit (for resubmission), else None.
         """
         sequence = pdu.sequence_number
+        outstanding = track.inbound
+        earlier = outstanding.get(sequence)
         if not 1 <= sequence <= _MAX_SEQUENCE:
             self._record(
                 Check.sequence_reuse,
@@ -63,8 +82,7 @@ class SessionChecks:
                 (evidence_of(pdu, time),),
                 f"{pdu.name} with sequence_number {sequence}, outside 1..0x7FFFFFFF (SMPP 3.4 section 3.2)",
             )
-        elif sequence in track.inbound:
-            earlier = track.inbound[sequence]
+        elif earlier is not None:
             self._record(
                 Check.sequence_reuse,
                 track,
@@ -72,17 +90,20 @@ class SessionChecks:
                 (Evidence(earlier.command, sequence, 0, earlier.time), evidence_of(pdu, time)),
                 f"{pdu.name} reuses sequence_number {sequence} of a {earlier.command} still unanswered",
             )
+        command_id = pdu.command_id
         if track.bound:
-            self._idle_check(track, time)
             track.last_request = time
             track.idle_reported = False
-            if pdu.command_id == _ENQUIRE_LINK:
+            if command_id == _ENQUIRE_LINK:
                 self._enquire_link(track, pdu, time)
         window = self._context.landscape.inbound_window
-        over = 0 < window <= len(track.inbound)  # 0: the session has no window
-        inbound = Inbound(pdu.name, time, over, message_key)
-        if sequence not in track.inbound:
-            remember(track.inbound, sequence, inbound)
+        over = 0 < window <= len(outstanding)  # 0: the session has no window
+        # tuple.__new__ builds the named tuple without its Python-level __new__: half the cost, once per request
+        inbound = _new_tuple(Inbound, (command_id, time, over, message_key))
+        if earlier is None:
+            outstanding[sequence] = inbound
+            if len(outstanding) > MAX_OUTSTANDING:
+                remember(outstanding, sequence, inbound)  # forgets the oldest
         return inbound
 
     def _enquire_link(self, track: SessionTrack, pdu: PDU, time: float) -> None:

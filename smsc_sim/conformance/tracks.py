@@ -15,6 +15,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from smsc_sim.conformance.findings import Evidence, FindingBook
 from smsc_sim.conformance.landscape import Landscape
 from smsc_sim.conformance.thresholds import Thresholds
+from smsc_sim.smpp.constants import CommandId
 from smsc_sim.smpp.pdu import PDU
 
 #: requests of one direction of one session remembered while unanswered; older ones are forgotten
@@ -27,6 +28,16 @@ MAX_CONCAT_GROUPS = 1000
 MAX_ACCOUNTS = 10_000
 #: sessions the judge keeps state for at once (closed sessions are forgotten)
 MAX_SESSIONS = 100_000
+
+
+#: command_id -> SMPP name
+_COMMAND_NAMES: dict[int, str] = {int(command): command.name for command in CommandId}
+
+
+def command_name(command_id: int) -> str:
+    """The SMPP name of a command, or its hex id when unknown (as :attr:`PDU.name` says it)."""
+    known = _COMMAND_NAMES.get(command_id)
+    return known if known is not None else f"0x{command_id:08X}"
 
 
 def evidence_of(pdu: PDU, time: float) -> Evidence:
@@ -47,12 +58,18 @@ class Context:
 class Inbound(NamedTuple):
     """A request from the ESME not yet answered."""
 
-    command: str
+    #: its command_id (the name is looked up only for a finding: one is stored per request)
+    command_id: int
     time: float
     #: it arrived while the window was full
     over_window: bool
     #: what identifies its message for a resubmission (submit-like requests), else None
     message_key: int | None
+
+    @property
+    def command(self) -> str:
+        """The SMPP name of its command."""
+        return command_name(self.command_id)
 
 
 class Outbound(NamedTuple):

@@ -33,7 +33,8 @@ def message_key(pdu: PDU) -> int:
     destination = params.get("destination_addr")
     if destination is None:
         destination = repr(params.get("dest_address", ()))
-    return hash((destination, params.get("short_message", b""), pdu.tlvs.get(_PAYLOAD, b"")))
+    tlvs = pdu.tlvs
+    return hash((destination, params.get("short_message", b""), tlvs.get(_PAYLOAD, b"") if tlvs else b""))
 
 
 class TrafficChecks:
@@ -44,11 +45,12 @@ class TrafficChecks:
 
     def submitted(self, account: AccountTrack, track: SessionTrack, pdu: PDU, key: int, time: float) -> None:
         """A submit from the account: its rate against a throttle episode; a resubmission of a refused message."""
-        account.refused.pop(key, None)
-        thresholds = self._context.thresholds
+        if account.refused:
+            account.refused.pop(key, None)
         throughput = self._context.landscape.throughput.get(account.account, 0.0)
         if throughput <= 0:
             return
+        thresholds = self._context.thresholds
         limit = thresholds.throttle_factor * throughput
         times = account.submit_times
         times.append(time)
