@@ -39,6 +39,8 @@ from smsc_sim.modes import CLOSED_MODES
 from smsc_sim.session import SMPPSession
 from smsc_sim.simulator import Simulator, SMPPServerFactory
 from smsc_sim.testing.client import WaitTimeout
+from smsc_sim.testing.forms import Where, configure
+
 
 class MemoryWaitTimeout(WaitTimeout, TimeoutError):
     """A wait in memory ran out of (fake) time: a :class:`WaitTimeout` as in the other forms, and a ``TimeoutError``."""
@@ -82,7 +84,7 @@ class _MemoryEndpoint:
         return succeed(protocol)
 
 
-class MemorySMSC:
+class MemorySMSC(Where):
     """
     A started simulator on a ``MemoryReactorClock``.
 
@@ -106,8 +108,6 @@ class MemorySMSC:
         token: str | None = None,
         accounts: Iterable[tuple[str, str]] | None = None,
     ) -> None:
-        from smsc_sim.testing.forms import configure
-
         self.config = configure(config, scenario=scenario, accounts=accounts, seed=seed, token=token)
         self.config = dataclasses.replace(self.config, api_endpoint="")
         token = self.config.api_token
@@ -139,31 +139,7 @@ class MemorySMSC:
         """
         return {instance.name: [_nominal(e) for e in instance.endpoints] for instance in self.config.instances}
 
-    def address(self, instance: str = "SMPP1") -> tuple[str, int]:
-        """``(host, port)`` of an instance's first listener (see :attr:`endpoints`)."""
-        try:
-            return self.endpoints[instance][0]
-        except (KeyError, IndexError):
-            raise KeyError(f"instance {instance!r} does not listen; instances: {', '.join(self.endpoints)}") from None
-
-    def port(self, instance: str = "SMPP1") -> int:
-        """The port of an instance's first listener (see :attr:`endpoints`)."""
-        return self.address(instance)[1]
-
-    @property
-    def host(self) -> str:
-        """The host every listener is on."""
-        return "127.0.0.1"
-
-    @property
-    def system_id(self) -> str:
-        """The first account's system_id."""
-        return self.accounts[0][0]
-
-    @property
-    def password(self) -> str:
-        """The first account's password."""
-        return self.accounts[0][1]
+    # address(), port(), host, system_id and password come from Where, as in the socket forms
 
     def start(self) -> MemorySMSC:
         """Nothing to do (it starts when made); here so every form starts the same way."""
