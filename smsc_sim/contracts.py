@@ -131,13 +131,15 @@ class ISession(Protocol):
 class ICore(Protocol):
     """What a session asks of the core of its cluster."""
 
-    def bind(self, session: ISession, pdu: PDU) -> Reply:
+    def bind(self, session: ISession, pdu: PDU) -> Reply | Deferred[Reply]:
         """
         Decide on a bind_transmitter/receiver/transceiver in OPEN state.
 
         On success the core has registered the bind (quota counted) and the
         session must move to the bound state of the reply's command before
-        handling the next PDU.
+        handling the next PDU.  The answer is a Deferred only when the quota
+        is shared with other processes (``cluster_store``); until it fires
+        the session stays open and refuses a second bind.
         """
 
     def request(self, session: ISession, pdu: PDU) -> Reply:
