@@ -79,23 +79,35 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        """Start the server and wait until it answers PING (a free port is retried once if taken)."""
-        binary = find_redis_server()
+        """Start the server and wait until it answers PING (a free port is retried if taken)."""
         for _attempt in range(3):
             self.port = free_port()
-            self.process = subprocess.Popen(
-                [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                 "--dir", str(self.workdir)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            deadline = time.monotonic() + START_TIMEOUT
-            while time.monotonic() < deadline and self.process.poll() is None:
-                if _ping(self.port):
-                    return
-                time.sleep(0.05)
-            self.stop()
+            if self._run():
+                return
         raise AssertionError(f"redis-server did not answer PING on 127.0.0.1 within {START_TIMEOUT} s")
+
+    def restart(self) -> None:
+        """Kill the server and start an empty one on the same port (a Redis restart without persistence)."""
+        self.stop()
+        if not self._run():
+            raise AssertionError(f"redis-server did not come back on port {self.port} within {START_TIMEOUT} s")
+
+    def _run(self) -> bool:
+        """Start on ``self.port``; whether it answered PING."""
+        binary = find_redis_server()
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if _ping(self.port):
+                return True
+            time.sleep(0.05)
+        self.stop()
+        return False
 
     def stop(self) -> None:
         """Kill the server and reap it."""

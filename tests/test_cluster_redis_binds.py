@@ -140,3 +140,23 @@ def test_missing_redis_server_fails_with_the_install_instruction(
     monkeypatch.setattr(harness, "EXTRA_PATHS", (str(tmp_path),))
     with pytest.raises(AssertionError, match="scripts/install-redis.sh"):
         RedisServer(tmp_path).start()
+
+
+@pytest_twisted.ensureDeferred
+async def test_live_binds_are_counted_again_after_redis_lost_them(connections: list[Any]) -> None:
+    """
+    Redis restarted empty (here: its database flushed): at the next refresh a
+    process puts back the leases of its live binds, so the quota counts them again.
+    """
+    alive = RedisBindSlots(connections[0], _reactor(), "NA", lease=5.0, refresh=0.1)
+    other = RedisBindSlots(connections[1], _reactor(), "NA", lease=5.0)
+    assert await alive.acquire("acct", "p1/1", 1) is True
+    await connections[1].flushdb()
+    assert await other.count("acct") == 0
+    alive.start()
+    try:
+        await _sleep(0.4)
+        assert await other.acquire("acct", "p2/1", 1) is False
+        assert await other.count("acct") == 1
+    finally:
+        alive.stop()

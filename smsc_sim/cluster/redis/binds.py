@@ -42,8 +42,8 @@ redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]) + 1000)
 return 1
 """
 
-# KEYS[1] the account's set; ARGV: holder, lease in ms.  Only a slot still held is
-# extended (XX): a lease that already ran out is not brought back behind the quota's back.
+# KEYS[1] the account's set; ARGV: holder, hold in ms.  A ghost: only a slot still held is
+# extended (XX); a ghost whose lease already ran out is not brought back.
 _EXTEND = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -54,6 +54,22 @@ end
 redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]) + 1000)
+return 1
+"""
+
+# KEYS[1] the account's set; ARGV: holder, lease in ms.  A live bind's lease is put back even
+# when it is gone (Redis restarted empty, or was unreachable for longer than a lease): the bind
+# is still there, so the quota must count it again, even above the limit for a while.
+_REFRESH = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local held = redis.call('ZSCORE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]) + 1000)
+if held == false or tonumber(held) <= now then
+    return 0
+end
 return 1
 """
 
@@ -154,7 +170,7 @@ class RedisBindSlots:
 
     def _extend_all(self) -> Deferred[Any]:
         calls = [
-            self._redis.eval(_EXTEND, [self.key(system_id)], [holder, self._lease_ms])
+            self._redis.eval(_REFRESH, [self.key(system_id)], [holder, self._lease_ms])
             for system_id, holder in sorted(self._held)
         ]
 
@@ -170,7 +186,7 @@ class RedisBindSlots:
                     error=errors[0].getErrorMessage(),
                 )
             if lost:
-                self.log.warn("{count} bind leases had already run out", count=len(lost))
+                self.log.warn("{count} bind leases had run out (Redis restarted or away); taken again", count=len(lost))
 
         d: Deferred[Any] = DeferredList(calls, consumeErrors=True)
         return d.addCallback(refreshed)
