@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from twisted.internet.defer import Deferred
 
 from smsc_sim.smpp.constants import BindType
 from smsc_sim.smpp.pdu import PDU
-
-if TYPE_CHECKING:
-    from smsc_sim.config import AccountSettings
-    from smsc_sim.core.binds import BindEntry
 
 
 class AfterReply(enum.Enum):
@@ -380,64 +376,9 @@ class Event:
 
 
 # ----------------------------------------------------------------------
-# Cluster state behind contracts (docs/cluster.md)
+# Cluster state behind contracts (docs/cluster.md; the bind registry's and the
+# throttle's are in smsc_sim.core.contracts, beside the types they name)
 # ----------------------------------------------------------------------
-
-
-class IBindRegistry(Protocol):
-    """
-    The bind registry of one cluster as the core calls it: synchronously, on
-    the hot path (every request looks its session's bind up).
-
-    The in-memory :class:`smsc_sim.core.binds.BindRegistry` is the default.
-    Live sessions are objects of one process, so this registry stays local
-    to each process even in a cluster spread over processes; what processes
-    share is the quota, through :class:`IBindSlots`, consulted only when a
-    bind is decided and released.
-    """
-
-    def entry(self, session_id: int) -> BindEntry | None:
-        """The bind of a session, if it is bound."""
-
-    def entries(self) -> list[BindEntry]:
-        """Every live bind, in bind order."""
-
-    def of_account(self, system_id: str) -> list[BindEntry]:
-        """The live binds of an account, in bind order."""
-
-    def count(self, system_id: str) -> int:
-        """Binds counted against the account's quota: live ones and ghosts."""
-
-    def ghost_count(self) -> int:
-        """Ghost binds holding a slot now."""
-
-    def add(self, entry: BindEntry) -> None:
-        """Register a new bind."""
-
-    def remove(self, session_id: int) -> BindEntry | None:
-        """Forget a session's bind; its slot is free at once."""
-
-    def hold_ghost(self, system_id: str, hold: float) -> None:
-        """Keep one quota slot of the account taken for ``hold`` seconds."""
-
-    def when_released(self, system_id: str) -> Deferred[None]:
-        """Fires once the account holds no ghost bind."""
-
-    def stop(self) -> None:
-        """Release every ghost bind and cancel its timer."""
-
-
-class IThrottle(Protocol):
-    """
-    The per-account (or per-scope) throttle as the core calls it: synchronously,
-    once per submit, on the hot path.
-    """
-
-    def take(self, entry: BindEntry, parts: int, scenario: IScenario) -> int:
-        """Take ``parts``; 0, or the status to refuse with."""
-
-    def throughput(self, account: AccountSettings, scenario: IScenario) -> float:
-        """The account's messages per second now."""
 
 
 class IBindSlots(Protocol):
@@ -446,7 +387,7 @@ class IBindSlots(Protocol):
     because it lives in another process (Redis).
 
     It is consulted only when a bind is decided and when it ends, never on a
-    submit, so the hot path keeps its synchronous :class:`IBindRegistry`.
+    submit, so the hot path keeps its synchronous :class:`smsc_sim.core.contracts.IBindRegistry`.
     Every slot is a lease: a process refreshes the leases of its live binds,
     and a slot of a process that died is free once its lease runs out, as a
     ghost bind is.  Slots are named by ``holder`` (process and session).

@@ -293,13 +293,14 @@ def makeService(options: Options) -> IService:
 
     from smsc_sim.service import build_service
 
+    from smsc_sim.cluster.redis.connect import ClusterStoreError
     from smsc_sim.durable.schema import StoreError
     from smsc_sim.trace.wiring import TraceError
 
     try:
         simulator = build_service(options.config, reactor)
-    except (StoreError, TraceError) as e:
-        # a store or a pcap file that cannot be opened is a start-up mistake: one line, no traceback
+    except (StoreError, TraceError, ClusterStoreError) as e:
+        # a store, a cluster store or a pcap file that cannot be used is a start-up mistake: one line, no traceback
         raise SystemExit(f"twistd: {e}") from None
     process_gc_policy(simulator)
     # every connection is a file: let limits.max_connections, not the shell's default of 1024, bound them

@@ -70,3 +70,17 @@ class InstancesTests(SynchronousTestCase):
         self.assertEqual(list(simulator.cores), ["NA"])
         # the core still knows SMPP1, its sibling in the cluster
         self.assertEqual(sorted(simulator.cores["NA"].instances), ["SMPP1", "SMPP2"])
+
+    def test_missing_client_is_one_line(self) -> None:
+        """A Redis cluster store without txredisapi installed stops the start in one line saying what to install."""
+        import sys
+
+        from smsc_sim.cluster.redis.connect import ClusterStoreError
+
+        config = load_config(None, {"cluster_store": "redis://127.0.0.1:6379/0", "api_endpoint": "none"}, {})
+        self.patch(sys, "modules", {**sys.modules, "txredisapi": None})
+        with self.assertRaises(ClusterStoreError) as caught:
+            Simulator(config, Clock())  # type: ignore[arg-type]
+        self.assertEqual(
+            str(caught.exception), "cluster_store redis://127.0.0.1:6379/0 needs txredisapi: pip install 'smsc-sim[redis]'"
+        )

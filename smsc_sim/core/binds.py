@@ -10,13 +10,12 @@ instance of the cluster.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from smsc_sim.config import AccountSettings
-from smsc_sim.contracts import IBindRegistry, ISession
+from smsc_sim.contracts import ISession
 from smsc_sim.smpp.constants import BindType
 
 
@@ -142,8 +141,3 @@ class BindRegistry:
         self._ghosts.clear()
         for system_id in released:
             self._released(system_id)
-
-
-if TYPE_CHECKING:
-    # mypy checks that the in-memory registry keeps to the contract the core relies on
-    _REGISTRY_CONTRACT: type[IBindRegistry] = BindRegistry

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter, deque
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from twisted.internet.interfaces import IReactorTime
 
 from smsc_sim.config import AccountSettings
-from smsc_sim.contracts import IScenario, IThrottle
+from smsc_sim.contracts import IScenario
 from smsc_sim.core.binds import BindEntry
 from smsc_sim.smpp.constants import CommandStatus
 
@@ -303,8 +303,3 @@ class Throttles:
         if limits is not None and limits.throughput is not None:
             return float(limits.throughput)
         return account.throughput
-
-
-if TYPE_CHECKING:
-    # mypy checks that the in-memory throttles keep to the contract the core relies on
-    _THROTTLE_CONTRACT: type[IThrottle] = Throttles

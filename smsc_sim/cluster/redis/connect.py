@@ -21,6 +21,10 @@ def process_tag() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
+class ClusterStoreError(ValueError):
+    """The cluster store cannot be used; the message says why and what to do, fit to show as is."""
+
+
 class RedisClusterStore:
     """
     The Redis of ``cluster_store: redis://HOST:PORT/DB``.
@@ -40,7 +44,12 @@ class RedisClusterStore:
             raise ValueError(f"not a redis://HOST:PORT/DB URL: {url!r}")
         host, port, db = parsed
         # imported here: txredisapi imports Twisted's global reactor, and the in-memory path must not
-        import txredisapi
+        try:
+            import txredisapi
+        except ImportError:
+            raise ClusterStoreError(
+                f"cluster_store {url} needs txredisapi: pip install 'smsc-sim[redis]'"
+            ) from None
 
         self.url = url
         self.owner = process_tag()
