@@ -20,4 +20,8 @@ bash scripts/install-chromium.sh || true
 # instructions when it is missing
 bash scripts/install-tshark.sh || true
 
+# redis-server for the Redis cluster's tests (each starts its own on a free
+# port); they fail (they never skip) with instructions when it is missing
+bash scripts/install-redis.sh || true
+
 exec python3 -m pytest "$@"

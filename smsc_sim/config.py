@@ -240,6 +240,12 @@ class Config:
     trace: bool = False
     #: ``memory`` or ``sqlite:PATH``
     store: str = "memory"
+    #: where the state shared by the processes of a cluster lives: ``memory`` (one process, the
+    #: default) or ``redis://HOST:PORT/DB`` (every cluster of this process, keyed by cluster name;
+    #: so far the bind quota only, see docs/cluster.md)
+    cluster_store: str = "memory"
+    #: the instances this process runs (``--instances SMPP1``), by name; empty = every configured one
+    run_instances: tuple[str, ...] = ()
     #: the judge's thresholds (the ``conformance:`` section), checked at load: threshold name -> number;
     #: names not given keep their defaults (see ``smsc_sim.conformance.Thresholds``)
     conformance: dict[str, float] = field(default_factory=dict, hash=False)

@@ -181,6 +181,15 @@ def _check_top_level(name: str, value: Any, where: str, path: str) -> Any:
         return scenario_dirs(value, where, path)
     if name == "store" and not (value == "memory" or (value.startswith("sqlite:") and len(value) > 7)):
         fail(where, path, f"unknown store {excerpt(value)}", "memory or sqlite:PATH")
+    if name == "cluster_store":
+        return cluster_store(value, where, path)
+    if name == "run_instances":
+        # checked against the instances once every layer is applied (config_loader)
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            fail(where, path, f"not a list of instance names: {excerpt(value)}", "a list such as [SMPP1]")
+        return tuple(v.strip() for v in value if v.strip())
     if name == "api_endpoint":
         if value.strip().lower() in ("", "none"):
             return ""
@@ -312,3 +321,26 @@ def with_interface(description: str, host: str) -> str:
 
 
 # -- environment and options -----------------------------------------------
+
+
+#: ``redis://HOST:PORT/DB``: a host name or address (IPv6 in brackets), a port, a database number
+_REDIS_URL = re.compile(r"^redis://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(?P<port>[0-9]{1,5})/(?P<db>[0-9]{1,2})$")
+
+
+def parse_redis_url(value: str) -> tuple[str, int, int] | None:
+    """``(host, port, db)`` of a ``redis://HOST:PORT/DB`` URL; ``None`` when it is not one."""
+    match = _REDIS_URL.match(value)
+    if match is None:
+        return None
+    port, db = int(match.group("port")), int(match.group("db"))
+    if not 0 < port < 65536 or db > 15:
+        return None
+    return match.group("host").strip("[]"), port, db
+
+
+def cluster_store(value: str, where: str, path: str) -> str:
+    """Check a ``cluster_store``: ``memory`` or ``redis://HOST:PORT/DB``."""
+    value = value.strip()
+    if value == "memory" or parse_redis_url(value) is not None:
+        return value
+    fail(where, path, f"unknown cluster store {excerpt(value)}", "memory or redis://HOST:PORT/DB (DB 0-15)")

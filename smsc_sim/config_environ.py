@@ -32,7 +32,7 @@ from smsc_sim.config_checks import (
 from smsc_sim.presets import PRESETS
 from smsc_sim.yaml_source import excerpt
 
-__all__ = ["OVERRIDE_KEYS", "apply_environ", "apply_overrides", "apply_topology"]
+__all__ = ["OVERRIDE_KEYS", "apply_environ", "apply_overrides", "apply_topology", "run_instances"]
 
 #: keys :func:`load_config` accepts in ``overrides``, with the option each comes from
 OVERRIDE_KEYS: Mapping[str, str] = {
@@ -44,6 +44,8 @@ OVERRIDE_KEYS: Mapping[str, str] = {
     "api_allowed_hosts": "--api-allowed-hosts",
     "trace": "--trace",
     "store": "--store",
+    "cluster_store": "--cluster-store",
+    "run_instances": "--instances",
     "conformance_report": "--conformance-report",
     "pcap": "--pcap",
     "pcap_max_bytes": "--pcap-max-bytes",
@@ -101,6 +103,8 @@ def apply_environ(config: Config, environ: Mapping[str, str], known: Mapping[str
         "SMSC_SIM_API_ALLOWED_HOSTS": "api_allowed_hosts",
         "SMSC_SIM_TRACE": "trace",
         "SMSC_SIM_STORE": "store",
+        "SMSC_SIM_CLUSTER_STORE": "cluster_store",
+        "SMSC_SIM_INSTANCES": "run_instances",
         "SMSC_SIM_CONFORMANCE_REPORT": "conformance_report",
         "SMSC_SIM_PCAP": "pcap",
         "SMSC_SIM_PCAP_MAX_BYTES": "pcap_max_bytes",
@@ -149,6 +153,8 @@ def _set(config: Config, key: str, value: Any, where: str, known: Mapping[str, A
         # like PATH: directories separated by os.pathsep (":" on POSIX) in a variable or an option
         entries = value.split(os.pathsep) if isinstance(value, str) else list(value)
         return dataclasses.replace(config, scenario_dirs=scenario_dirs(entries, where, key))
+    if key == "run_instances":
+        return dataclasses.replace(config, run_instances=run_instances(config, value, where))
     if key == "api_allowed_hosts":
         if isinstance(value, str):
             value = [name for name in value.split(",") if name.strip()]
@@ -215,3 +221,24 @@ def apply_overrides(config: Config, overrides: Mapping[str, Any], known: Mapping
         else:
             config = _set(config, key, value, where, known)
     return config
+
+
+def run_instances(config: Config, value: Any, where: str) -> tuple[str, ...]:
+    """
+    The configured instances a process runs (``--instances SMPP1,SMPP2``), by
+    their configured names; matched case-insensitively.
+    """
+    entries = value.split(",") if isinstance(value, str) else list(value)
+    names = {instance.name.upper(): instance.name for instance in config.instances}
+    chosen: list[str] = []
+    for entry in entries:
+        if not isinstance(entry, str) or not entry.strip():
+            continue
+        name = names.get(entry.strip().upper())
+        if name is None:
+            fail(where, "instances", f"no instance named {excerpt(entry)}", "one of " + ", ".join(names.values()))
+        if name not in chosen:
+            chosen.append(name)
+    if not chosen:
+        fail(where, "instances", "no instance named", "one of " + ", ".join(names.values()))
+    return tuple(chosen)

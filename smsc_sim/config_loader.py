@@ -16,6 +16,7 @@ The parts: :mod:`smsc_sim.config_file` reads the file,
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ from smsc_sim.config_environ import (
     apply_environ,
     apply_overrides,
     apply_topology,
+    run_instances,
 )
 from smsc_sim.config_file import load_file
 from smsc_sim.yaml_source import excerpt
@@ -58,6 +60,10 @@ def load_config(path: str | None, overrides: Mapping[str, Any], environ: Mapping
     config = apply_environ(config, environ, known)
     config = apply_overrides(config, overrides, known)
     _check_outbind_instances(config)
+    if config.run_instances:
+        # a file's list is matched here, against the instances every layer left
+        chosen = run_instances(config, config.run_instances, config.source)
+        config = dataclasses.replace(config, run_instances=chosen)
     return config
 
 

@@ -127,13 +127,15 @@ class ISession(Protocol):
 class ICore(Protocol):
     """What a session asks of the core of its cluster."""
 
-    def bind(self, session: ISession, pdu: PDU) -> Reply:
+    def bind(self, session: ISession, pdu: PDU) -> Reply | Deferred[Reply]:
         """
         Decide on a bind_transmitter/receiver/transceiver in OPEN state.
 
         On success the core has registered the bind (quota counted) and the
         session must move to the bound state of the reply's command before
-        handling the next PDU.
+        handling the next PDU.  The answer is a Deferred only when the quota
+        is shared with other processes (``cluster_store``); until it fires
+        the session stays open and refuses a second bind.
         """
 
     def request(self, session: ISession, pdu: PDU) -> Reply:
@@ -394,3 +396,34 @@ class Event:
 
     def __hash__(self) -> int:
         return hash((self.kind, self.time, self.data))
+
+
+# ----------------------------------------------------------------------
+# Cluster state behind contracts (docs/cluster.md; the bind registry's and the
+# throttle's are in smsc_sim.core.contracts, beside the types they name)
+# ----------------------------------------------------------------------
+
+
+class IBindSlots(Protocol):
+    """
+    The bind quota shared by every process of a cluster: asynchronous,
+    because it lives in another process (Redis).
+
+    It is consulted only when a bind is decided and when it ends, never on a
+    submit, so the hot path keeps its synchronous :class:`smsc_sim.core.contracts.IBindRegistry`.
+    Every slot is a lease: a process refreshes the leases of its live binds,
+    and a slot of a process that died is free once its lease runs out, as a
+    ghost bind is.  Slots are named by ``holder`` (process and session).
+    """
+
+    def acquire(self, system_id: str, holder: str, limit: int) -> Deferred[bool]:
+        """Take one slot of the account unless ``limit`` (> 0) are taken; whether it was taken."""
+
+    def release(self, system_id: str, holder: str) -> Deferred[None]:
+        """Free the holder's slot at once (a clean unbind)."""
+
+    def hold_ghost(self, system_id: str, holder: str, hold: float) -> Deferred[None]:
+        """Turn the holder's slot into a ghost bind: kept ``hold`` seconds, then free."""
+
+    def count(self, system_id: str) -> Deferred[int]:
+        """Slots of the account taken now, across the cluster."""

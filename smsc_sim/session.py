@@ -129,6 +129,8 @@ class SMPPSession(ReplyWriting, SessionRequests, SessionClosing, SessionTimers, 
         self._delayed_replies: dict[int, tuple[IDelayedCall, Reply]] = {}
         self._reply_ids = 0
         self._init_timer: IDelayedCall | None = None
+        #: a bind waits for the cluster store's quota decision (cluster_store)
+        self._bind_pending = False
         self._idle_timer: IDelayedCall | None = None
         self._read_timer: IDelayedCall | None = None
         self._enquire_outstanding = False
@@ -354,12 +356,36 @@ class SMPPSession(ReplyWriting, SessionRequests, SessionClosing, SessionTimers, 
             self.counters["window_refused"] += 1
             self._reply_now(PDU(response_id(pdu.command_id), pdu.sequence_number, status))
             return
+        if self._bind_pending:
+            # a second bind before the first one's answer: the first one holds the session
+            self._reply_now(PDU(response_id(pdu.command_id), pdu.sequence_number, CommandStatus.ESME_RALYBND))
+            return
         self.interface_version = pdu.params.get("interface_version", 0x34)
         try:
-            reply = self.core.bind(self, pdu)
+            decision = self.core.bind(self, pdu)
         except Exception:
             self._internal_error(pdu)
             return
+        if isinstance(decision, Deferred):
+            # the quota lives in another process (cluster_store): answer when it has decided
+            self._bind_pending = True
+
+            def decided(reply: Reply) -> None:
+                self._bind_pending = False
+                if self.state is not _CLOSED and reply.pdu is not None:
+                    self._bind_answered(pdu, reply)
+
+            def failed(failure: Failure) -> None:
+                self._bind_pending = False
+                if self.state is not _CLOSED:
+                    self._internal_error(pdu)
+
+            decision.addCallbacks(decided, failed)
+            return
+        self._bind_answered(pdu, decision)
+
+    def _bind_answered(self, pdu: PDU, reply: Reply) -> None:
+        """Move to the bound state if the core accepted the bind, and write its answer."""
         if reply.pdu is not None and reply.pdu.command_status == 0:
             bind_type = BIND_TYPES[CommandId(pdu.command_id)]
             self.state = BOUND_STATE[bind_type]

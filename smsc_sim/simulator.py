@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 import itertools
 import os
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList, succeed
@@ -42,6 +42,9 @@ from smsc_sim.outbind import Outbinder, endpoint_connect
 from smsc_sim.session import SMPPSession
 from smsc_sim.topology import InstanceRuntime, Listener, OutageError
 from smsc_sim.trace.wiring import Trace, start_trace
+
+if TYPE_CHECKING:
+    from smsc_sim.cluster.redis.connect import RedisClusterStore
 
 ScenarioLoader = Callable[[str, IReactorTime, "int | None"], IScenarioRuntime]
 
@@ -114,7 +117,17 @@ class Simulator(MultiService):
         #: prices and balances of the billed accounts: one per process, as an account's balance
         #: is the account's whichever cluster it submits to
         self.balances = Balances(config.accounts, config.core.balance_status)
+        #: the state shared with the other processes of each cluster (``cluster_store``); None: memory
+        self.cluster_store: RedisClusterStore | None = None
+        if config.cluster_store != "memory":
+            # imported only here: the in-memory path never loads the Redis client
+            from smsc_sim.cluster.redis.connect import RedisClusterStore
+
+            self.cluster_store = RedisClusterStore(config.cluster_store, reactor)
+        running = set(config.run_instances)
         for cluster, members in config.clusters().items():
+            if running and not running.intersection(member.name for member in members):
+                continue  # no instance of this cluster runs here (--instances)
             journal: IMessageJournal = NO_JOURNAL
             if self.journal is not None:
                 journal = self._cluster_journals[cluster] = ClusterJournal(
@@ -130,11 +143,15 @@ class Simulator(MultiService):
                 journal=journal,
                 ids=PROCESS_IDS,
                 balances=self.balances,
+                bind_slots=self.cluster_store.slots_for(cluster) if self.cluster_store is not None else None,
+                slot_owner=self.cluster_store.owner if self.cluster_store is not None else "",
             )
             if self.journal is not None:
                 self._cluster_journals[cluster].attach_store(core.store)
             self.cores[cluster] = core
             for settings in members:
+                if running and settings.name not in running:
+                    continue
                 instance = InstanceRuntime(settings, core, reactor, self.events)
                 self.instances[settings.name] = instance
                 factory = SMPPServerFactory(self, instance)
@@ -163,7 +180,7 @@ class Simulator(MultiService):
             lambda instance, account: any(
                 entry.bind_type.can_receive for entry in self.instance(instance).core.binds.of_account(account)
             ),
-            config.instances[0].name,
+            next(iter(self.instances)),
         )
 
     # ------------------------------------------------------------------
@@ -185,6 +202,8 @@ class Simulator(MultiService):
             self.gc_freezer.start()
         self.scenario.start(self)
         self.outbinder.start()
+        if self.cluster_store is not None:
+            self.cluster_store.start()
 
     def stopService(self) -> Deferred[None]:
         """
@@ -208,6 +227,8 @@ class Simulator(MultiService):
                 core.stop()
             if self.journal is not None:
                 self.journal.close()  # commit what waits
+            if self.cluster_store is not None:
+                self.cluster_store.stop()
             result = super(Simulator, self).stopService()
             return result if isinstance(result, Deferred) else succeed(None)
 

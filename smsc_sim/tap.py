@@ -123,6 +123,19 @@ class Options(usage.Options):
         ["seed", None, None, "Seed for every random choice, for reproducible runs ($SMSC_SIM_SEED).", int],
         ["store", None, None, "Message store: memory or sqlite:PATH ($SMSC_SIM_STORE; default: memory)."],
         [
+            "cluster-store",
+            None,
+            None,
+            "State shared by the processes of a cluster: memory or redis://HOST:PORT/DB "
+            "($SMSC_SIM_CLUSTER_STORE; default: memory; see docs/cluster.md).",
+        ],
+        [
+            "instances",
+            None,
+            None,
+            "Run only these configured instances, comma-separated: SMPP1 ($SMSC_SIM_INSTANCES; default: all).",
+        ],
+        [
             "conformance-report",
             None,
             None,
@@ -202,6 +215,8 @@ class Options(usage.Options):
             "api_allowed_hosts": self["api-allowed-hosts"],
             "trace": True if self["trace"] else None,
             "store": self["store"],
+            "cluster_store": self["cluster-store"],
+            "run_instances": self["instances"],
             "conformance_report": self["conformance-report"],
             "pcap": self["pcap"],
             "pcap_max_bytes": self["pcap-max-bytes"],
@@ -278,13 +293,14 @@ def makeService(options: Options) -> IService:
 
     from smsc_sim.service import build_service
 
+    from smsc_sim.cluster.redis.connect import ClusterStoreError
     from smsc_sim.durable.schema import StoreError
     from smsc_sim.trace.wiring import TraceError
 
     try:
         simulator = build_service(options.config, reactor)
-    except (StoreError, TraceError) as e:
-        # a store or a pcap file that cannot be opened is a start-up mistake: one line, no traceback
+    except (StoreError, TraceError, ClusterStoreError) as e:
+        # a store, a cluster store or a pcap file that cannot be used is a start-up mistake: one line, no traceback
         raise SystemExit(f"twistd: {e}") from None
     process_gc_policy(simulator)
     # every connection is a file: let limits.max_connections, not the shell's default of 1024, bound them

@@ -23,11 +23,13 @@ import dataclasses
 from collections import Counter
 from typing import Any, Callable, Sequence
 
+from twisted.internet.defer import Deferred
+
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from smsc_sim.config import AccountSettings, Config, InstanceSettings
-from smsc_sim.contracts import IScenario, ISession, Reply
+from smsc_sim.contracts import IBindSlots, IScenario, ISession, Reply
 from smsc_sim.core.accounts import Accounts
 from smsc_sim.core.admission import Admission
 from smsc_sim.core.billing import Balances, Networks
@@ -47,6 +49,7 @@ from smsc_sim.events import EventBus
 from smsc_sim.limits import BindFailureGuard, peer_host
 from smsc_sim.smpp.constants import (
     BIND_TYPES,
+    BindType,
     INTERFACE_VERSION_34,
     CommandId,
     CommandStatus,
@@ -74,6 +77,11 @@ class SMSCCore:
     :param journal: told of every message, state change and owed delivery
         (a durable store); the default keeps nothing.
     :param ids: where message numbers come from; every core of a process shares one.
+    :param bind_slots: the bind quota shared with the other processes of the cluster
+        (``cluster_store``); ``None``, the default, keeps the quota in this process
+        and every bind decision synchronous.
+    :param slot_owner: names this process in ``bind_slots`` (unique per process).
+    :param slot_timeout: seconds a bind waits for ``bind_slots`` before ESME_RSYSERR.
     """
 
     log = Logger()
@@ -90,8 +98,16 @@ class SMSCCore:
         journal: IMessageJournal = NO_JOURNAL,
         ids: IdAllocator = PROCESS_IDS,
         balances: Balances | None = None,
+        bind_slots: IBindSlots | None = None,
+        slot_owner: str = "",
+        slot_timeout: float = 2.0,
     ) -> None:
         self.name = name
+        self.bind_slots = bind_slots
+        self._slot_owner = slot_owner
+        self._slot_timeout = slot_timeout
+        #: sessions whose bind waits for ``bind_slots``; a session that ends meanwhile leaves it
+        self._pending_binds: set[int] = set()
         self.clock = clock
         self.config = config
         self.settings = config.core
@@ -203,8 +219,13 @@ class SMSCCore:
     # ICore
     # ------------------------------------------------------------------
 
-    def bind(self, session: ISession, pdu: PDU) -> Reply:
-        """Decide on a bind: credentials, origin, quota; on success register it."""
+    def bind(self, session: ISession, pdu: PDU) -> Reply | Deferred[Reply]:
+        """
+        Decide on a bind: credentials, origin, quota; on success register it.
+
+        With shared ``bind_slots`` the quota is decided by another process
+        (Redis), so the answer is a Deferred; without, it is immediate.
+        """
         p = pdu.params
         system_id = p.get("system_id", "")
         bind_type = BIND_TYPES[CommandId(pdu.command_id)]
@@ -228,8 +249,56 @@ class SMSCCore:
             refusal = self._refuse_bind(session, pdu, status, "credentials or address")
             # a held-back answer slows password guessing down (limits.bind_failure_delay)
             return dataclasses.replace(refusal, delay=self.bind_guard.failed(host))
+        if self.bind_slots is not None:
+            return self._bind_shared(session, pdu, account, bind_type, host)
         if 0 < self.max_binds(account) <= self.binds.count(system_id):
             return self._refuse_bind(session, pdu, CommandStatus.ESME_RALYBND, "bind quota reached")
+        return self._accept_bind(session, pdu, account, bind_type, host)
+
+    def _slot_holder(self, session: ISession) -> str:
+        return f"{self._slot_owner}/{session.session_id}"
+
+    def _bind_shared(
+        self, session: ISession, pdu: PDU, account: AccountSettings, bind_type: BindType, host: str
+    ) -> Deferred[Reply]:
+        """The quota decided by the cluster's shared slots: taken, refused, or Redis unreachable."""
+        assert self.bind_slots is not None
+        slots = self.bind_slots
+        session_id = session.session_id
+        system_id = account.system_id
+        holder = self._slot_holder(session)
+        self._pending_binds.add(session_id)
+        d = slots.acquire(system_id, holder, self.max_binds(account))
+        d.addTimeout(self._slot_timeout, self.clock)
+
+        def decided(taken: bool) -> Reply:
+            if session_id not in self._pending_binds:
+                # the connection ended while Redis answered: give the slot straight back
+                if taken:
+                    slots.release(system_id, holder).addErrback(lambda _: None)
+                return Reply(None)
+            self._pending_binds.discard(session_id)
+            if not taken:
+                return self._refuse_bind(session, pdu, CommandStatus.ESME_RALYBND, "bind quota reached")
+            return self._accept_bind(session, pdu, account, bind_type, host)
+
+        def unreachable(failure: Any) -> Reply:
+            self._pending_binds.discard(session_id)
+            self.log.warn(
+                "bind refused for {system_id}: the cluster store did not answer ({error})",
+                system_id=system_id,
+                error=failure.getErrorMessage() or failure.type.__name__,
+            )
+            return self._refuse_bind(session, pdu, CommandStatus.ESME_RSYSERR, "cluster store unreachable")
+
+        return d.addCallbacks(decided, unreachable)
+
+    def _accept_bind(
+        self, session: ISession, pdu: PDU, account: AccountSettings, bind_type: BindType, host: str
+    ) -> Reply:
+        """Register a bind whose credentials and quota passed, and build its bind_resp."""
+        p = pdu.params
+        system_id = account.system_id
         self.bind_guard.succeeded(host)
         interface_version = p.get("interface_version", INTERFACE_VERSION_34)
         now = self.clock.seconds()
@@ -292,13 +361,33 @@ class SMSCCore:
 
     def unbound(self, session: ISession) -> None:
         """A clean unbind: the quota slot is free at once."""
-        self.binds.remove(session.session_id)
+        entry = self.binds.remove(session.session_id)
+        if entry is not None and self.bind_slots is not None:
+            self._slot_call(self.bind_slots.release(entry.account.system_id, self._slot_holder(session)))
 
     def connection_lost(self, session: ISession, clean: bool) -> None:
         """The connection closed; a drop while bound keeps a ghost bind for ``ghost_bind_hold``."""
+        self._pending_binds.discard(session.session_id)
         entry = self.binds.remove(session.session_id)
-        if entry is not None and not clean:
-            self.binds.hold_ghost(entry.account.system_id, self.settings.ghost_bind_hold)
+        if entry is None:
+            return
+        system_id = entry.account.system_id
+        if self.bind_slots is not None:
+            holder = self._slot_holder(session)
+            if clean:
+                self._slot_call(self.bind_slots.release(system_id, holder))
+            else:
+                self._slot_call(self.bind_slots.hold_ghost(system_id, holder, self.settings.ghost_bind_hold))
+        elif not clean:
+            self.binds.hold_ghost(system_id, self.settings.ghost_bind_hold)
+
+    def _slot_call(self, d: Deferred[None]) -> None:
+        """A release or ghost hold sent to the cluster store; if it fails the lease runs out by itself."""
+
+        def failed(failure: Any) -> None:
+            self.log.warn("cluster store: bind slot not updated ({error})", error=failure.getErrorMessage())
+
+        d.addErrback(failed)
 
     # ------------------------------------------------------------------
     # runtime control

@@ -1,0 +1,77 @@
+"""
+The assembly's door to Redis: one txredisapi connection per process, and
+each cluster's shared state on it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from typing import Any
+
+from twisted.internet.interfaces import IReactorTime
+
+from smsc_sim.cluster.redis.binds import DEFAULT_LEASE, RedisBindSlots
+from smsc_sim.config_checks import parse_redis_url
+
+
+def process_tag() -> str:
+    """Names this process among the cluster's: host, pid and a random part (pids repeat across containers)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class ClusterStoreError(ValueError):
+    """The cluster store cannot be used; the message says why and what to do, fit to show as is."""
+
+
+class RedisClusterStore:
+    """
+    The Redis of ``cluster_store: redis://HOST:PORT/DB``.
+
+    The connection is lazy and reconnects by itself: commands sent while
+    Redis is down wait for it, and the core bounds that wait (a bind then
+    gets ESME_RSYSERR).
+
+    :param url: the ``redis://HOST:PORT/DB`` URL (checked at config load).
+    :param clock: runs the lease refreshes.
+    :param lease: seconds a bind's slot survives its process.
+    """
+
+    def __init__(self, url: str, clock: IReactorTime, lease: float = DEFAULT_LEASE) -> None:
+        parsed = parse_redis_url(url)
+        if parsed is None:
+            raise ValueError(f"not a redis://HOST:PORT/DB URL: {url!r}")
+        host, port, db = parsed
+        # imported here: txredisapi imports Twisted's global reactor, and the in-memory path must not
+        try:
+            import txredisapi
+        except ImportError:
+            raise ClusterStoreError(
+                f"cluster_store {url} needs txredisapi: pip install 'smsc-sim[redis]'"
+            ) from None
+
+        self.url = url
+        self.owner = process_tag()
+        self._connection: Any = txredisapi.lazyConnection(host, port, dbid=db, reconnect=True, connectTimeout=2)
+        self._clock = clock
+        self._lease = lease
+        self.bind_slots: dict[str, RedisBindSlots] = {}
+
+    def slots_for(self, cluster: str) -> RedisBindSlots:
+        """The bind slots of one cluster (made once)."""
+        slots = self.bind_slots.get(cluster)
+        if slots is None:
+            slots = self.bind_slots[cluster] = RedisBindSlots(self._connection, self._clock, cluster, lease=self._lease)
+        return slots
+
+    def start(self) -> None:
+        """Start refreshing the leases of this process's binds."""
+        for slots in self.bind_slots.values():
+            slots.start()
+
+    def stop(self) -> None:
+        """Stop refreshing and close the connection (the leases left run out)."""
+        for slots in self.bind_slots.values():
+            slots.stop()
+        self._connection.disconnect()

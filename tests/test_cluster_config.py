@@ -1,0 +1,86 @@
+"""
+The cluster options: ``cluster_store`` (file, ``--cluster-store``,
+``SMSC_SIM_CLUSTER_STORE``) and ``--instances`` (``run_instances``), each
+checked at load with a one-line error naming where it came from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from smsc_sim.config_loader import ConfigError, load_config
+from smsc_sim.simulator import Simulator
+
+
+class ClusterStoreTests(SynchronousTestCase):
+    """Where the shared state lives."""
+
+    def test_default_is_memory(self) -> None:
+        """Without any setting the cluster lives in one process (memory), every instance runs."""
+        config = load_config(None, {}, {})
+        self.assertEqual((config.cluster_store, config.run_instances), ("memory", ()))
+
+    def test_layers(self) -> None:
+        """The file's value is overridden by SMSC_SIM_CLUSTER_STORE, and that by --cluster-store."""
+        path = Path(self.mktemp())
+        path.write_text("cluster_store: redis://10.0.0.1:6379/0\n", encoding="utf-8")
+        self.assertEqual(load_config(str(path), {}, {}).cluster_store, "redis://10.0.0.1:6379/0")
+        environ = {"SMSC_SIM_CLUSTER_STORE": "redis://redis:6380/2"}
+        self.assertEqual(load_config(str(path), {}, environ).cluster_store, "redis://redis:6380/2")
+        overrides = {"cluster_store": "redis://[::1]:6379/15"}
+        self.assertEqual(load_config(str(path), overrides, environ).cluster_store, "redis://[::1]:6379/15")
+
+    def test_bad_url_is_one_line(self) -> None:
+        """A store that is not memory or redis://HOST:PORT/DB is refused in one line naming the option."""
+        for bad in ("redis://host/0", "redis://host:6379", "redis://host:70000/0", "redis://host:6379/16", "mem"):
+            with self.assertRaises(ConfigError) as caught:
+                load_config(None, {"cluster_store": bad}, {})
+            message = str(caught.exception)
+            self.assertIn("option --cluster-store", message)
+            self.assertIn("memory or redis://HOST:PORT/DB", message)
+            self.assertNotIn("\n", message)
+
+
+class InstancesTests(SynchronousTestCase):
+    """--instances: the configured instances this process runs."""
+
+    def test_names_match_case_insensitively(self) -> None:
+        """``--instances smpp1,SMPP0`` runs SMPP1 and SMPP0, under their configured names."""
+        config = load_config(None, {"run_instances": "smpp1,SMPP0"}, {})
+        self.assertEqual(config.run_instances, ("SMPP1", "SMPP0"))
+        self.assertEqual(load_config(None, {}, {"SMSC_SIM_INSTANCES": "smpp2"}).run_instances, ("SMPP2",))
+
+    def test_unknown_name_is_one_line(self) -> None:
+        """An instance that is not configured is refused in one line listing the configured ones."""
+        with self.assertRaises(ConfigError) as caught:
+            load_config(None, {"run_instances": "SMPP9"}, {})
+        message = str(caught.exception)
+        self.assertIn("no instance named", message)
+        self.assertIn("SMPP1, SMPP2, SMPP0", message)
+        self.assertNotIn("\n", message)
+
+    def test_only_the_named_instances_listen(self) -> None:
+        """A process started with --instances SMPP2 has the SMPP2 instance only, and no core for SMPP0's cluster."""
+        config = load_config(None, {"run_instances": "SMPP2", "api_endpoint": "none"}, {})
+        simulator = Simulator(config, Clock())  # type: ignore[arg-type]
+        self.assertEqual(list(simulator.instances), ["SMPP2"])
+        self.assertEqual(list(simulator.cores), ["NA"])
+        # the core still knows SMPP1, its sibling in the cluster
+        self.assertEqual(sorted(simulator.cores["NA"].instances), ["SMPP1", "SMPP2"])
+
+    def test_missing_client_is_one_line(self) -> None:
+        """A Redis cluster store without txredisapi installed stops the start in one line saying what to install."""
+        import sys
+
+        from smsc_sim.cluster.redis.connect import ClusterStoreError
+
+        config = load_config(None, {"cluster_store": "redis://127.0.0.1:6379/0", "api_endpoint": "none"}, {})
+        self.patch(sys, "modules", {**sys.modules, "txredisapi": None})
+        with self.assertRaises(ClusterStoreError) as caught:
+            Simulator(config, Clock())  # type: ignore[arg-type]
+        self.assertEqual(
+            str(caught.exception), "cluster_store redis://127.0.0.1:6379/0 needs txredisapi: pip install 'smsc-sim[redis]'"
+        )
