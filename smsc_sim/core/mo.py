@@ -25,11 +25,11 @@ from smsc_sim.modes import SplitMode
 from smsc_sim.smpp.concat import (
     MO_MODES,
     Segment,
-    _concat_udh,
+    concatenated,
     payload_of,
     split_for_mo,
 )
-from smsc_sim.smpp.constants import ESM_CLASS_UDHI, CommandId, Tag
+from smsc_sim.smpp.constants import CommandId, Tag
 from smsc_sim.smpp.gsm0338 import _BASIC as _GSM_TABLE
 from smsc_sim.smpp.pdu import make_pdu
 from smsc_sim.smpp.text import choose_coding, decode_text, length_class
@@ -40,9 +40,6 @@ if TYPE_CHECKING:
     from smsc_sim.core.router import Router
 
 _PAYLOAD = int(Tag.message_payload)
-_SAR_REF = int(Tag.sar_msg_ref_num)
-_SAR_TOTAL = int(Tag.sar_total_segments)
-_SAR_SEQ = int(Tag.sar_segment_seqnum)
 
 #: octets of one short_message (the 140-octet SMS), and of a part's data after a 6-octet UDH
 SINGLE_OCTETS = 140
@@ -90,22 +87,7 @@ def split_data_for_mo(data: bytes, data_coding: int, mode: str, reference: int) 
     size = PART_OCTETS - (1 if mode == SplitMode.UDH16 else 0)
     if length_class(data_coding) == "ucs2":
         size -= size % 2
-    pieces = [data[i : i + size] for i in range(0, len(data), size)]
-    total = len(pieces)
-    if total > 255:
-        raise ValueError(f"the data needs {total} parts; at most 255 can be concatenated")
-    segments: list[Segment] = []
-    for seqnum, piece in enumerate(pieces, start=1):
-        if mode == SplitMode.SAR:
-            tlvs = {
-                _SAR_REF: (reference % 0x10000).to_bytes(2, "big"),
-                _SAR_TOTAL: bytes([total]),
-                _SAR_SEQ: bytes([seqnum]),
-            }
-            segments.append(Segment(0, piece, tlvs))
-        else:
-            segments.append(Segment(ESM_CLASS_UDHI, _concat_udh(mode, reference, total, seqnum) + piece))
-    return segments
+    return concatenated([data[i : i + size] for i in range(0, len(data), size)], mode, reference)
 
 
 #: ways of treating control characters in MO text (``core.mo_control_characters``)

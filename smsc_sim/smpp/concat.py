@@ -279,12 +279,24 @@ def split_for_mo(
         return [Segment(0, b"", {_PAYLOAD: whole})]
     per_part = max_chars(data_coding, concatenated=True) - (1 if mode == SplitMode.UDH16 else 0)
     pieces = split_text(payload_text, data_coding, per_part, default_alphabet)
-    total = len(pieces)
+    return concatenated([encode_text(piece, data_coding, default_alphabet) for piece in pieces], mode, reference)
+
+
+def concatenated(bodies: list[bytes], mode: str, reference: int) -> list[Segment]:
+    """
+    The parts of one long message the SMSC sends, each body with its UDH
+    and UDHI (``udh8``, ``udh16``) or with the SAR TLVs (``sar``).
+
+    :param bodies: each part's octets, in order.
+    :param reference: the concatenation reference, taken modulo 256 for
+        ``udh8`` and modulo 65536 otherwise.
+    :raises ValueError: for more than 255 parts.
+    """
+    total = len(bodies)
     if total > 255:
-        raise ValueError(f"the text needs {total} parts; at most 255 can be concatenated")
+        raise ValueError(f"the message needs {total} parts; at most 255 can be concatenated")
     segments: list[Segment] = []
-    for seqnum, piece in enumerate(pieces, start=1):
-        body = encode_text(piece, data_coding, default_alphabet)
+    for seqnum, body in enumerate(bodies, start=1):
         if mode == SplitMode.SAR:
             tlvs = {
                 _SAR_REF: (reference % 0x10000).to_bytes(2, "big"),
