@@ -36,6 +36,21 @@ class MessageTests(APITestCase):
         last = self.call("GET", "/api/v1/messages?limit=2&offset=4")[1]
         self.assertEqual(([m["text"] for m in last["messages"]], last["next_offset"]), (["m4"], None))
 
+    def test_paging_across_clusters(self) -> None:
+        """A page over SMPP0 and the SMPP1/SMPP2 cluster is in submit order, and total counts every match."""
+        cluster, standalone = self.bind(), self.bind(instance="SMPP0")
+        for n in range(6):
+            esme = cluster if n % 2 else standalone
+            self.submit(esme, 2 + n, text=f"m{n}".encode(), destination=f"44770090000{n % 3}")
+            self.smsc.advance(1)
+        page = self.call("GET", "/api/v1/messages?limit=2&offset=1")[1]
+        self.assertEqual(([m["text"] for m in page["messages"]], page["total"], page["next_offset"]),
+                         (["m1", "m2"], 6, 3))  # fmt: skip
+        prefixed = self.call("GET", "/api/v1/messages?destination_prefix=4477009000&limit=2&offset=2")[1]
+        self.assertEqual(([m["text"] for m in prefixed["messages"]], prefixed["total"]), (["m2", "m3"], 6))
+        one_number = self.call("GET", "/api/v1/messages?destination_prefix=447700900001")[1]
+        self.assertEqual(([m["text"] for m in one_number["messages"]], one_number["total"]), (["m1", "m4"], 2))
+
     def test_list_errors(self) -> None:
         """A bad limit, state, direction, time or filter name is 400."""
         for query in ("limit=0", "limit=x", "offset=-1", "state=SENT", "direction=up", "since=yesterday", "to=1"):

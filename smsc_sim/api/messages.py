@@ -7,7 +7,8 @@ forced receipts.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+import heapq
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
@@ -16,6 +17,7 @@ from smsc_sim.api.http import APIError, Call, JSONAPI, JSONResponse, check_keys,
 from smsc_sim.api.views import session_view
 from smsc_sim.api.waiting import TooManyWaits, Waits
 from smsc_sim.core.mo import mo_segments
+from smsc_sim.core.store import MessageQuery
 from smsc_sim.modes import DELIVERY_OUTCOMES, SPLIT_MODES, DeliveryOutcome, SplitMode
 from smsc_sim.smpp.constants import STAT_STATE, MessageState
 
@@ -51,6 +53,11 @@ ENCODINGS = {
     "ucs2": 8,
     "utf-16": 8,
 }
+
+
+def _submit_order(record: Any) -> tuple[float, int]:
+    """Where a record sorts among every cluster's: by submit time, then by number."""
+    return (record.submit_time, record.number)
 
 
 def message_view(record: Any) -> dict[str, Any]:
@@ -134,20 +141,29 @@ class MessageRoutes:
         return [message_view(r) for r in merged[offset : offset + limit]]
 
     def page(self, filters: dict[str, Any], limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-        """One page of messages over every cluster, oldest submit first, and how many match in all."""
-        core_filters = {key: value for key, value in filters.items() if key != "destination_prefix"}
+        """
+        One page of messages over every cluster, oldest submit first, and how
+        many match in all.  The matches are counted as they stream past (each
+        store is already in submit order, so the clusters' streams are merged
+        rather than sorted): memory holds the page, not every match.
+        """
+        query = MessageQuery(**{key: value for key, value in filters.items() if key != "destination_prefix"})
         prefix = filters.get("destination_prefix")
-        matched: list[Any] = []
-        cores = list(self.simulator.cores.values())
-        for core in cores:
-            # the store's query matches a destination exactly; a prefix is applied here, on its answer
-            found = core.messages(**core_filters, limit=None, offset=0)
+        streams: list[Iterable[Any]] = []
+        for core in self.simulator.cores.values():
+            found: Iterable[Any] = core.matching(query)
             if prefix is not None:
-                found = [r for r in found if str(getattr(r, "destination_addr", "")).startswith(prefix)]
-            matched.extend(found)
-        if len(cores) > 1:
-            matched.sort(key=lambda r: (getattr(r, "submit_time", 0.0), getattr(r, "number", 0)))
-        return [message_view(r) for r in matched[offset : offset + limit]], len(matched)
+                # the store's query matches a destination exactly; a prefix is applied to its answer
+                found = (r for r in found if str(r.destination_addr).startswith(prefix))
+            streams.append(found)
+        merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_submit_order)
+        page: list[Any] = []
+        total, end = 0, offset + limit
+        for record in merged:
+            if offset <= total < end:
+                page.append(record)
+            total += 1
+        return [message_view(r) for r in page], total
 
     def find(self, message_id: str) -> Any:
         """The record of that id in any cluster, or None."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from twisted.internet.defer import Deferred
 
@@ -41,7 +41,7 @@ from smsc_sim.core.mo import Originator
 from smsc_sim.core.operations import Operations
 from smsc_sim.core.reassembly import Reassembler
 from smsc_sim.core.router import Router
-from smsc_sim.core.store import MessageQuery, MessageRecord, MessageStore, select
+from smsc_sim.core.store import MessageQuery, MessageRecord, MessageStore, matching, select
 from smsc_sim.core.submit import Submissions
 from smsc_sim.core.throttle import Limiter, Throttles
 from smsc_sim.core.timeline import Timeline
@@ -530,6 +530,10 @@ class SMSCCore:
             offset=offset,
         )
         return select(self.store, query)
+
+    def matching(self, query: MessageQuery) -> Iterator[MessageRecord]:
+        """Every record matching the query's filters (not its page), oldest submit first, one at a time."""
+        return matching(self.store, query)
 
     def stats(self) -> dict[str, Any]:
         """Counters of the cluster, JSON-ready."""

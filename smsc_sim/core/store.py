@@ -14,6 +14,7 @@ themselves are in :mod:`smsc_sim.core.record`.
 from __future__ import annotations
 
 from collections import deque
+from itertools import islice
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
@@ -202,15 +203,26 @@ class MessageQuery:
 
 def select(records: Iterable[MessageRecord], query: MessageQuery) -> list[MessageRecord]:
     """
-    The records matching the query, in the order of ``records``.
+    The records matching the query, in the order of ``records``, from its
+    ``offset`` and at most ``limit`` of them.
 
     :raises KeyError: for an unknown state name.
     """
-    account, instance, source, destination = query.account, query.instance, query.source, query.destination
-    state, since, until, text, direction = query.state, query.since, query.until, query.text, query.direction
-    limit, offset = query.limit, query.offset
+    stop = None if query.limit is None else query.offset + query.limit
+    return list(islice(matching(records, query), query.offset, stop))
+
+
+def matching(records: Iterable[MessageRecord], query: MessageQuery) -> Iterator[MessageRecord]:
+    """
+    Every record matching the query's filters (not its ``limit`` and
+    ``offset``), in the order of ``records``, one at a time: a caller that
+    counts matches or keeps one page holds no list of them all.
+
+    :raises KeyError: for an unknown state name (at once, not at the first record).
+    """
     wanted: MessageState | None = None
     pending_only = False
+    state = query.state
     if isinstance(state, MessageState):
         wanted = state
     elif state is not None:
@@ -218,8 +230,14 @@ def select(records: Iterable[MessageRecord], query: MessageQuery) -> list[Messag
             pending_only = True
         else:
             wanted = MessageState[state.upper()]
-    found: list[MessageRecord] = []
-    skipped = 0
+    return _matching(records, query, wanted=wanted, pending_only=pending_only)
+
+
+def _matching(
+    records: Iterable[MessageRecord], query: MessageQuery, *, wanted: MessageState | None, pending_only: bool
+) -> Iterator[MessageRecord]:
+    account, instance, source, destination = query.account, query.instance, query.source, query.destination
+    since, until, text, direction = query.since, query.until, query.text, query.direction
     for record in records:
         if (
             (account is not None and record.account != account)
@@ -237,10 +255,4 @@ def select(records: Iterable[MessageRecord], query: MessageQuery) -> list[Messag
             whole = record.group.text if record.group is not None else None
             if text not in (record.text or "") and text not in (whole or ""):
                 continue
-        if skipped < offset:
-            skipped += 1
-            continue
-        found.append(record)
-        if limit is not None and len(found) >= limit:
-            break
-    return found
+        yield record
