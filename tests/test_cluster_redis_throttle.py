@@ -264,7 +264,7 @@ def test_redis_not_answering_falls_back_to_the_process_share_with_one_log_line()
     silent = _Silent()
     logged: list[dict[str, Any]] = []
     throttle = RedisThrottles(silent, clock, "NA", "p1", share=0.5)
-    throttle.log = Logger(observer=logged.append)
+    throttle.log = Logger(observer=logged.append)  # type: ignore[arg-type]
     account = AccountSettings("acct", "pw", throughput=30)
     entry, scenario = _entry(account), DefaultScenario()
     assert throttle.take(entry, 1, scenario) == 0  # on credit; the refill never comes back

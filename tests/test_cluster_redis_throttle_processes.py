@@ -33,8 +33,11 @@ ESME_RTHROTTLED = 0x58
 pytestmark = pytest.mark.integration
 
 
+Cluster = tuple[RedisServer, dict[str, int], dict[str, subprocess.Popen[bytes]]]
+
+
 @pytest.fixture
-def two_processes(tmp_path: Path) -> Iterator[tuple[dict[str, int], dict[str, subprocess.Popen[bytes]]]]:
+def two_processes(tmp_path: Path) -> Iterator[Cluster]:
     ports = {name: free_port() for name in ("SMPP1", "SMPP2", "SMPP0")}
     processes: dict[str, subprocess.Popen[bytes]] = {}
     with RedisServer(tmp_path) as redis:
@@ -43,7 +46,7 @@ def two_processes(tmp_path: Path) -> Iterator[tuple[dict[str, int], dict[str, su
                 processes[name] = _twistd(name, redis.url, ports)
             for name, process in processes.items():
                 _wait_listening(ports[name], process)
-            yield ports, processes
+            yield redis, ports, processes
         finally:
             for process in processes.values():
                 if process.poll() is None:
@@ -53,45 +56,52 @@ def two_processes(tmp_path: Path) -> Iterator[tuple[dict[str, int], dict[str, su
                     process.stdout.close()
 
 
+def _bound(port: int) -> socket.socket:
+    """A transceiver session of smppclient1."""
+    connection = socket.create_connection(("127.0.0.1", port), timeout=10)
+    connection.sendall(wire.bind(0x09, 1))
+    assert _read_pdu(connection)[:2] == (0x80000009, 0)
+    return connection
+
+
+def _flood(connection: socket.socket, start: float, seconds: float, statuses: Counter[int], first: int = 1) -> int:
+    """
+    Submit flat out (``WINDOW`` unanswered at once) from ``start`` for
+    ``seconds``; count the submit_sm_resp statuses of the submits sent in
+    that time.  The last sequence number used.
+    """
+    while time.monotonic() < start:
+        time.sleep(0.001)
+    sequence = first
+    out = 0
+    while True:
+        if time.monotonic() < start + seconds:
+            batch = b"".join(wire.submit_sm(sequence + n + 1, registered_delivery=0) for n in range(WINDOW - out))
+            sequence += WINDOW - out
+            out = WINDOW
+            connection.sendall(batch)
+        elif out == 0:
+            return sequence
+        command_id, status, seq = _read_pdu(connection)
+        if command_id == 0x80000004:
+            statuses[status] += 1
+            out -= 1
+        elif command_id in (0x00000005, 0x00000015):  # a deliver_sm or enquire_link: answer it
+            connection.sendall(wire.frame(command_id | 0x80000000, seq, b"\x00" if command_id == 5 else b""))
+
+
 def _submit_flat_out(port: int, start: float, statuses: Counter[int], errors: list[str]) -> None:
-    """
-    Bind smppclient1 as a transceiver and submit flat out (``WINDOW`` unanswered
-    at once) from ``start`` for ``SECONDS``; count the submit_sm_resp statuses
-    of the submits sent in that time.
-    """
+    """Bind smppclient1 and :func:`_flood` for ``SECONDS``, then unbind; errors are kept for the test."""
     try:
-        connection = socket.create_connection(("127.0.0.1", port), timeout=10)
-        with connection:
-            connection.sendall(wire.bind(0x09, 1))
-            assert _read_pdu(connection)[:2] == (0x80000009, 0)
-            while time.monotonic() < start:
-                time.sleep(0.001)
-            sequence = 1
-            out = 0
-            while True:
-                sending = time.monotonic() < start + SECONDS
-                if sending:
-                    batch = b"".join(
-                        wire.submit_sm(sequence + n + 1, registered_delivery=0) for n in range(WINDOW - out)
-                    )
-                    sequence += WINDOW - out
-                    out = WINDOW
-                    connection.sendall(batch)
-                elif out == 0:
-                    break
-                command_id, status, seq = _read_pdu(connection)
-                if command_id == 0x80000004:
-                    statuses[status] += 1
-                    out -= 1
-                elif command_id in (0x00000005, 0x00000015):  # a deliver_sm or enquire_link: answer it
-                    connection.sendall(wire.frame(command_id | 0x80000000, seq, b"\x00" if command_id == 5 else b""))
-            connection.sendall(wire.frame(0x00000006, sequence + 1))
+        with _bound(port) as connection:
+            last = _flood(connection, start, SECONDS, statuses)
+            connection.sendall(wire.frame(0x00000006, last + 1))
     except Exception as e:  # reported by the test, which fails with it
         errors.append(f"{port}: {e!r}")
 
 
 def test_two_processes_flat_out_share_the_account_rate(
-    two_processes: tuple[dict[str, int], dict[str, subprocess.Popen[bytes]]],
+    two_processes: Cluster,
 ) -> None:
     """
     smppclient1 (30 msg/s, window) bound once to the SMPP1 process and once to
@@ -100,7 +110,7 @@ def test_two_processes_flat_out_share_the_account_rate(
     submit is answered ESME_RTHROTTLED (0x58).  Each process alone would let
     30 per second through, 360 in all.
     """
-    ports, processes = two_processes
+    _redis, ports, processes = two_processes
     statuses = {name: Counter[int]() for name in ("SMPP1", "SMPP2")}
     errors: list[str] = []
     start = time.monotonic() + 0.5
@@ -122,3 +132,39 @@ def test_two_processes_flat_out_share_the_account_rate(
         assert set(counts) == {0, ESME_RTHROTTLED}, counts
         assert counts[ESME_RTHROTTLED] > counts[0]
     assert all(process.poll() is None for process in processes.values())
+
+
+def test_redis_down_keeps_each_process_to_its_share_and_comes_back(two_processes: Cluster) -> None:
+    """
+    With Redis gone, the SMPP1 process keeps submitting flat out: after the
+    1 s it waits for Redis, it accepts at most half the rate (its share:
+    one of the cluster's two instances), refuses the rest with
+    ESME_RTHROTTLED, says why in one log line and keeps running.  Once Redis is
+    back, the shared limit applies again (said in one more line): SMPP1 alone
+    gets the whole 30 per second again.
+    """
+    redis, ports, processes = two_processes
+    statuses: Counter[int] = Counter()
+    after: Counter[int] = Counter()
+    with _bound(ports["SMPP1"]) as connection:  # bound while Redis is up: a new bind would get ESME_RSYSERR
+        redis.stop()
+        last = _flood(connection, time.monotonic(), 4.0, statuses)
+        assert set(statuses) == {0, ESME_RTHROTTLED}, statuses
+        # 15/s in the ~3 s after the fallback, plus the one part taken on credit before it
+        assert 15 * 2 <= statuses[0] <= 15 * 4 + 1, statuses
+        redis.restart()
+        # the connection comes back by itself (its retries back off: a few seconds); then SMPP1 alone
+        # gets the whole shared rate again, more than its share of 15 in a second
+        restarted = time.monotonic()
+        while time.monotonic() - restarted < 15:
+            after = Counter()
+            last = _flood(connection, time.monotonic(), 1.0, after, first=last)
+            if after[0] > 20:
+                break
+        assert after[0] > 20, after
+    assert processes["SMPP1"].poll() is None
+    processes["SMPP1"].terminate()
+    output = processes["SMPP1"].communicate(timeout=20)[0].decode()
+    assert output.count("throttle of cluster NA: the cluster store did not answer") == 1, output
+    assert "throttle of cluster NA: the cluster store answers again" in output
+    assert "Traceback" not in output
