@@ -93,4 +93,6 @@ class RedisClusterStore:
         """Stop refreshing and close the connection (the leases left run out)."""
         for slots in self.bind_slots.values():
             slots.stop()
+        for throttle in self.throttles.values():
+            throttle.stop()
         self._connection.disconnect()

@@ -364,6 +364,7 @@ class RedisThrottles(Throttles):
         self.timeout = timeout
         #: Redis does not answer: every account keeps to this process's share of its rate
         self.degraded = False
+        self._stopped = False
         self._seq = 0
 
     def key(self, system_id: str, model: str, rate: float, burst: float) -> str:
@@ -382,9 +383,13 @@ class RedisThrottles(Throttles):
         self._seq += 1
         return f"{self.owner}:{self._seq}"
 
+    def stop(self) -> None:
+        """The process stops: the requests still out fail as the connection closes, and that is no news."""
+        self._stopped = True
+
     def degrade(self, reason: str) -> None:
         """Redis did not answer: fall back to this process's share (said once)."""
-        if not self.degraded:
+        if not self.degraded and not self._stopped:
             self.degraded = True
             self.log.warn(
                 "throttle of cluster {cluster}: the cluster store did not answer ({reason}); each account is "
