@@ -30,11 +30,12 @@ import sys
 import tempfile
 import time
 import urllib.request
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from run import ACCOUNT, ROOT, free_port, pinned, twistd_argv, wait_port  # noqa: E402
+from run import ACCOUNT, ROOT, free_port, pinned, twistd_argv, wait_port
 
 #: the cluster's two instances, one process each
 INSTANCES = ("SMPP1", "SMPP2")

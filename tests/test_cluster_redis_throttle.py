@@ -63,7 +63,7 @@ class _Counting:
         self.connection = connection
         self.calls = 0
 
-    def eval(self, script: str, keys: list[str] = [], args: list[Any] = []) -> Deferred[Any]:  # noqa: B006
+    def eval(self, script: str, keys: list[str] = [], args: list[Any] = []) -> Deferred[Any]:
         self.calls += 1
         result: Deferred[Any] = self.connection.eval(script, keys, args)
         return result
@@ -75,7 +75,7 @@ class _Silent:
     def __init__(self) -> None:
         self.pending: list[Deferred[Any]] = []
 
-    def eval(self, script: str, keys: list[str] = [], args: list[Any] = []) -> Deferred[Any]:  # noqa: B006
+    def eval(self, script: str, keys: list[str] = [], args: list[Any] = []) -> Deferred[Any]:
         d: Deferred[Any] = Deferred()
         self.pending.append(d)
         return d

@@ -37,6 +37,7 @@ from smsc_sim.contracts import AfterReply, IScenario, Reply, Respond, Verdict
 from smsc_sim.core.admission import Admission
 from smsc_sim.core.billing import TAG_NETWORK, TAG_PRICE_REQUEST, Balances, Networks
 from smsc_sim.core.binds import BindEntry
+from smsc_sim.core.contracts import IThrottle
 from smsc_sim.core.ids import IdAllocator, digits_number, format_message_id
 from smsc_sim.core.lifecycle import Lifecycle
 from smsc_sim.core.mo import address_kind
@@ -44,7 +45,6 @@ from smsc_sim.core.operations import Operations
 from smsc_sim.core.reassembly import Reassembler
 from smsc_sim.core.store import MessageRecord
 from smsc_sim.core.submit_records import concat_parts, fill_record, message_facts, new_record
-from smsc_sim.core.contracts import IThrottle
 from smsc_sim.core.validate import (
     Invalid,
     dest_status,

@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from typing import Any, Collection, Sequence
+from collections.abc import Collection, Sequence
+from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
 
