@@ -145,6 +145,11 @@ class Simulator(MultiService):
                 balances=self.balances,
                 bind_slots=self.cluster_store.slots_for(cluster) if self.cluster_store is not None else None,
                 slot_owner=self.cluster_store.owner if self.cluster_store is not None else "",
+                throttle=(
+                    self.cluster_store.throttle_for(cluster, [member.name for member in members], running)
+                    if self.cluster_store is not None
+                    else None
+                ),
             )
             if self.journal is not None:
                 self._cluster_journals[cluster].attach_store(core.store)

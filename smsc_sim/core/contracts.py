@@ -64,6 +64,12 @@ class IThrottle(Protocol):
     """
     The per-account (or per-scope) throttle as the core calls it: synchronously,
     once per submit, on the hot path.
+
+    The in-memory :class:`smsc_sim.core.throttle.Throttles` is the default;
+    with a ``cluster_store`` the assembly gives the core one whose account
+    limits hold across the cluster's processes
+    (:class:`smsc_sim.cluster.redis.throttle.RedisThrottles`).  A refusal is
+    counted by the core.
     """
 
     def take(self, entry: BindEntry, parts: int, scenario: IScenario) -> int:
@@ -71,6 +77,9 @@ class IThrottle(Protocol):
 
     def throughput(self, account: AccountSettings, scenario: IScenario) -> float:
         """The account's messages per second now."""
+
+    def clear(self) -> None:
+        """Start every limiter afresh (a new scenario, a reset)."""
 
 
 if TYPE_CHECKING:

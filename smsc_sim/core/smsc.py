@@ -34,6 +34,7 @@ from smsc_sim.core.accounts import Accounts
 from smsc_sim.core.admission import Admission
 from smsc_sim.core.billing import Balances, Networks
 from smsc_sim.core.binds import BindEntry, BindRegistry
+from smsc_sim.core.contracts import IThrottle
 from smsc_sim.core.ids import PROCESS_IDS, IdAllocator
 from smsc_sim.core.journal import NO_JOURNAL, Handler, IMessageJournal
 from smsc_sim.core.lifecycle import Lifecycle
@@ -82,6 +83,9 @@ class SMSCCore:
         and every bind decision synchronous.
     :param slot_owner: names this process in ``bind_slots`` (unique per process).
     :param slot_timeout: seconds a bind waits for ``bind_slots`` before ESME_RSYSERR.
+    :param throttle: the throttle of the cluster's submits; ``None``, the default, builds
+        this process's in-memory :class:`~smsc_sim.core.throttle.Throttles`
+        (a ``cluster_store`` gives one shared with the other processes).
     """
 
     log = Logger()
@@ -101,6 +105,7 @@ class SMSCCore:
         bind_slots: IBindSlots | None = None,
         slot_owner: str = "",
         slot_timeout: float = 2.0,
+        throttle: IThrottle | None = None,
     ) -> None:
         self.name = name
         self.bind_slots = bind_slots
@@ -160,12 +165,12 @@ class SMSCCore:
         )
         #: distribution lists for submit_multi (dest_flag 2): name -> (ton, npi, address) members
         self.distribution_lists: dict[str, tuple[tuple[int, int, str], ...]] = {}
-        #: throttle limiters (windows or token buckets) by scope key
+        #: the in-memory throttle's limiters (windows or token buckets) by scope key
         self.buckets: dict[tuple[Any, ...], Limiter] = {}
         self.counters: Counter[str] = Counter()
         self.submit_statuses: Counter[int] = Counter()
         self.bind_refusals: Counter[int] = Counter()
-        self.throttles = Throttles(clock, self.buckets, self.counters)
+        self.throttles: IThrottle = throttle if throttle is not None else Throttles(clock, self.buckets)
         self.admission = Admission(clock, self.store, self.lifecycle, journal, events, self.counters)
         self.operations = Operations(
             clock=clock,
@@ -400,7 +405,7 @@ class SMSCCore:
         """Decide with another scenario engine from now on (throttle buckets start afresh)."""
         self.scenario = scenario
         self.submissions.use_scenario(scenario)
-        self.buckets.clear()
+        self.throttles.clear()
 
     def max_binds(self, account: AccountSettings) -> int:
         """The account's bind quota, unless the scenario's ``limits`` override it."""
@@ -582,7 +587,7 @@ class SMSCCore:
         self.store.clear()
         self.router.clear()
         self.reassembler.clear()
-        self.buckets.clear()
+        self.throttles.clear()
         self.counters.clear()
         self.submit_statuses.clear()
         self.bind_refusals.clear()

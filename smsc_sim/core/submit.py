@@ -37,6 +37,7 @@ from smsc_sim.contracts import AfterReply, IScenario, Reply, Respond, Verdict
 from smsc_sim.core.admission import Admission
 from smsc_sim.core.billing import TAG_NETWORK, TAG_PRICE_REQUEST, Balances, Networks
 from smsc_sim.core.binds import BindEntry
+from smsc_sim.core.contracts import IThrottle
 from smsc_sim.core.ids import IdAllocator, digits_number, format_message_id
 from smsc_sim.core.lifecycle import Lifecycle
 from smsc_sim.core.mo import address_kind
@@ -44,7 +45,6 @@ from smsc_sim.core.operations import Operations
 from smsc_sim.core.reassembly import Reassembler
 from smsc_sim.core.store import MessageRecord
 from smsc_sim.core.submit_records import concat_parts, fill_record, message_facts, new_record
-from smsc_sim.core.throttle import Throttles
 from smsc_sim.core.validate import (
     Invalid,
     dest_status,
@@ -104,11 +104,11 @@ class Submissions:
     :param lifecycle: starts (or restarts) plans once a response is written.
     :param reassembler: collects the parts of concatenated messages.
     :param operations: finds and replaces messages for replace_if_present_flag.
-    :param throttles: the token buckets that throttle submits.
+    :param throttles: the limiters that throttle submits (it decides; this counts ``throttled``).
     :param balances: prices and balances of the billed accounts.
     :param networks: destination networks for TLV 0x1402.
     :param distribution_lists: the core's lists, by name: (ton, npi, address) members.
-    :param counters: the core's counters (``not_answered``, ``generic_nack``).
+    :param counters: the core's counters (``throttled``, ``not_answered``, ``generic_nack``).
     :param statuses: submits answered, by command_status.
     """
 
@@ -123,7 +123,7 @@ class Submissions:
         lifecycle: Lifecycle,
         reassembler: Reassembler,
         operations: Operations,
-        throttles: Throttles,
+        throttles: IThrottle,
         distribution_lists: dict[str, tuple[Target, ...]],
         counters: Counter[str],
         statuses: Counter[int],
@@ -230,6 +230,7 @@ class Submissions:
         scenario = self._scenario
         status = self._throttles.take(entry, max(1, len(targets)), scenario)
         if status:
+            self._counters["throttled"] += 1
             return self.refuse(pdu, status)
         system_id = entry.account.system_id
         billed = system_id in self._billed if self._billed else False
@@ -326,6 +327,7 @@ class Submissions:
         scenario = self._scenario
         status = self._throttles.take(entry, 1, scenario)
         if status:
+            self._counters["throttled"] += 1
             return self.refuse(pdu, status)
         account = entry.account
         billed = account.system_id in self._billed if self._billed else False

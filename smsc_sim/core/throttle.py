@@ -18,7 +18,7 @@ many messages pass in a burst and per second.
 from __future__ import annotations
 
 import math
-from collections import Counter, deque
+from collections import deque
 from typing import Any, Protocol
 
 from twisted.internet.interfaces import IReactorTime
@@ -238,33 +238,45 @@ class SlidingWindow:
         return wait
 
 
+def local_limiter(model: str, rate: float, burst: float, penalty: float, clock: IReactorTime) -> Limiter:
+    """A limiter of this process: a :class:`SlidingWindow` for ``window``, else a :class:`TokenBucket`."""
+    if model == "window":
+        return SlidingWindow(rate, clock, penalty)
+    return TokenBucket(rate, burst, clock, penalty)
+
+
 class Throttles:
     """
     The limiters of one core, by scope key: the scenario's throttle when it
     has one, else each account's configured throughput, each in its model
     (``window`` or ``bucket``).
 
+    It decides; the core counts the refusals.  A cluster spread over
+    processes replaces the account-scope limiters through :meth:`_limiter`
+    (``smsc_sim.cluster.redis.throttle``).
+
     :param clock: the clock of every limiter.
-    :param buckets: the limiters by scope key (the core empties them when the scenario changes).
-    :param counters: the core's counters (``throttled``).
+    :param buckets: the limiters by scope key (emptied by :meth:`clear`).
     """
 
-    def __init__(self, clock: IReactorTime, buckets: dict[tuple[Any, ...], Limiter], counters: Counter[str]) -> None:
+    def __init__(self, clock: IReactorTime, buckets: dict[tuple[Any, ...], Limiter] | None = None) -> None:
         self._clock = clock
-        self._buckets = buckets
-        self._counters = counters
+        self._buckets: dict[tuple[Any, ...], Limiter] = buckets if buckets is not None else {}
 
-    def _limiter(self, model: str, rate: float, burst: float, penalty: float) -> Limiter:
-        if model == "window":
-            return SlidingWindow(rate, self._clock, penalty)
-        return TokenBucket(rate, burst, self._clock, penalty)
+    def _limiter(self, key: tuple[Any, ...], model: str, rate: float, burst: float, penalty: float) -> Limiter:
+        """A new limiter for scope ``key`` (``("account", system_id, ...)``, ``("bind", ...)``, ``("instance", ...)``)."""
+        return local_limiter(model, rate, burst, penalty, self._clock)
+
+    def clear(self) -> None:
+        """Start every limiter afresh (a new scenario, a reset)."""
+        self._buckets.clear()
 
     def take(self, entry: BindEntry, parts: int, scenario: IScenario) -> int:
         """
         Take ``parts`` from the limiter that applies.
 
         :param scenario: the scenario deciding now (its throttle, or its limits).
-        :returns: 0, or the status to refuse with (counted as throttled).
+        :returns: 0, or the status to refuse with.
         """
         buckets = self._buckets
         settings = scenario.throttle()
@@ -276,7 +288,7 @@ class Throttles:
             key: tuple[Any, ...] = ("account", account.system_id)
             bucket = buckets.get(key)
             if bucket is None:
-                bucket = buckets[key] = self._limiter(account.throttle_model, rate, account.burst, 0.0)
+                bucket = buckets[key] = self._limiter(key, account.throttle_model, rate, account.burst, 0.0)
             status: int = CommandStatus.ESME_RTHROTTLED
         else:
             if settings.rate <= 0:
@@ -290,11 +302,10 @@ class Throttles:
             bucket = buckets.get(key)
             if bucket is None:
                 model = account.throttle_model if settings.model == "account" else settings.model
-                bucket = buckets[key] = self._limiter(model, settings.rate, settings.burst, settings.penalty)
+                bucket = buckets[key] = self._limiter(key, model, settings.rate, settings.burst, settings.penalty)
             status = settings.status
         if bucket.take(parts):
             return 0
-        self._counters["throttled"] += 1
         return int(status)
 
     def throughput(self, account: AccountSettings, scenario: IScenario) -> float:

@@ -8,11 +8,13 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
 
 from smsc_sim.cluster.redis.binds import DEFAULT_LEASE, RedisBindSlots
+from smsc_sim.cluster.redis.throttle import RedisThrottles
 from smsc_sim.config_checks import parse_redis_url
 
 
@@ -57,6 +59,7 @@ class RedisClusterStore:
         self._clock = clock
         self._lease = lease
         self.bind_slots: dict[str, RedisBindSlots] = {}
+        self.throttles: dict[str, RedisThrottles] = {}
 
     def slots_for(self, cluster: str) -> RedisBindSlots:
         """The bind slots of one cluster (made once)."""
@@ -64,6 +67,23 @@ class RedisClusterStore:
         if slots is None:
             slots = self.bind_slots[cluster] = RedisBindSlots(self._connection, self._clock, cluster, lease=self._lease)
         return slots
+
+    def throttle_for(self, cluster: str, instances: Sequence[str] = (), running: Collection[str] = ()) -> RedisThrottles:
+        """
+        The throttle of one cluster (made once): account limits shared by its processes.
+
+        :param instances: the cluster's instances.
+        :param running: the instances this process runs (empty: all).  While Redis does not
+            answer, this process keeps to its part of each limit: its instances over all.
+        """
+        throttle = self.throttles.get(cluster)
+        if throttle is None:
+            here = sum(1 for name in instances if not running or name in running)
+            share = max(here, 1) / max(len(instances), 1) if instances else 1.0
+            throttle = self.throttles[cluster] = RedisThrottles(
+                self._connection, self._clock, cluster, self.owner, share=min(share, 1.0)
+            )
+        return throttle
 
     def start(self) -> None:
         """Start refreshing the leases of this process's binds."""
@@ -74,4 +94,6 @@ class RedisClusterStore:
         """Stop refreshing and close the connection (the leases left run out)."""
         for slots in self.bind_slots.values():
             slots.stop()
+        for throttle in self.throttles.values():
+            throttle.stop()
         self._connection.disconnect()
