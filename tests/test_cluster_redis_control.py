@@ -26,6 +26,7 @@ import pytest
 from tests import wire
 from tests.redis_harness import RedisServer, free_port
 from tests.test_cluster_redis_processes import _bind, _read_pdu, _wait_listening
+from tests.test_container import exec_form, last
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -267,24 +268,37 @@ def test_each_api_shows_both_processes_and_a_dead_one_as_gone(cluster: Cluster) 
     _eventually(lambda: smpp1_state() == "gone", "SMPP1 shown as gone")
 
 
+def _healthcheck(api: int) -> int:
+    """The exit status of the Dockerfile's HEALTHCHECK command against the process's API."""
+    argv = exec_form(last("HEALTHCHECK").split("CMD", 1)[1].strip())
+    environ = dict(os.environ, SMSC_SIM_HEALTH_URL=f"http://127.0.0.1:{api}/api/v1/health/ready")
+    environ.pop("SMSC_SIM_API_TOKEN", None)
+    result = subprocess.run([sys.executable, *argv[1:]], env=environ, capture_output=True, timeout=30)
+    return result.returncode
+
+
 def test_readiness_follows_redis(cluster: Cluster) -> None:
     """
     GET /api/v1/health/ready answers 200 while Redis answers, 503 with a JSON
     reason naming the cluster store while redis-server is stopped (liveness
-    stays 200), and 200 again once redis-server is back.
+    stays 200, and the container's HEALTHCHECK fails), and 200 again once
+    redis-server is back (the HEALTHCHECK passes again).
     """
     redis, _ports, apis, processes = cluster
     api = apis["SMPP2"]
     code, body = _call(api, "GET", "/api/v1/health/ready")
     assert (code, body["ready"], body["cluster"]["stores"][0]["reachable"]) == (200, True, True)
+    assert _healthcheck(api) == 0
     redis.stop()
     code, body = _eventually(lambda: (r := _call(api, "GET", "/api/v1/health/ready"))[0] == 503 and r,
                              "readiness 503 with Redis down")  # fmt: skip
     assert body["ready"] is False
     assert redis.url in body["reason"]
     assert _call(api, "GET", "/api/v1/health/live") == (200, {"status": "live"})
+    assert _healthcheck(api) != 0
     redis.restart()
     _eventually(lambda: _call(api, "GET", "/api/v1/health/ready")[0] == 200, "readiness back to 200", within=15)
+    assert _healthcheck(api) == 0
     assert all(process.poll() is None for process in processes.values())
 
 
