@@ -137,7 +137,8 @@ def check_value(cls: type, name: str, value: Any, where: str, path: str) -> Any:
         if name == "cluster" and not value:
             fail(where, path, "empty cluster name", "a name; instances with the same one share a core")
         if name == "cluster_store":
-            return cluster_store(value, where, path)
+            # empty: the top-level cluster_store, as when not given
+            return cluster_store(value, where, path) if value.strip() else ""
         if name == "system_id" and len(value) > 15:
             fail(where, path, f"too long ({len(value)} characters)", "at most 15 characters, the SMPP limit")
         if name == "endpoints":
