@@ -138,6 +138,20 @@ class ControlTests(SynchronousTestCase):
         self.control.resync("NA")
         self.assertEqual(self.smpp1.mode, "up")
 
+    def test_a_store_that_does_not_answer_is_not_waited_for(self) -> None:
+        """
+        While Redis takes nothing (commands wait for it), publishing answers
+        False after 2 s, with one warning, so that an API call never hangs.
+        """
+        self.channel.publish = lambda message, state=None: Deferred()  # type: ignore[method-assign]
+        answers: list[bool] = []
+        self.control.outage("SMPP2", "crash", None, {}).addCallback(answers.append)
+        self.reactor.advance(1.9)
+        self.assertEqual(answers, [])
+        self.reactor.advance(0.2)
+        self.assertEqual(answers, [False])
+        self.assertEqual(len([e for e in self.logged if "not shared" in e.get("log_format", "")]), 1)
+
     def test_what_this_process_shares(self) -> None:
         """
         An outage, a switch and a reset are published with the state that must

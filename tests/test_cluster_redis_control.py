@@ -296,6 +296,11 @@ def test_readiness_follows_redis(cluster: Cluster) -> None:
     assert redis.url in body["reason"]
     assert _call(api, "GET", "/api/v1/health/live") == (200, {"status": "live"})
     assert _healthcheck(api) != 0
+    # an outage of the instance the other process runs cannot be told: a clear 503, within the bound
+    started = time.monotonic()
+    code, body = _call(api, "POST", "/api/v1/instances/SMPP1/outage", {"mode": "crash"})
+    assert (code, time.monotonic() - started < 5) == (503, True)
+    assert "the cluster store does not answer" in body["error"]["message"]
     redis.restart()
     _eventually(lambda: _call(api, "GET", "/api/v1/health/ready")[0] == 200, "readiness back to 200", within=15)
     assert _healthcheck(api) == 0

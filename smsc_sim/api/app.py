@@ -248,7 +248,7 @@ class ControlAPI:
                 raise APIError(400, "a 'slow' outage needs a latency in seconds (0 or more)")
             name = call.params["name"]
             published = control.outage(name, mode, duration, options)
-            return published.addCallback(lambda _: JSONResponse(202, _elsewhere(name, mode, control.cluster_of(name))))
+            return published.addCallback(_published, name, mode, control.cluster_of(name))
         try:
             done = instance.start_outage(mode, duration, **options)
         except OutageError as e:
@@ -262,8 +262,7 @@ class ControlAPI:
         control = self.simulator.control
         name = call.params["name"]
         if control is not None and control.runs_elsewhere(name):
-            answer = JSONResponse(202, _elsewhere(name, "up", control.cluster_of(name)))
-            return control.end_outage(name).addCallback(lambda _: answer)
+            return control.end_outage(name).addCallback(_published, name, "up", control.cluster_of(name))
         instance = self._instance(call)
         done = instance.end_outage()
         if control is not None:
@@ -416,12 +415,17 @@ class ControlAPI:
             wait.result.cancel()
 
 
-def _elsewhere(name: str, state: str, cluster: str | None) -> dict[str, Any]:
-    """The answer for an outage of an instance another process runs: published, applied there."""
-    return {
+def _published(published: bool, name: str, state: str, cluster: str | None) -> JSONResponse:
+    """
+    The answer for an outage of an instance another process runs: 202 once
+    published (that process applies it), 503 when Redis did not take it.
+    """
+    if not published:
+        raise APIError(503, f"the cluster store does not answer: {name} runs in another process and was not told")
+    return JSONResponse(202, {
         "name": name,
         "cluster": cluster,
         "state": state,
         "process": "another process of the cluster",
         "published": True,
-    }
+    })  # fmt: skip

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 #: control messages remembered to ignore one heard twice (a process on two clusters' channels)
 REMEMBERED = 256
+#: seconds the API waits for Redis to take a control message before answering without it
+PUBLISH_WITHIN = 2.0
 #: the outage options a control message may carry
 OUTAGE_OPTIONS = ("status", "latency")
 
@@ -43,8 +45,8 @@ class IControlChannel(Protocol):
 
     cluster: str
 
-    def publish(self, message: dict[str, Any], state: dict[str, Any | None] | None = None) -> Deferred[None]:
-        """Record ``state`` and publish ``message`` to the cluster's other processes."""
+    def publish(self, message: dict[str, Any], state: dict[str, Any | None] | None = None) -> Deferred[bool]:
+        """Record ``state`` and publish ``message`` to the cluster's other processes; whether it was."""
 
     def state(self) -> Deferred[dict[str, Any]]:
         """The state in force."""
@@ -132,34 +134,34 @@ class ClusterControl:
     def _message(self, kind: str, **data: Any) -> dict[str, Any]:
         return dict(data, kind=kind, id=str(next(self._ids)))
 
-    def outage(self, instance: str, mode: str, duration: float | None, options: dict[str, Any]) -> Deferred[None]:
-        """Tell the cluster that ``instance`` has an outage now."""
+    def outage(self, instance: str, mode: str, duration: float | None, options: dict[str, Any]) -> Deferred[bool]:
+        """Tell the cluster that ``instance`` has an outage now; whether Redis took it in time."""
         cluster = self.cluster_of(instance)
         if cluster is None:
-            return _done()
+            return _done(True)
         options = {key: value for key, value in options.items() if key in OUTAGE_OPTIONS}
         until = self.simulator.clock.seconds() + duration if duration is not None else None
         record = {"mode": mode, "options": options, "until": until}
         message = self._message("outage", instance=instance, mode=mode, duration=duration, options=options)
-        return self.channels[cluster].publish(message, {f"outage:{instance}": record})
+        return self._bounded(self.channels[cluster].publish(message, {f"outage:{instance}": record}))
 
-    def end_outage(self, instance: str) -> Deferred[None]:
-        """Tell the cluster that the outage of ``instance`` ended."""
+    def end_outage(self, instance: str) -> Deferred[bool]:
+        """Tell the cluster that the outage of ``instance`` ended; whether Redis took it in time."""
         cluster = self.cluster_of(instance)
         if cluster is None:
-            return _done()
+            return _done(True)
         message = self._message("end_outage", instance=instance)
-        return self.channels[cluster].publish(message, {f"outage:{instance}": None})
+        return self._bounded(self.channels[cluster].publish(message, {f"outage:{instance}": None}))
 
-    def scenario(self, spec: dict[str, Any]) -> Deferred[None]:
-        """Tell every cluster of this process that the scenario is now ``spec``."""
+    def scenario(self, spec: dict[str, Any]) -> Deferred[bool]:
+        """Tell every cluster of this process that the scenario is now ``spec``; whether Redis took it in time."""
         self._scenario_in_force = spec
         message = self._message("scenario", spec=spec)
         state = {"scenario": None if spec.get("configured") else spec}
-        return _all(channel.publish(message, state) for channel in self.channels.values())
+        return self._bounded(_all(channel.publish(message, state) for channel in self.channels.values()))
 
-    def reset(self, flags: dict[str, bool]) -> Deferred[None]:
-        """Tell every cluster to reset as ``flags`` say, and delete their shared keys."""
+    def reset(self, flags: dict[str, bool]) -> Deferred[bool]:
+        """Tell every cluster to reset as ``flags`` say, and delete their shared keys; whether Redis took it in time."""
         if flags.get("scenario"):
             self._scenario_in_force = None
         message = self._message("reset", flags=flags)
@@ -169,7 +171,7 @@ class ClusterControl:
                 return not flags.get("scenario")
             return not (field.startswith("outage:") and flags.get("outages"))
 
-        def publish(_: object, channel: IControlChannel) -> Deferred[None]:
+        def publish(cleared: object, channel: IControlChannel) -> Deferred[bool]:
             return channel.publish(message)
 
         waits = []
@@ -177,7 +179,31 @@ class ClusterControl:
             cleared: Deferred[Any] = channel.clear_shared(keep)
             cleared.addErrback(self._not_cleared, channel.cluster)
             waits.append(cleared.addCallback(publish, channel))
-        return _all(waits)
+        return self._bounded(_all(waits))
+
+    def _bounded(self, published: Deferred[bool]) -> Deferred[bool]:
+        """
+        ``published``, or False after :data:`PUBLISH_WITHIN` seconds: commands wait
+        for a Redis that is down, and an API call must not wait with them.
+        """
+        answer: Deferred[bool] = Deferred()
+
+        def late() -> None:
+            if not answer.called:
+                self.log.warn("control: the cluster store did not take it within {seconds} s; not shared",
+                              seconds=PUBLISH_WITHIN)  # fmt: skip
+                answer.callback(False)
+
+        timer = self.simulator.clock.callLater(PUBLISH_WITHIN, late)
+
+        def settle(result: object) -> None:
+            if timer.active():
+                timer.cancel()
+            if not answer.called:
+                answer.callback(result is True)
+
+        published.addBoth(settle)
+        return answer
 
     def _not_cleared(self, failure: Any, cluster: str) -> None:
         self.log.warn("cluster {cluster}: shared keys not cleared: {error}", cluster=cluster,
@@ -250,7 +276,7 @@ class ClusterControl:
         """Read the cluster's state in force and apply what differs here."""
         channel = self.channels.get(cluster)
         if channel is None:
-            return _done()
+            return succeed(None)
         d = channel.state().addCallback(self._sync)
         d.addErrback(lambda f: self.log.warn("cluster {cluster}: control state not read: {error}", cluster=cluster,
                                              error=f.getErrorMessage()))  # fmt: skip
@@ -281,12 +307,13 @@ class ClusterControl:
                               instance=runtime.name, error=str(e))  # fmt: skip
 
 
-def _done() -> Deferred[None]:
-    d: Deferred[None] = Deferred()
-    d.callback(None)
+def _done(result: bool) -> Deferred[bool]:
+    d: Deferred[bool] = Deferred()
+    d.callback(result)
     return d
 
 
-def _all(waits: Any) -> Deferred[None]:
+def _all(waits: Any) -> Deferred[bool]:
+    """Whether every wait gave True."""
     d: Deferred[Any] = DeferredList(list(waits), consumeErrors=True)
-    return d.addCallback(lambda _: None)
+    return d.addCallback(lambda results: all(ok and result is True for ok, result in results))

@@ -64,6 +64,8 @@ class RedisClusterStore:
         self._host, self._port = host, port
         self.owner = process_tag()
         self._connection: Any = txredisapi.lazyConnection(host, port, dbid=db, reconnect=True, connectTimeout=2)
+        # back within a couple of seconds of Redis, not the client's default of up to 10 s
+        self._connection._factory.maxDelay = 2
         self._clock = clock
         self._lease = lease
         self.bind_slots: dict[str, RedisBindSlots] = {}
@@ -126,11 +128,14 @@ class RedisClusterStore:
             return False, f"the cluster store {self.url} is unreachable (control channel disconnected)"
         now = self._clock.seconds()
         for snapshots in self.snapshots.values():
-            since = snapshots.waiting_since()
-            if snapshots.error is not None:
-                return False, f"the cluster store {self.url} does not answer: {snapshots.error}"
-            if since is not None and now - since > self.ANSWER_WITHIN:
-                return False, f"the cluster store {self.url} has not answered for {now - since:.0f} s"
+            # an exchange that ended well lately, not merely none failing: one sent just before
+            # Redis went away (or came back while the commands' connection is still away) waits
+            if snapshots.last_ok is None or now - snapshots.last_ok > self.ANSWER_WITHIN + snapshots.interval:
+                if snapshots.last_ok is None:
+                    reason = snapshots.error or "no answer yet"
+                else:
+                    reason = snapshots.error or f"no answer for {now - snapshots.last_ok:.0f} s"
+                return False, f"the cluster store {self.url} does not answer: {reason}"
         return True, None
 
     def start(self) -> None:

@@ -95,9 +95,10 @@ class RedisControl:
         self.channel = channel(cluster)
         self.state_key = state_key(cluster)
 
-    def publish(self, message: dict[str, Any], state: dict[str, Any | None] | None = None) -> Deferred[None]:
+    def publish(self, message: dict[str, Any], state: dict[str, Any | None] | None = None) -> Deferred[bool]:
         """
-        Publish a control message, after recording ``state`` (field: JSON value, None deletes the field).
+        Publish a control message, after recording ``state`` (field: JSON value, None deletes the field);
+        whether it was (a failure is logged).
 
         The state goes first: a process that reads the hash at start and then
         hears the channel misses nothing in between.
@@ -107,21 +108,22 @@ class RedisControl:
         for field, value in (state or {}).items():
             d.addCallback(self._record, field, value)
         d.addCallback(lambda _: self._redis.publish(self.channel, body))
-        d.addErrback(self._failed, message.get("kind"))
-        return d.addCallback(lambda _: None)
+        d.addCallback(lambda _: True)
+        return d.addErrback(self._failed, message.get("kind"))
 
     def _record(self, _: object, field: str, value: Any) -> Deferred[Any]:
         if value is None:
             return self._redis.hdel(self.state_key, [field])
         return self._redis.hset(self.state_key, field, json.dumps(value, separators=(",", ":")))
 
-    def _failed(self, failure: Any, kind: object) -> None:
+    def _failed(self, failure: Any, kind: object) -> bool:
         self.log.warn(
             "cluster {cluster}: control {kind} not shared with the other processes: {error}",
             cluster=self.cluster,
             kind=kind,
             error=failure.getErrorMessage(),
         )
+        return False
 
     def state(self) -> Deferred[dict[str, Any]]:
         """The control state in force: ``{"scenario": ..., "outage:SMPP1": ...}`` (unreadable fields left out)."""
