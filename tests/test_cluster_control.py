@@ -111,13 +111,16 @@ class ControlTests(SynchronousTestCase):
         self.assertNotIn("\n", warnings[0]["error"])
 
     def test_a_scenario_and_a_reset_from_another_process(self) -> None:
-        """A scenario switch by name applies here; a reset brings the configured one back and ends outages."""
+        """A scenario switch by name applies here; a reset brings the configured one back, ends outages and tells the API."""
         self.control.apply(self.message("scenario", spec={"name": "throttling"}))
         self.assertEqual(self.simulator.scenario.describe()["name"], "throttling")
         self.smpp1.start_outage("reject-binds")
+        cleared: list[bool] = []
+        self.control.reset_hooks.append(lambda: cleared.append(True))
         self.control.apply(self.message("reset", id="2", flags={"outages": True, "scenario": True, "sessions": False}))
         self.assertEqual(self.simulator.scenario.describe()["name"], "default")
         self.assertEqual(self.smpp1.mode, "up")
+        self.assertEqual(cleared, [True])  # the API's submit log, say
 
     def test_the_state_in_force_is_taken_at_start(self) -> None:
         """

@@ -103,6 +103,9 @@ class ControlAPI:
         self.streams = EventStreams(simulator)
         self.traces = TraceRoutes(simulator)
         self.submits = SubmitRoutes(simulator)
+        if simulator.control is not None:
+            # a reset asked through another process's API forgets this API's submit log too
+            simulator.control.reset_hooks.append(self.submits.clear)
         self._routes()
 
     def resource(self) -> Resource:

@@ -113,6 +113,8 @@ class ClusterControl:
         self._heard: deque[str] = deque(maxlen=REMEMBERED)
         #: the scenario switch last applied from the shared state (so a reconnection does not restart it)
         self._scenario_in_force: dict[str, Any] | None = None
+        #: what else forgets its state at a reset another process asked for (the API's submit log)
+        self.reset_hooks: list[Callable[[], None]] = []
 
     def add(self, channel: IControlChannel) -> None:
         """Share control with the cluster of ``channel``."""
@@ -268,6 +270,8 @@ class ClusterControl:
             self._scenario_in_force = None
             simulator.load_scenario(simulator.config.scenario)
         simulator.reset()
+        for hook in self.reset_hooks:
+            hook()
         self.log.info("control: reset by another process")
 
     # -- the state in force, at start and after a reconnection -----------------------------

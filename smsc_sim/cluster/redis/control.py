@@ -23,8 +23,9 @@ from typing import Any, Protocol
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
-#: the largest control message accepted from the channel (a scenario's YAML text is the big one)
-MAX_MESSAGE = 1 << 20
+#: the largest control message accepted from the channel: a scenario's YAML text is the big one,
+#: at most 256 KiB (smsc_sim.yaml_source), which JSON escaping may make a few times longer
+MAX_MESSAGE = 2 << 20
 #: keys one SCAN step asks for during a reset
 SCAN_COUNT = 500
 
