@@ -148,6 +148,9 @@ def test_an_outage_set_through_one_api_takes_the_other_process_instance_down(clu
         bound.close()
     own = _call(apis["SMPP1"], "GET", "/api/v1/instances/SMPP1")[1]
     assert own["state"] == "crash"
+    # and the API that asked shows it too, once the other process's snapshot says so
+    _eventually(lambda: _call(apis["SMPP2"], "GET", "/api/v1/instances/SMPP1")[1]["state"] == "crash",
+                "SMPP2's API shows SMPP1 in crash")  # fmt: skip
     assert not _refused(ports["SMPP2"])  # the other instance is untouched
     code, body = _call(apis["SMPP2"], "DELETE", "/api/v1/instances/SMPP1/outage")
     assert (code, body["state"]) == (202, "up")
