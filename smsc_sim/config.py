@@ -130,6 +130,10 @@ class InstanceSettings:
     strict: bool = False
     #: sc_interface_version TLV value in bind_resp
     sc_interface_version: int = 0x34
+    #: where the state shared by the processes of this instance's cluster lives (``memory`` or
+    #: ``redis://HOST:PORT/DB``); empty = the top-level ``cluster_store``.  The instances of one
+    #: cluster must agree (checked at load)
+    cluster_store: str = ""
 
 
 @dataclass(frozen=True)
@@ -241,8 +245,8 @@ class Config:
     #: ``memory`` or ``sqlite:PATH``
     store: str = "memory"
     #: where the state shared by the processes of a cluster lives: ``memory`` (one process, the
-    #: default) or ``redis://HOST:PORT/DB`` (every cluster of this process, keyed by cluster name;
-    #: so far the bind quota only, see docs/cluster.md)
+    #: default) or ``redis://HOST:PORT/DB``, keyed by cluster name; the default of every cluster
+    #: whose instances name no ``cluster_store`` of their own (see docs/cluster.md)
     cluster_store: str = "memory"
     #: the instances this process runs (``--instances SMPP1``), by name; empty = every configured one
     run_instances: tuple[str, ...] = ()
@@ -273,6 +277,13 @@ class Config:
         for instance in self.instances:
             groups.setdefault(instance.cluster, []).append(instance)
         return {name: tuple(members) for name, members in groups.items()}
+
+    def store_of(self, cluster: str) -> str:
+        """The ``cluster_store`` of a cluster: its instances' own, else the top-level one."""
+        for instance in self.instances:
+            if instance.cluster == cluster and instance.cluster_store:
+                return instance.cluster_store
+        return self.cluster_store
 
 
 def default_config() -> Config:

@@ -136,6 +136,9 @@ def check_value(cls: type, name: str, value: Any, where: str, path: str) -> Any:
             fail(where, path, f"bad instance name {excerpt(value)}", "1 to 32 letters, digits, '_' or '-'")
         if name == "cluster" and not value:
             fail(where, path, "empty cluster name", "a name; instances with the same one share a core")
+        if name == "cluster_store":
+            # empty: the top-level cluster_store, as when not given
+            return cluster_store(value, where, path) if value.strip() else ""
         if name == "system_id" and len(value) > 15:
             fail(where, path, f"too long ({len(value)} characters)", "at most 15 characters, the SMPP limit")
         if name == "endpoints":
@@ -262,6 +265,18 @@ def check_unique(items: Sequence[Any], path: str, wheres: Sequence[str]) -> None
                 f"a unique {label}",
             )
         seen[key] = i
+    stores: dict[str, tuple[int, str]] = {}
+    for i, item in enumerate(items):
+        if not isinstance(item, InstanceSettings) or not item.cluster_store:
+            continue
+        first = stores.setdefault(item.cluster, (i, item.cluster_store))
+        if first[1] != item.cluster_store:
+            fail(
+                wheres[i],
+                f"{path}[{i}].cluster_store",
+                f"cluster {item.cluster} already has cluster_store {first[1]} ({path}[{first[0]}])",
+                "one cluster_store per cluster: the same on each of its instances, or on one of them",
+            )
 
 
 # -- endpoints -------------------------------------------------------------

@@ -44,6 +44,7 @@ from smsc_sim.topology import InstanceRuntime, Listener, OutageError
 from smsc_sim.trace.wiring import Trace, start_trace
 
 if TYPE_CHECKING:
+    from smsc_sim.cluster.control import ClusterControl
     from smsc_sim.cluster.redis.connect import RedisClusterStore
 
 ScenarioLoader = Callable[[str, IReactorTime, "int | None"], IScenarioRuntime]
@@ -117,17 +118,19 @@ class Simulator(MultiService):
         #: prices and balances of the billed accounts: one per process, as an account's balance
         #: is the account's whichever cluster it submits to
         self.balances = Balances(config.accounts, config.core.balance_status)
-        #: the state shared with the other processes of each cluster (``cluster_store``); None: memory
-        self.cluster_store: RedisClusterStore | None = None
-        if config.cluster_store != "memory":
-            # imported only here: the in-memory path never loads the Redis client
-            from smsc_sim.cluster.redis.connect import RedisClusterStore
-
-            self.cluster_store = RedisClusterStore(config.cluster_store, reactor)
+        #: the stores of the state shared with the other processes of a cluster (``cluster_store``),
+        #: one connection per URL; empty: every cluster is in memory
+        self.cluster_stores: dict[str, RedisClusterStore] = {}
+        #: cluster-wide control (outages, scenario, reset); None when every cluster is in memory
+        self.control: ClusterControl | None = None
         running = set(config.run_instances)
+        for cluster in config.clusters():
+            # every cluster, even one with no instance here: this process's API controls and shows it
+            self._share_control(cluster)
         for cluster, members in config.clusters().items():
             if running and not running.intersection(member.name for member in members):
                 continue  # no instance of this cluster runs here (--instances)
+            store = self.store_for(cluster)
             journal: IMessageJournal = NO_JOURNAL
             if self.journal is not None:
                 journal = self._cluster_journals[cluster] = ClusterJournal(
@@ -143,11 +146,11 @@ class Simulator(MultiService):
                 journal=journal,
                 ids=PROCESS_IDS,
                 balances=self.balances,
-                bind_slots=self.cluster_store.slots_for(cluster) if self.cluster_store is not None else None,
-                slot_owner=self.cluster_store.owner if self.cluster_store is not None else "",
+                bind_slots=store.slots_for(cluster) if store is not None else None,
+                slot_owner=store.owner if store is not None else "",
                 throttle=(
-                    self.cluster_store.throttle_for(cluster, [member.name for member in members], running)
-                    if self.cluster_store is not None
+                    store.throttle_for(cluster, [member.name for member in members], running)
+                    if store is not None
                     else None
                 ),
             )
@@ -188,6 +191,33 @@ class Simulator(MultiService):
             next(iter(self.instances)),
         )
 
+    def store_for(self, cluster: str) -> RedisClusterStore | None:
+        """The Redis store of a cluster (one per URL, made once); None when the cluster is in memory."""
+        url = self.config.store_of(cluster)
+        if url == "memory":
+            return None
+        store = self.cluster_stores.get(url)
+        if store is None:
+            # imported only here: the in-memory path never loads the Redis client
+            from smsc_sim.cluster.redis.connect import RedisClusterStore
+
+            store = self.cluster_stores[url] = RedisClusterStore(url, self.reactor)
+        return store
+
+    def _share_control(self, cluster: str) -> None:
+        """Share control and views of ``cluster`` with its other processes (a Redis cluster only)."""
+        store = self.store_for(cluster)
+        if store is None:
+            return
+        from smsc_sim.cluster.control import ClusterControl
+        from smsc_sim.cluster.snapshot import cluster_snapshot
+
+        if self.control is None:
+            self.control = ClusterControl(self)
+        control = self.control
+        control.add(store.control_for(cluster, control.apply, lambda: control.resync(cluster)))
+        store.snapshots_for(cluster, lambda: cluster_snapshot(self, cluster))
+
     # ------------------------------------------------------------------
     # lifecycle
     # ------------------------------------------------------------------
@@ -207,8 +237,8 @@ class Simulator(MultiService):
             self.gc_freezer.start()
         self.scenario.start(self)
         self.outbinder.start()
-        if self.cluster_store is not None:
-            self.cluster_store.start()
+        for store in self.cluster_stores.values():
+            store.start()
 
     def stopService(self) -> Deferred[None]:
         """
@@ -232,8 +262,8 @@ class Simulator(MultiService):
                 core.stop()
             if self.journal is not None:
                 self.journal.close()  # commit what waits
-            if self.cluster_store is not None:
-                self.cluster_store.stop()
+            for store in self.cluster_stores.values():
+                store.stop()
             result = super(Simulator, self).stopService()
             return result if isinstance(result, Deferred) else succeed(None)
 
@@ -332,11 +362,21 @@ class Simulator(MultiService):
         return next(iter(self.cores.values()))
 
     def start_outage(self, instance: str, mode: str, duration: float | None = None, **options: Any) -> Deferred[None]:
-        """Start an outage on an instance (see :mod:`smsc_sim.topology`)."""
+        """
+        Start an outage on an instance (see :mod:`smsc_sim.topology`).
+
+        An instance of a shared cluster that runs in another process is left to
+        that process, which runs the same scenario timeline (this is what the
+        scenario calls).
+        """
+        if self.control is not None and self.control.runs_elsewhere(instance):
+            return succeed(None)
         return self.instance(instance).start_outage(mode, duration, **options)
 
     def end_outage(self, instance: str) -> Deferred[None]:
-        """End the outage of an instance."""
+        """End the outage of an instance (one run by another process: left to it)."""
+        if self.control is not None and self.control.runs_elsewhere(instance):
+            return succeed(None)
         return self.instance(instance).end_outage()
 
     def inject_mo(

@@ -126,8 +126,8 @@ class Options(usage.Options):
             "cluster-store",
             None,
             None,
-            "State shared by the processes of a cluster: memory or redis://HOST:PORT/DB "
-            "($SMSC_SIM_CLUSTER_STORE; default: memory; see docs/cluster.md).",
+            "State shared by the processes of a cluster: memory or redis://HOST:PORT/DB, for every "
+            "cluster whose instances name none ($SMSC_SIM_CLUSTER_STORE; default: memory; see docs/cluster.md).",
         ],
         [
             "instances",

@@ -44,6 +44,55 @@ class ClusterStoreTests(SynchronousTestCase):
             self.assertNotIn("\n", message)
 
 
+class ClusterStorePerClusterTests(SynchronousTestCase):
+    """``cluster_store`` on a cluster's instances: each cluster its own store, the top level the default."""
+
+    FILE = """\
+cluster_store: redis://default:6379/0
+instances:
+  - name: SMPP1
+    endpoints: ["tcp:2775"]
+    cluster: NA
+    cluster_store: redis://na-redis:6379/1
+  - name: SMPP2
+    endpoints: ["tcp:2776"]
+    cluster: NA
+  - name: SMPP0
+    endpoints: ["tcp:2777"]
+"""
+
+    def write(self, text: str) -> str:
+        path = Path(self.mktemp())
+        path.write_text(text, encoding="utf-8")
+        return str(path)
+
+    def test_each_cluster_its_store(self) -> None:
+        """NA uses the store named on its instance; SMPP0, naming none, the top-level one (or the option's)."""
+        config = load_config(self.write(self.FILE), {}, {})
+        self.assertEqual(config.store_of("NA"), "redis://na-redis:6379/1")
+        self.assertEqual(config.store_of("SMPP0"), "redis://default:6379/0")
+        environ = {"SMSC_SIM_CLUSTER_STORE": "memory"}
+        config = load_config(self.write(self.FILE), {}, environ)
+        self.assertEqual((config.store_of("NA"), config.store_of("SMPP0")), ("redis://na-redis:6379/1", "memory"))
+
+    def test_bad_or_conflicting_store_names_file_line_and_field(self) -> None:
+        """A bad URL, or two stores for one cluster, is refused in one line with the file, the line and the field."""
+        path = self.write(self.FILE.replace("redis://na-redis:6379/1", "redis://na-redis/1"))
+        with self.assertRaises(ConfigError) as caught:
+            load_config(path, {}, {})
+        self.assertIn(f"{path}:6: instances[0].cluster_store: unknown cluster store", str(caught.exception))
+        conflicting = self.FILE.replace(
+            '    endpoints: ["tcp:2776"]\n    cluster: NA\n',
+            '    endpoints: ["tcp:2776"]\n    cluster: NA\n    cluster_store: redis://other:6379/0\n',
+        )
+        path = self.write(conflicting)
+        with self.assertRaises(ConfigError) as caught:
+            load_config(path, {}, {})
+        message = str(caught.exception)
+        self.assertIn(f"{path}:7: instances[1].cluster_store: cluster NA already has cluster_store", message)
+        self.assertNotIn("\n", message)
+
+
 class InstancesTests(SynchronousTestCase):
     """--instances: the configured instances this process runs."""
 

@@ -32,6 +32,7 @@ from smsc_sim.api.http import (
     text,
 )
 from smsc_sim.api.accounts import AccountRoutes
+from smsc_sim.api.cluster_views import cluster_health, merged_instances, merged_sessions, process_stats
 from smsc_sim.api.conformance import ConformanceRoutes
 from smsc_sim.api.handsets import HandsetRoutes
 from smsc_sim.api.outbind import OutbindRoutes
@@ -102,6 +103,9 @@ class ControlAPI:
         self.streams = EventStreams(simulator)
         self.traces = TraceRoutes(simulator)
         self.submits = SubmitRoutes(simulator)
+        if simulator.control is not None:
+            # a reset asked through another process's API forgets this API's submit log too
+            simulator.control.reset_hooks.append(self.submits.clear)
         self._routes()
 
     def resource(self) -> Resource:
@@ -182,7 +186,15 @@ class ControlAPI:
                 "listening": sum(listening),
                 "ready": ok,
             }
-        body = {"status": "ready" if ready else "not ready", "ready": ready, "instances": instances}
+        body: dict[str, Any] = {"status": "ready" if ready else "not ready", "ready": ready, "instances": instances}
+        # a shared cluster's state is in Redis: without it binds are refused, so the process is not ready
+        store_ok, cluster = cluster_health(simulator)
+        if cluster is not None:
+            body["cluster"] = cluster
+            if not store_ok:
+                ready = False
+                reasons = [store["reason"] for store in cluster["stores"] if "reason" in store]
+                body.update(status="not ready", ready=False, reason="; ".join(reasons))
         return JSONResponse(200 if ready else 503, body)
 
     # -- instances and outages ------------------------------------------------
@@ -195,17 +207,30 @@ class ControlAPI:
             raise APIError(404, str(e)) from None
 
     def instances(self, call: Call) -> dict[str, Any]:
-        """Every instance with its state."""
-        return {"instances": [instance.describe() for instance in self.simulator.instances.values()]}
+        """Every instance with its state, the other processes' of a shared cluster too."""
+        own = [instance.describe() for instance in self.simulator.instances.values()]
+        return {"instances": merged_instances(self.simulator, own)}
 
     def instance(self, call: Call) -> dict[str, Any]:
-        """One instance."""
+        """One instance; in a shared cluster, one another process runs too (as its last snapshot shows it)."""
+        name = call.params["name"]
+        if name not in self.simulator.instances:
+            for shown in merged_instances(self.simulator, []):
+                if shown.get("name") == name:
+                    return shown
         description: dict[str, Any] = self._instance(call).describe()
         return description
 
-    def start_outage(self, call: Call) -> Deferred[JSONResponse]:
-        """Start an outage; answers once it is in place (sessions unbound, listeners closed)."""
-        instance = self._instance(call)
+    def start_outage(self, call: Call) -> Deferred[JSONResponse] | JSONResponse:
+        """
+        Start an outage; answers once it is in place (sessions unbound, listeners closed).
+
+        In a shared cluster the other processes hear of it; an instance that runs in
+        another process is put in its outage by that process (202: published).
+        """
+        control = self.simulator.control
+        remote = control is not None and control.runs_elsewhere(call.params["name"])
+        instance = None if remote else self._instance(call)
         body = call.object_body()
         check_keys(body, ("mode", "duration", "status", "latency"))
         mode = body.get("mode")
@@ -224,16 +249,33 @@ class ControlAPI:
                 options["status"] = parse_status(body["status"])
             except ValueError as e:
                 raise APIError(400, f"status: {e}") from None
+        duration = options.pop("duration", None)
+        if instance is None:
+            assert control is not None
+            if mode == "slow" and "latency" not in options:
+                raise APIError(400, "a 'slow' outage needs a latency in seconds (0 or more)")
+            name = call.params["name"]
+            published = control.outage(name, mode, duration, options)
+            return published.addCallback(_published, name, mode, control.cluster_of(name))
         try:
-            done = instance.start_outage(mode, **options)
+            done = instance.start_outage(mode, duration, **options)
         except OutageError as e:
             raise APIError(400, str(e)) from None
+        if control is not None:
+            done.addCallback(lambda _: control.outage(instance.name, mode, duration, options))
         return done.addCallback(lambda _: JSONResponse(200, instance.describe()))
 
-    def end_outage(self, call: Call) -> Deferred[dict[str, Any]]:
-        """End the instance's outage (nothing happens when it is up)."""
+    def end_outage(self, call: Call) -> Deferred[dict[str, Any]] | Deferred[JSONResponse]:
+        """End the instance's outage (nothing happens when it is up), in whichever process of the cluster it runs."""
+        control = self.simulator.control
+        name = call.params["name"]
+        if control is not None and control.runs_elsewhere(name):
+            return control.end_outage(name).addCallback(_published, name, "up", control.cluster_of(name))
         instance = self._instance(call)
-        return instance.end_outage().addCallback(lambda _: instance.describe())
+        done = instance.end_outage()
+        if control is not None:
+            done.addCallback(lambda _: control.end_outage(instance.name))
+        return done.addCallback(lambda _: instance.describe())
 
     # -- sessions -------------------------------------------------------------
 
@@ -245,7 +287,7 @@ class ControlAPI:
         """Open sessions, filtered by account, instance, bind_type or state."""
         query = call.query
         check_keys(query, ("account", "instance", "bind_type", "state"), "query")
-        views = [session_view(s) for s in self._all_sessions()]
+        views = merged_sessions(self.simulator, [session_view(s) for s in self._all_sessions()])
         for key in ("account", "instance", "bind_type", "state"):
             if key in query:
                 views = [v for v in views if str(v[key]).lower() == query[key].lower()]
@@ -287,7 +329,7 @@ class ControlAPI:
 
         return {"scenarios": shipped_scenarios(), "active": self.scenario(call)["scenario"].get("name")}
 
-    def load_scenario(self, call: Call) -> dict[str, Any]:
+    def load_scenario(self, call: Call) -> dict[str, Any] | Deferred[dict[str, Any]]:
         """
         Switch to a scenario by ``name`` or by ``yaml`` text; errors change nothing.
 
@@ -303,19 +345,11 @@ class ControlAPI:
         check_keys(body, ("name", "yaml"))
         if ("name" in body) == ("yaml" in body):
             raise APIError(400, "give exactly one of 'name' (a shipped scenario or a path) and 'yaml' (the text)")
+        from smsc_sim.cluster.control import switch_scenario
+
+        spec = {"name": text(body["name"], "name")} if "name" in body else {"yaml": text(body["yaml"], "yaml")}
         try:
-            if "name" in body:
-                from smsc_sim.scenario.loader import find_scenario
-
-                path = find_scenario(text(body["name"], "name"), self.simulator.scenario_dirs)
-                self.simulator.load_scenario(str(path))
-            else:
-                from smsc_sim.scenario.engine import ScenarioRuntime
-                from smsc_sim.scenario.loader import parse_scenario
-
-                parsed = parse_scenario(text(body["yaml"], "yaml"), "<request body>", name="request")
-                runtime = ScenarioRuntime(parsed, self.simulator.clock, self.simulator.seed)
-                self.simulator.set_scenario(runtime)  # type: ignore[arg-type]
+            switch_scenario(self.simulator, spec)
         except ScenarioError as e:
             from smsc_sim.scenario.loader import ScenarioRefused
 
@@ -323,6 +357,9 @@ class ControlAPI:
             raise APIError(code, str(e), file=e.file, line=e.line, path=e.path, problem=e.problem) from None
         except ValueError as e:
             raise APIError(400, clip(str(e))) from None
+        if self.simulator.control is not None:
+            # the other processes of the cluster switch too (each finds a name in its own directories)
+            return self.simulator.control.scenario(spec).addCallback(lambda _: self.scenario(call))
         return self.scenario(call)
 
     def reset(self, call: Call) -> Deferred[dict[str, Any]]:
@@ -360,14 +397,18 @@ class ControlAPI:
                 raise APIError(500, f"cannot reload the configured scenario: {e}") from None
         simulator.reset()
         self.submits.clear()
+        if simulator.control is not None:
+            # every process of the cluster resets too, and the cluster's shared keys go
+            waits.append(simulator.control.reset(flags))
         return DeferredList(waits, consumeErrors=True).addCallback(lambda _: {"reset": flags})
 
     def stats(self, call: Call) -> dict[str, Any]:
-        """Every core's counters, by cluster."""
+        """Every core's counters, by cluster; in a shared cluster, every process's too (``processes``)."""
         result = {}
         for cluster, core in self.simulator.cores.items():
             result[cluster] = json.loads(json.dumps(core.stats(), default=str))
-        return {"clusters": result}
+        processes = process_stats(self.simulator, result)
+        return {"clusters": result} if processes is None else {"clusters": result, "processes": processes}
 
     def prometheus(self, call: Call) -> TextResponse:
         """The metrics in the Prometheus text format."""
@@ -380,3 +421,19 @@ class ControlAPI:
         self.submits.close()
         for wait in list(self.waits.open):
             wait.result.cancel()
+
+
+def _published(published: bool, name: str, state: str, cluster: str | None) -> JSONResponse:
+    """
+    The answer for an outage of an instance another process runs: 202 once
+    published (that process applies it), 503 when Redis did not take it.
+    """
+    if not published:
+        raise APIError(503, f"the cluster store does not answer: {name} runs in another process and was not told")
+    return JSONResponse(202, {
+        "name": name,
+        "cluster": cluster,
+        "state": state,
+        "process": "another process of the cluster",
+        "published": True,
+    })  # fmt: skip

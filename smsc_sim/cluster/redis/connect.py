@@ -8,13 +8,17 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
 
 from smsc_sim.cluster.redis.binds import DEFAULT_LEASE, RedisBindSlots
 from smsc_sim.cluster.redis.throttle import RedisThrottles
+from smsc_sim.cluster.redis.control import RedisControl, decode
+from smsc_sim.cluster.redis.snapshots import RedisSnapshots
+from smsc_sim.cluster.redis.subscriber import RedisSubscriber
 from smsc_sim.config_checks import parse_redis_url
 
 
@@ -40,6 +44,10 @@ class RedisClusterStore:
     :param lease: seconds a bind's slot survives its process.
     """
 
+    log = Logger()
+    #: seconds an exchange with Redis may wait before readiness says Redis does not answer
+    ANSWER_WITHIN = 2.0
+
     def __init__(self, url: str, clock: IReactorTime, lease: float = DEFAULT_LEASE) -> None:
         parsed = parse_redis_url(url)
         if parsed is None:
@@ -54,12 +62,21 @@ class RedisClusterStore:
             ) from None
 
         self.url = url
+        self._host, self._port = host, port
         self.owner = process_tag()
         self._connection: Any = txredisapi.lazyConnection(host, port, dbid=db, reconnect=True, connectTimeout=2)
+        # back within a couple of seconds of Redis, not the client's default of up to 10 s
+        self._connection._factory.maxDelay = 2
         self._clock = clock
         self._lease = lease
         self.bind_slots: dict[str, RedisBindSlots] = {}
         self.throttles: dict[str, RedisThrottles] = {}
+        #: each cluster's control channel, and what applies the messages heard on it
+        self.controls: dict[str, RedisControl] = {}
+        self._appliers: dict[str, tuple[Callable[[dict[str, Any]], None], Callable[[], object]]] = {}
+        #: each cluster's snapshots (this process's part, the others')
+        self.snapshots: dict[str, RedisSnapshots] = {}
+        self._subscriber: RedisSubscriber | None = None
 
     def slots_for(self, cluster: str) -> RedisBindSlots:
         """The bind slots of one cluster (made once)."""
@@ -84,11 +101,69 @@ class RedisClusterStore:
                 self._connection, self._clock, cluster, self.owner, share=min(share, 1.0)
             )
         return throttle
+    def control_for(
+        self, cluster: str, apply: Callable[[dict[str, Any]], None], resync: Callable[[], object]
+    ) -> RedisControl:
+        """
+        The control channel of one cluster (made once).
+
+        :param apply: called with each control message another process publishes on it.
+        :param resync: called each time the subscription is (again) in place, to read the state in force.
+        """
+        control = self.controls.get(cluster)
+        if control is None:
+            control = self.controls[cluster] = RedisControl(self._connection, cluster, self.owner)
+            self._appliers[control.channel] = (apply, resync)
+            if self._subscriber is None:
+                self._subscriber = RedisSubscriber(self._host, self._port, self._heard, self._resubscribed)
+            self._subscriber.subscribe(control.channel)
+        return control
+
+    def snapshots_for(self, cluster: str, build: Callable[[], dict[str, Any] | None]) -> RedisSnapshots:
+        """The snapshots of one cluster (made once); ``build`` makes this process's."""
+        snapshots = self.snapshots.get(cluster)
+        if snapshots is None:
+            snapshots = self.snapshots[cluster] = RedisSnapshots(self._connection, self._clock, cluster, self.owner, build)
+        return snapshots
+
+    def _heard(self, channel: str, raw: Any) -> None:
+        appliers = self._appliers.get(channel)
+        message = decode(raw)
+        if appliers is None or message is None:
+            self.log.warn("control channel {channel}: a message that is not one of smsc-sim's, ignored", channel=channel)
+            return
+        if message.get("origin") == self.owner:
+            return  # this process applied it before publishing
+        appliers[0](message)
+
+    def _resubscribed(self) -> None:
+        for _apply, resync in self._appliers.values():
+            resync()
+
+    def reachable(self) -> tuple[bool, str | None]:
+        """Whether Redis answers this process now, and why not (for readiness)."""
+        if self._subscriber is not None and not self._subscriber.connected:
+            return False, f"the cluster store {self.url} is unreachable (control channel disconnected)"
+        now = self._clock.seconds()
+        for snapshots in self.snapshots.values():
+            # an exchange that ended well lately, not merely none failing: one sent just before
+            # Redis went away (or came back while the commands' connection is still away) waits
+            if snapshots.last_ok is None or now - snapshots.last_ok > self.ANSWER_WITHIN + snapshots.interval:
+                if snapshots.last_ok is None:
+                    reason = snapshots.error or "no answer yet"
+                else:
+                    reason = snapshots.error or f"no answer for {now - snapshots.last_ok:.0f} s"
+                return False, f"the cluster store {self.url} does not answer: {reason}"
+        return True, None
 
     def start(self) -> None:
-        """Start refreshing the leases of this process's binds."""
+        """Start refreshing the leases of this process's binds, listening for control and sharing snapshots."""
         for slots in self.bind_slots.values():
             slots.start()
+        if self._subscriber is not None:
+            self._subscriber.start()
+        for snapshots in self.snapshots.values():
+            snapshots.start()
 
     def stop(self) -> None:
         """Stop refreshing and close the connection (the leases left run out)."""
@@ -96,4 +171,8 @@ class RedisClusterStore:
             slots.stop()
         for throttle in self.throttles.values():
             throttle.stop()
+        for snapshots in self.snapshots.values():
+            snapshots.stop()
+        if self._subscriber is not None:
+            self._subscriber.stop()
         self._connection.disconnect()
