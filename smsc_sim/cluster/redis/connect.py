@@ -13,6 +13,8 @@ from typing import Any
 from twisted.internet.interfaces import IReactorTime
 
 from smsc_sim.cluster.redis.binds import DEFAULT_LEASE, RedisBindSlots
+from smsc_sim.cluster.redis.messages import SharedMessages
+from smsc_sim.cluster.redis.operations import OwnerInbox
 from smsc_sim.config_checks import parse_redis_url
 
 
@@ -57,6 +59,14 @@ class RedisClusterStore:
         self._clock = clock
         self._lease = lease
         self.bind_slots: dict[str, RedisBindSlots] = {}
+        self.messages: dict[str, SharedMessages] = {}
+
+        def blocking() -> Any:
+            # a connection of its own: a blocking pop holds the connection it is sent on
+            return txredisapi.lazyConnection(host, port, dbid=db, reconnect=True, connectTimeout=2)
+
+        #: pops the cancels and replaces other processes decided on this process's messages
+        self.inbox = OwnerInbox(blocking, clock)
 
     def slots_for(self, cluster: str) -> RedisBindSlots:
         """The bind slots of one cluster (made once)."""
@@ -65,13 +75,32 @@ class RedisClusterStore:
             slots = self.bind_slots[cluster] = RedisBindSlots(self._connection, self._clock, cluster, lease=self._lease)
         return slots
 
+    def messages_for(self, cluster: str, final_ttl: float) -> SharedMessages:
+        """
+        The messages of one cluster (made once): ids, the journal of summaries, other processes' messages.
+
+        :param final_ttl: seconds a final message's summary is kept (``store_final_ttl``).
+        """
+        messages = self.messages.get(cluster)
+        if messages is None:
+            messages = self.messages[cluster] = SharedMessages(
+                self._connection, self._clock, cluster, self.owner, final_ttl, self.inbox
+            )
+        return messages
+
     def start(self) -> None:
         """Start refreshing the leases of this process's binds."""
         for slots in self.bind_slots.values():
             slots.start()
+        for messages in self.messages.values():
+            messages.start()
+        self.inbox.start()
 
     def stop(self) -> None:
         """Stop refreshing and close the connection (the leases left run out)."""
         for slots in self.bind_slots.values():
             slots.stop()
+        for messages in self.messages.values():
+            messages.stop()
+        self.inbox.stop()
         self._connection.disconnect()
