@@ -104,7 +104,9 @@ class Esme:
                     _length, command_id, status, sequence = struct.unpack(">IIII", data[:16])
                     body = data[16:]
                     if command_id == 0x00000005:
-                        self.receipts.append(bytes(wire.deliver_sm_fields(body)["short_message"]))  # type: ignore[arg-type]
+                        short_message = wire.deliver_sm_fields(body)["short_message"]
+                        assert isinstance(short_message, bytes)
+                        self.receipts.append(short_message)
                         self.connection.sendall(wire.frame(0x80000005, sequence, wire.cstr("")))
                     return command_id, status, sequence, body
             left = deadline - time.monotonic()
@@ -159,7 +161,8 @@ def _query_state(esme: Esme, message_id: str) -> tuple[int, int, str]:
 
 
 def _cancel(message_id: str) -> bytes:
-    return wire.cstr("") + wire.cstr(message_id) + b"\x01\x01" + wire.cstr("447700900001") + b"\x01\x01" + wire.cstr("447700900002")
+    source = b"\x01\x01" + wire.cstr("447700900001")
+    return wire.cstr("") + wire.cstr(message_id) + source + b"\x01\x01" + wire.cstr("447700900002")
 
 
 def _replace(message_id: str, text: bytes, registered_delivery: int) -> bytes:

@@ -282,8 +282,9 @@ class Operations:
         lifecycle = self._lifecycle
         for target in targets:
             lifecycle.finish(
-                target, MessageState.DELETED, STAT_DEFAULT_ERR["DELETED"], reason="cancelled by cancel_sm", receipt=False
-            )
+                target, MessageState.DELETED, STAT_DEFAULT_ERR["DELETED"], reason="cancelled by cancel_sm",
+                receipt=False,
+            )  # fmt: skip
         for target in targets:
             lifecycle.final_receipt(target)
         return bool(targets)

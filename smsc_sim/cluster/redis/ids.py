@@ -37,7 +37,9 @@ DEFAULT_BLOCK = 10_000
 
 
 class _Commands(Protocol):
-    def set(self, key: str, value: Any, expire: Any = ..., pexpire: Any = ..., only_if_not_exists: bool = ...) -> Deferred[Any]:
+    def set(
+        self, key: str, value: Any, expire: Any = ..., pexpire: Any = ..., only_if_not_exists: bool = ...
+    ) -> Deferred[Any]:
         """SET."""
 
     def incrby(self, key: str, amount: int) -> Deferred[Any]:

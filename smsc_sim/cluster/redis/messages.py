@@ -45,7 +45,7 @@ class SharedMessages:
         self.inbox_key = inbox_key(cluster, owner)
 
     def serve(self, owned: IOwnedMessages) -> None:
-        """Apply the other processes' cancels and replaces of this process's messages to ``owned`` (the core's operations)."""
+        """Apply the other processes' cancels and replaces of this process's messages to ``owned`` (the core's)."""
         self._inbox.serve(self.inbox_key, owned)
 
     def start(self) -> None:

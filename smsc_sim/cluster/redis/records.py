@@ -5,8 +5,8 @@ replace_sm through them, and receipts taken over from a dead process).
 
 One hash per message, ``smsc-sim:{cluster}:msg:{key}`` (``key`` is the
 message_id; the second and later destinations of a submit_multi are
-``{message_id}/{n}``).  Its fields (times are Unix seconds with
-milliseconds, ``""`` when unset):
+``{message_id}/{n}``).  Its fields (times are Unix seconds as a decimal
+number, ``""`` when unset):
 
 ``state``
     the SMPP message_state name: ENROUTE, DELIVERED, EXPIRED, DELETED,
@@ -15,8 +15,9 @@ milliseconds, ``""`` when unset):
     the accepting process (``RedisClusterStore.owner``)
 ``account``, ``message_id``, ``instance``
     the submitting system_id, the id the ESME got, the instance it came in on
-``source_addr_ton``, ``source_addr_npi``, ``source_addr``, ``dest_addr_ton``, ``dest_addr_npi``, ``destination_addr``, ``service_type``
-    as submitted
+the addresses
+    as submitted: ``source_addr_ton``, ``source_addr_npi``, ``source_addr``,
+    ``dest_addr_ton``, ``dest_addr_npi``, ``destination_addr``, ``service_type``
 ``submit_time``, ``final_time``, ``err``
     when it was accepted, when it became final, its error code
 ``registered_delivery``, ``schedule_time``, ``validity_time``, ``short_message``
@@ -59,29 +60,30 @@ BATCH = 2_000
 #: Lua calls in flight at most; past that (Redis slow or away) new batches are dropped, and logged
 MAX_IN_FLIGHT = 64
 
-# ARGV[1]: the batch, JSON: [kind, key, ttl ms, state, final time, err, ...] per record, kind "F" (whole) or
-# "S" (state only); ARGV[2]: the key prefix; ARGV[3]: the owner.  A record already final is left alone.
+# ARGV[1]: the batch, JSON: [kind, key, ttl ms, state, final time, err, ...] per record, kind "N" (new: written
+# whole, nothing to check), "F" (written whole) or "S" (state only); ARGV[2]: the key prefix; ARGV[3]: the
+# owner.  A record already final is left alone.  Times go in as Lua numbers (Redis writes them out).
 _WRITE = (
     "local final = " + _LUA_FINAL + """
 local batch = cjson.decode(ARGV[1])
 local prefix, owner = ARGV[2], ARGV[3]
-local function t(v) if v == '' then return '' end return string.format('%.3f', v) end
 local skipped = 0
 for _, r in ipairs(batch) do
     local key = prefix .. r[2]
-    local current = redis.call('HGET', key, 'state')
+    local kind = r[1]
+    local current = kind ~= 'N' and redis.call('HGET', key, 'state')
     if current and final[current] then
         skipped = skipped + 1
     else
-        if r[1] == 'F' then
-            redis.call('HSET', key, 'state', r[4], 'final_time', t(r[5]), 'err', r[6], 'owner', owner,
+        if kind == 'S' then
+            redis.call('HSET', key, 'state', r[4], 'final_time', r[5], 'err', r[6])
+        else
+            redis.call('HSET', key, 'state', r[4], 'final_time', r[5], 'err', r[6], 'owner', owner,
                 'account', r[7], 'message_id', r[8], 'instance', r[9],
                 'source_addr_ton', r[10], 'source_addr_npi', r[11], 'source_addr', r[12],
                 'dest_addr_ton', r[13], 'dest_addr_npi', r[14], 'destination_addr', r[15],
-                'service_type', r[16], 'submit_time', t(r[17]), 'registered_delivery', r[18],
-                'schedule_time', t(r[19]), 'validity_time', t(r[20]), 'short_message', r[21])
-        else
-            redis.call('HSET', key, 'state', r[4], 'final_time', t(r[5]), 'err', r[6])
+                'service_type', r[16], 'submit_time', r[17], 'registered_delivery', r[18],
+                'schedule_time', r[19], 'validity_time', r[20], 'short_message', r[21])
         end
         redis.call('PEXPIRE', key, r[3])
     end
@@ -154,7 +156,7 @@ class RedisMessageJournal:
         """A new MT record: its whole summary goes out this turn."""
         if record.direction != "mt":
             return
-        self._pending[record.key] = self._whole(record)
+        self._pending[record.key] = self._whole(record, "N")
         self._soon()
 
     def plan_started(self, record: MessageRecord, expected: float) -> None:
@@ -166,8 +168,10 @@ class RedisMessageJournal:
             return
         pending = self._pending
         entry = pending.get(record.key)
-        if whole or (entry is not None and entry[0] == "F"):
-            pending[record.key] = self._whole(record)
+        if entry is not None and entry[0] != "S":
+            pending[record.key] = self._whole(record, entry[0])  # still new, if it was
+        elif whole:
+            pending[record.key] = self._whole(record, "F")
         else:
             final = record.final_time
             pending[record.key] = [
@@ -197,11 +201,11 @@ class RedisMessageJournal:
         left = max(0.0, record.validity_time - self._clock.seconds())
         return round((left + self._final_ttl) * 1000)
 
-    def _whole(self, record: MessageRecord) -> list[Any]:
+    def _whole(self, record: MessageRecord, kind: str) -> list[Any]:
         final = record.final_time
         schedule = record.schedule_time
         return [
-            "F",
+            kind,
             record.key,
             self._ttl(record),
             record.state.name,
