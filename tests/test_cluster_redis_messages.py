@@ -365,3 +365,75 @@ async def test_operations_while_redis_is_down_answer_syserr(
     assert time.monotonic() - started < 3 * 2.5
     local = await _answer(smpp2.request(esme2, CommandId.query_sm, message_id=local_id))
     assert local.pdu is not None and local.pdu.params["message_state"] == MessageState.ENROUTE
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_final_state_in_redis_is_never_overwritten(
+    redis_server: RedisServer, processes: tuple[Process, Process]
+) -> None:
+    """
+    Once another process cancelled a message in Redis (DELETED), a state the
+    owner writes afterwards (a DELIVERED decided in the same moment) leaves
+    the record DELETED: the state other processes read, and the receipt
+    failover skips, is the one decided first.
+    """
+    smpp1, smpp2 = processes
+    message_id = await smpp1.submit(smpp1.bound())
+    await _until(lambda: smpp1.messages.journal.written >= 1)
+    assert await smpp2.messages.remote.cancel(message_id, "esme", "447700900001", time.time()) is True
+    record = smpp1.core.message(message_id)
+    assert record is not None
+    # the owner's DELIVERED, as if decided before the cancel reached it
+    record.state = MessageState.DELIVERED
+    smpp1.messages.journal.changed(record)
+    await _until(lambda: smpp1.messages.journal.written >= 2)
+    redis = await _redis(redis_server)
+    try:
+        assert await redis.hget(f"smsc-sim:NA:msg:{message_id}", "state") == "DELETED"
+    finally:
+        await redis.disconnect()
+
+
+def test_both_journals_are_told_everything() -> None:
+    """With a durable store and a cluster store, each journal hears every report, the durable one first."""
+    from smsc_sim.core.journal import BothJournals
+    from smsc_sim.core.record import MessageRecord
+
+    heard: list[tuple[str, str]] = []
+
+    class Recording:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def answering(self, handler: Any) -> Any:
+            def answering(entry: Any, pdu: Any) -> Any:
+                heard.append((self.name, "answering"))
+                return handler(entry, pdu)
+
+            return answering
+
+        def accepted(self, record: Any) -> None:
+            heard.append((self.name, "accepted"))
+
+        def plan_started(self, record: Any, expected: float) -> None:
+            heard.append((self.name, "plan_started"))
+
+        def changed(self, record: Any, whole: bool = False) -> None:
+            heard.append((self.name, "changed"))
+
+        def delivery_sent(self, delivery: Any, record: Any) -> None:
+            heard.append((self.name, "delivery_sent"))
+
+        def cleared(self) -> None:
+            heard.append((self.name, "cleared"))
+
+    both = BothJournals(Recording("durable"), Recording("cluster"))
+    record = MessageRecord("A", "A", 1, "esme", "SMPP1", 1, 0.0)
+    assert both.answering(lambda entry, pdu: "reply")(None, None) == "reply"
+    both.accepted(record)
+    both.plan_started(record, 0.0)
+    both.changed(record)
+    both.delivery_sent(None, record)  # type: ignore[arg-type]
+    both.cleared()
+    kinds = ["answering", "accepted", "plan_started", "changed", "delivery_sent", "cleared"]
+    assert heard == [(name, kind) for kind in kinds for name in ("durable", "cluster")]
