@@ -60,13 +60,16 @@ BATCH = 2_000
 #: Lua calls in flight at most; past that (Redis slow or away) new batches are dropped, and logged
 MAX_IN_FLIGHT = 64
 
-# ARGV[1]: the batch, JSON: [kind, key, ttl ms, state, final time, err, ...] per record, kind "N" (new: written
-# whole, nothing to check), "F" (written whole) or "S" (state only); ARGV[2]: the key prefix; ARGV[3]: the
-# owner.  A record already final is left alone.  Times go in as Lua numbers (Redis writes them out).
+# ARGV[1]: the batch, JSON: [kind, key, validity time, state, final time, err, ...] per record, kind "N" (new:
+# written whole, nothing to check), "F" (written whole) or "S" (state only); ARGV[2]: the key prefix; ARGV[3]:
+# the owner; ARGV[4]: now; ARGV[5]: the final TTL in seconds.  A record already final is left alone.  A final
+# record lives the final TTL, a pending one until its validity time plus that.  Times go in as Lua numbers
+# (Redis writes them out).
 _WRITE = (
     "local final = " + _LUA_FINAL + """
 local batch = cjson.decode(ARGV[1])
 local prefix, owner = ARGV[2], ARGV[3]
+local now, keep = tonumber(ARGV[4]), tonumber(ARGV[5])
 local skipped = 0
 for _, r in ipairs(batch) do
     local key = prefix .. r[2]
@@ -85,7 +88,11 @@ for _, r in ipairs(batch) do
                 'service_type', r[16], 'submit_time', r[17], 'registered_delivery', r[18],
                 'schedule_time', r[19], 'validity_time', r[20], 'short_message', r[21])
         end
-        redis.call('PEXPIRE', key, r[3])
+        local ttl = keep
+        if not final[r[4]] and r[3] > now then
+            ttl = ttl + r[3] - now
+        end
+        redis.call('PEXPIRE', key, math.floor(ttl * 1000))
     end
 end
 return skipped
@@ -132,7 +139,6 @@ class RedisMessageJournal:
         self._clock = clock
         self._prefix = record_key(cluster, "")
         self._owner = owner
-        self._final_ttl_ms = max(1, round(final_ttl * 1000))
         self._final_ttl = final_ttl
         self._timeout = timeout
         #: what changed this turn, by record key: the entry that goes into the batch
@@ -177,7 +183,7 @@ class RedisMessageJournal:
             pending[record.key] = [
                 "S",
                 record.key,
-                self._ttl(record),
+                record.validity_time,
                 record.state.name,
                 final if final is not None else "",
                 record.err,
@@ -195,19 +201,13 @@ class RedisMessageJournal:
     # writing
     # ------------------------------------------------------------------
 
-    def _ttl(self, record: MessageRecord) -> int:
-        if record.state in FINAL_STATES:
-            return self._final_ttl_ms
-        left = max(0.0, record.validity_time - self._clock.seconds())
-        return round((left + self._final_ttl) * 1000)
-
     def _whole(self, record: MessageRecord, kind: str) -> list[Any]:
         final = record.final_time
         schedule = record.schedule_time
         return [
             kind,
             record.key,
-            self._ttl(record),
+            record.validity_time,
             record.state.name,
             final if final is not None else "",
             record.err,
@@ -240,13 +240,14 @@ class RedisMessageJournal:
             return
         entries = list(pending.values())
         pending.clear()
+        now = self._clock.seconds()
         for start in range(0, len(entries), BATCH):
             batch = entries[start : start + BATCH]
             if self._in_flight >= MAX_IN_FLIGHT:
                 self._lost(len(batch), "too many writes waiting for the cluster store")
                 continue
             self._in_flight += 1
-            d = self._redis.eval(_WRITE, [], [json.dumps(batch), self._prefix, self._owner])
+            d = self._redis.eval(_WRITE, [], [json.dumps(batch), self._prefix, self._owner, now, self._final_ttl])
             d.addTimeout(self._timeout, self._clock)
             d.addCallbacks(self._written, self._failed, callbackArgs=(len(batch),), errbackArgs=(len(batch),))
 
