@@ -437,3 +437,32 @@ def test_both_journals_are_told_everything() -> None:
     both.cleared()
     kinds = ["answering", "accepted", "plan_started", "changed", "delivery_sent", "cleared"]
     assert heard == [(name, kind) for kind in kinds for name in ("durable", "cluster")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_service_returns_after_a_redis_restart(
+    redis_server: RedisServer, processes: tuple[Process, Process]
+) -> None:
+    """
+    After Redis restarts (empty), both processes reconnect by themselves: a
+    message submitted through SMPP1 afterwards is cancelled through SMPP2,
+    and SMPP1 ends it DELETED (its inbox pops again).
+    """
+    smpp1, smpp2 = processes
+    esme1, esme2 = smpp1.bound(), smpp2.bound()
+    await smpp1.submit(esme1)
+    redis_server.restart()
+    deadline = time.monotonic() + 15
+    while True:
+        message_id = await smpp1.submit(esme1)
+        written = smpp1.messages.journal.written
+        await _until(lambda: smpp1.messages.journal.written > written or smpp1.messages.journal.lost > 0, 6)
+        reply = await _answer(smpp2.request(esme2, CommandId.cancel_sm, message_id=message_id))
+        assert reply.pdu is not None
+        if reply.pdu.command_status == 0:
+            break
+        assert time.monotonic() < deadline, f"cancel_sm still answers {reply.pdu.command_status:#x}"
+        await _sleep(0.5)
+    record = smpp1.core.message(message_id)
+    assert record is not None
+    await _until(lambda: record.state == MessageState.DELETED, 10)

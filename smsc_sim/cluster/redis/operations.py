@@ -20,7 +20,7 @@ import json
 from typing import Any, Callable, Protocol
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -191,6 +191,7 @@ class OwnerInbox:
         self._wait = wait
         self._targets: dict[str, IOwnedMessages] = {}
         self._connection: Any = None
+        self._retry: IDelayedCall | None = None
         self._running = False
         self._failing = False
         #: operations applied (counted whether or not the message was still pending here)
@@ -211,11 +212,15 @@ class OwnerInbox:
     def stop(self) -> None:
         """Stop popping and close the connection."""
         self._running = False
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+        self._retry = None
         if self._connection is not None:
             self._connection.disconnect()
             self._connection = None
 
     def _pop(self) -> None:
+        self._retry = None
         if not self._running or self._connection is None:
             return
         d = self._connection.blpop(list(self._targets), timeout=self._wait)
@@ -243,7 +248,7 @@ class OwnerInbox:
                 "other processes wait in Redis",
                 error=failure.getErrorMessage() or failure.type.__name__,
             )
-        self._clock.callLater(1.0, self._pop)
+        self._retry = self._clock.callLater(1.0, self._pop)
 
     def _apply(self, target: IOwnedMessages, value: str) -> None:
         operation = json.loads(value)
