@@ -152,7 +152,7 @@ class Simulator(MultiService):
                 cluster_messages=messages.remote if messages is not None else None,
             )
             if messages is not None:
-                messages.serve(core.operations)
+                messages.serve(core.operations, core.store.values)
             if self.journal is not None:
                 self._cluster_journals[cluster].attach_store(core.store)
             self.cores[cluster] = core

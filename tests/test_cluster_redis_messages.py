@@ -69,6 +69,7 @@ class Process:
     def __init__(self, url: str, *, plan: ReceiptPlan, timeout: float = 2.0) -> None:
         reactor = _reactor()
         self.store = RedisClusterStore(url, reactor)
+        self.store.records_check = 0.5
         self.scenario = ScriptedScenario(plan=plan)
         config = Config(
             instances=instances(),
@@ -92,7 +93,7 @@ class Process:
             cluster_messages=self.messages.remote,
             slot_timeout=timeout,
         )
-        self.messages.serve(self.core.operations)
+        self.messages.serve(self.core.operations, self.core.store.values)
         self.store.start()
         self._sessions = 0
 
@@ -446,11 +447,14 @@ async def test_service_returns_after_a_redis_restart(
     """
     After Redis restarts (empty), both processes reconnect by themselves: a
     message submitted through SMPP1 afterwards is cancelled through SMPP2,
-    and SMPP1 ends it DELETED (its inbox pops again).
+    and SMPP1 ends it DELETED (its inbox pops again).  SMPP1 writes the
+    records Redis lost again, so a message submitted before the restart is
+    still found by query_sm through SMPP2.
     """
     smpp1, smpp2 = processes
     esme1, esme2 = smpp1.bound(), smpp2.bound()
-    await smpp1.submit(esme1)
+    before = await smpp1.submit(esme1)
+    await _until(lambda: smpp1.messages.journal.written >= 1)
     redis_server.restart()
     deadline = time.monotonic() + 15
     while True:
@@ -466,3 +470,12 @@ async def test_service_returns_after_a_redis_restart(
     record = smpp1.core.message(message_id)
     assert record is not None
     await _until(lambda: record.state == MessageState.DELETED, 10)
+    deadline = time.monotonic() + 10
+    while True:
+        reply = await _answer(smpp2.request(esme2, CommandId.query_sm, message_id=before))
+        assert reply.pdu is not None
+        if reply.pdu.command_status == 0:
+            break
+        assert time.monotonic() < deadline, f"query_sm still answers {reply.pdu.command_status:#x}"
+        await _sleep(0.2)
+    assert reply.pdu.params["message_state"] == MessageState.ENROUTE

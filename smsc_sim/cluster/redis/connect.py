@@ -60,6 +60,8 @@ class RedisClusterStore:
         self._lease = lease
         self.bind_slots: dict[str, RedisBindSlots] = {}
         self.messages: dict[str, SharedMessages] = {}
+        #: seconds between two checks that Redis still holds this process's message records
+        self.records_check = 5.0
 
         def blocking() -> Any:
             # a connection of its own: a blocking pop holds the connection it is sent on
@@ -93,7 +95,7 @@ class RedisClusterStore:
         for slots in self.bind_slots.values():
             slots.start()
         for messages in self.messages.values():
-            messages.start()
+            messages.start(self.records_check)
         self.inbox.start()
 
     def stop(self) -> None:

@@ -37,7 +37,7 @@ owner decides in the same moment.
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from typing import Any, Iterable, Protocol
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -57,6 +57,8 @@ _LUA_FINAL = "{" + ", ".join(f"{name}=true" for name in FINAL_STATE_NAMES) + "}"
 
 #: records per Lua call (the batch of a busy turn is split)
 BATCH = 2_000
+#: records put back per reactor turn after Redis lost them (a large store is written again over many turns)
+REPUBLISH_PER_TURN = 5_000
 #: Lua calls in flight at most; past that (Redis slow or away) new batches are dropped, and logged
 MAX_IN_FLIGHT = 64
 
@@ -144,6 +146,7 @@ class RedisMessageJournal:
         #: what changed this turn, by record key: the entry that goes into the batch
         self._pending: dict[str, list[Any]] = {}
         self._call: IDelayedCall | None = None
+        self._republish: IDelayedCall | None = None
         self._in_flight = 0
         self._failing = False
         #: records written, and records not written (dropped or failed)
@@ -197,6 +200,39 @@ class RedisMessageJournal:
         """What waits is dropped; what Redis holds runs out by itself."""
         self._pending.clear()
 
+    def republish(self, records: Iterable[MessageRecord]) -> int:
+        """
+        Write every MT record of ``records`` whole again (Redis lost them: it
+        restarted empty), :data:`REPUBLISH_PER_TURN` a reactor turn; how many.
+        """
+        if self._republish is not None and self._republish.active():
+            self._republish.cancel()
+        left = [record for record in records if record.direction == "mt"]
+        count = len(left)
+
+        def step() -> None:
+            self._republish = None
+            batch = left[-REPUBLISH_PER_TURN:]
+            del left[-REPUBLISH_PER_TURN:]
+            pending = self._pending
+            for record in batch:
+                if record.key not in pending:
+                    pending[record.key] = self._whole(record, "F")
+            if batch:
+                self._soon()
+            if left:
+                self._republish = self._clock.callLater(0, step)
+
+        step()
+        return count
+
+    def stop(self) -> None:
+        """Stop putting records back; write what waits."""
+        if self._republish is not None and self._republish.active():
+            self._republish.cancel()
+        self._republish = None
+        self.flush()
+
     # ------------------------------------------------------------------
     # writing
     # ------------------------------------------------------------------
@@ -234,6 +270,8 @@ class RedisMessageJournal:
 
     def flush(self) -> None:
         """Write what changed since the last write (at the end of the turn, or at stop)."""
+        if self._call is not None and self._call.active():
+            self._call.cancel()
         self._call = None
         pending = self._pending
         if not pending:
