@@ -103,6 +103,7 @@ class SharedMessages:
 
     def _check(self) -> Deferred[None]:
         d: Deferred[Any] = self._redis.eval(_MARK, [self._marker], [self._marker_ms])
+        d.addTimeout(2.0, self._clock)  # Redis away: no check waits for it, the next one tries again
 
         def marked(missing: Any) -> None:
             first, self._checked = not self._checked, True
