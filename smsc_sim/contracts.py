@@ -138,10 +138,14 @@ class ICore(Protocol):
         the session stays open and refuses a second bind.
         """
 
-    def request(self, session: ISession, pdu: PDU) -> Reply:
+    def request(self, session: ISession, pdu: PDU) -> Reply | Deferred[Reply]:
         """
         Decide on submit_sm, submit_multi, data_sm, query_sm, cancel_sm or
         replace_sm from a bound session whose state allows it.
+
+        The answer is a Deferred only when the message asked about lives in
+        another process of the cluster (``cluster_store``); the session then
+        holds its place among the replies until it fires.
         """
 
     def unbound(self, session: ISession) -> None:

@@ -427,6 +427,10 @@ class SMPPSession(ReplyWriting, SessionRequests, SessionClosing, SessionTimers, 
         except Exception:
             self._internal_error(pdu)
             return
+        if isinstance(reply, Deferred):
+            # a message of another process (cluster_store): its reply keeps its place in the window
+            self._await_reply(pdu, reply)
+            return
         if reply.delay + self.instance.latency > 0:
             self._apply(reply)
         else:

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from smsc_sim.contracts import AfterReply, Reply
 from smsc_sim.session_table import SessionState
-from smsc_sim.smpp.constants import CommandId
+from smsc_sim.smpp.constants import CommandId, CommandStatus, response_id
 from smsc_sim.smpp.pdu import PDU
 
 if TYPE_CHECKING:
@@ -28,6 +30,26 @@ if TYPE_CHECKING:
 __all__ = ["ReplyWriting"]
 
 _NOTHING = AfterReply.nothing
+
+
+class _Awaited:
+    """
+    Stands for the timer of a reply the core has not given yet: nothing to
+    cancel when the connection ends (the core's answer still comes, and what
+    hangs on it still runs).
+    """
+
+    __slots__ = ()
+
+    def active(self) -> bool:
+        """Never a timer to cancel."""
+        return False
+
+    def cancel(self) -> None:
+        """Nothing to cancel."""
+
+
+_AWAITED: Any = _Awaited()
 
 
 class ReplyWriting:
@@ -78,19 +100,54 @@ class ReplyWriting:
         if delay > 0:
             self._reply_ids += 1
             reply_id = self._reply_ids
-
-            def later() -> None:
-                self._delayed_replies.pop(reply_id, None)
-                if self.state is not SessionState.CLOSED and not self._shut:
-                    # also while a close waits for it: an accepted message keeps its response
-                    self._deliver_reply(reply)
-                else:
-                    self._reply_lost(reply)
-                self._replies_written()
-
-            self._delayed_replies[reply_id] = (self.clock.callLater(delay, later), reply)
+            self._delayed_replies[reply_id] = (self.clock.callLater(delay, self._due, reply_id, reply), reply)
         else:
             self._deliver_reply(reply)
+
+    def _due(self, reply_id: int, reply: Reply) -> None:
+        """A delayed reply's time came: write it (or, the connection gone, run what hangs on it)."""
+        self._delayed_replies.pop(reply_id, None)
+        if self.state is not SessionState.CLOSED and not self._shut:
+            # also while a close waits for it: an accepted message keeps its response
+            self._deliver_reply(reply)
+        else:
+            self._reply_lost(reply)
+        self._replies_written()
+
+    def _await_reply(self, pdu: PDU, decision: Deferred[Reply]) -> None:
+        """
+        The core answers later (a message of another process of the cluster).
+
+        The reply takes its place among the delayed ones at once: it counts in
+        the inbound window, an unbind waits for it, a close waits for it (up to
+        the close deadline).  The core bounds the wait, so it always fires.
+        """
+        self._reply_ids += 1
+        reply_id = self._reply_ids
+        self._delayed_replies[reply_id] = (_AWAITED, Reply(None))
+
+        def decided(reply: Reply) -> None:
+            if reply_id not in self._delayed_replies:
+                self._reply_lost(reply)  # the connection ended meanwhile
+                return
+            delay = reply.delay + self.instance.latency
+            if delay > 0:
+                # the same id, so the same place among the replies an unbind waits for
+                self._delayed_replies[reply_id] = (self.clock.callLater(delay, self._due, reply_id, reply), reply)
+            else:
+                self._due(reply_id, reply)
+
+        def failed(failure: Failure) -> None:
+            self.log.failure(
+                "session {session_id}: internal error handling {name} seq={seq}",
+                failure,
+                session_id=self.session_id,
+                name=pdu.name,
+                seq=pdu.sequence_number,
+            )
+            decided(Reply(PDU(response_id(pdu.command_id), pdu.sequence_number, CommandStatus.ESME_RSYSERR)))
+
+        decision.addCallbacks(decided, failed)
 
     def _replies_written(self) -> None:
         """

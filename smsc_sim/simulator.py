@@ -30,7 +30,7 @@ from smsc_sim.conformance.wiring import landscape_for, shutdown_report, threshol
 from smsc_sim.contracts import IScenarioRuntime, MessageFacts, ReceiptPlan, ThrottleSettings
 from smsc_sim.core.billing import Balances
 from smsc_sim.core.ids import PROCESS_IDS
-from smsc_sim.core.journal import NO_JOURNAL, IMessageJournal
+from smsc_sim.core.journal import NO_JOURNAL, BothJournals, IMessageJournal
 from smsc_sim.core.smsc import SMSCCore
 from smsc_sim.durable.cluster import ClusterJournal
 from smsc_sim.durable.restore import restore
@@ -136,6 +136,10 @@ class Simulator(MultiService):
                 journal = self._cluster_journals[cluster] = ClusterJournal(
                     self.journal, cluster, {member.name: member.latency for member in members}
                 )
+            messages = None
+            if store is not None:
+                messages = store.messages_for(cluster, config.core.store_final_ttl)
+                journal = messages.journal if journal is NO_JOURNAL else BothJournals(journal, messages.journal)
             core = SMSCCore(
                 cluster,
                 reactor,
@@ -144,7 +148,7 @@ class Simulator(MultiService):
                 self.scenario,
                 self.events,
                 journal=journal,
-                ids=PROCESS_IDS,
+                ids=messages.ids if messages is not None else PROCESS_IDS,
                 balances=self.balances,
                 bind_slots=store.slots_for(cluster) if store is not None else None,
                 slot_owner=store.owner if store is not None else "",
@@ -153,7 +157,10 @@ class Simulator(MultiService):
                     if store is not None
                     else None
                 ),
+                cluster_messages=messages.remote if messages is not None else None,
             )
+            if messages is not None:
+                messages.serve(core.operations, core.store.values)
             if self.journal is not None:
                 self._cluster_journals[cluster].attach_store(core.store)
             self.cores[cluster] = core

@@ -16,6 +16,7 @@ from twisted.internet.interfaces import IDelayedCall
 from smsc_sim.api.http import APIError, Call, JSONAPI, JSONResponse, check_keys, excerpt, number, text
 from smsc_sim.api.views import session_view
 from smsc_sim.api.waiting import TooManyWaits, Waits
+from smsc_sim.core.ids import NoIdAvailable
 from smsc_sim.core.mo import mo_segments
 from smsc_sim.core.store import MessageQuery
 from smsc_sim.modes import DELIVERY_OUTCOMES, SPLIT_MODES, DeliveryOutcome, SplitMode
@@ -279,6 +280,11 @@ class MessageRoutes:
                     left[0] -= 1
             except (ValueError, KeyError) as e:
                 raise APIError(400, str(e).strip("'\""), message_ids=ids) from None
+            except NoIdAvailable:
+                # the cluster's id counter (cluster_store) is out of reach: try again once Redis answers
+                raise APIError(
+                    503, "no message id available: the cluster store does not answer", message_ids=ids
+                ) from None
             return None if left[0] else JSONResponse(201, {"message_ids": ids})
 
         first = step()  # one turn at once: a small request answers without waiting for the reactor

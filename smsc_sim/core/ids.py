@@ -13,13 +13,34 @@ not hand out the ids of the previous run.
 from __future__ import annotations
 
 import itertools
-from typing import Iterator
+from typing import Iterator, Protocol
 
 #: The top octet of every id, as in the provider's ids.
 _PREFIX = 0x0B << 56
 
 #: The forms :func:`format_message_id` knows.
 MESSAGE_ID_FORMATS = ("hex16", "decimal")
+
+
+class NoIdAvailable(Exception):
+    """No message number can be drawn now (the cluster's numbers come from a store that is not answering)."""
+
+
+class IMessageNumbers(Protocol):
+    """
+    Where a core draws its message numbers: this process's
+    :class:`IdAllocator`, or a cluster's shared counter (``cluster_store``).
+    """
+
+    def next(self, now: float) -> int:
+        """
+        The next message number.
+
+        :raises NoIdAvailable: when none can be drawn now (the caller refuses with ESME_RSYSERR).
+        """
+
+    def advance_past(self, number: int, now: float) -> None:
+        """Make every later number greater than ``number`` (a restored message's)."""
 
 
 class IdAllocator:
@@ -59,11 +80,17 @@ class IdAllocator:
             self._counter = itertools.count(number + 1)
 
 
+def counter_base(now: float) -> int:
+    """
+    Where a counter of message numbers starts at ``now``: the provider's top
+    octet, then 32 bits of start time above a 24-bit counter, so 16 million
+    ids per second of uptime before the ranges of two runs could meet.
+    """
+    return _PREFIX | ((int(now) & 0xFFFFFFFF) << 24)
+
+
 def _start(now: float) -> Iterator[int]:
-    # 32 bits of start time above a 24-bit counter: 16 million ids per
-    # second of uptime before the ranges of two runs could meet
-    base = _PREFIX | ((int(now) & 0xFFFFFFFF) << 24)
-    return itertools.count(base + 1)
+    return itertools.count(counter_base(now) + 1)
 
 
 #: The allocator of the process: simulators in one process (as in tests) share it, as their cores do.

@@ -20,7 +20,7 @@ from smsc_sim.core.delivery import Delivery
 from smsc_sim.core.record import MessageRecord
 from smsc_sim.smpp.pdu import PDU
 
-__all__ = ["Handler", "IMessageJournal", "NO_JOURNAL", "NoJournal", "kept"]
+__all__ = ["BothJournals", "Handler", "IMessageJournal", "NO_JOURNAL", "NoJournal", "kept"]
 
 #: what decides on one request of a bound session
 Handler = Callable[[BindEntry, PDU], Reply]
@@ -85,6 +85,48 @@ class NoJournal:
 
     def cleared(self) -> None:
         """Nothing to forget."""
+
+
+class BothJournals:
+    """
+    Two journals told the same things, ``first`` first: a durable store and
+    the cluster store (``--store sqlite:PATH`` with ``cluster_store``).
+    """
+
+    __slots__ = ("first", "second")
+
+    def __init__(self, first: IMessageJournal, second: IMessageJournal) -> None:
+        self.first = first
+        self.second = second
+
+    def answering(self, handler: Handler) -> Handler:
+        """``first`` may hold what ``second`` lets through."""
+        return self.first.answering(self.second.answering(handler))
+
+    def accepted(self, record: MessageRecord) -> None:
+        """Tell both."""
+        self.first.accepted(record)
+        self.second.accepted(record)
+
+    def plan_started(self, record: MessageRecord, expected: float) -> None:
+        """Tell both."""
+        self.first.plan_started(record, expected)
+        self.second.plan_started(record, expected)
+
+    def changed(self, record: MessageRecord, whole: bool = False) -> None:
+        """Tell both."""
+        self.first.changed(record, whole)
+        self.second.changed(record, whole)
+
+    def delivery_sent(self, delivery: Delivery, record: MessageRecord | None) -> None:
+        """Tell both."""
+        self.first.delivery_sent(delivery, record)
+        self.second.delivery_sent(delivery, record)
+
+    def cleared(self) -> None:
+        """Tell both."""
+        self.first.cleared()
+        self.second.cleared()
 
 
 #: the journal of every core built without one

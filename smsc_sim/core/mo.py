@@ -19,7 +19,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from smsc_sim.config import AccountSettings, CoreSettings
 from smsc_sim.core.delivery import Delivery
-from smsc_sim.core.ids import IdAllocator, format_message_id
+from smsc_sim.core.ids import IMessageNumbers, format_message_id
 from smsc_sim.core.store import MessageRecord, MessageStore, MOEntry, StoreFull
 from smsc_sim.modes import SplitMode
 from smsc_sim.smpp.concat import (
@@ -180,7 +180,7 @@ class Originator:
         instances: Collection[str],
         clock: IReactorTime,
         settings: CoreSettings,
-        ids: IdAllocator,
+        ids: IMessageNumbers,
         account: Callable[[str], AccountSettings | None],
         store: MessageStore,
         admission: Admission,

@@ -24,12 +24,16 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Callable
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from smsc_sim.config import AccountSettings, CoreSettings
 from smsc_sim.contracts import Reply
 from smsc_sim.core.binds import BindEntry
 from smsc_sim.core.lifecycle import Lifecycle
+from smsc_sim.core.remote import IClusterMessages, Replacement, SharedMessage
 from smsc_sim.core.store import MessageRecord, MessageStore
 from smsc_sim.core.validate import Invalid, times
 from smsc_sim.smpp.concat import ConcatError, payload_of
@@ -57,7 +61,12 @@ class Operations:
     :param lifecycle: ends, restarts and sends the receipts of records.
     :param account: the settings of an account by system_id, or ``None``.
     :param counters: the core's counters (``<command>_failed``).
+    :param remote: the messages of the cluster's other processes (``cluster_store``);
+        ``None``: this process holds every message of the cluster.
+    :param remote_timeout: seconds an operation waits for ``remote`` before ESME_RSYSERR.
     """
+
+    log = Logger()
 
     def __init__(
         self,
@@ -68,7 +77,11 @@ class Operations:
         lifecycle: Lifecycle,
         account: Callable[[str], AccountSettings | None],
         counters: Counter[str],
+        remote: IClusterMessages | None = None,
+        remote_timeout: float = 2.0,
     ) -> None:
+        self._remote = remote
+        self._remote_timeout = remote_timeout
         self._clock = clock
         self._settings = settings
         self._store = store
@@ -91,11 +104,13 @@ class Operations:
         self._counters[f"{pdu.name}_failed"] += 1
         return Reply(make_pdu(response_id(pdu.command_id), pdu.sequence_number, status))
 
-    def query_sm(self, entry: BindEntry, pdu: PDU) -> Reply:
-        """Answer a query_sm."""
+    def query_sm(self, entry: BindEntry, pdu: PDU) -> Reply | Deferred[Reply]:
+        """Answer a query_sm (later for a message of another process of the cluster)."""
         p = pdu.params
         record = self._own(entry, p["message_id"], p["source_addr"])
         if record is None:
+            if self._remote is not None and p["message_id"] and self._store.get(p["message_id"]) is None:
+                return self._remote_query(entry, pdu)
             return self._fail(pdu, CommandStatus.ESME_RQUERYFAIL)
         final_date = ""
         if record.state in FINAL_STATES and record.final_time is not None:
@@ -110,13 +125,15 @@ class Operations:
         )
         return Reply(response)
 
-    def cancel_sm(self, entry: BindEntry, pdu: PDU) -> Reply:
+    def cancel_sm(self, entry: BindEntry, pdu: PDU) -> Reply | Deferred[Reply]:
         """Answer a cancel_sm, ending the matching pending messages DELETED."""
         p = pdu.params
         targets: list[MessageRecord]
         if p["message_id"]:
             record = self._own(entry, p["message_id"], p["source_addr"])
             if record is None:
+                if self._remote is not None and self._store.get(p["message_id"]) is None:
+                    return self._remote_cancel(entry, pdu)
                 return self._fail(pdu, CommandStatus.ESME_RCANCELFAIL)
             targets = [r for r in record.siblings or (record,) if r.state not in FINAL_STATES]
         else:
@@ -146,10 +163,12 @@ class Operations:
 
         return Reply(make_pdu(CommandId.cancel_sm_resp, pdu.sequence_number), on_sent=on_sent)
 
-    def replace_sm(self, entry: BindEntry, pdu: PDU) -> Reply:
+    def replace_sm(self, entry: BindEntry, pdu: PDU) -> Reply | Deferred[Reply]:
         """Answer a replace_sm."""
         p = pdu.params
         record = self._own(entry, p["message_id"], p["source_addr"])
+        if record is None and self._remote is not None and p["message_id"] and self._store.get(p["message_id"]) is None:
+            return self._remote_replace(entry, pdu)
         if record is None or record.state in FINAL_STATES:
             return self._fail(pdu, CommandStatus.ESME_RREPLACEFAIL)
         if p["registered_delivery"] & REGISTERED_DELIVERY_RECEIPT_MASK == 3:
@@ -169,6 +188,123 @@ class Operations:
             restart(record)
 
         return Reply(make_pdu(CommandId.replace_sm_resp, pdu.sequence_number), on_sent=on_sent)
+
+    # ------------------------------------------------------------------
+    # messages of the cluster's other processes (cluster_store)
+    # ------------------------------------------------------------------
+
+    def _asked(self, pdu: PDU, d: Deferred[Any], answer: Callable[[Any], Reply]) -> Deferred[Reply]:
+        """Bound the shared store's answer; unreachable: ESME_RSYSERR and one log line."""
+        d.addTimeout(self._remote_timeout, self._clock)
+
+        def unreachable(failure: Failure) -> Reply:
+            self.log.warn(
+                "{command} {message_id} refused: the cluster store did not answer ({error})",
+                command=pdu.name,
+                message_id=pdu.params["message_id"],
+                error=failure.getErrorMessage() or failure.type.__name__,
+            )
+            return self._fail(pdu, CommandStatus.ESME_RSYSERR)
+
+        return d.addCallbacks(answer, unreachable)
+
+    def _remote_query(self, entry: BindEntry, pdu: PDU) -> Deferred[Reply]:
+        assert self._remote is not None
+        p = pdu.params
+
+        def answer(shared: SharedMessage | None) -> Reply:
+            if shared is None:
+                return self._fail(pdu, CommandStatus.ESME_RQUERYFAIL)
+            final_date = ""
+            if shared.state in FINAL_STATES and shared.final_time is not None:
+                final_date = format_final_date(shared.final_time)
+            response = make_pdu(
+                CommandId.query_sm_resp,
+                pdu.sequence_number,
+                message_id=p["message_id"],
+                final_date=final_date,
+                message_state=shared.state,
+                error_code=min(shared.err, 255),
+            )
+            return Reply(response)
+
+        asked = self._remote.query(p["message_id"], entry.account.system_id, p["source_addr"])
+        return self._asked(pdu, asked, answer)
+
+    def _remote_cancel(self, entry: BindEntry, pdu: PDU) -> Deferred[Reply]:
+        assert self._remote is not None
+        p = pdu.params
+
+        def answer(cancelled: bool) -> Reply:
+            if not cancelled:
+                return self._fail(pdu, CommandStatus.ESME_RCANCELFAIL)
+            # the owning process ends it DELETED and sends its DELETED receipt, if asked for
+            return Reply(make_pdu(CommandId.cancel_sm_resp, pdu.sequence_number))
+
+        asked = self._remote.cancel(p["message_id"], entry.account.system_id, p["source_addr"], self._clock.seconds())
+        return self._asked(pdu, asked, answer)
+
+    def _remote_replace(self, entry: BindEntry, pdu: PDU) -> Deferred[Reply]:
+        assert self._remote is not None
+        p = pdu.params
+        now = self._clock.seconds()
+        # checked as for a message of this process, but answered only once the message is found
+        invalid = 0
+        scheduled: float | None = None
+        expires: float | None = None
+        if p["registered_delivery"] & REGISTERED_DELIVERY_RECEIPT_MASK == 3:
+            invalid = CommandStatus.ESME_RINVREGDLVFLG
+        else:
+            try:
+                scheduled, expires = times(p["schedule_delivery_time"], p["validity_period"], now, self._settings)
+            except Invalid as e:
+                invalid = e.status
+        replacement = Replacement(p["short_message"], p["registered_delivery"], scheduled, expires, now)
+
+        def answer(status: int) -> Reply:
+            if status:
+                return self._fail(pdu, status)
+            return Reply(make_pdu(CommandId.replace_sm_resp, pdu.sequence_number))
+
+        asked = self._remote.replace(p["message_id"], entry.account.system_id, p["source_addr"], replacement, invalid)
+        return self._asked(pdu, asked, answer)
+
+    def cancelled_elsewhere(self, key: str) -> bool:
+        """
+        Another process of the cluster cancelled a message of this one (the
+        shared store decided): end it DELETED, with its DELETED receipt if
+        registered_delivery asks for failures.  Whether it was pending here.
+        """
+        record = self._store.get(key)
+        if record is None or record.direction != "mt":
+            return False
+        targets = [r for r in record.siblings or (record,) if r.state not in FINAL_STATES]
+        lifecycle = self._lifecycle
+        for target in targets:
+            lifecycle.finish(
+                target, MessageState.DELETED, STAT_DEFAULT_ERR["DELETED"], reason="cancelled by cancel_sm",
+                receipt=False,
+            )  # fmt: skip
+        for target in targets:
+            lifecycle.final_receipt(target)
+        return bool(targets)
+
+    def replaced_elsewhere(self, key: str, replacement: Replacement) -> bool:
+        """
+        Another process of the cluster replaced a message of this one: new
+        content, and its receipt plan starts over.  Whether it was pending here.
+        """
+        record = self._store.get(key)
+        if record is None or record.direction != "mt" or record.state in FINAL_STATES:
+            return False
+        scheduled = replacement.schedule_time if replacement.schedule_time is not None else record.schedule_time
+        validity = replacement.validity_time if replacement.validity_time is not None else record.validity_time
+        params = {"registered_delivery": replacement.registered_delivery}
+        self.replace_content(
+            record, params, replacement.short_message, scheduled, validity, replacement.time, keep_coding=True
+        )
+        self._lifecycle.restart(record)
+        return True
 
     # ------------------------------------------------------------------
     # shared with submit_sm's replace_if_present_flag

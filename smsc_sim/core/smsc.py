@@ -35,12 +35,13 @@ from smsc_sim.core.admission import Admission
 from smsc_sim.core.billing import Balances, Networks
 from smsc_sim.core.binds import BindEntry, BindRegistry
 from smsc_sim.core.contracts import IThrottle
-from smsc_sim.core.ids import PROCESS_IDS, IdAllocator
+from smsc_sim.core.ids import PROCESS_IDS, IMessageNumbers
 from smsc_sim.core.journal import NO_JOURNAL, Handler, IMessageJournal
 from smsc_sim.core.lifecycle import Lifecycle
 from smsc_sim.core.mo import Originator
 from smsc_sim.core.operations import Operations
 from smsc_sim.core.reassembly import Reassembler
+from smsc_sim.core.remote import IClusterMessages
 from smsc_sim.core.router import Router
 from smsc_sim.core.store import MessageQuery, MessageRecord, MessageStore, matching, select
 from smsc_sim.core.submit import Submissions
@@ -82,7 +83,11 @@ class SMSCCore:
         (``cluster_store``); ``None``, the default, keeps the quota in this process
         and every bind decision synchronous.
     :param slot_owner: names this process in ``bind_slots`` (unique per process).
-    :param slot_timeout: seconds a bind waits for ``bind_slots`` before ESME_RSYSERR.
+    :param slot_timeout: seconds a bind (or an operation on another process's message)
+        waits for the cluster store before ESME_RSYSERR.
+    :param cluster_messages: the messages of the cluster's other processes, for
+        query_sm, cancel_sm and replace_sm (``cluster_store``); ``None``, the
+        default: every message of the cluster is in this process.
     :param throttle: the throttle of the cluster's submits; ``None``, the default, builds
         this process's in-memory :class:`~smsc_sim.core.throttle.Throttles`
         (a ``cluster_store`` gives one shared with the other processes).
@@ -100,12 +105,13 @@ class SMSCCore:
         events: EventBus,
         *,
         journal: IMessageJournal = NO_JOURNAL,
-        ids: IdAllocator = PROCESS_IDS,
+        ids: IMessageNumbers = PROCESS_IDS,
         balances: Balances | None = None,
         bind_slots: IBindSlots | None = None,
         slot_owner: str = "",
         slot_timeout: float = 2.0,
         throttle: IThrottle | None = None,
+        cluster_messages: IClusterMessages | None = None,
     ) -> None:
         self.name = name
         self.bind_slots = bind_slots
@@ -179,6 +185,8 @@ class SMSCCore:
             lifecycle=self.lifecycle,
             account=self.accounts.get,
             counters=self.counters,
+            remote=cluster_messages,
+            remote_timeout=slot_timeout,
         )
         self.submissions = Submissions(
             clock=clock,
@@ -209,16 +217,19 @@ class SMSCCore:
             router=self.router,
             counters=self.counters,
         )
-        handlers: dict[int, Handler] = {
+        submits: dict[int, Handler] = {
             CommandId.submit_sm: self.submissions.submit_sm,
             CommandId.data_sm: self.submissions.data_sm,
             CommandId.submit_multi: self.submissions.submit_multi,
-            CommandId.query_sm: self.operations.query_sm,
-            CommandId.cancel_sm: self.operations.cancel_sm,
-            CommandId.replace_sm: self.operations.replace_sm,
         }
-        # the journal may hold the acknowledgement of a new message until the message is durable
-        self._handlers = {command: journal.answering(handler) for command, handler in handlers.items()}
+        # the journal may hold the acknowledgement of a new message until the message is durable;
+        # query, cancel and replace make no new message (and may answer later: cluster_store)
+        self._handlers: dict[int, Callable[[BindEntry, PDU], Reply | Deferred[Reply]]] = {
+            command: journal.answering(handler) for command, handler in submits.items()
+        }
+        self._handlers[CommandId.query_sm] = self.operations.query_sm
+        self._handlers[CommandId.cancel_sm] = self.operations.cancel_sm
+        self._handlers[CommandId.replace_sm] = self.operations.replace_sm
 
     # ------------------------------------------------------------------
     # ICore
@@ -354,8 +365,13 @@ class SMSCCore:
         )
         return Reply(make_pdu(response_id(pdu.command_id), pdu.sequence_number, status))
 
-    def request(self, session: ISession, pdu: PDU) -> Reply:
-        """Decide on submit_sm, submit_multi, data_sm, query_sm, cancel_sm or replace_sm."""
+    def request(self, session: ISession, pdu: PDU) -> Reply | Deferred[Reply]:
+        """
+        Decide on submit_sm, submit_multi, data_sm, query_sm, cancel_sm or replace_sm.
+
+        The answer is a Deferred only for an operation on a message of
+        another process of the cluster (``cluster_messages``).
+        """
         entry = self.binds.entry(session.session_id)
         if entry is None:
             return Reply(make_pdu(response_id(pdu.command_id), pdu.sequence_number, CommandStatus.ESME_RINVBNDSTS))

@@ -38,7 +38,7 @@ from smsc_sim.core.admission import Admission
 from smsc_sim.core.billing import TAG_NETWORK, TAG_PRICE_REQUEST, Balances, Networks
 from smsc_sim.core.binds import BindEntry
 from smsc_sim.core.contracts import IThrottle
-from smsc_sim.core.ids import IdAllocator, digits_number, format_message_id
+from smsc_sim.core.ids import IMessageNumbers, NoIdAvailable, digits_number, format_message_id
 from smsc_sim.core.lifecycle import Lifecycle
 from smsc_sim.core.mo import address_kind
 from smsc_sim.core.operations import Operations
@@ -118,7 +118,7 @@ class Submissions:
         clock: IReactorTime,
         settings: CoreSettings,
         scenario: IScenario,
-        ids: IdAllocator,
+        ids: IMessageNumbers,
         admission: Admission,
         lifecycle: Lifecycle,
         reassembler: Reassembler,
@@ -244,7 +244,11 @@ class Submissions:
         if early is not None:
             return early
         plan = verdict.receipt or scenario.default_receipt()
-        number = self._ids.next(now)
+        try:
+            number = self._ids.next(now)
+        except NoIdAvailable:
+            # the cluster's shared counter is out of reach (its source logs it once)
+            return self.refuse(pdu, CommandStatus.ESME_RSYSERR)
         if entry.account.message_id_digits:
             number = digits_number(number)
         message_id = format_message_id(number, settings.message_id_format)
@@ -355,7 +359,10 @@ class Submissions:
             record.rule = verdict.rule
             on_sent = _bound(self._lifecycle.restart, record)
         else:
-            number = self._ids.next(now)
+            try:
+                number = self._ids.next(now)
+            except NoIdAvailable:
+                return self.refuse(pdu, CommandStatus.ESME_RSYSERR)
             if account.message_id_digits:
                 number = digits_number(number)
             message_id = format_message_id(number, settings.message_id_format)

@@ -22,7 +22,7 @@ from twisted.internet.interfaces import IReactorTime
 from smsc_sim.config import AccountSettings
 from smsc_sim.contracts import ReceiptPlan
 from smsc_sim.core.delivery import Delivery
-from smsc_sim.core.ids import IdAllocator, counted
+from smsc_sim.core.ids import IMessageNumbers, counted
 from smsc_sim.core.lifecycle import Lifecycle
 from smsc_sim.core.reassembly import Reassembler
 from smsc_sim.core.router import Router
@@ -37,7 +37,7 @@ def restore(
     *,
     clock: IReactorTime,
     final_ttl: float,
-    ids: IdAllocator,
+    ids: IMessageNumbers,
     store: MessageStore,
     account: Callable[[str], AccountSettings | None],
     reassembler: Reassembler,

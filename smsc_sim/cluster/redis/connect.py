@@ -19,6 +19,8 @@ from smsc_sim.cluster.redis.throttle import RedisThrottles
 from smsc_sim.cluster.redis.control import RedisControl, decode
 from smsc_sim.cluster.redis.snapshots import RedisSnapshots
 from smsc_sim.cluster.redis.subscriber import RedisSubscriber
+from smsc_sim.cluster.redis.messages import SharedMessages
+from smsc_sim.cluster.redis.operations import OwnerInbox
 from smsc_sim.config_checks import parse_redis_url
 
 
@@ -77,6 +79,16 @@ class RedisClusterStore:
         #: each cluster's snapshots (this process's part, the others')
         self.snapshots: dict[str, RedisSnapshots] = {}
         self._subscriber: RedisSubscriber | None = None
+        self.messages: dict[str, SharedMessages] = {}
+        #: seconds between two checks that Redis still holds this process's message records
+        self.records_check = 5.0
+
+        def blocking() -> Any:
+            # a connection of its own: a blocking pop holds the connection it is sent on
+            return txredisapi.lazyConnection(host, port, dbid=db, reconnect=True, connectTimeout=2)
+
+        #: pops the cancels and replaces other processes decided on this process's messages
+        self.inbox = OwnerInbox(blocking, clock)
 
     def slots_for(self, cluster: str) -> RedisBindSlots:
         """The bind slots of one cluster (made once)."""
@@ -101,6 +113,7 @@ class RedisClusterStore:
                 self._connection, self._clock, cluster, self.owner, share=min(share, 1.0)
             )
         return throttle
+
     def control_for(
         self, cluster: str, apply: Callable[[dict[str, Any]], None], resync: Callable[[], object]
     ) -> RedisControl:
@@ -156,6 +169,19 @@ class RedisClusterStore:
                 return False, f"the cluster store {self.url} does not answer: {reason}"
         return True, None
 
+    def messages_for(self, cluster: str, final_ttl: float) -> SharedMessages:
+        """
+        The messages of one cluster (made once): ids, the journal of summaries, other processes' messages.
+
+        :param final_ttl: seconds a final message's summary is kept (``store_final_ttl``).
+        """
+        messages = self.messages.get(cluster)
+        if messages is None:
+            messages = self.messages[cluster] = SharedMessages(
+                self._connection, self._clock, cluster, self.owner, final_ttl, self.inbox
+            )
+        return messages
+
     def start(self) -> None:
         """Start refreshing the leases of this process's binds, listening for control and sharing snapshots."""
         for slots in self.bind_slots.values():
@@ -164,6 +190,9 @@ class RedisClusterStore:
             self._subscriber.start()
         for snapshots in self.snapshots.values():
             snapshots.start()
+        for messages in self.messages.values():
+            messages.start(self.records_check)
+        self.inbox.start()
 
     def stop(self) -> None:
         """Stop refreshing and close the connection (the leases left run out)."""
@@ -175,4 +204,7 @@ class RedisClusterStore:
             snapshots.stop()
         if self._subscriber is not None:
             self._subscriber.stop()
+        for messages in self.messages.values():
+            messages.stop()
+        self.inbox.stop()
         self._connection.disconnect()

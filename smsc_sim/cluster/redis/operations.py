@@ -1,0 +1,268 @@
+"""
+query_sm, cancel_sm and replace_sm on a message another process of the
+cluster accepted, decided in Redis, and carried out by the owner.
+
+The message's summary is its hash (:mod:`smsc_sim.cluster.redis.records`).
+A query reads it.  A cancel or a replace is one Lua script: only a message
+of the account, from the same source address, still in a non-final state
+changes, and the same script pushes the operation onto the owner's inbox,
+the list ``smsc-sim:{cluster}:owner:{owner}:ops``.  Each process pops its
+own inbox (BLPOP on a connection of its own) and applies what it finds to
+its local message: a cancelled message ends DELETED (its pending receipt is
+never sent), a replaced one gets its new content and a new receipt plan.  A
+list, not pub/sub: an operation pushed while the owner's connection is down
+waits for it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Protocol
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from smsc_sim.cluster.redis.records import FINAL_STATE_NAMES, record_key
+from smsc_sim.core.remote import Replacement, SharedMessage
+from smsc_sim.smpp.constants import CommandStatus, MessageState
+
+__all__ = ["OwnerInbox", "RedisClusterMessages", "inbox_key"]
+
+_LUA_FINAL = "{" + ", ".join(f"{name}=true" for name in FINAL_STATE_NAMES) + "}"
+
+#: how long an operation waits in the inbox of a process that never pops it (dead), in ms
+INBOX_TTL_MS = 3_600_000
+
+# KEYS[1] the message's hash; ARGV: account, source_addr, the inbox prefix, the operation (JSON),
+# then the hash fields to set (pairs).  1: changed and pushed; 0: unknown, not the account's, or final.
+_CHANGE = (
+    "local final = " + _LUA_FINAL + """
+local h = redis.call('HMGET', KEYS[1], 'state', 'account', 'source_addr', 'owner')
+if not h[1] or h[2] ~= ARGV[1] or h[3] ~= ARGV[2] or final[h[1]] then
+    return 0
+end
+local check = tonumber(ARGV[5])
+if check ~= 0 then
+    return check
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+local inbox = ARGV[3] .. h[4] .. ':ops'
+redis.call('RPUSH', inbox, ARGV[4])
+redis.call('PEXPIRE', inbox, """
+    + str(INBOX_TTL_MS)
+    + """)
+return -1
+"""
+)
+
+
+# KEYS[1] the message's hash; ARGV: account, source_addr.  Compared here, as stored: the client turns
+# replies that look like numbers into numbers, and "0049..." is not 49...
+_QUERY = """
+local h = redis.call('HMGET', KEYS[1], 'state', 'account', 'source_addr', 'final_time', 'err')
+if not h[1] or h[2] ~= ARGV[1] or h[3] ~= ARGV[2] then
+    return false
+end
+return {h[1], h[4] or '', h[5] or '0'}
+"""
+
+
+def inbox_key(cluster: str, owner: str) -> str:
+    """The list of operations other processes decided on ``owner``'s messages."""
+    return f"smsc-sim:{cluster}:owner:{owner}:ops"
+
+
+class _Commands(Protocol):
+    def eval(self, script: str, keys: list[str] = ..., args: list[Any] = ...) -> Deferred[Any]:
+        """EVAL."""
+
+
+
+def _time(value: Any) -> float | None:
+    return None if value in (None, "") else float(value)
+
+
+def _fixed(value: float) -> str:
+    return f"{value:.3f}"
+
+
+class RedisClusterMessages:
+    """
+    :class:`~smsc_sim.core.remote.IClusterMessages` on Redis.
+
+    :param redis: a txredisapi connection.
+    :param cluster: the cluster's name.
+    """
+
+    def __init__(self, redis: _Commands, cluster: str) -> None:
+        self._redis = redis
+        self._cluster = cluster
+        self._inboxes = f"smsc-sim:{cluster}:owner:"
+
+    def query(self, message_id: str, account: str, source_addr: str) -> Deferred[SharedMessage | None]:
+        """The message's state from its hash; ``None`` when unknown or not the account's."""
+        d = self._redis.eval(_QUERY, [record_key(self._cluster, message_id)], [account, source_addr])
+
+        def read(values: Any) -> SharedMessage | None:
+            if not values:
+                return None
+            state, final_time, err = values
+            try:
+                value = MessageState[str(state)]
+            except KeyError:
+                return None
+            return SharedMessage(int(value), _time(final_time), int(err or 0))
+
+        return d.addCallback(read)
+
+    def cancel(self, message_id: str, account: str, source_addr: str, time: float) -> Deferred[bool]:
+        """End it DELETED in Redis and tell its owner; whether it was pending and the account's."""
+        operation = json.dumps({"op": "cancel", "key": message_id})
+        d = self._change(message_id, account, source_addr, operation, 0,
+                         ["state", "DELETED", "final_time", _fixed(time), "err", 0])  # fmt: skip
+        return d.addCallback(lambda result: int(result) == -1)
+
+    def replace(
+        self, message_id: str, account: str, source_addr: str, replacement: Replacement, invalid: int
+    ) -> Deferred[int]:
+        """Replace it in Redis and tell its owner: 0, ESME_RREPLACEFAIL, or ``invalid``."""
+        r = replacement
+        operation = json.dumps(
+            {
+                "op": "replace",
+                "key": message_id,
+                "short_message": r.short_message.hex(),
+                "registered_delivery": r.registered_delivery,
+                "schedule_time": r.schedule_time,
+                "validity_time": r.validity_time,
+                "time": r.time,
+            }
+        )
+        fields: list[Any] = ["state", "ENROUTE", "short_message", r.short_message.hex(),
+                             "registered_delivery", r.registered_delivery, "replaced_time", _fixed(r.time)]  # fmt: skip
+        if r.schedule_time is not None:
+            fields += ["schedule_time", _fixed(r.schedule_time)]
+        if r.validity_time is not None:
+            fields += ["validity_time", _fixed(r.validity_time)]
+        d = self._change(message_id, account, source_addr, operation, invalid, fields)
+
+        def status(result: Any) -> int:
+            result = int(result)
+            if result == -1:
+                return 0
+            return CommandStatus.ESME_RREPLACEFAIL if result == 0 else result
+
+        return d.addCallback(status)
+
+    def _change(
+        self, message_id: str, account: str, source_addr: str, operation: str, check: int, fields: list[Any]
+    ) -> Deferred[Any]:
+        key = record_key(self._cluster, message_id)
+        return self._redis.eval(_CHANGE, [key], [account, source_addr, self._inboxes, operation, check, *fields])
+
+
+class IOwnedMessages(Protocol):
+    """What the owner does with an operation another process decided (the core's operations)."""
+
+    def cancelled_elsewhere(self, key: str) -> bool:
+        """End the local message DELETED."""
+
+    def replaced_elsewhere(self, key: str, replacement: Replacement) -> bool:
+        """Give the local message its new content and plan."""
+
+
+class OwnerInbox:
+    """
+    Pops this process's inboxes (one per cluster) and applies each operation
+    to the local message.
+
+    :param connect: opens the connection the blocking pop holds.
+    :param clock: spaces out the retries when Redis is away.
+    :param wait: seconds one BLPOP blocks before it starts over.
+    """
+
+    log = Logger()
+
+    def __init__(self, connect: Callable[[], Any], clock: IReactorTime, *, wait: int = 1) -> None:
+        self._connect = connect
+        self._clock = clock
+        self._wait = wait
+        self._targets: dict[str, IOwnedMessages] = {}
+        self._connection: Any = None
+        self._retry: IDelayedCall | None = None
+        self._running = False
+        self._failing = False
+        #: operations applied (counted whether or not the message was still pending here)
+        self.applied = 0
+
+    def serve(self, key: str, target: IOwnedMessages) -> None:
+        """Apply the operations of inbox ``key`` to ``target``."""
+        self._targets[key] = target
+
+    def start(self) -> None:
+        """Start popping (nothing to do without an inbox)."""
+        if self._running or not self._targets:
+            return
+        self._running = True
+        self._connection = self._connect()
+        self._pop()
+
+    def stop(self) -> None:
+        """Stop popping and close the connection."""
+        self._running = False
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+        self._retry = None
+        if self._connection is not None:
+            self._connection.disconnect()
+            self._connection = None
+
+    def _pop(self) -> None:
+        self._retry = None
+        if not self._running or self._connection is None:
+            return
+        d = self._connection.blpop(list(self._targets), timeout=self._wait)
+        d.addCallbacks(self._popped, self._failed)
+
+    def _popped(self, result: Any) -> None:
+        if self._failing:
+            self._failing = False
+            self.log.info("cluster inbox: the cluster store answers again")
+        if result:
+            key, value = result
+            try:
+                self._apply(self._targets[str(key)], str(value))
+            except Exception:
+                self.log.failure("cluster inbox: operation {value!r} not applied", value=value)
+        self._pop()
+
+    def _failed(self, failure: Failure) -> None:
+        if not self._running:
+            return
+        if not self._failing:
+            self._failing = True
+            self.log.warn(
+                "cluster inbox: the cluster store did not answer ({error}); cancels and replaces made through "
+                "other processes wait in Redis",
+                error=failure.getErrorMessage() or failure.type.__name__,
+            )
+        self._retry = self._clock.callLater(1.0, self._pop)
+
+    def _apply(self, target: IOwnedMessages, value: str) -> None:
+        operation = json.loads(value)
+        self.applied += 1
+        if operation["op"] == "cancel":
+            target.cancelled_elsewhere(operation["key"])
+        elif operation["op"] == "replace":
+            target.replaced_elsewhere(
+                operation["key"],
+                Replacement(
+                    bytes.fromhex(operation["short_message"]),
+                    int(operation["registered_delivery"]),
+                    operation["schedule_time"],
+                    operation["validity_time"],
+                    float(operation["time"]),
+                ),
+            )

@@ -1,0 +1,255 @@
+"""
+Messages across SMPP1 and SMPP2 run as two twistd processes sharing one
+redis-server (``--cluster-store redis://...``, ``--instances``), driven with
+raw PDUs as an ESME bound to both: message ids never collide, and
+query_sm, cancel_sm and replace_sm through SMPP2 reach a message submitted
+through SMPP1.  redis-server must be installed (``scripts/install-redis.sh``);
+when it is not, these tests fail saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import wire
+from tests.redis_harness import RedisServer, free_port
+
+REPO = Path(__file__).resolve().parent.parent
+#: seconds from submit_sm_resp to the DELIVRD receipt in the scenario of these tests
+RECEIPT_DELAY = 3.0
+
+pytestmark = pytest.mark.integration
+
+SCENARIO = f"""
+name: cross-process
+description: every submit accepted, DELIVRD {RECEIPT_DELAY:g} s later, no throttle
+throttle: off
+receipt:
+  stat: DELIVRD
+  delay: {RECEIPT_DELAY:g}s
+"""
+
+
+def _twistd(instance: str, store: str, ports: dict[str, int], scenario: Path) -> subprocess.Popen[bytes]:
+    """One process of the cluster NA running only ``instance``; both processes get the same config."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "-n", "--pidfile=", "smsc-sim",
+         "--api", "none", "--no-conformance-judge", "--cluster-store", store, "--instances", instance,
+         "--scenario", str(scenario),
+         "--smpp1", f"tcp:{ports['SMPP1']}:interface=127.0.0.1",
+         "--smpp2", f"tcp:{ports['SMPP2']}:interface=127.0.0.1",
+         "--smpp0", f"tcp:{ports['SMPP0']}:interface=127.0.0.1"],  # fmt: skip
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            return
+        except OSError:
+            if process.poll() is not None:
+                output = process.stdout.read().decode() if process.stdout else ""
+                raise AssertionError(f"twistd ended (status {process.returncode}):\n{output}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"twistd did not listen on {port} within 20 s")
+            time.sleep(0.05)
+
+
+class Esme:
+    """One bound transceiver connection, raw PDUs; deliver_sm are answered and kept."""
+
+    def __init__(self, port: int) -> None:
+        self.connection = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buffer = b""
+        self.sequence = 1
+        #: the short_message of every deliver_sm received
+        self.receipts: list[bytes] = []
+        self.connection.sendall(wire.bind(0x09, 1))
+        command_id, status, _seq, _body = self.read()
+        assert (command_id, status) == (0x80000009, 0)
+
+    def read(self, within: float = 10.0) -> tuple[int, int, int, bytes]:
+        """The next PDU other than a deliver_sm (those are answered and kept)."""
+        deadline = time.monotonic() + within
+        while True:
+            pdu = self.poll(max(0.0, deadline - time.monotonic()))
+            assert pdu is not None, "no PDU within the time allowed"
+            if pdu[0] != 0x00000005:
+                return pdu
+
+    def poll(self, within: float) -> tuple[int, int, int, bytes] | None:
+        """The next PDU within ``within`` seconds, or ``None``; a deliver_sm is answered and kept."""
+        deadline = time.monotonic() + within
+        while True:
+            if len(self.buffer) >= 16:
+                length = struct.unpack(">I", self.buffer[:4])[0]
+                if len(self.buffer) >= length:
+                    data, self.buffer = self.buffer[:length], self.buffer[length:]
+                    _length, command_id, status, sequence = struct.unpack(">IIII", data[:16])
+                    body = data[16:]
+                    if command_id == 0x00000005:
+                        short_message = wire.deliver_sm_fields(body)["short_message"]
+                        assert isinstance(short_message, bytes)
+                        self.receipts.append(short_message)
+                        self.connection.sendall(wire.frame(0x80000005, sequence, wire.cstr("")))
+                    return command_id, status, sequence, body
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            readable, _, _ = select.select([self.connection], [], [], left)
+            if readable:
+                chunk = self.connection.recv(65536)
+                assert chunk, "the connection closed"
+                self.buffer += chunk
+
+    def call(self, command_id: int, body: bytes) -> tuple[int, bytes]:
+        """Send a request and read its response: its status and body."""
+        self.sequence += 1
+        self.connection.sendall(wire.frame(command_id, self.sequence, body))
+        response_id, status, sequence, response = self.read()
+        assert (response_id, sequence) == (command_id | 0x80000000, self.sequence)
+        return status, response
+
+    def submits(self, count: int, registered_delivery: int = 0, batch: int = 10) -> list[str]:
+        """``count`` submit_sm, ``batch`` at a time; their message_ids."""
+        ids: list[str] = []
+        while len(ids) < count:
+            n = min(batch, count - len(ids))
+            first = self.sequence + 1
+            self.sequence += n
+            self.connection.sendall(
+                b"".join(wire.submit_sm(sequence=first + i, registered_delivery=registered_delivery) for i in range(n))
+            )
+            for _ in range(n):
+                command_id, status, _seq, body = self.read()
+                assert (command_id, status) == (0x80000004, 0)
+                ids.append(wire.read_cstr(body)[0])
+        return ids
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _query(message_id: str) -> bytes:
+    return wire.cstr(message_id) + b"\x01\x01" + wire.cstr("447700900001")
+
+
+def _query_state(esme: Esme, message_id: str) -> tuple[int, int, str]:
+    """query_sm: its status, message_state and final_date."""
+    status, body = esme.call(0x00000003, _query(message_id))
+    if status:
+        return status, 0, ""
+    _id, o = wire.read_cstr(body)
+    final_date, o = wire.read_cstr(body, o)
+    return status, body[o], final_date
+
+
+def _cancel(message_id: str) -> bytes:
+    source = b"\x01\x01" + wire.cstr("447700900001")
+    return wire.cstr("") + wire.cstr(message_id) + source + b"\x01\x01" + wire.cstr("447700900002")
+
+
+def _replace(message_id: str, text: bytes, registered_delivery: int) -> bytes:
+    return (
+        wire.cstr(message_id) + b"\x01\x01" + wire.cstr("447700900001") + wire.cstr("") + wire.cstr("")
+        + bytes([registered_delivery, 0, len(text)]) + text
+    )  # fmt: skip
+
+
+def _receipt_of(receipts: list[bytes], message_id: str) -> list[bytes]:
+    """The receipts whose ``id:`` is the message's (decimal in the receipt, hex in submit_sm_resp)."""
+    tag = f"id:{int(message_id, 16)} ".encode()
+    return [receipt for receipt in receipts if receipt.startswith(tag)]
+
+
+@pytest.fixture
+def esmes(tmp_path: Path) -> Iterator[tuple[Esme, Esme]]:
+    """An ESME bound to the SMPP1 process and to the SMPP2 process of one cluster."""
+    scenario = tmp_path / "cross-process.yaml"
+    scenario.write_text(SCENARIO)
+    ports = {name: free_port() for name in ("SMPP1", "SMPP2", "SMPP0")}
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    opened: list[Esme] = []
+    with RedisServer(tmp_path) as redis:
+        try:
+            for name in ("SMPP1", "SMPP2"):
+                processes[name] = _twistd(name, redis.url, ports, scenario)
+            for name, process in processes.items():
+                _wait_listening(ports[name], process)
+            opened.append(Esme(ports["SMPP1"]))
+            opened.append(Esme(ports["SMPP2"]))
+            yield opened[0], opened[1]
+        finally:
+            for esme in opened:
+                esme.close()
+            for process in processes.values():
+                if process.poll() is None:
+                    process.kill()
+                process.wait(timeout=10)
+                if process.stdout is not None:
+                    process.stdout.close()
+
+
+def test_message_ids_never_collide_across_processes(esmes: tuple[Esme, Esme]) -> None:
+    """
+    300 submit_sm through SMPP1 and 300 through SMPP2, interleaved: the 600
+    message_ids are distinct, each 16 upper-case hex digits.
+    """
+    smpp1, smpp2 = esmes
+    ids: list[str] = []
+    for _round in range(3):
+        ids += smpp1.submits(100)
+        ids += smpp2.submits(100)
+    assert len(ids) == 600
+    assert len(set(ids)) == 600
+    assert all(len(i) == 16 and int(i, 16) >> 56 == 0x0B and i == i.upper() for i in ids)
+
+
+def test_query_cancel_and_replace_through_the_other_process(esmes: tuple[Esme, Esme]) -> None:
+    """
+    Three messages submitted through SMPP1 with a DELIVRD receipt due 3 s
+    later.  Through SMPP2: query_sm of the first answers ENROUTE, cancel_sm of
+    it is accepted, and replace_sm of the second (no receipt asked any more)
+    is accepted.  Then the first gets only its DELETED receipt (never
+    DELIVRD), the second none, the third (untouched) its DELIVRD; query_sm
+    through SMPP2 answers DELETED for the first, DELIVERED for the second.
+    """
+    smpp1, smpp2 = esmes
+    cancelled, replaced, untouched = smpp1.submits(3, registered_delivery=1)
+    time.sleep(0.2)  # the records reach Redis at the end of SMPP1's turn
+    assert _query_state(smpp2, cancelled) == (0, 1, "")  # ENROUTE
+    assert smpp2.call(0x00000008, _cancel(cancelled))[0] == 0
+    assert smpp2.call(0x00000008, _cancel(cancelled))[0] == 0x11  # ESME_RCANCELFAIL: already final
+    assert smpp2.call(0x00000007, _replace(replaced, b"replaced text", 0))[0] == 0
+    deadline = time.monotonic() + RECEIPT_DELAY + 3
+    while time.monotonic() < deadline:
+        smpp1.poll(0.1)
+        smpp2.poll(0.1)
+    receipts = smpp1.receipts + smpp2.receipts
+    first = _receipt_of(receipts, cancelled)
+    assert len(first) == 1 and b"stat:DELETED" in first[0], receipts
+    assert _receipt_of(receipts, replaced) == [], receipts
+    third = _receipt_of(receipts, untouched)
+    assert len(third) == 1 and b"stat:DELIVRD" in third[0], receipts
+    status, state, final_date = _query_state(smpp2, cancelled)
+    assert (status, state) == (0, 4) and len(final_date) == 16  # DELETED
+    assert _query_state(smpp2, replaced)[:2] == (0, 2)  # DELIVERED
+    # a message nobody submitted: ESME_RQUERYFAIL from either process
+    assert _query_state(smpp2, "0B00000000000001")[0] == 0x67
+    assert _query_state(smpp1, "0B00000000000001")[0] == 0x67
