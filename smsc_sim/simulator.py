@@ -148,6 +148,8 @@ class Simulator(MultiService):
             )
             if self.journal is not None:
                 self._cluster_journals[cluster].attach_store(core.store)
+            if self.cluster_store is not None:
+                self.cluster_store.deliveries_for(cluster).attach(core.router, core.lifecycle)
             self.cores[cluster] = core
             for settings in members:
                 if running and settings.name not in running:
