@@ -244,3 +244,27 @@ async def test_redis_down_deliveries_wait_and_go_when_it_is_back(
         globalLogPublisher.removeObserver(observe)
         smpp1.stop()
         smpp2.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_reset_forgets_what_this_process_held_and_owed(connections: list[Any]) -> None:
+    """
+    A reset of SMPP2 while it holds an unanswered delivery and owes a receipt:
+    the entry leaves the stream and the owed record is gone, so no other
+    process sends either later.
+    """
+    smpp1, _router1 = _process(connections[0], "p1")
+    smpp2, router2 = _process(connections[1], "p2", "acct")
+    try:
+        smpp1.publish(_receipt("held"))
+        smpp2.owe(_receipt("owed"), time.time() + 60, "DELIVERED")
+        await _until(lambda: len(router2.taken) == 1)
+        await _sleep(0.1)
+        assert await connections[2].execute_command("ZCARD", "smsc-sim:NA:owed:p2") == 1
+        smpp2.reset()
+        await _sleep(0.3)
+        assert await connections[2].execute_command("XLEN", "smsc-sim:NA:deliveries:acct") == 0
+        assert await connections[2].execute_command("ZCARD", "smsc-sim:NA:owed:p2") == 0
+    finally:
+        smpp1.stop()
+        smpp2.stop()

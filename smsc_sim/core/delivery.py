@@ -69,6 +69,9 @@ class SharedDeliveries(Protocol):
     def settle(self, delivery: Delivery) -> None:
         """The delivery ended here (answered, failed or dropped): the cluster owes it no more."""
 
+    def reset(self) -> None:
+        """The router forgot its deliveries (a reset): the cluster owes none of this process's any more."""
+
 
 class OwedReceipts(Protocol):
     """

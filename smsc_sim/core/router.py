@@ -406,3 +406,5 @@ class Router:
         self._pending_total = 0
         self._epoch += 1
         self.counters.clear()
+        if self.shared is not None:
+            self.shared.reset()

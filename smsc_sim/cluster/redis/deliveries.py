@@ -265,6 +265,7 @@ class RedisDeliveries:
         #: when Redis last answered a lease refresh after not answering (dead owners are taken a lease later)
         self._healthy_since: float | None = None
         self._unreachable = False
+        self._stopped = False
         self.dropped = 0
         self._poll_loop = LoopingCall(self._poll)
         self._poll_loop.clock = clock
@@ -289,13 +290,18 @@ class RedisDeliveries:
 
     def start(self) -> None:
         """Start the lease and the polls."""
+        self._stopped = False
         if not self._alive_loop.running:
             self._alive_loop.start(self._lease / 3, now=True)
         if not self._poll_loop.running:
             self._poll_loop.start(self._poll_interval, now=False)
 
     def stop(self) -> None:
-        """Stop polling and refreshing: what this process owes is taken over once its lease runs out."""
+        """
+        Stop polling and refreshing, after sending what waits: what this process still owes
+        (receipts not due or not answered, entries read) is taken over once its lease runs out.
+        """
+        self._stopped = True
         for loop in (self._alive_loop, self._poll_loop):
             if loop.running:
                 loop.stop()
@@ -303,6 +309,8 @@ class RedisDeliveries:
             self._flush_call.cancel()
         self._flush_call = None
         self._timeline.clear()
+        if self._applying is None and self._ops:
+            self._flush()
 
     # ------------------------------------------------------------------
     # SharedDeliveries and OwedReceipts
@@ -326,6 +334,16 @@ class RedisDeliveries:
         if entry is not None:
             self._held.pop(entry, None)
             self._queue("A", delivery.account, "", "", entry)
+
+    def reset(self) -> None:
+        """The router forgot its deliveries: acknowledge the entries it held, forget the receipts owed."""
+        for entry, (account, _since) in self._held.items():
+            self._queue("A", account, "", "", entry)
+        for message_id in self._planned:
+            self._queue("S", "", message_id, "", "")
+        self._held.clear()
+        self._planned.clear()
+        self._timeline.clear()
 
     def owe(self, delivery: Delivery, due: float, state: str) -> None:
         """Record a final receipt owed, due at ``due``."""
@@ -362,7 +380,7 @@ class RedisDeliveries:
                     cluster=self.cluster,
                     dropped=self.dropped,
                 )
-        if self._flush_call is None and self._applying is None:
+        if self._flush_call is None and self._applying is None and not self._stopped:
             self._flush_call = self._clock.callLater(0, self._flush)
 
     def _flush(self) -> None:
@@ -392,7 +410,7 @@ class RedisDeliveries:
             if slow.active():
                 slow.cancel()
             self._applying = None
-            if self._ops and self._flush_call is None and not self._unreachable:
+            if self._ops and self._flush_call is None and not self._unreachable and not self._stopped:
                 self._flush_call = self._clock.callLater(0, self._flush)
 
         d.addCallbacks(applied, failed).addBoth(done)
