@@ -242,7 +242,7 @@ class Config:
     store: str = "memory"
     #: where the state shared by the processes of a cluster lives: ``memory`` (one process, the
     #: default) or ``redis://HOST:PORT/DB`` (every cluster of this process, keyed by cluster name;
-    #: so far the bind quota only, see docs/cluster.md)
+    #: so far the bind quota, receipts and MO, see docs/cluster.md)
     cluster_store: str = "memory"
     #: the instances this process runs (``--instances SMPP1``), by name; empty = every configured one
     run_instances: tuple[str, ...] = ()

@@ -109,25 +109,36 @@ end
 return added
 """
 
-# ARGV: prefix, group, owner, count, min idle in ms, then the accounts with a session here.
-# Per account: make the group if needed, take over entries idle for a lease (their reader died),
-# then read new ones.  Returns account, id, data, ... (entries deleted meanwhile are skipped).
+# ARGV: prefix, group, owner, count, min idle in ms (0: take nothing over), then the accounts with
+# a session here.  Per account: make the group if needed, take over entries idle for a lease (their
+# reader died; the pending list is walked from its start, a bounded number of steps), then read new
+# ones.  Returns account, id, data, ... (entries deleted meanwhile are skipped).
 _READ = """
-local p, group, owner, count, idle = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local p, group, owner, count, idle = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local out = {}
 for i = 6, #ARGV do
     local stream = p .. 'deliveries:' .. ARGV[i]
     pcall(redis.call, 'XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
-    local claimed = redis.call('XAUTOCLAIM', stream, group, owner, idle, '0-0', 'COUNT', count)
-    for _, entry in ipairs(claimed[2]) do
-        if entry[2] then
-            table.insert(out, ARGV[i]); table.insert(out, entry[1]); table.insert(out, entry[2][2])
-        end
+    local taken = 0
+    if idle ~= '0' then
+        local cursor, steps = '0-0', 0
+        repeat
+            local claimed = redis.call('XAUTOCLAIM', stream, group, owner, idle, cursor, 'COUNT', count)
+            cursor, steps = claimed[1], steps + 1
+            for _, entry in ipairs(claimed[2]) do
+                if entry[2] then
+                    table.insert(out, ARGV[i]); table.insert(out, entry[1]); table.insert(out, entry[2][2])
+                    taken = taken + 1
+                end
+            end
+        until cursor == '0-0' or steps >= 20 or taken >= count
     end
-    local read = redis.call('XREADGROUP', 'GROUP', group, owner, 'COUNT', count, 'STREAMS', stream, '>')
-    if read then
-        for _, entry in ipairs(read[1][2]) do
-            table.insert(out, ARGV[i]); table.insert(out, entry[1]); table.insert(out, entry[2][2])
+    if taken < count then
+        local read = redis.call('XREADGROUP', 'GROUP', group, owner, 'COUNT', count - taken, 'STREAMS', stream, '>')
+        if read then
+            for _, entry in ipairs(read[1][2]) do
+                table.insert(out, ARGV[i]); table.insert(out, entry[1]); table.insert(out, entry[2][2])
+            end
         end
     end
 end
@@ -257,6 +268,7 @@ class RedisDeliveries:
         self._flush_call: IDelayedCall | None = None
         self._applying: Deferred[Any] | None = None
         self._reading = False
+        self._last_takeover = float("-inf")
         #: the state of the owed receipt recorded for each message of this process
         self._planned: dict[str, str] = {}
         #: stream entries read here and not ended yet: their account and when they were read
@@ -448,9 +460,13 @@ class RedisDeliveries:
         if not accounts:
             return
         self._reading = True
-        d = self._redis.eval(
-            _READ, [], [self._prefix, GROUP, self.owner, self._count, self._lease_ms, *accounts]
-        )
+        # taking over a dead reader's entries walks the pending lists: a few times per lease is enough
+        now = self._clock.seconds()
+        idle = 0
+        if now - self._last_takeover >= self._lease / 6:
+            self._last_takeover = now
+            idle = self._lease_ms
+        d = self._redis.eval(_READ, [], [self._prefix, GROUP, self.owner, self._count, idle, *accounts])
 
         def read(result: Any) -> None:
             self._reading = False
