@@ -268,3 +268,17 @@ async def test_reset_forgets_what_this_process_held_and_owed(connections: list[A
     finally:
         smpp1.stop()
         smpp2.stop()
+
+
+def test_lease_variable() -> None:
+    """SMSC_SIM_CLUSTER_LEASE sets the lease in seconds; a bad value is a one-line error naming the variable."""
+    from smsc_sim.cluster.redis.connect import ClusterStoreError, lease_from_environ
+
+    assert lease_from_environ({}) == 10.0
+    assert lease_from_environ({"SMSC_SIM_CLUSTER_LEASE": "2.5"}) == 2.5
+    for bad in ("0", "-1", "soon", "7200"):
+        with pytest.raises(ClusterStoreError) as caught:
+            lease_from_environ({"SMSC_SIM_CLUSTER_LEASE": bad})
+        assert str(caught.value) == (
+            f"SMSC_SIM_CLUSTER_LEASE={bad!r}: expected seconds, a number > 0 and <= 3600"
+        )
