@@ -282,3 +282,36 @@ def test_lease_variable() -> None:
         assert str(caught.value) == (
             f"SMSC_SIM_CLUSTER_LEASE={bad!r}: expected seconds, a number > 0 and <= 3600"
         )
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_key_of_another_type_refuses_only_its_own_delivery(connections: list[Any]) -> None:
+    """
+    Someone wrote a string where one account's stream should be: that
+    account's delivery is refused (one error line), and the deliveries handed
+    over in the same turn for another account still arrive.
+    """
+    lines: list[str] = []
+
+    def observe(event: dict[str, Any]) -> None:
+        from twisted.logger import formatEvent
+
+        lines.append(formatEvent(event))
+
+    await connections[2].execute_command("SET", "smsc-sim:NA:deliveries:broken", "not a stream")
+    globalLogPublisher.addObserver(observe)
+    smpp1, _router1 = _process(connections[0], "p1")
+    smpp2, router2 = _process(connections[1], "p2", "acct")
+    try:
+        smpp1.publish(_receipt("1"))
+        smpp1.publish(_receipt("lost", account="broken"))
+        smpp1.publish(_receipt("2"))
+        await _until(lambda: len(router2.taken) == 2)
+        assert [d.message_id for d in router2.taken] == ["1", "2"]
+        assert [line for line in lines if "refused by the cluster store" in line] == [
+            "cluster NA: 1 delivery operations refused by the cluster store (a key of another type under smsc-sim:NA:?)"
+        ]
+    finally:
+        globalLogPublisher.removeObserver(observe)
+        smpp1.stop()
+        smpp2.stop()

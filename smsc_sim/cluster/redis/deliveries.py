@@ -68,14 +68,14 @@ _SLOW = 2.0
 #      and acknowledge the entry it was read from (extra, when given), in the same call
 #   C  as P for a receipt taken from a dead process, unless its message ended in another final
 #      state (extra: the receipt's state)
+# Returns {added to streams, operations refused}: one refused operation does not stop the others.
 _APPLY = """
 local p, group, maxlen, owner = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local finals = {}
 for name in string.gmatch(ARGV[5], '[^,]+') do finals[name] = true end
 local oz, oh = p .. 'owed:' .. owner, p .. 'owedpdu:' .. owner
-local added = 0
-for i = 6, #ARGV, 5 do
-    local op, account, mid, data, extra = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+local added, refused = 0, 0
+local function apply(op, account, mid, data, extra)
     local stream = p .. 'deliveries:' .. account
     if op == 'O' then
         redis.call('HSET', oh, mid, data)
@@ -106,7 +106,13 @@ for i = 6, #ARGV, 5 do
         end
     end
 end
-return added
+for i = 6, #ARGV, 5 do
+    -- one operation Redis refuses (a key of another type) must not stop the others
+    if not pcall(apply, ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]) then
+        refused = refused + 1
+    end
+end
+return {added, refused}
 """
 
 # ARGV: prefix, group, owner, count, min idle in ms (0: take nothing over), then the accounts with
@@ -409,14 +415,34 @@ class RedisDeliveries:
         slow = self._clock.callLater(_SLOW, self._slow, len(batch))
         d = self._applying = self._redis.eval(_APPLY, [], args)
 
-        def applied(_: Any) -> None:
+        def applied(result: Any) -> None:
             self._answered()
+            refused = int(result[1]) if isinstance(result, list) and len(result) > 1 else 0
+            if refused:
+                self.log.error(
+                    "cluster {cluster}: {count} delivery operations refused by the cluster store"
+                    " (a key of another type under smsc-sim:{cluster}:?)",
+                    cluster=self.cluster,
+                    count=refused,
+                )
 
         def failed(failure: Any) -> None:
+            from txredisapi import ResponseError  # loaded already: the connection is txredisapi's
+
+            if failure.check(ResponseError):
+                # Redis refused the call (a key of another type, say): sending it again would fail again
+                self.log.error(
+                    "cluster {cluster}: {count} delivery operations refused by the cluster store: {error}",
+                    cluster=self.cluster,
+                    count=len(batch),
+                    error=failure.getErrorMessage(),
+                )
+                return
             # the connection broke under the call: send it again once Redis is back (an entry may be
             # added twice then: a receipt is sent at least once)
             self._ops.extendleft(reversed(batch))
-            self._not_answering(failure.getErrorMessage())
+            if not self._stopped:
+                self._not_answering(failure.getErrorMessage())
 
         def done(_: Any) -> None:
             if slow.active():
