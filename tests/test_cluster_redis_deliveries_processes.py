@@ -255,7 +255,8 @@ def test_kill_9_of_smpp1_loses_no_receipt_and_sends_none_twice(slow: Cluster) ->
     (receipts due 0.3 to 4 s later) and answers the receipts SMPP1 sends it
     for about a second, then reads without answering; then SMPP1 is killed
     with kill -9.  Every receipt not answered on SMPP1 arrives on the SMPP2
-    session, exactly once; none answered on SMPP1 arrives again.
+    session, exactly once; none answered on SMPP1 arrives again.  SMPP2 logs
+    that it took the receipts over, and no traceback.
     """
     _redis, ports, processes = slow
     esme = Esme()
@@ -280,5 +281,33 @@ def test_kill_9_of_smpp1_loses_no_receipt_and_sends_none_twice(slow: Cluster) ->
         assert owed, "every receipt was answered before the kill: nothing left to take over"
         assert set(got) == owed, f"missing {sorted(owed - set(got))[:5]}, unexpected {sorted(set(got) - owed)[:5]}"
         assert [mid for mid, n in got.items() if n > 1] == []
+    finally:
+        esme.close()
+    processes["SMPP2"].terminate()
+    output = processes["SMPP2"].communicate(timeout=20)[0].decode()
+    assert "owed receipts taken over from a process that stopped" in output
+    assert "Traceback" not in output
+
+
+def test_receipts_cross_processes_again_after_a_redis_restart(quick: Cluster) -> None:
+    """
+    Redis restarted empty while an ESME is bound as a transmitter to SMPP1
+    and as a receiver to SMPP2: once Redis is back, the receipts of messages
+    submitted through SMPP1 reach the SMPP2 session again, each once, and
+    neither process ended.
+    """
+    redis, ports, processes = quick
+    esme = Esme()
+    try:
+        receiver = esme.bind(ports["SMPP2"], 0x01)
+        transmitter = esme.bind(ports["SMPP1"], 0x02)
+        redis.restart()
+        ids = esme.submit(transmitter, 10)
+        deadline = time.monotonic() + 15
+        while len(esme.receipts[receiver]) < 10 and time.monotonic() < deadline:
+            esme.pump([receiver], 0.2)
+        esme.pump([receiver], 1.0)
+        assert sorted(esme.receipts[receiver]) == sorted(ids)
+        assert all(process.poll() is None for process in processes.values())
     finally:
         esme.close()
