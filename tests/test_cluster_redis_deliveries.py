@@ -315,3 +315,36 @@ async def test_a_key_of_another_type_refuses_only_its_own_delivery(connections: 
         globalLogPublisher.removeObserver(observe)
         smpp1.stop()
         smpp2.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_process_back_from_a_long_cut_takes_nothing_over_at_once(connections: list[Any]) -> None:
+    """
+    A process whose own lease ran out (cut off from Redis longer than a
+    lease) does not take a silent process's receipts at its first refresh
+    back, only at a later one, so that a process cut off as long gets a
+    chance to refresh first.
+    """
+    smpp1, _router1 = _process(connections[0], "p1")
+    smpp1.owe(_receipt("owed"), time.time(), "DELIVERED")
+    await _sleep(0.2)
+    smpp1.stop()
+    smpp2 = RedisDeliveries(connections[1], _reactor(), "NA", "p2", lease=LEASE, poll=0.02)
+    router2 = FakeRouter("acct")
+    smpp2.attach(router2, FakeLifecycle())  # type: ignore[arg-type]
+    try:
+        await _sleep(LEASE + 0.2)  # p1's lease has run out
+        smpp2._healthy_since = time.time() - 10 * LEASE  # healthy long enough, as far as it knows
+        await connections[2].execute_command("DEL", "smsc-sim:NA:alive:p2")
+        smpp2._keep_alive()
+        await _sleep(0.3)
+        assert len(smpp2._timeline) == 0
+        assert await connections[2].execute_command("ZCARD", "smsc-sim:NA:owed:p1") == 1
+        smpp2._keep_alive()
+        await _sleep(0.3)
+        assert await connections[2].execute_command("ZCARD", "smsc-sim:NA:owed:p1") == 0
+        # taken over, and handed to the stream at once (it was due)
+        assert await connections[2].execute_command("XLEN", "smsc-sim:NA:deliveries:acct") == 1
+    finally:
+        smpp1.stop()
+        smpp2.stop()

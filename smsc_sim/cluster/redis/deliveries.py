@@ -174,10 +174,13 @@ return out
 # Returns message id, due in ms, data, ... of the receipts taken (now recorded as this owner's).
 _ALIVE = """
 local p, owner, lease, claim, most = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local was_alive = redis.call('EXISTS', p .. 'alive:' .. owner)
 redis.call('SET', p .. 'alive:' .. owner, '1', 'PX', lease)
 redis.call('SADD', p .. 'owners', owner)
 local out = {}
-if claim ~= '1' then return out end
+-- a process whose own lease ran out was away as long as the others may have been: it takes nothing
+-- over until they had a lease to come back (a call sent before it knew it was cut off, run late)
+if claim ~= '1' or was_alive == 0 then return out end
 local mz, mh = p .. 'owed:' .. owner, p .. 'owedpdu:' .. owner
 for _, dead in ipairs(redis.call('SMEMBERS', p .. 'owners')) do
     if #out >= most * 3 then break end
