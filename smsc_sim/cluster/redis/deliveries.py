@@ -46,6 +46,7 @@ from twisted.logger import Logger
 
 from smsc_sim.cluster.redis.binds import DEFAULT_LEASE
 from smsc_sim.core.delivery import Delivery
+from smsc_sim.core.lifecycle import Lifecycle
 from smsc_sim.core.router import Router
 from smsc_sim.core.timeline import Timeline
 from smsc_sim.smpp.codec import decode, encode
@@ -302,7 +303,7 @@ class RedisDeliveries:
         self._count = count
         self._router: Router | None = None
         self._pending_max = 100_000
-        #: operations waiting for the next call: (code, account, message id, data, extra)
+        #: operations waiting for the next call, each as the call sends it (see _APPLY)
         self._ops: deque[str] = deque()
         self._flush_call: IDelayedCall | None = None
         self._applying: Deferred[Any] | None = None
@@ -332,7 +333,7 @@ class RedisDeliveries:
     # wiring and life
     # ------------------------------------------------------------------
 
-    def attach(self, router: Router, lifecycle: Any) -> None:
+    def attach(self, router: Router, lifecycle: Lifecycle) -> None:
         """Serve a core: its router hands over what it cannot deliver, its lifecycle records owed receipts."""
         self._router = router
         self._pending_max = max(1, router.settings.pending_max)
