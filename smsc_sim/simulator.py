@@ -163,6 +163,8 @@ class Simulator(MultiService):
                 messages.serve(core.operations, core.store.values)
             if self.journal is not None:
                 self._cluster_journals[cluster].attach_store(core.store)
+            if store is not None:
+                store.deliveries_for(cluster).attach(core.router, core.lifecycle)
             self.cores[cluster] = core
             for settings in members:
                 if running and settings.name not in running:

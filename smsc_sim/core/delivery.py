@@ -5,11 +5,11 @@ the lifecycle and the journal see it.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Protocol
 
 from smsc_sim.smpp.pdu import PDU
 
-__all__ = ["Delivery", "OutcomeCallback"]
+__all__ = ["Delivery", "OutcomeCallback", "OwedReceipts", "SharedDeliveries"]
 
 #: outcome callback: (delivery, outcome, status or None, session id or None)
 OutcomeCallback = Callable[["Delivery", str, "int | None", "int | None"], None]
@@ -26,7 +26,7 @@ class Delivery:
 
     __slots__ = (
         "pdu", "account", "kind", "message_id", "origin_session", "origin_instance", "created", "attempt",
-        "on_outcome", "done",
+        "on_outcome", "done", "owed", "entry",
     )  # fmt: skip
 
     def __init__(
@@ -50,3 +50,40 @@ class Delivery:
         self.attempt = 0
         self.on_outcome = on_outcome
         self.done = False
+        #: the final receipt of its message, recorded in the cluster store until it is answered
+        self.owed = False
+        #: the entry of the cluster's delivery stream it was read from (None: made in this process)
+        self.entry: str | None = None
+
+
+class SharedDeliveries(Protocol):
+    """
+    Where a router hands what no session of its process can take, when the
+    cluster spans processes (``cluster_store``): any process with a session
+    of the account delivers it.
+    """
+
+    def publish(self, delivery: Delivery) -> None:
+        """Hand the delivery to the cluster (no session here may take it now)."""
+
+    def settle(self, delivery: Delivery) -> None:
+        """The delivery ended here (answered, failed or dropped): the cluster owes it no more."""
+
+    def reset(self) -> None:
+        """The router forgot its deliveries (a reset): the cluster owes none of this process's any more."""
+
+
+class OwedReceipts(Protocol):
+    """
+    Where the lifecycle records the final receipts it owes, so that another
+    process sends them if this one dies before they are answered.
+    """
+
+    def owe(self, delivery: Delivery, due: float, state: str) -> None:
+        """Record the final receipt (``state`` is its message_state name) due at ``due``."""
+
+    def owed_state(self, message_id: str) -> str | None:
+        """The state name of the receipt recorded for the message, if any."""
+
+    def drop(self, message_id: str) -> None:
+        """The message ended without a receipt: forget the one recorded."""

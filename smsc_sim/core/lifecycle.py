@@ -12,6 +12,12 @@ PDU is built only when its step is due.
 registered_delivery decides which steps send a receipt: bits 1-0 ``01``
 every non-intermediate step, ``10`` only failures (final states other than
 DELIVERED), ``00`` none; bit 4 (0x10) intermediate notifications.
+
+When the cluster spans processes (:attr:`Lifecycle.owed`), the final
+receipt a plan will send is recorded in the cluster store when the plan
+starts (built ahead, dated at its due time), and again whenever the final
+receipt actually sent differs (cancel, expiry): another process sends it if
+this one dies before the receipt is answered.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from twisted.internet.interfaces import IReactorTime
 from smsc_sim.config import AccountSettings
 from smsc_sim.contracts import ReceiptPlan
 from smsc_sim.core.billing import Networks
-from smsc_sim.core.delivery import Delivery
+from smsc_sim.core.delivery import Delivery, OwedReceipts
 from smsc_sim.core.journal import NO_JOURNAL, IMessageJournal, kept
 from smsc_sim.core.reassembly import ConcatGroup
 from smsc_sim.core.receipts import build_receipt
@@ -39,8 +45,10 @@ from smsc_sim.smpp.constants import (
     REGISTERED_DELIVERY_INTERMEDIATE,
     REGISTERED_DELIVERY_RECEIPT_MASK,
     STAT_STATE,
+    CommandId,
     MessageState,
 )
+from smsc_sim.smpp.pdu import PDU
 from smsc_sim.smpp.receipt import STAT_DEFAULT_ERR
 
 _STATE_NAMES = {state: state.name for state in MessageState}
@@ -112,6 +120,8 @@ class Lifecycle:
         # the receipt's TLV 0x1402 (destination network); None or empty: none
         self._networks = networks if networks else None
         self._vendor_suffix = b"\x00" if vendor_cstring else b""
+        #: where owed final receipts are recorded when the cluster spans processes; None: one process
+        self.owed: OwedReceipts | None = None
 
     # ------------------------------------------------------------------
     # the plan
@@ -127,8 +137,34 @@ class Lifecycle:
         schedule = record.schedule_time
         record.base_time = schedule if schedule is not None and schedule > now else now
         self._next(record, record.generation, 0)
+        if self.owed is not None:
+            self._owe(record, self.owed)
         if journal is not None:
             journal.plan_started(record, expected)
+
+    def _owe(self, record: MessageRecord, owed: OwedReceipts) -> None:
+        """Record the final receipt the plan will send (when it asks for one), built now and dated when due."""
+        plan = record.plan
+        # no final step before the validity period ends: the receipt owed is the expiry's
+        state, stat, err = MessageState.EXPIRED, RECEIPT_STAT[MessageState.EXPIRED], STAT_DEFAULT_ERR["EXPIRED"]
+        due = record.validity_time
+        for step in plan.steps if plan is not None else ():
+            if step.intermediate:
+                continue
+            reached = STAT_STATE.get(step.stat, MessageState.UNKNOWN)
+            if reached not in FINAL_STATES:
+                continue
+            if record.base_time + step.delay <= record.validity_time:
+                state, stat, err, due = reached, step.stat, step.err, record.base_time + step.delay
+            break
+        if not wants_receipt(record.registered_delivery, state, False) or (
+            plan is not None and not self._part_receipts(record, plan)
+        ):
+            owed.drop(record.message_id)
+            return
+        pdu = self._receipt_pdu(record, stat, err, state, False, due)
+        delivery = Delivery(pdu, record.account, "receipt", record.message_id, None, record.instance, due)
+        owed.owe(delivery, due, state.name)
 
     def _next(self, record: MessageRecord, generation: int, index: int) -> None:
         steps = record.plan.steps if record.plan is not None else ()
@@ -228,6 +264,8 @@ class Lifecycle:
         record.state = state
         record.err = err
         if final:
+            if self.owed is not None and not wants_receipt(record.registered_delivery, state, False):
+                self.owed.drop(record.message_id)
             previous = record.final_time
             record.final_time = now
             # the plan is over, so when its steps counted from no longer matters: one float less per retained record
@@ -289,15 +327,8 @@ class Lifecycle:
         """
         if now is None:
             now = self._clock.seconds()
-        account = self._account(record.account)
-        as_data_sm = account is not None and account.receipts_as == "data_sm"
-        id_format = account.receipt_id_format if account is not None else "decimal"
-        network: bytes | None = None
-        if self._networks is not None:
-            found = self._networks.lookup(record.destination_addr)
-            if found is not None:
-                network = found.encode("ascii") + self._vendor_suffix
-        pdu = build_receipt(record, stat, err, state, now, record.plan, as_data_sm, intermediate, id_format, network)
+        pdu = self._receipt_pdu(record, stat, err, state, intermediate, now)
+        as_data_sm = pdu.command_id == CommandId.data_sm
         entry = ReceiptEntry.created(now, stat, err, intermediate, "data_sm" if as_data_sm else "deliver_sm")
         record.log_delivery(entry)
         self.counters["receipts_sent"] += 1
@@ -315,10 +346,30 @@ class Lifecycle:
         delivery = Delivery(
             pdu, record.account, "receipt", record.message_id, record.session_id, record.instance, now, outcome
         )
+        owed = self.owed
+        if owed is not None and not intermediate and state in FINAL_STATES:
+            # kept in the cluster store until answered; recorded again when it is not the one planned
+            delivery.owed = True
+            if owed.owed_state(record.message_id) != state.name:
+                owed.owe(delivery, now, state.name)
         self._router.send(delivery, record)
         journal = self._journal
         if journal is not None:
             journal.changed(record)
+
+    def _receipt_pdu(
+        self, record: MessageRecord, stat: str, err: int, state: MessageState, intermediate: bool, now: float
+    ) -> PDU:
+        """The receipt PDU, as the account wants it (deliver_sm or data_sm, id format, network TLV)."""
+        account = self._account(record.account)
+        as_data_sm = account is not None and account.receipts_as == "data_sm"
+        id_format = account.receipt_id_format if account is not None else "decimal"
+        network: bytes | None = None
+        if self._networks is not None:
+            found = self._networks.lookup(record.destination_addr)
+            if found is not None:
+                network = found.encode("ascii") + self._vendor_suffix
+        return build_receipt(record, stat, err, state, now, record.plan, as_data_sm, intermediate, id_format, network)
 
     def mo_outcome(self, record: MessageRecord) -> Callable[[Delivery, str, int | None, int | None], None]:
         """The router callback that moves an MO record along with its deliver_sm."""

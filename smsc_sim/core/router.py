@@ -18,6 +18,10 @@ an MO message, what happens on its deliver_sm_resp, and the pending queue.
   the ones an ESME that comes back can still act on.  A delivery waiting
   longer than ``pending_expiry`` is dropped as expired.  The queue is
   flushed, in order, when a receiver binds or an instance comes back.
+- Across processes (``cluster_store``, :attr:`Router.shared`): what no
+  session of this process can take goes to the cluster's shared queue
+  instead of the pending queue, and comes back through :meth:`Router.take`
+  in a process that has a session of the account.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from twisted.python.failure import Failure
 from smsc_sim.config import CoreSettings
 from smsc_sim.contracts import DeliveryFailed, IScenario
 from smsc_sim.core.binds import BindEntry, BindRegistry
-from smsc_sim.core.delivery import Delivery, OutcomeCallback
+from smsc_sim.core.delivery import Delivery, OutcomeCallback, SharedDeliveries
 from smsc_sim.core.journal import NO_JOURNAL, IMessageJournal, kept
 from smsc_sim.core.record import MessageRecord
 from smsc_sim.core.timeline import Timeline
@@ -120,6 +124,8 @@ class Router:
         self._flushing = False
         self._epoch = 0
         self.counters: Counter[str] = Counter()
+        #: the cluster's shared queue when it spans processes; None: this process is the cluster
+        self.shared: SharedDeliveries | None = None
 
     # ------------------------------------------------------------------
     # eligibility
@@ -195,9 +201,44 @@ class Router:
             journal.delivery_sent(delivery, record)
         entry = self._choose(delivery)
         if entry is None:
-            self._enqueue(delivery)
+            if self.shared is not None:
+                self._share(delivery)
+            else:
+                self._enqueue(delivery)
         else:
             self._dispatch(delivery, entry)
+
+    def take(self, delivery: Delivery) -> None:
+        """A delivery from the cluster's shared queue: deliver it here, or give it back."""
+        if delivery.created <= self._clock.seconds() - self.settings.pending_expiry:
+            self.counters["pending_expired"] += 1
+            self._finish(delivery, "expired", None, None)
+            return
+        entry = self._choose(delivery)
+        if entry is None:
+            self._share(delivery)
+        else:
+            self._dispatch(delivery, entry)
+
+    def _share(self, delivery: Delivery) -> None:
+        """No session here may take it: another process of the cluster will (it is no longer ours)."""
+        assert self.shared is not None
+        self.counters["shared"] += 1
+        self._outcome(delivery, "queued", None, None)
+        delivery.done = True
+        self.shared.publish(delivery)
+
+    def receiving_accounts(self) -> set[str]:
+        """The accounts with a session that may take a delivery now."""
+        limit = self.queue_limit
+        available = self._available
+        return {
+            entry.account.system_id
+            for entry in self._binds.entries()
+            if entry.bind_type.can_receive
+            and available.get(entry.instance, True)
+            and entry.session.outbound_pending() < limit
+        }
 
     def _dispatch(self, delivery: Delivery, entry: BindEntry) -> None:
         delivery.attempt += 1
@@ -266,6 +307,8 @@ class Router:
     def _finish(self, delivery: Delivery, outcome: str, status: int | None, session_id: int | None) -> None:
         delivery.done = True
         self._outcome(delivery, outcome, status, session_id)
+        if self.shared is not None and (delivery.owed or delivery.entry is not None):
+            self.shared.settle(delivery)
 
     def _outcome(self, delivery: Delivery, outcome: str, status: int | None, session_id: int | None) -> None:
         if self._events.active:
@@ -363,3 +406,5 @@ class Router:
         self._pending_total = 0
         self._epoch += 1
         self.counters.clear()
+        if self.shared is not None:
+            self.shared.reset()

@@ -15,12 +15,13 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from smsc_sim.cluster.redis.binds import DEFAULT_LEASE, RedisBindSlots
-from smsc_sim.cluster.redis.throttle import RedisThrottles
 from smsc_sim.cluster.redis.control import RedisControl, decode
-from smsc_sim.cluster.redis.snapshots import RedisSnapshots
-from smsc_sim.cluster.redis.subscriber import RedisSubscriber
+from smsc_sim.cluster.redis.deliveries import RedisDeliveries
 from smsc_sim.cluster.redis.messages import SharedMessages
 from smsc_sim.cluster.redis.operations import OwnerInbox
+from smsc_sim.cluster.redis.snapshots import RedisSnapshots
+from smsc_sim.cluster.redis.subscriber import RedisSubscriber
+from smsc_sim.cluster.redis.throttle import RedisThrottles
 from smsc_sim.config_checks import parse_redis_url
 
 
@@ -33,6 +34,28 @@ class ClusterStoreError(ValueError):
     """The cluster store cannot be used; the message says why and what to do, fit to show as is."""
 
 
+#: the environment variable that shortens (or lengthens) the lease, in seconds (tests use a short one)
+LEASE_VARIABLE = "SMSC_SIM_CLUSTER_LEASE"
+
+
+def lease_from_environ(environ: dict[str, str] | None = None) -> float:
+    """
+    The lease of binds and processes: ``SMSC_SIM_CLUSTER_LEASE`` seconds, or 10.
+
+    :raises ClusterStoreError: when the variable is not a number of seconds > 0.
+    """
+    value = (os.environ if environ is None else environ).get(LEASE_VARIABLE, "").strip()
+    if not value:
+        return DEFAULT_LEASE
+    try:
+        lease = float(value)
+    except ValueError:
+        lease = 0.0
+    if not 0 < lease <= 3600:
+        raise ClusterStoreError(f"{LEASE_VARIABLE}={value!r}: expected seconds, a number > 0 and <= 3600")
+    return lease
+
+
 class RedisClusterStore:
     """
     The Redis of ``cluster_store: redis://HOST:PORT/DB``.
@@ -43,14 +66,15 @@ class RedisClusterStore:
 
     :param url: the ``redis://HOST:PORT/DB`` URL (checked at config load).
     :param clock: runs the lease refreshes.
-    :param lease: seconds a bind's slot survives its process.
+    :param lease: seconds a bind's slot, and the owed receipts, survive their process
+        before another process takes them; ``None``: :func:`lease_from_environ`.
     """
 
     log = Logger()
     #: seconds an exchange with Redis may wait before readiness says Redis does not answer
     ANSWER_WITHIN = 2.0
 
-    def __init__(self, url: str, clock: IReactorTime, lease: float = DEFAULT_LEASE) -> None:
+    def __init__(self, url: str, clock: IReactorTime, lease: float | None = None) -> None:
         parsed = parse_redis_url(url)
         if parsed is None:
             raise ValueError(f"not a redis://HOST:PORT/DB URL: {url!r}")
@@ -70,7 +94,7 @@ class RedisClusterStore:
         # back within a couple of seconds of Redis, not the client's default of up to 10 s
         self._connection._factory.maxDelay = 2
         self._clock = clock
-        self._lease = lease
+        self._lease = lease if lease is not None else lease_from_environ()
         self.bind_slots: dict[str, RedisBindSlots] = {}
         self.throttles: dict[str, RedisThrottles] = {}
         #: each cluster's control channel, and what applies the messages heard on it
@@ -89,6 +113,7 @@ class RedisClusterStore:
 
         #: pops the cancels and replaces other processes decided on this process's messages
         self.inbox = OwnerInbox(blocking, clock)
+        self.deliveries: dict[str, RedisDeliveries] = {}
 
     def slots_for(self, cluster: str) -> RedisBindSlots:
         """The bind slots of one cluster (made once)."""
@@ -182,8 +207,17 @@ class RedisClusterStore:
             )
         return messages
 
+    def deliveries_for(self, cluster: str) -> RedisDeliveries:
+        """The shared receipts and MO of one cluster (made once)."""
+        deliveries = self.deliveries.get(cluster)
+        if deliveries is None:
+            deliveries = self.deliveries[cluster] = RedisDeliveries(
+                self._connection, self._clock, cluster, self.owner, lease=self._lease
+            )
+        return deliveries
+
     def start(self) -> None:
-        """Start refreshing the leases of this process's binds, listening for control and sharing snapshots."""
+        """Start refreshing the leases of this process's binds, listening for control, sharing snapshots and reading the shared deliveries."""
         for slots in self.bind_slots.values():
             slots.start()
         if self._subscriber is not None:
@@ -193,7 +227,8 @@ class RedisClusterStore:
         for messages in self.messages.values():
             messages.start(self.records_check)
         self.inbox.start()
-
+        for deliveries in self.deliveries.values():
+            deliveries.start()
     def stop(self) -> None:
         """Stop refreshing and close the connection (the leases left run out)."""
         for slots in self.bind_slots.values():
@@ -207,4 +242,6 @@ class RedisClusterStore:
         for messages in self.messages.values():
             messages.stop()
         self.inbox.stop()
+        for deliveries in self.deliveries.values():
+            deliveries.stop()
         self._connection.disconnect()

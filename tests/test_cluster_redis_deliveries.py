@@ -1,0 +1,350 @@
+"""
+Receipts and MO shared through a real redis-server
+(``smsc_sim.cluster.redis.deliveries``): two RedisDeliveries on two
+connections stand for two processes of one cluster, each with a stand-in
+for its router (which sessions are bound there, what reached them).
+Leases are short (1 s) and the waits real but bounded, as the leases and
+stream idle times are Redis's own.  redis-server must be installed
+(``scripts/install-redis.sh``); when it is not, these tests fail saying so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import pytest_twisted
+from twisted.internet.task import deferLater
+from twisted.logger import globalLogPublisher
+
+from smsc_sim.cluster.redis.deliveries import RedisDeliveries, pack, unpack
+from smsc_sim.config import CoreSettings
+from smsc_sim.core.delivery import Delivery
+from smsc_sim.smpp.constants import CommandId
+from smsc_sim.smpp.pdu import make_pdu
+from tests.redis_harness import RedisServer
+
+LEASE = 1.0
+
+
+def _reactor() -> Any:
+    from twisted.internet import reactor
+
+    return reactor
+
+
+async def _sleep(seconds: float) -> None:
+    await deferLater(_reactor(), seconds, lambda: None)
+
+
+async def _until(check: Callable[[], bool], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, f"not reached within {within} s"
+        await _sleep(0.02)
+
+
+class FakeRouter:
+    """A process's router: the accounts bound there, and what reached its sessions (unanswered until told)."""
+
+    def __init__(self, *accounts: str) -> None:
+        self.settings = CoreSettings()
+        self.shared: Any = None
+        self.accounts = set(accounts)
+        self.taken: list[Delivery] = []
+
+    def receiving_accounts(self) -> set[str]:
+        return set(self.accounts)
+
+    def take(self, delivery: Delivery) -> None:
+        self.taken.append(delivery)
+
+    def answer(self) -> None:
+        """Every delivery taken gets its deliver_sm_resp."""
+        for delivery in self.taken:
+            self.shared.settle(delivery)
+
+
+class FakeLifecycle:
+    owed: Any = None
+
+
+def _receipt(message_id: str, account: str = "acct", created: float = 0.0) -> Delivery:
+    pdu = make_pdu(CommandId.deliver_sm, 0, short_message=f"id:{message_id} stat:DELIVRD".encode())
+    return Delivery(pdu, account, "receipt", message_id, None, "SMPP1", created or time.time())
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path) as server:
+        yield server
+
+
+@pytest_twisted.async_yield_fixture
+async def connections(redis_server: RedisServer) -> AsyncIterator[list[Any]]:
+    import txredisapi
+
+    opened = [
+        txredisapi.lazyConnection("127.0.0.1", redis_server.port, dbid=0, reconnect=True, connectTimeout=2)
+        for _ in range(3)
+    ]
+    for connection in opened:
+        await connection._connected
+    try:
+        yield opened
+    finally:
+        for connection in opened:
+            await connection.disconnect()
+
+
+def _process(connection: Any, name: str, *accounts: str) -> tuple[RedisDeliveries, FakeRouter]:
+    deliveries = RedisDeliveries(connection, _reactor(), "NA", name, lease=LEASE, poll=0.02)
+    router = FakeRouter(*accounts)
+    deliveries.attach(router, FakeLifecycle())  # type: ignore[arg-type]
+    deliveries.start()
+    return deliveries, router
+
+
+def test_a_delivery_packs_and_unpacks() -> None:
+    """A delivery keeps its PDU, account, kind, id, instance, time and attempts through the store."""
+    delivery = _receipt("42", created=12.5)
+    delivery.attempt = 2
+    back, state = unpack(pack(delivery, "DELIVERED"))
+    assert (back.pdu.command_id, back.pdu.params["short_message"]) == (CommandId.deliver_sm, b"id:42 stat:DELIVRD")
+    assert (back.account, back.kind, back.message_id, back.origin_instance, back.created, back.attempt) == (
+        "acct", "receipt", "42", "SMPP1", 12.5, 2,
+    )
+    assert back.origin_session is None and state == "DELIVERED"
+
+
+@pytest_twisted.ensureDeferred
+async def test_what_one_process_cannot_deliver_reaches_the_other(connections: list[Any]) -> None:
+    """
+    A receipt SMPP1 has no session for goes to the account's stream and
+    reaches SMPP2's session once; answered, it leaves the stream, and SMPP1
+    (bound later) never sees it.
+    """
+    smpp1, router1 = _process(connections[0], "p1")
+    smpp2, router2 = _process(connections[1], "p2", "acct")
+    try:
+        for n in range(50):
+            smpp1.publish(_receipt(str(n)))
+        await _until(lambda: len(router2.taken) == 50)
+        assert [d.message_id for d in router2.taken] == [str(n) for n in range(50)]
+        router2.answer()
+        await _until(lambda: not smpp2._held)
+        await _sleep(0.2)
+        assert await connections[2].execute_command("XLEN", "smsc-sim:NA:deliveries:acct") == 0
+        router1.accounts.add("acct")
+        await _sleep(0.3)
+        assert router1.taken == [] and len(router2.taken) == 50
+    finally:
+        smpp1.stop()
+        smpp2.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_owed_receipts_of_a_dead_process_are_sent_by_a_live_one(connections: list[Any]) -> None:
+    """
+    SMPP1 owes three final receipts and dies (stops refreshing its lease):
+    one was answered before (not sent again), one was cancelled meanwhile
+    (its message's state is DELETED: not sent), and the third reaches
+    SMPP2's session exactly once, after SMPP1's lease ran out.
+    """
+    smpp1, _router1 = _process(connections[0], "p1")
+    smpp2, router2 = _process(connections[1], "p2", "acct")
+    try:
+        now = time.time()
+        for message_id in ("answered", "cancelled", "owed"):
+            smpp1.owe(_receipt(message_id, created=now + 0.3), now + 0.3, "DELIVERED")
+        answered = _receipt("answered")
+        answered.owed = True
+        smpp1.settle(answered)
+        await connections[2].execute_command("HSET", "smsc-sim:NA:msg:cancelled", "state", "DELETED")
+        await connections[2].execute_command("HSET", "smsc-sim:NA:msg:owed", "state", "DELIVERED")
+        await _sleep(0.2)
+        smpp1.stop()  # as kill -9: no more lease refreshes
+        died = time.monotonic()
+        await _until(lambda: len(router2.taken) >= 1, within=4 * LEASE + 2)
+        assert time.monotonic() - died >= LEASE * 0.9
+        await _sleep(0.5)
+        assert [d.message_id for d in router2.taken] == ["owed"]
+        router2.answer()
+        await _until(lambda: smpp2.owed() == 0 and not smpp2._held)
+        await _sleep(0.2)
+        # nothing is owed any more, by anyone
+        assert await connections[2].execute_command("KEYS", "smsc-sim:NA:owed*") == []
+    finally:
+        smpp1.stop()
+        smpp2.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_entries_read_by_a_dead_process_are_taken_over(connections: list[Any]) -> None:
+    """
+    SMPP1 read two deliveries and died before their deliver_sm_resp: SMPP2
+    takes them over once they were idle for a lease, and delivers each once.
+    Entries SMPP2 still holds unanswered for longer than a lease stay its
+    own (not delivered again).
+    """
+    smpp1, router1 = _process(connections[0], "p1", "acct")
+    smpp2, router2 = _process(connections[1], "p2")
+    try:
+        smpp2.publish(_receipt("a"))
+        smpp2.publish(_receipt("b"))
+        await _until(lambda: len(router1.taken) == 2)
+        smpp1.stop()
+        router2.accounts.add("acct")
+        await _until(lambda: len(router2.taken) == 2, within=3 * LEASE + 2)
+        await _sleep(3 * LEASE)  # held unanswered by a live process: not taken over again
+        assert sorted(d.message_id for d in router2.taken) == ["a", "b"]
+        router2.answer()
+        await _until(lambda: not smpp2._held)
+        await _sleep(0.2)
+        assert await connections[2].execute_command("XLEN", "smsc-sim:NA:deliveries:acct") == 0
+    finally:
+        smpp1.stop()
+        smpp2.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_redis_down_deliveries_wait_and_go_when_it_is_back(
+    connections: list[Any], redis_server: RedisServer
+) -> None:
+    """
+    With Redis gone, what SMPP1 hands over waits in SMPP1 (one log line says
+    so, nothing crashes); once Redis is back it reaches SMPP2's session.
+    """
+    lines: list[str] = []
+
+    def observe(event: dict[str, Any]) -> None:
+        from twisted.logger import formatEvent
+
+        lines.append(formatEvent(event))
+
+    globalLogPublisher.addObserver(observe)
+    smpp1, _router1 = _process(connections[0], "p1")
+    smpp2, router2 = _process(connections[1], "p2", "acct")
+    try:
+        await _sleep(0.2)
+        redis_server.stop()
+        for n in range(5):
+            smpp1.publish(_receipt(str(n)))
+        await _sleep(2.5)
+        waiting = [line for line in lines if "does not answer" in line]
+        assert waiting and len([line for line in waiting if "cluster NA" in line]) <= 2
+        redis_server.restart()  # empty, on the same port
+        await _until(lambda: len(router2.taken) == 5, within=15)
+        assert sorted(d.message_id for d in router2.taken) == [str(n) for n in range(5)]
+        assert any("answers again" in line for line in lines)
+    finally:
+        globalLogPublisher.removeObserver(observe)
+        smpp1.stop()
+        smpp2.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_reset_forgets_what_this_process_held_and_owed(connections: list[Any]) -> None:
+    """
+    A reset of SMPP2 while it holds an unanswered delivery and owes a receipt:
+    the entry leaves the stream and the owed record is gone, so no other
+    process sends either later.
+    """
+    smpp1, _router1 = _process(connections[0], "p1")
+    smpp2, router2 = _process(connections[1], "p2", "acct")
+    try:
+        smpp1.publish(_receipt("held"))
+        smpp2.owe(_receipt("owed"), time.time() + 60, "DELIVERED")
+        await _until(lambda: len(router2.taken) == 1)
+        await _sleep(0.1)
+        assert await connections[2].execute_command("ZCARD", "smsc-sim:NA:owed:p2") == 1
+        smpp2.reset()
+        await _sleep(0.3)
+        assert await connections[2].execute_command("XLEN", "smsc-sim:NA:deliveries:acct") == 0
+        assert await connections[2].execute_command("ZCARD", "smsc-sim:NA:owed:p2") == 0
+    finally:
+        smpp1.stop()
+        smpp2.stop()
+
+
+def test_lease_variable() -> None:
+    """SMSC_SIM_CLUSTER_LEASE sets the lease in seconds; a bad value is a one-line error naming the variable."""
+    from smsc_sim.cluster.redis.connect import ClusterStoreError, lease_from_environ
+
+    assert lease_from_environ({}) == 10.0
+    assert lease_from_environ({"SMSC_SIM_CLUSTER_LEASE": "2.5"}) == 2.5
+    for bad in ("0", "-1", "soon", "7200"):
+        with pytest.raises(ClusterStoreError) as caught:
+            lease_from_environ({"SMSC_SIM_CLUSTER_LEASE": bad})
+        assert str(caught.value) == (
+            f"SMSC_SIM_CLUSTER_LEASE={bad!r}: expected seconds, a number > 0 and <= 3600"
+        )
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_key_of_another_type_refuses_only_its_own_delivery(connections: list[Any]) -> None:
+    """
+    Someone wrote a string where one account's stream should be: that
+    account's delivery is refused (one error line), and the deliveries handed
+    over in the same turn for another account still arrive.
+    """
+    lines: list[str] = []
+
+    def observe(event: dict[str, Any]) -> None:
+        from twisted.logger import formatEvent
+
+        lines.append(formatEvent(event))
+
+    await connections[2].execute_command("SET", "smsc-sim:NA:deliveries:broken", "not a stream")
+    globalLogPublisher.addObserver(observe)
+    smpp1, _router1 = _process(connections[0], "p1")
+    smpp2, router2 = _process(connections[1], "p2", "acct")
+    try:
+        smpp1.publish(_receipt("1"))
+        smpp1.publish(_receipt("lost", account="broken"))
+        smpp1.publish(_receipt("2"))
+        await _until(lambda: len(router2.taken) == 2)
+        assert [d.message_id for d in router2.taken] == ["1", "2"]
+        assert [line for line in lines if "refused by the cluster store" in line] == [
+            "cluster NA: 1 delivery operations refused by the cluster store (a key of another type under smsc-sim:NA:?)"
+        ]
+    finally:
+        globalLogPublisher.removeObserver(observe)
+        smpp1.stop()
+        smpp2.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_process_back_from_a_long_cut_takes_nothing_over_at_once(connections: list[Any]) -> None:
+    """
+    A process whose own lease ran out (cut off from Redis longer than a
+    lease) does not take a silent process's receipts at its first refresh
+    back, only at a later one, so that a process cut off as long gets a
+    chance to refresh first.
+    """
+    smpp1, _router1 = _process(connections[0], "p1")
+    smpp1.owe(_receipt("owed"), time.time(), "DELIVERED")
+    await _sleep(0.2)
+    smpp1.stop()
+    smpp2 = RedisDeliveries(connections[1], _reactor(), "NA", "p2", lease=LEASE, poll=0.02)
+    router2 = FakeRouter("acct")
+    smpp2.attach(router2, FakeLifecycle())  # type: ignore[arg-type]
+    try:
+        await _sleep(LEASE + 0.2)  # p1's lease has run out
+        smpp2._healthy_since = time.time() - 10 * LEASE  # healthy long enough, as far as it knows
+        await connections[2].execute_command("DEL", "smsc-sim:NA:alive:p2")
+        smpp2._keep_alive()
+        await _sleep(0.3)
+        assert len(smpp2._timeline) == 0
+        assert await connections[2].execute_command("ZCARD", "smsc-sim:NA:owed:p1") == 1
+        smpp2._keep_alive()
+        await _sleep(0.3)
+        assert await connections[2].execute_command("ZCARD", "smsc-sim:NA:owed:p1") == 0
+        # taken over, and handed to the stream at once (it was due)
+        assert await connections[2].execute_command("XLEN", "smsc-sim:NA:deliveries:acct") == 1
+    finally:
+        smpp1.stop()
+        smpp2.stop()
