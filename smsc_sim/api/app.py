@@ -101,7 +101,7 @@ class ControlAPI:
         self.conformance = ConformanceRoutes(simulator)
         self.streams = EventStreams(simulator)
         self.traces = TraceRoutes(simulator)
-        self.submits = SubmitRoutes(simulator)
+        self.submits = SubmitRoutes(simulator, self.metrics.tally)
         self._routes()
 
     def resource(self) -> Resource:
