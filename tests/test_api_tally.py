@@ -2,7 +2,8 @@
 The control API counts every PDU without an event per PDU: an API that
 nobody calls makes the sessions publish no ``pdu_in``/``pdu_out`` events,
 yet its metrics and its submits log show every PDU, every answer's
-latency and every submit; what a closed session counted stays counted.
+latency, every message state and every submit; what a closed session
+counted stays counted, and a reset keeps the counters.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ class IdleAPITests(SynchronousTestCase):
         self.assertEqual(found[("smsc_sim_response_latency_seconds_count", (("command", "submit_sm"),))], 3)
         binds = (("account", "smppclient1"), ("bind_type", "transceiver"), ("instance", "SMPP1"))
         self.assertEqual(found[("smsc_sim_binds_total", binds)], 1)
+        self.assertEqual(found[("smsc_sim_message_states_total", (("direction", "mt"), ("state", "ENROUTE")))], 3)
 
     def test_submits_listed_without_events(self) -> None:
         """GET /submits lists every submit with its status and message_id, though no PDU event was published."""
@@ -120,6 +122,14 @@ class IdleAPITests(SynchronousTestCase):
         self.assertEqual(
             found[("smsc_sim_response_latency_seconds_bucket", (("command", "submit_sm"), ("le", "2.5")))], 1
         )
+
+    def test_message_states_survive_a_reset(self) -> None:
+        """Message state changes are counters: the API's reset forgets the messages, not what was counted."""
+        self.read(_submit(2))
+        self.simulator.reset()
+        self.read(_submit(3))
+        found = self.samples()
+        self.assertEqual(found[("smsc_sim_message_states_total", (("direction", "mt"), ("state", "ENROUTE")))], 2)
 
     def test_closed_session_still_counted(self) -> None:
         """What a session sent is still counted after it closes."""

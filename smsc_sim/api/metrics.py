@@ -33,8 +33,9 @@ SESSION_COUNTERS = ("window_refused",)
 #: why the connection limiter refuses a connection (``ConnectionLimiter.refused``)
 REFUSAL_REASONS = ("max_connections", "max_connections_per_address")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-#: the events counted here (every PDU is counted by the tally, which sessions call straight)
-KINDS = ("delivery", "message", "outage", "connection", "session_closed")
+#: the events counted here (every PDU is counted by the tally, which sessions call straight, and message
+#: state changes by each core's lifecycle)
+KINDS = ("delivery", "outage", "connection", "session_closed")
 
 
 def command_name(command_id: int) -> str:
@@ -57,7 +58,6 @@ class SimulatorMetrics:
         self._owns_tally = tally is None
         self.tally = tally if tally is not None else tally_of(simulator)
         self.deliveries: defaultdict[tuple[str, str], int] = defaultdict(int)
-        self.messages: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.outages: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.connections: defaultdict[str, int] = defaultdict(int)
         #: how many open waits the API has (set by the API, read at scrape)
@@ -88,8 +88,6 @@ class SimulatorMetrics:
             # the router names the delivery's kind (receipt, mo) "delivery"; older cores said "kind"
             kind_of = data.get("delivery", data.get("kind", ""))
             self.deliveries[(str(kind_of), str(data.get("outcome", "")))] += 1
-        elif kind == "message":
-            self.messages[(str(data.get("direction", "")), str(data.get("state", "")))] += 1
         elif kind == "outage":
             self.outages[(str(data.get("instance", "")), str(data.get("mode", "")))] += 1
         elif kind == "connection":
@@ -110,6 +108,14 @@ class SimulatorMetrics:
         counters = getattr(session, "counters", None)
         if isinstance(counters, dict):
             self._session_counters[(instance, session_id)] = counters
+
+    def _state_changes(self) -> dict[tuple[str, str], int]:
+        """Message state changes by direction and state, all clusters."""
+        totals: defaultdict[tuple[str, str], int] = defaultdict(int)
+        for core in self.simulator.cores.values():
+            for key, n in list(core.lifecycle.state_changes.items()):
+                totals[key] += n
+        return totals
 
     def _pdu_counters(self) -> tuple[dict[Any, int], dict[Any, int], dict[Any, int]]:
         """The tally's PDU and bind counts, labelled with names (at scrape time)."""
@@ -152,7 +158,7 @@ class SimulatorMetrics:
              dict(self.tally.throttled)),
             ("smsc_sim_deliveries", "Receipt and MO delivery steps (queued, retry, acked, failed, exhausted, "
              "expired, dropped)", ["kind", "outcome"], self.deliveries),
-            ("smsc_sim_message_states", "Message state changes", ["direction", "state"], self.messages),
+            ("smsc_sim_message_states", "Message state changes", ["direction", "state"], self._state_changes()),
             ("smsc_sim_outages", "Outages started (mode) and ended (mode=up)", ["instance", "mode"], self.outages),
         ]  # fmt: skip
         for name, doc, labels, table in tables:

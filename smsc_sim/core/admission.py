@@ -76,10 +76,13 @@ class Admission:
         return len(overdue)
 
     def accepted(self, record: MessageRecord) -> None:
-        """Report a new record: to the journal, and as a ``message`` event."""
+        """Report a new record: to the journal, in the state counts, and as a ``message`` event."""
         journal = self._journal
         if journal is not None:
             journal.accepted(record)
+        changes = self._lifecycle.state_changes
+        key = (record.direction, record.state.name)
+        changes[key] = changes.get(key, 0) + 1
         if self._events.active:
             self._events.publish(
                 "message",
