@@ -43,7 +43,8 @@ from smsc_sim.smpp.constants import (
 )
 from smsc_sim.smpp.receipt import STAT_DEFAULT_ERR
 
-_STATE_NAMES = {state: state.name for state in MessageState}
+#: the name of each message state (a dict lookup: Enum.name is a property call)
+STATE_NAMES = {state: state.name for state in MessageState}
 #: the outcomes that end a receipt's delivery, and the counter each bumps
 _DONE = {what.value: f"receipts_{what.value}" for what in DeliveryOutcome}
 #: the outcomes that write a "deliver_sm <outcome>" reason on the record
@@ -226,7 +227,7 @@ class Lifecycle:
         now = self._clock.seconds()
         final = state in FINAL_STATES
         if record.changes is not None or not final or record.state is not MessageState.ENROUTE:
-            record.note_change(now, _STATE_NAMES[state])
+            record.note_change(now, STATE_NAMES[state])
         # else straight from ENROUTE to final: the plain history, which the record holds without an object
         record.state = state
         record.err = err
@@ -237,7 +238,7 @@ class Lifecycle:
             record.base_time = 0.0
             self._store.finalized(record, previous)
         changes = self.state_changes
-        key = (record.direction, state.name)
+        key = (record.direction, STATE_NAMES[state])  # a dict lookup: Enum.name is a property call
         changes[key] = changes.get(key, 0) + 1
         if self._events.active:
             self._events.publish(
