@@ -40,6 +40,8 @@ SUBMIT_COMMANDS = {0x00000004: "submit_sm", 0x00000103: "data_sm", 0x00000021: "
 _SUBMIT_MULTI = 0x00000021
 GENERIC_NACK = 0x80000000
 _THROTTLED = int(CommandStatus.ESME_RTHROTTLED)
+#: what answers a submit: a submit's response, or generic_nack
+_SUBMIT_ANSWERS = frozenset({command | RESPONSE_BIT for command in SUBMIT_COMMANDS} | {GENERIC_NACK})
 
 # the fields of a submit record: the first nine from the request, four more once it is answered
 TIME, COMMAND, NUMBER, INSTANCE, SESSION, SEQUENCE, ACCOUNT, SOURCE, DESTINATION = range(9)
@@ -248,13 +250,15 @@ class PduTally:
         histogram = self.latency.get(request)
         if histogram is None:
             histogram = self.latency[request] = Histogram()
-        at = started[TIME]
+        elapsed = now - started[TIME]
+        if elapsed < 0.0:
+            elapsed = 0.0
         # Histogram.observe, inline: this runs for every answer
-        histogram.counts[bisect_left(LATENCY_BUCKETS, now - at if now > at else 0.0)] += 1
-        histogram.total += now - at if now > at else 0.0
+        histogram.counts[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
+        histogram.total += elapsed
         histogram.count += 1
         if request in SUBMIT_COMMANDS:
-            if command_id != request | RESPONSE_BIT and command_id != GENERIC_NACK:
+            if command_id not in _SUBMIT_ANSWERS:
                 return  # an odd answer to a submit: not the submit's status
             ring = self._ring
             slot = (started[NUMBER] - self._base - 1) % self.submits_bound
