@@ -21,6 +21,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import TYPE_CHECKING, Any, Callable, Tuple
 
+from twisted.internet.interfaces import IReactorTime
+
 from smsc_sim.contracts import Event, ISession
 from smsc_sim.smpp.constants import BIND_TYPES, RESPONSE_BIT, CommandStatus
 
@@ -48,7 +50,6 @@ TIME, COMMAND, NUMBER, INSTANCE, SESSION, SEQUENCE, ACCOUNT, SOURCE, DESTINATION
 STATUS, MESSAGE_ID, ANSWERED_AT, NACKED = range(9, 13)
 #: a submit record: see the field indexes above (raw values; text is made when the log is read)
 SubmitRecord = Tuple[Any, ...]
-#: an open request: a submit record, or (time, command_id) of any other request
 
 
 class Histogram:
@@ -107,7 +108,8 @@ class _SessionTally:
         # command_id << 32 | command_status -> PDUs (an int key: a tuple per PDU cost more)
         self.counts_in: dict[int, int] = {}
         self.counts_out: dict[int, int] = {}
-        # sequence_number -> the open request read from / written to the ESME
+        # sequence_number -> the open request read from the ESME (a submit record, or (time, command_id))
+        # and written to it ((time, command_id))
         self.inbound: dict[int, tuple[Any, ...]] = {}
         self.outbound: dict[int, tuple[float, int]] = {}
         # sequence_number -> system_id of a bind awaiting its response
@@ -120,11 +122,11 @@ class PduTally:
 
     :param events: the bus whose sessions call it (it taps the bus, and
         follows ``session_closed`` to fold a closed session's counts in).
-    :param clock: what "now" is when a PDU is written: anything with ``seconds()``.
+    :param clock: what "now" is when a PDU is written.
     :param submits_bound: most submit records kept.
     """
 
-    def __init__(self, events: EventBus, clock: Any, submits_bound: int) -> None:
+    def __init__(self, events: EventBus, clock: IReactorTime, submits_bound: int) -> None:
         self._seconds: Callable[[], float] = clock.seconds
         #: command_id of the request -> latency of the SMSC's answers / of the ESME's
         self.latency: dict[int, Histogram] = {}
