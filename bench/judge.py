@@ -9,8 +9,10 @@ the ``bench`` scenario (no throttle, answered at once, no receipt asked)
 reads 50 submit_sm per ``dataReceived``, as a windowed ESME sends them.
 Each run measures CPU seconds per submit with the judge off
 (``conformance_judge: false``) and on, alternately, and with the API's
-metrics subscribed in both, as in the default form (the metrics make the
-session publish its PDU events whether or not the judge listens).  Each
+metrics in both, as in the default form.  The metrics count PDUs through a
+tap the session calls, not through events: with the judge off nobody
+subscribes to PDU events and the session builds none, so the judge's share
+includes building them.  Each
 run starts after a full garbage collection, so that it does not pay for
 collecting the simulator of the run before.  The table gives the median
 over runs and the min-max spread, in microseconds; the judge's share is

@@ -4,16 +4,22 @@ Benchmark smsc-sim (and smpp34 beside it) with the project's load generator.
     python bench/run.py            # every shape, 3 runs of 10 s each, median
     python bench/run.py --quick    # 1 run of 2 s each: to try it out
     python bench/run.py --profile  # also profile the simulator under 4x50
+    python bench/run.py --forms default,api-none,no-judge   # a third form: the judge off
 
 Each run starts a fresh server as a subprocess (``twistd -n smsc-sim
 --scenario bench`` on the embedded default, its listeners moved to free
-ports and the HTTP API off, loaded as ``smppclient1``/``password``;
-or ``bench/smpp34_server.py``),
+ports, loaded as ``smppclient1``/``password``; or ``bench/smpp34_server.py``),
 pinned to CPU 0 with ``taskset`` where it exists, and runs ``python -m
-smsc_sim.load`` pinned to CPU 1 against it; the median of the runs of each
-shape goes into the table between the ``bench:results`` markers of
-docs/performance.md (``--profile`` fills the ``bench:profile`` markers).
-Text outside the markers is left alone.
+smsc_sim.load`` pinned to CPU 1 against it.  The simulator runs in each
+of the *forms* asked (:data:`FORMS`): by default as users run it, with its
+control API on (nobody calls it) and the conformance judge on, and with
+``--api none`` beside it.  The forms' runs are interleaved (default,
+api-none, smpp34, default, api-none, smpp34...), so that each form's runs
+are paired in time with the others' on a machine whose speed drifts.  The
+median of each form's runs, with their spread (min-max), goes into the
+table between the ``bench:results`` markers of docs/performance.md
+(``--profile`` fills the ``bench:profile`` markers).  Text outside the
+markers is left alone.
 """
 
 from __future__ import annotations
@@ -32,12 +38,13 @@ import resource
 import shutil
 import socket
 import subprocess
+import statistics
 import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(ROOT, "docs", "performance.md")
@@ -60,6 +67,27 @@ class Shape:
     #: seconds between the generator's enquire_link on each session (0: none)
     enquire_link: float = 0.0
 
+
+@dataclass(frozen=True)
+class Form:
+    """One way of running the simulator (or smpp34)."""
+
+    name: str
+    #: what the table says of it
+    label: str
+    kind: str = "smsc-sim"
+    #: the control API on (on a free loopback port, nobody calls it) or ``--api none``
+    api: bool = True
+    extra: tuple[str, ...] = ()
+
+
+#: the forms ``--forms`` may name; the first is the one whose latency and receipts the table shows
+FORMS = {
+    "default": Form("default", "API on, judge on (default)"),
+    "api-none": Form("api-none", "--api none", api=False),
+    "no-judge": Form("no-judge", "API on, --no-conformance-judge", extra=("--no-conformance-judge",)),
+}
+SMPP34 = Form("smpp34", "smpp34", kind="smpp34", api=False)
 
 SHAPES = (
     Shape("1 x 1", 1, 1),
@@ -210,40 +238,76 @@ def mo_flood(api_port: int, seconds: float) -> int:
     return posted
 
 
-def run_shape(kind: str, shape: Shape, seconds: float, runs: int) -> dict[str, Any] | None:
-    """The median run of one shape on one server (None when the shape does not apply)."""
-    if shape.mo_flood and kind != "smsc-sim":
-        return None
-    results = []
+def run_once(form: Form, shape: Shape, seconds: float) -> dict[str, Any] | None:
+    """One run of one shape on a fresh server of one form (None when the shape does not apply to it)."""
+    if shape.mo_flood and (form.kind != "smsc-sim" or not form.api):
+        return None  # the flood posts MO through the control API
+    with tempfile.TemporaryDirectory(prefix="smsc-bench-") as directory:
+        with server(form.kind, directory, api=form.api, extra=form.extra) as (port, api_port):
+            if not shape.mo_flood:
+                return generator(port, shape, seconds, directory)
+            assert api_port is not None
+            try:
+                probe = http.client.HTTPConnection("127.0.0.1", api_port, timeout=5)
+                probe.request("GET", "/api/v1/health/live")
+                if probe.getresponse().status != 200:
+                    raise OSError("the control API does not answer /api/v1/health/live")
+            except OSError as error:
+                return {"skipped": f"no control API ({error})"}
+            # the receiver binds first; the flood starts a moment later and stops before it
+            box: dict[str, Any] = {}
+            thread = threading.Thread(target=lambda: box.update(generator(port, shape, seconds + 2, directory)))
+            thread.start()
+            time.sleep(1.0)
+            posted = mo_flood(api_port, seconds)
+            thread.join()
+            box["mo_posted"] = posted
+            return box
+
+
+def rate_key(shape: Shape) -> str:
+    """The key of a result that the table ranks runs by."""
+    return "mo_per_s" if shape.mo_flood else "submits_per_s"
+
+
+def run_forms(forms: list[Form], shape: Shape, seconds: float, runs: int) -> dict[str, dict[str, Any] | None]:
+    """
+    Run one shape ``runs`` times in every form, interleaved (each round runs
+    every form once, in order); per form, its median run (by rate) with
+    ``runs_rate`` holding every run's rate, or None when it does not apply.
+    """
+    results: dict[str, list[dict[str, Any]]] = {form.name: [] for form in forms}
+    key = rate_key(shape)
     for _ in range(runs):
-        with tempfile.TemporaryDirectory(prefix="smsc-bench-") as directory:
-            with server(kind, directory, api=shape.mo_flood) as (port, api_port):
-                if shape.mo_flood:
-                    assert api_port is not None
-                    try:
-                        probe = http.client.HTTPConnection("127.0.0.1", api_port, timeout=5)
-                        probe.request("GET", "/api/v1/health/live")
-                        if probe.getresponse().status != 200:
-                            raise OSError("the control API does not answer /api/v1/health/live")
-                    except OSError as error:
-                        return {"skipped": f"no control API ({error})"}
-                    # the receiver binds first; the flood starts a moment later and stops before it
-                    box: dict[str, Any] = {}
-                    thread = threading.Thread(target=lambda: box.update(generator(port, shape, seconds + 2, directory)))
-                    thread.start()
-                    time.sleep(1.0)
-                    posted = mo_flood(api_port, seconds)
-                    thread.join()
-                    result = box
-                    result["mo_posted"] = posted
-                else:
-                    result = generator(port, shape, seconds, directory)
-        results.append(result)
-        key = "mo_per_s" if shape.mo_flood else "submits_per_s"
-        print(f"  {kind:8} {shape.name:24} {result.get(key, 0):>10.0f}/s  errors {result.get('errors')} "
-              f"{result.get('session_errors') or ''}", file=sys.stderr, flush=True)  # fmt: skip
-    key = "mo_per_s" if shape.mo_flood else "submits_per_s"
-    return sorted(results, key=lambda r: r.get(key, 0.0))[len(results) // 2]
+        for form in forms:
+            result = run_once(form, shape, seconds)
+            if result is None:
+                continue
+            results[form.name].append(result)
+            print(f"  {form.name:9} {shape.name:24} {result.get(key, 0):>10.0f}/s  errors {result.get('errors')} "
+                  f"{result.get('session_errors') or ''}", file=sys.stderr, flush=True)  # fmt: skip
+    chosen: dict[str, dict[str, Any] | None] = {}
+    for form in forms:
+        done = sorted(results[form.name], key=lambda r: float(r.get(key, 0.0)))
+        if not done:
+            chosen[form.name] = None
+            continue
+        median = dict(done[len(done) // 2])
+        median["runs_rate"] = [float(r.get(key, 0.0)) for r in done]
+        chosen[form.name] = median
+    return chosen
+
+
+def rate(result: dict[str, Any] | None, shape: Shape) -> str:
+    """A rate cell: the median and the spread (min-max) of the runs."""
+    if result is None:
+        return "-"
+    if "skipped" in result:
+        return f"skipped: {result['skipped']}"
+    rates = result.get("runs_rate") or [float(result.get(rate_key(shape), 0.0))]
+    median = float(statistics.median(rates))
+    spread = f" ({min(rates):.0f}-{max(rates):.0f})" if len(rates) > 1 else ""
+    return f"{median:.0f}{spread}"
 
 
 def machine() -> str:
@@ -279,63 +343,72 @@ def errors(result: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v}" for k, v in found.items()) or "none"
 
 
-def table(rows: list[tuple[Shape, dict[str, Any] | None, dict[str, Any] | None]], header: str) -> str:
-    """The Markdown table of results."""
-    lines = [header, "",
-             "| shape | smsc-sim msg/s | p50 ms | p90 ms | p99 ms | max ms | receipts/s (got/expected) | errors "
-             "| gen CPU | smpp34 msg/s | smpp34 p50 / p99 ms | smpp34 receipts/s | gen CPU |",
-             "|---|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|"]  # fmt: skip
-    for shape, sim, other in rows:
-        if shape.mo_flood:
-            if sim is None or "skipped" in sim:
-                why = sim["skipped"] if sim else "not run"
-                lines.append(f"| {shape.name} | skipped: {why} | | | | | | | | - | - | - | |")
-                continue
-            delivered = f"{sim.get('mo_per_s', 0):.0f} MO/s delivered"
-            counts = f"({sim.get('mo_received', 0)} of {sim.get('mo_posted', 0)} posted)"
-            cpu = f"{sim.get('generator_cpu_pct', 0):.0f} %"
-            lines.append(f"| {shape.name} | {delivered} {counts} | | | | | | {errors(sim)} | {cpu} | n/a (no API) | | | |")
-            continue
-        if shape.enquire_link:
-            lines.append(many_sessions_row(shape, sim, other))
-            continue
-        cells = [shape.name]
-        if sim is None:
-            cells += ["-"] * 8
-        else:
-            r = sim["receipts"]
-            receipts = f"{r['per_s']:.0f} ({r['received']}/{r['expected']})" if shape.receipts else "-"
-            cells += [f"{sim['submits_per_s']:.0f}", ms(sim, "p50"), ms(sim, "p90"), ms(sim, "p99"), ms(sim, "max"),
-                      receipts, errors(sim), f"{sim.get('generator_cpu_pct', 0):.0f} %"]  # fmt: skip
-        if other is None:
-            cells += ["-", "-", "-", "-"]
-        else:
-            r = other["receipts"]
-            cells += [f"{other['submits_per_s']:.0f}", f"{ms(other, 'p50')} / {ms(other, 'p99')}",
-                      f"{r['per_s']:.0f} ({r['received']}/{r['expected']})" if shape.receipts else "-",
-                      f"{other.get('generator_cpu_pct', 0):.0f} %"]  # fmt: skip
+Row = Tuple[Shape, Dict[str, Optional[Dict[str, Any]]]]
+
+
+def table(rows: list[Row], forms: list[Form], comparison: bool, header: str) -> str:
+    """
+    The Markdown table of results: the first form in full (rate, latency,
+    receipts, errors), each other form's rate beside it, then smpp34's.
+    """
+    first, others = forms[0], forms[1:]
+    heads = [f"smsc-sim msg/s, {first.label}", "p50 ms", "p90 ms", "p99 ms", "max ms", "receipts/s (got/expected)",
+             "errors", "gen CPU"]  # fmt: skip
+    heads += [f"smsc-sim msg/s, {form.label}" for form in others]
+    if comparison:
+        heads += ["smpp34 msg/s", "smpp34 p50 / p99 ms", "smpp34 receipts/s", "gen CPU"]
+    align = ["--:"] * 6 + ["---", "--:"] + ["--:"] * len(others) + (["--:"] * 4 if comparison else [])
+    lines = [header, "", "| shape | " + " | ".join(heads) + " |", "|---|" + "|".join(align) + "|"]
+    for shape, results in rows:
+        sim = results.get(first.name)
+        cells = [shape.name] + first_cells(shape, sim)
+        for form in others:
+            found = results.get(form.name)
+            cells.append("n/a (no API)" if shape.mo_flood and not form.api else rate(found, shape))
+        if comparison:
+            cells += smpp34_cells(shape, results.get(SMPP34.name))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def many_sessions_row(shape: Shape, sim: dict[str, Any] | None, other: dict[str, Any] | None) -> str:
-    """The row of the many-sessions shape: sessions bound and enquire_link round trips beside the rate."""
+def first_cells(shape: Shape, sim: dict[str, Any] | None) -> list[str]:
+    """The cells of the first form: rate (median and spread), latency, receipts, errors, generator CPU."""
+    if sim is None or "skipped" in sim:
+        return [rate(sim, shape)] + ["-"] * 7
+    cpu = f"{sim.get('generator_cpu_pct', 0):.0f} %"
+    if shape.mo_flood:
+        counts = f"({sim.get('mo_received', 0)} of {sim.get('mo_posted', 0)} posted, median run)"
+        return [f"{rate(sim, shape)} MO/s delivered {counts}", "", "", "", "", "", errors(sim), cpu]
+    latency = [ms(sim, "p50"), ms(sim, "p90"), ms(sim, "p99"), ms(sim, "max")]
+    if shape.enquire_link:
+        return [f"{rate(sim, shape)} {many_sessions(shape, sim)}", *latency, "-", errors(sim), cpu]
+    r = sim["receipts"]
+    receipts = f"{r['per_s']:.0f} ({r['received']}/{r['expected']})" if shape.receipts else "-"
+    return [rate(sim, shape), *latency, receipts, errors(sim), cpu]
 
-    def cell(result: dict[str, Any] | None) -> str:
-        if result is None:
-            return "-"
-        e = result.get("enquire_links", {})
-        latency = e.get("latency_ms", {})
-        p99 = "-" if latency.get("p99") is None else f"{latency['p99']:.1f}"
-        return (f"{result['submits_per_s']:.0f} ({result['sessions_bound']} of {shape.sessions} bound; "
-                f"enquire_link {e.get('answered', 0)} of {e.get('sent', 0)} answered, p99 {p99} ms)")  # fmt: skip
 
-    cells = [shape.name, cell(sim)]
-    cells += ["-"] * 7 if sim is None else [ms(sim, "p50"), ms(sim, "p90"), ms(sim, "p99"), ms(sim, "max"), "-",
-                                             errors(sim), f"{sim.get('generator_cpu_pct', 0):.0f} %"]  # fmt: skip
-    cells += [cell(other), "-" if other is None else f"{ms(other, 'p50')} / {ms(other, 'p99')}", "-",
-              "-" if other is None else f"{other.get('generator_cpu_pct', 0):.0f} %"]  # fmt: skip
-    return "| " + " | ".join(cells) + " |"
+def smpp34_cells(shape: Shape, other: dict[str, Any] | None) -> list[str]:
+    """The cells of smpp34: rate (median and spread), latency, receipts, generator CPU."""
+    if shape.mo_flood:
+        return ["n/a (no API)", "", "", ""]
+    if other is None:
+        return ["-", "-", "-", "-"]
+    cpu = f"{other.get('generator_cpu_pct', 0):.0f} %"
+    latency = f"{ms(other, 'p50')} / {ms(other, 'p99')}"
+    if shape.enquire_link:
+        return [f"{rate(other, shape)} {many_sessions(shape, other)}", latency, "-", cpu]
+    r = other["receipts"]
+    receipts = f"{r['per_s']:.0f} ({r['received']}/{r['expected']})" if shape.receipts else "-"
+    return [rate(other, shape), latency, receipts, cpu]
+
+
+def many_sessions(shape: Shape, result: dict[str, Any]) -> str:
+    """Sessions bound and enquire_link round trips of the many-sessions shape (its median run)."""
+    e = result.get("enquire_links", {})
+    latency = e.get("latency_ms", {})
+    p99 = "-" if latency.get("p99") is None else f"{latency['p99']:.1f}"
+    return (f"({result['sessions_bound']} of {shape.sessions} bound; "
+            f"enquire_link {e.get('answered', 0)} of {e.get('sent', 0)} answered, p99 {p99} ms)")  # fmt: skip
 
 
 def replace_between(text: str, marker: str, body: str) -> str:
@@ -366,7 +439,8 @@ def profile_simulator(port: int, seconds: float, out: str) -> None:
     from smsc_sim.tap import Options, process_gc_policy
 
     options = Options()
-    options.parseOptions(simulator_options(port, None))  # what twistd would be given
+    # what twistd would be given in the default form: the control API on (on a free port, nobody calls it)
+    options.parseOptions(simulator_options(port, free_port()))
     simulator = build_service(options.config, reactor)
     process_gc_policy(simulator)  # as twistd runs it
     # the cyclic GC's own share: its pauses land in whatever function runs when it starts
@@ -436,6 +510,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per run (default 10)")
     parser.add_argument("--only", default="", help="only the shapes whose name contains this")
     parser.add_argument("--no-smpp34", action="store_true", help="skip the smpp34 comparison")
+    parser.add_argument("--forms", default="default,api-none",
+                        help=f"the simulator's forms, comma-separated, the first shown in full (default "
+                             f"default,api-none; of {', '.join(FORMS)})")  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="also profile the simulator under 4 x 50 (+ receipts)")
     parser.add_argument("--profile-seconds", type=float, default=15.0)
     parser.add_argument("--no-doc", action="store_true", help="print the table; leave docs/performance.md alone")
@@ -453,17 +530,23 @@ def main() -> None:
     except ImportError:
         print("smpp34 is not installed (pip install smpp34): no comparison", file=sys.stderr)
         comparison = False
-    rows = []
+    names = [name.strip() for name in options.forms.split(",") if name.strip()]
+    unknown = [name for name in names if name not in FORMS]
+    if unknown or not names:
+        parser.error(f"--forms: unknown form(s) {', '.join(unknown) or '(none)'}; expected some of {', '.join(FORMS)}")
+    forms = [FORMS[name] for name in dict.fromkeys(names)]
+    rows: list[Row] = []
     for shape in SHAPES:
         if options.only and options.only not in shape.name:
             continue
-        print(f"{shape.name}: {runs} x {seconds:g} s", file=sys.stderr, flush=True)
-        sim = run_shape("smsc-sim", shape, seconds, runs)
-        other = run_shape("smpp34", shape, seconds, runs) if comparison else None
-        rows.append((shape, sim, other))
-    header = (f"Median of {runs} run(s) of {seconds:g} s per shape; msg/s = submit_sm_resp per second; latency = "
-              f"submit_sm -> submit_sm_resp. Machine: {machine()}.")  # fmt: skip
-    text = table(rows, header)
+        print(f"{shape.name}: {runs} x {seconds:g} s, forms {', '.join(f.name for f in forms)}"
+              f"{', smpp34' if comparison else ''}, interleaved", file=sys.stderr, flush=True)  # fmt: skip
+        rows.append((shape, run_forms(forms + ([SMPP34] if comparison else []), shape, seconds, runs)))
+    header = (f"Median of {runs} run(s) of {seconds:g} s per shape and form, with the spread (min-max) of the runs "
+              f"in brackets; the forms' runs interleaved (one of each in turn). msg/s = submit_sm_resp per second; "
+              f"latency = submit_sm -> submit_sm_resp, of the median run of the first form "
+              f"({forms[0].label}). Machine: {machine()}.")  # fmt: skip
+    text = table(rows, forms, comparison, header)
     print(text)
     if not options.no_doc and not options.only:
         update_doc("bench:results", text)

@@ -9,16 +9,26 @@ Some kinds are only for those who name them (:data:`OPT_IN_KINDS`: the raw
 octets of every read and write, which the pcap trace records): a subscriber
 of "everything" never gets them, and a publisher asks :meth:`EventBus.wants`
 before it builds one, so the octets cost nothing while nobody traces.
+
+Beside the events, the bus holds the *PDU taps* (:meth:`EventBus.tap`):
+observers that every session calls straight with each PDU it reads or
+writes, with no :class:`~smsc_sim.contracts.Event` built.  The control
+API's counters (metrics, the submits log) are taps, so an API that nobody
+calls costs a method call per PDU, not an event and a dispatch.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from smsc_sim.contracts import Event
+
+if TYPE_CHECKING:
+    from smsc_sim.contracts import ISession
+    from smsc_sim.smpp.pdu import PDU
 
 Subscriber = Callable[[Event], None]
 
@@ -26,6 +36,18 @@ Subscriber = Callable[[Event], None]
 OPT_IN_KINDS = frozenset({"bytes_in", "bytes_out"})
 #: kinds whose subscriber list is kept ready (the simulator publishes about a dozen)
 _MAX_CACHED_KINDS = 64
+#: the kinds a session publishes for every PDU
+PDU_KINDS = ("pdu_in", "pdu_out")
+
+
+class IPduTap(Protocol):
+    """An observer of every PDU of every session, called straight by the session (:meth:`EventBus.tap`)."""
+
+    def pdu_in(self, session: ISession, pdu: PDU, now: float) -> None:
+        """``session`` read ``pdu`` at ``now`` (the time of the read)."""
+
+    def pdu_out(self, session: ISession, pdu: PDU) -> None:
+        """``session`` writes ``pdu`` now."""
 
 
 class EventBus:
@@ -44,10 +66,29 @@ class EventBus:
         #: whether anyone listens; callers may skip building costly event data when not
         #: (a plain attribute, kept by subscribe and unsubscribe: the hot path reads it per PDU)
         self.active = False
+        #: whether a ``pdu_in`` or ``pdu_out`` event would reach anyone (read by the session per PDU)
+        self.wants_pdus = False
+        #: the PDU taps, called by every session with each PDU (see :meth:`tap`)
+        self.pdu_taps: tuple[IPduTap, ...] = ()
 
     def _changed(self) -> None:
         self.active = bool(self._subscribers) or bool(self._by_kind)
+        self.wants_pdus = any(self.wants(kind) for kind in PDU_KINDS)
         self._targets.clear()
+
+    def tap(self, tap: IPduTap) -> Callable[[], None]:
+        """
+        Have every session call ``tap`` with each PDU from now on, instead
+        of an event: for counters that see every PDU and must cost little.
+
+        :returns: a function that removes it.
+        """
+        self.pdu_taps += (tap,)
+
+        def untap() -> None:
+            self.pdu_taps = tuple(t for t in self.pdu_taps if t is not tap)
+
+        return untap
 
     def _targets_of(self, kind: str) -> tuple[Subscriber, ...]:
         """Who gets an event of ``kind``: the subscribers of everything first, then those of the kind."""

@@ -283,8 +283,11 @@ class SMPPSession(ReplyWriting, SessionRequests, SessionClosing, SessionTimers, 
             return
         if self.trace:
             self._trace("in", pdu)
-        if self.events.active:
-            self.events.publish("pdu_in", session_id=self.session_id, instance=self.instance_name, pdu=pdu)
+        events = self.events
+        if events.wants_pdus:
+            events.publish("pdu_in", session_id=self.session_id, instance=self.instance_name, pdu=pdu)
+        for tap in events.pdu_taps:
+            tap.pdu_in(self, pdu, self._last_rx)
         state = self.state
         if pdu.command_id == _SUBMIT_SM and (state is _BOUND_TRX or state is _BOUND_TX):
             self._core_request(pdu)  # the PDU an ESME sends most, straight to the core (Table 2-1 allows it)
@@ -459,8 +462,11 @@ class SMPPSession(ReplyWriting, SessionRequests, SessionClosing, SessionTimers, 
         self.counters["pdus_out"] += 1
         if self.trace:
             self._trace("out", pdu)
-        if self.events.active:
-            self.events.publish("pdu_out", session_id=self.session_id, instance=self.instance_name, pdu=pdu)
+        events = self.events
+        if events.wants_pdus:
+            events.publish("pdu_out", session_id=self.session_id, instance=self.instance_name, pdu=pdu)
+        for tap in events.pdu_taps:
+            tap.pdu_out(self, pdu)
         batch = self._batch
         if batch is None:
             data = encode(pdu)

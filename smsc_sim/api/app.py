@@ -102,7 +102,7 @@ class ControlAPI:
         self.conformance = ConformanceRoutes(simulator)
         self.streams = EventStreams(simulator)
         self.traces = TraceRoutes(simulator)
-        self.submits = SubmitRoutes(simulator)
+        self.submits = SubmitRoutes(simulator, self.metrics.tally)
         if simulator.control is not None:
             # a reset asked through another process's API forgets this API's submit log too
             simulator.control.reset_hooks.append(self.submits.clear)

@@ -20,51 +20,27 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from smsc_sim.contracts import Event
 from smsc_sim.modes import InstanceMode
-from smsc_sim.smpp.constants import BIND_TYPES, CommandId, CommandStatus, is_response, status_name
+from smsc_sim.api.tally import PduTally, tally_of
+from smsc_sim.smpp.constants import BIND_TYPES, CommandId, status_name
 
 if TYPE_CHECKING:
     from smsc_sim.simulator import Simulator
 
-#: upper bounds (seconds) of the response latency histogram buckets
-LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, float("inf"))
-#: most unanswered requests remembered for latency, per direction (bounded: a silent peer cannot grow it)
-MAX_OPEN_REQUESTS = 100_000
-
-_BIND_RESPS = {int(CommandId(command | 0x80000000)) for command in BIND_TYPES}
-_SUBMITS = {int(CommandId.submit_sm_resp), int(CommandId.submit_multi_resp), int(CommandId.data_sm_resp)}
-_THROTTLED = int(CommandStatus.ESME_RTHROTTLED)
+_COMMAND_NAMES = {int(command): command.name for command in CommandId}
+_BIND_NAMES = {int(command): bind_type.value for command, bind_type in BIND_TYPES.items()}
 #: counters a session keeps (``session.counters``) that are summed per instance, closed sessions included
 SESSION_COUNTERS = ("window_refused",)
 #: why the connection limiter refuses a connection (``ConnectionLimiter.refused``)
 REFUSAL_REASONS = ("max_connections", "max_connections_per_address")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: the events counted here (every PDU is counted by the tally, which sessions call straight, and message
+#: state changes by each core's lifecycle)
+KINDS = ("delivery", "outage", "connection", "session_closed")
 
 
-class _Histogram:
-    """Cumulative-bucket counts of one labelled histogram."""
-
-    __slots__ = ("counts", "total", "count")
-
-    def __init__(self) -> None:
-        self.counts = [0] * len(LATENCY_BUCKETS)
-        self.total = 0.0
-        self.count = 0
-
-    def observe(self, value: float) -> None:
-        for i, bound in enumerate(LATENCY_BUCKETS):
-            if value <= bound:
-                self.counts[i] += 1
-                break
-        self.total += value
-        self.count += 1
-
-    def buckets(self) -> list[tuple[str, float]]:
-        running = 0
-        result = []
-        for bound, n in zip(LATENCY_BUCKETS, self.counts):
-            running += n
-            result.append(("+Inf" if bound == float("inf") else repr(bound), float(running)))
-        return result
+def command_name(command_id: int) -> str:
+    """The SMPP name of a command, or its hex id when unknown (as :attr:`PDU.name` says it)."""
+    return _COMMAND_NAMES.get(command_id) or f"0x{command_id:08X}"
 
 
 class SimulatorMetrics:
@@ -73,26 +49,17 @@ class SimulatorMetrics:
 
     :param simulator: the simulator whose events are counted and whose
         sessions, instances and cores are read at scrape time.
+    :param tally: the PDU tally to read (made, and closed by :meth:`close`, when not given).
     """
 
-    def __init__(self, simulator: Simulator) -> None:
+    def __init__(self, simulator: Simulator, tally: PduTally | None = None) -> None:
         self.simulator = simulator
         self.registry = CollectorRegistry(auto_describe=False)
-        self.pdus: defaultdict[tuple[str, str, str, str], int] = defaultdict(int)
-        self.binds: defaultdict[tuple[str, str, str], int] = defaultdict(int)
-        self.bind_failures: defaultdict[tuple[str, str, str], int] = defaultdict(int)
-        self.throttled: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self._owns_tally = tally is None
+        self.tally = tally if tally is not None else tally_of(simulator)
         self.deliveries: defaultdict[tuple[str, str], int] = defaultdict(int)
-        self.messages: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.outages: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.connections: defaultdict[str, int] = defaultdict(int)
-        self.latency: defaultdict[str, _Histogram] = defaultdict(_Histogram)
-        self.esme_latency: defaultdict[str, _Histogram] = defaultdict(_Histogram)
-        # (session_id, sequence_number) -> (time, command) of requests awaiting a response
-        self._inbound: dict[tuple[int, int], tuple[float, str]] = {}
-        self._outbound: dict[tuple[int, int], tuple[float, str]] = {}
-        # (session_id, sequence_number) -> system_id of binds awaiting their response
-        self._binding: dict[tuple[int, int], str] = {}
         #: how many open waits the API has (set by the API, read at scrape)
         self.open_waits = lambda: 0
         # the counters dict of every open session (taken at its "connection" event), so that what a
@@ -101,11 +68,13 @@ class SimulatorMetrics:
         #: per instance, what closed sessions counted (``window_refused``...)
         self.closed_session_counts: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.registry.register(self)  # type: ignore[arg-type]
-        self._unsubscribe = simulator.events.subscribe(self.observe)
+        self._unsubscribe = simulator.events.subscribe(self.observe, kinds=KINDS)
 
     def close(self) -> None:
         """Stop counting (the registry still answers with what was counted)."""
         self._unsubscribe()
+        if self._owns_tally:
+            self.tally.close()
 
     # ------------------------------------------------------------------
     # the event path
@@ -115,14 +84,10 @@ class SimulatorMetrics:
         """Count one event."""
         kind = event.kind
         data = event.data
-        if kind == "pdu_in" or kind == "pdu_out":
-            self._pdu(event, kind == "pdu_in")
-        elif kind == "delivery":
+        if kind == "delivery":
             # the router names the delivery's kind (receipt, mo) "delivery"; older cores said "kind"
             kind_of = data.get("delivery", data.get("kind", ""))
             self.deliveries[(str(kind_of), str(data.get("outcome", "")))] += 1
-        elif kind == "message":
-            self.messages[(str(data.get("direction", "")), str(data.get("state", "")))] += 1
         elif kind == "outage":
             self.outages[(str(data.get("instance", "")), str(data.get("mode", "")))] += 1
         elif kind == "connection":
@@ -135,9 +100,6 @@ class SimulatorMetrics:
             if counters is not None:
                 for name in SESSION_COUNTERS:
                     self.closed_session_counts[(str(data.get("instance", "")), name)] += counters.get(name, 0)
-            for table in (self._inbound, self._outbound, self._binding):
-                for key in [key for key in table if key[0] == session_id]:
-                    del table[key]  # type: ignore[attr-defined]
 
     def _keep_counters(self, instance: str, session_id: Any) -> None:
         """Hold a new session's counters dict, to add them up when it closes."""
@@ -147,41 +109,28 @@ class SimulatorMetrics:
         if isinstance(counters, dict):
             self._session_counters[(instance, session_id)] = counters
 
-    def _pdu(self, event: Event, inbound: bool) -> None:
-        data = event.data
-        pdu = data["pdu"]
-        instance = str(data.get("instance", ""))
-        command_id = pdu.command_id
-        status = status_name(pdu.command_status)
-        self.pdus[("in" if inbound else "out", instance, pdu.name, status)] += 1
-        key = (data.get("session_id", 0), pdu.sequence_number)
-        if not is_response(command_id):
-            table = self._inbound if inbound else self._outbound
-            if len(table) < MAX_OPEN_REQUESTS:
-                table[key] = (event.time, pdu.name)
-                if inbound and command_id in BIND_TYPES:
-                    self._binding[key] = str(pdu.params.get("system_id", ""))
-            return
-        started = (self._outbound if inbound else self._inbound).pop(key, None)
-        if started is not None:
-            histogram = self.esme_latency if inbound else self.latency
-            histogram[started[1]].observe(max(0.0, event.time - started[0]))
-        if inbound:
-            return
-        if command_id in _BIND_RESPS:
-            account = self._binding.pop(key, "")
-            bind_type = BIND_TYPES[CommandId(command_id & 0x7FFFFFFF)].value
-            if pdu.command_status == 0:
-                self.binds[(instance, account, bind_type)] += 1
-            else:
-                self.bind_failures[(instance, account, status)] += 1
-        elif command_id in _SUBMITS and pdu.command_status == _THROTTLED:
-            self.throttled[(instance, self._account(instance, data.get("session_id")))] += 1
+    def _state_changes(self) -> dict[tuple[str, str], int]:
+        """Message state changes by direction and state, all clusters."""
+        totals: defaultdict[tuple[str, str], int] = defaultdict(int)
+        for core in self.simulator.cores.values():
+            for key, n in list(core.lifecycle.state_changes.items()):
+                totals[key] += n
+        return totals
 
-    def _account(self, instance: str, session_id: Any) -> str:
-        runtime = self.simulator.instances.get(instance)
-        session = runtime.sessions.get(session_id) if runtime is not None else None
-        return (session.system_id or "") if session is not None else ""
+    def _pdu_counters(self) -> tuple[dict[Any, int], dict[Any, int], dict[Any, int]]:
+        """The tally's PDU and bind counts, labelled with names (at scrape time)."""
+        tally = self.tally
+        pdus: defaultdict[tuple[str, str, str, str], int] = defaultdict(int)
+        for (direction, instance, command_id, status), n in tally.counts().items():
+            pdus[(direction, instance, command_name(command_id), status_name(status))] += n
+        binds: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+        failures: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+        for (instance, account, command_id, status), n in list(tally.bind_answers.items()):
+            if status == 0:
+                binds[(instance, account, _BIND_NAMES[command_id])] += n
+            else:
+                failures[(instance, account, status_name(status))] += n
+        return pdus, binds, failures
 
     # ------------------------------------------------------------------
     # the scrape
@@ -199,16 +148,17 @@ class SimulatorMetrics:
         yield from self._bounds()
 
     def _counters(self) -> Iterator[Metric]:
+        pdus, binds, bind_failures = self._pdu_counters()
         tables: list[tuple[str, str, list[str], dict[Any, int]]] = [
             ("smsc_sim_pdus", "PDUs received (in) and sent (out)", ["direction", "instance", "command", "status"],
-             self.pdus),
-            ("smsc_sim_binds", "Successful binds", ["instance", "account", "bind_type"], self.binds),
-            ("smsc_sim_bind_failures", "Refused binds", ["instance", "account", "status"], self.bind_failures),
+             pdus),
+            ("smsc_sim_binds", "Successful binds", ["instance", "account", "bind_type"], binds),
+            ("smsc_sim_bind_failures", "Refused binds", ["instance", "account", "status"], bind_failures),
             ("smsc_sim_throttled_submits", "Submits answered ESME_RTHROTTLED", ["instance", "account"],
-             self.throttled),
+             dict(self.tally.throttled)),
             ("smsc_sim_deliveries", "Receipt and MO delivery steps (queued, retry, acked, failed, exhausted, "
              "expired, dropped)", ["kind", "outcome"], self.deliveries),
-            ("smsc_sim_message_states", "Message state changes", ["direction", "state"], self.messages),
+            ("smsc_sim_message_states", "Message state changes", ["direction", "state"], self._state_changes()),
             ("smsc_sim_outages", "Outages started (mode) and ended (mode=up)", ["instance", "mode"], self.outages),
         ]  # fmt: skip
         for name, doc, labels, table in tables:
@@ -228,12 +178,14 @@ class SimulatorMetrics:
 
     def _histograms(self) -> Iterator[Metric]:
         for name, doc, table in (
-            ("smsc_sim_response_latency_seconds", "Time from an ESME request to the SMSC's response", self.latency),
+            ("smsc_sim_response_latency_seconds", "Time from an ESME request to the SMSC's response",
+             self.tally.latency),
             ("smsc_sim_esme_response_seconds", "Time from an SMSC request (deliver_sm...) to the ESME's response",
-             self.esme_latency),
+             self.tally.esme_latency),
         ):
             family = HistogramMetricFamily(name, doc, labels=["command"])
-            for command, histogram in sorted(table.items()):
+            named = sorted((command_name(command_id), histogram) for command_id, histogram in list(table.items()))
+            for command, histogram in named:
                 family.add_metric([command], histogram.buckets(), histogram.total)
             yield family
 
@@ -363,3 +315,4 @@ def core_stats(core: Any) -> dict[str, Any]:
         else:
             flat[str(key)] = value
     return flat
+

@@ -10,7 +10,7 @@ from collections import Counter
 from twisted.internet.interfaces import IReactorTime
 
 from smsc_sim.core.journal import IMessageJournal, kept
-from smsc_sim.core.lifecycle import Lifecycle
+from smsc_sim.core.lifecycle import STATE_NAMES, Lifecycle
 from smsc_sim.core.store import MessageRecord, MessageStore, StoreFull
 from smsc_sim.events import EventBus
 from smsc_sim.smpp.constants import MessageState
@@ -76,10 +76,13 @@ class Admission:
         return len(overdue)
 
     def accepted(self, record: MessageRecord) -> None:
-        """Report a new record: to the journal, and as a ``message`` event."""
+        """Report a new record: to the journal, in the state counts, and as a ``message`` event."""
         journal = self._journal
         if journal is not None:
             journal.accepted(record)
+        changes = self._lifecycle.state_changes
+        key = (record.direction, STATE_NAMES[record.state])  # a dict lookup: Enum.name is a property call
+        changes[key] = changes.get(key, 0) + 1
         if self._events.active:
             self._events.publish(
                 "message",

@@ -51,7 +51,8 @@ from smsc_sim.smpp.constants import (
 from smsc_sim.smpp.pdu import PDU
 from smsc_sim.smpp.receipt import STAT_DEFAULT_ERR
 
-_STATE_NAMES = {state: state.name for state in MessageState}
+#: the name of each message state (a dict lookup: Enum.name is a property call)
+STATE_NAMES = {state: state.name for state in MessageState}
 #: the outcomes that end a receipt's delivery, and the counter each bumps
 _DONE = {what.value: f"receipts_{what.value}" for what in DeliveryOutcome}
 #: the outcomes that write a "deliver_sm <outcome>" reason on the record
@@ -117,6 +118,9 @@ class Lifecycle:
         self.hold_incomplete = hold_incomplete
         self._journal = kept(journal)
         self.counters: Counter[str] = Counter()
+        #: (direction, state name) -> state changes (acceptance included) since start, never reset: the
+        #: metrics read it at scrape, instead of following a ``message`` event per change
+        self.state_changes: dict[tuple[str, str], int] = {}
         # the receipt's TLV 0x1402 (destination network); None or empty: none
         self._networks = networks if networks else None
         self._vendor_suffix = b"\x00" if vendor_cstring else b""
@@ -255,11 +259,11 @@ class Lifecycle:
         self.send_receipt(record, stat, err, state)
 
     def set_state(self, record: MessageRecord, state: MessageState, err: int) -> float:
-        """Change a record's state (history, final time, event); the time of the change."""
+        """Change a record's state (history, final time, count, event); the time of the change."""
         now = self._clock.seconds()
         final = state in FINAL_STATES
         if record.changes is not None or not final or record.state is not MessageState.ENROUTE:
-            record.note_change(now, _STATE_NAMES[state])
+            record.note_change(now, STATE_NAMES[state])
         # else straight from ENROUTE to final: the plain history, which the record holds without an object
         record.state = state
         record.err = err
@@ -271,6 +275,9 @@ class Lifecycle:
             # the plan is over, so when its steps counted from no longer matters: one float less per retained record
             record.base_time = 0.0
             self._store.finalized(record, previous)
+        changes = self.state_changes
+        key = (record.direction, STATE_NAMES[state])  # a dict lookup: Enum.name is a property call
+        changes[key] = changes.get(key, 0) + 1
         if self._events.active:
             self._events.publish(
                 "message",

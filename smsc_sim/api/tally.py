@@ -1,0 +1,296 @@
+"""
+What the control API counts of every PDU, kept as plainly as it can be.
+
+:class:`PduTally` is a PDU tap (:meth:`smsc_sim.events.EventBus.tap`): every
+session calls it with each PDU it reads or writes, no event built.  It
+keeps counts by instance, command and status; the time of each open
+request, to put the answer's latency in a histogram (the SMSC's answers
+and the ESME's); and one compact record (a tuple) per submit, replaced by
+a longer one when it is answered, that the submits log turns into JSON
+only when asked.  Tuples of plain values, in a ring of fixed size: the
+garbage collector stops tracking them, and there is no dict per submit.  The
+metrics and the submits log read it at scrape or query time.
+
+Everything is bounded: the open requests (:data:`MAX_OPEN_REQUESTS`,
+the oldest forgotten first, and those of a session when it closes) and the
+submit records (the newest ``submits_bound``).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from typing import TYPE_CHECKING, Any, Callable, Tuple
+
+from twisted.internet.interfaces import IReactorTime
+
+from smsc_sim.contracts import Event, ISession
+from smsc_sim.smpp.constants import BIND_TYPES, RESPONSE_BIT, CommandStatus
+
+if TYPE_CHECKING:
+    from smsc_sim.events import EventBus
+    from smsc_sim.simulator import Simulator
+    from smsc_sim.smpp.pdu import PDU
+
+#: upper bounds (seconds) of the response latency histogram buckets
+LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, float("inf"))
+#: most unanswered requests remembered per session and direction (bounded: a silent peer cannot grow it)
+MAX_OPEN_REQUESTS = 10_000
+#: most submits remembered (the store's own bound, ``core.store_max_messages``, when smaller)
+MAX_SUBMITS = 100_000
+#: command_id -> name of the requests the submits log keeps
+SUBMIT_COMMANDS = {0x00000004: "submit_sm", 0x00000103: "data_sm", 0x00000021: "submit_multi"}
+_SUBMIT_MULTI = 0x00000021
+GENERIC_NACK = 0x80000000
+_THROTTLED = int(CommandStatus.ESME_RTHROTTLED)
+#: what answers a submit: a submit's response, or generic_nack
+_SUBMIT_ANSWERS = frozenset({command | RESPONSE_BIT for command in SUBMIT_COMMANDS} | {GENERIC_NACK})
+
+# the fields of a submit record: the first nine from the request, four more once it is answered
+TIME, COMMAND, NUMBER, INSTANCE, SESSION, SEQUENCE, ACCOUNT, SOURCE, DESTINATION = range(9)
+STATUS, MESSAGE_ID, ANSWERED_AT, NACKED = range(9, 13)
+#: a submit record: see the field indexes above (raw values; text is made when the log is read)
+SubmitRecord = Tuple[Any, ...]
+
+
+class Histogram:
+    """Per-bucket counts of one labelled latency histogram (made cumulative at scrape)."""
+
+    __slots__ = ("counts", "total", "count")
+
+    def __init__(self) -> None:
+        self.counts = [0] * len(LATENCY_BUCKETS)
+        self.total = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        """Count one latency."""
+        self.counts[bisect_left(LATENCY_BUCKETS, value)] += 1
+        self.total += value
+        self.count += 1
+
+    def buckets(self) -> list[tuple[str, float]]:
+        """``(le, cumulative count)`` of every bucket, as Prometheus wants them."""
+        running = 0
+        result = []
+        for bound, n in zip(LATENCY_BUCKETS, self.counts):
+            running += n
+            result.append(("+Inf" if bound == float("inf") else repr(bound), float(running)))
+        return result
+
+
+def _destinations(params: dict[str, Any]) -> list[str]:
+    """The destination addresses of a submit_multi's parameters, as text."""
+    listed = params.get("dest_address") or ()
+    addresses = []
+    for item in listed if isinstance(listed, (list, tuple)) else ():
+        value = item.get("destination_addr") if isinstance(item, dict) else getattr(item, "destination_addr", None)
+        if value is None and isinstance(item, dict):
+            value = item.get("dl_name")
+        if value is not None:
+            addresses.append(text_of(value))
+    return addresses
+
+
+def text_of(value: Any) -> str:
+    """An address or id as text (the codec gives bytes or text)."""
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return str(value)
+
+
+class _SessionTally:
+    """What the tally holds for one open session (dropped when it closes, its counts kept)."""
+
+    __slots__ = ("session", "counts_in", "counts_out", "inbound", "outbound", "binding")
+
+    def __init__(self, session: ISession) -> None:
+        self.session = session
+        # command_id << 32 | command_status -> PDUs (an int key: a tuple per PDU cost more)
+        self.counts_in: dict[int, int] = {}
+        self.counts_out: dict[int, int] = {}
+        # sequence_number -> the open request read from the ESME (a submit record, or (time, command_id))
+        # and written to it ((time, command_id))
+        self.inbound: dict[int, tuple[Any, ...]] = {}
+        self.outbound: dict[int, tuple[float, int]] = {}
+        # sequence_number -> system_id of a bind awaiting its response
+        self.binding: dict[int, str] = {}
+
+
+class PduTally:
+    """
+    The PDU counts, latencies and submit records of one simulator's sessions.
+
+    :param events: the bus whose sessions call it (it taps the bus, and
+        follows ``session_closed`` to fold a closed session's counts in).
+    :param clock: what "now" is when a PDU is written.
+    :param submits_bound: most submit records kept.
+    """
+
+    def __init__(self, events: EventBus, clock: IReactorTime, submits_bound: int) -> None:
+        self._seconds: Callable[[], float] = clock.seconds
+        #: command_id of the request -> latency of the SMSC's answers / of the ESME's
+        self.latency: dict[int, Histogram] = {}
+        self.esme_latency: dict[int, Histogram] = {}
+        #: (instance, system_id of the bind, bind command_id, status) -> bind responses written
+        self.bind_answers: dict[tuple[str, str, int, int], int] = {}
+        #: (instance, account) -> submits answered ESME_RTHROTTLED
+        self.throttled: dict[tuple[str, str], int] = {}
+        #: most submit records kept
+        self.submits_bound = max(1, submits_bound)
+        # the newest submit records: the one numbered n at (n - _base - 1) % submits_bound
+        self._ring: list[SubmitRecord] = []
+        self._numbered = 0
+        self._base = 0
+        # session_id -> what is held for each open session
+        self._sessions: dict[int, _SessionTally] = {}
+        # the session of the last PDU: one read brings many PDUs of one session, so one lookup serves them
+        self._last: _SessionTally | None = None
+        # (direction, instance, command_id << 32 | status) -> PDUs of the sessions closed so far
+        self._closed_counts: dict[tuple[str, str, int], int] = {}
+        self._untap = events.tap(self)
+        self._unsubscribe = events.subscribe(self._closed, kinds=("session_closed",))
+
+    def close(self) -> None:
+        """Stop counting (what was counted stays readable)."""
+        self._untap()
+        self._unsubscribe()
+
+    def counts(self) -> dict[tuple[str, str, int, int], int]:
+        """``(direction, instance, command_id, command_status) -> PDUs`` read (``in``) and written (``out``)."""
+        totals: dict[tuple[str, str, int], int] = dict(self._closed_counts)
+        for state in list(self._sessions.values()):
+            instance = state.session.instance_name
+            for direction, counts in (("in", state.counts_in), ("out", state.counts_out)):
+                for packed, n in list(counts.items()):
+                    key = (direction, instance, packed)
+                    totals[key] = totals.get(key, 0) + n
+        return {(d, i, packed >> 32, packed & 0xFFFFFFFF): n for (d, i, packed), n in totals.items()}
+
+    def submits(self) -> list[SubmitRecord]:
+        """The submit records kept, oldest first."""
+        ring = self._ring
+        if len(ring) < self.submits_bound:
+            return list(ring)
+        cut = (self._numbered - self._base) % self.submits_bound
+        return ring[cut:] + ring[:cut]
+
+    def clear_submits(self) -> None:
+        """Forget every submit record (an answer still due is not recorded)."""
+        self._ring = []
+        self._base = self._numbered
+
+    def _state(self, session: ISession) -> _SessionTally:
+        state = self._sessions.get(session.session_id)
+        if state is None or state.session is not session:
+            state = self._sessions[session.session_id] = _SessionTally(session)
+        self._last = state
+        return state
+
+    # -- the tap: once per PDU, kept to lookups ---------------------------------------
+
+    def pdu_in(self, session: ISession, pdu: PDU, now: float) -> None:
+        """Count a PDU read; open a request, or close one of ours with its latency."""
+        state = self._last
+        if state is None or state.session is not session:
+            state = self._state(session)
+        command_id = pdu.command_id
+        packed = command_id << 32 | pdu.command_status
+        counts = state.counts_in
+        counts[packed] = counts.get(packed, 0) + 1
+        sequence = pdu.sequence_number
+        if command_id & RESPONSE_BIT:
+            started = state.outbound.pop(sequence, None)
+            if started is not None:
+                at, request = started
+                histogram = self.esme_latency.get(request)
+                if histogram is None:
+                    histogram = self.esme_latency[request] = Histogram()
+                histogram.observe(now - at if now > at else 0.0)
+            return
+        inbound = state.inbound
+        if len(inbound) >= MAX_OPEN_REQUESTS:
+            del inbound[next(iter(inbound))]  # never answered: forget the oldest
+        if command_id in SUBMIT_COMMANDS:
+            params = pdu.params
+            destination = params.get("destination_addr")
+            self._numbered = number = self._numbered + 1
+            record = (now, command_id, number, session.instance_name, session.session_id, sequence,
+                      session.system_id, params.get("source_addr", ""),
+                      _destinations(params) if command_id == _SUBMIT_MULTI or destination is None else destination)
+            ring = self._ring
+            if len(ring) < self.submits_bound:
+                ring.append(record)
+            else:
+                ring[(number - self._base - 1) % self.submits_bound] = record
+            inbound[sequence] = record
+            return
+        inbound[sequence] = (now, command_id)
+        if command_id in BIND_TYPES:
+            state.binding[sequence] = text_of(pdu.params.get("system_id", ""))
+
+    def pdu_out(self, session: ISession, pdu: PDU) -> None:
+        """Count a PDU written; answer an open request (its latency, a submit's status), or open one of ours."""
+        state = self._last
+        if state is None or state.session is not session:
+            state = self._state(session)
+        command_id = pdu.command_id
+        status = pdu.command_status
+        packed = command_id << 32 | status
+        counts = state.counts_out
+        counts[packed] = counts.get(packed, 0) + 1
+        if not command_id & RESPONSE_BIT:
+            outbound = state.outbound
+            if len(outbound) >= MAX_OPEN_REQUESTS:
+                del outbound[next(iter(outbound))]
+            outbound[pdu.sequence_number] = (self._seconds(), command_id)
+            return
+        started = state.inbound.pop(pdu.sequence_number, None)
+        if started is None:
+            return
+        now = self._seconds()
+        request = started[COMMAND]
+        histogram = self.latency.get(request)
+        if histogram is None:
+            histogram = self.latency[request] = Histogram()
+        elapsed = now - started[TIME]
+        if elapsed < 0.0:
+            elapsed = 0.0
+        # Histogram.observe, inline: this runs for every answer
+        histogram.counts[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
+        histogram.total += elapsed
+        histogram.count += 1
+        if request in SUBMIT_COMMANDS:
+            if command_id not in _SUBMIT_ANSWERS:
+                return  # an odd answer to a submit: not the submit's status
+            ring = self._ring
+            slot = (started[NUMBER] - self._base - 1) % self.submits_bound
+            if slot < len(ring) and ring[slot] is started:  # else forgotten already (ring full, or cleared)
+                ring[slot] = started + (status, pdu.params.get("message_id"), now, command_id == GENERIC_NACK)
+            if status == _THROTTLED:
+                account = (session.instance_name, session.system_id or "")
+                self.throttled[account] = self.throttled.get(account, 0) + 1
+        elif request in BIND_TYPES and command_id == request | RESPONSE_BIT:
+            bind = (session.instance_name, state.binding.pop(pdu.sequence_number, ""), request, status)
+            self.bind_answers[bind] = self.bind_answers.get(bind, 0) + 1
+
+    # -- sessions ---------------------------------------------------------------------
+
+    def _closed(self, event: Event) -> None:
+        """A closed session's open requests will never be answered: keep its counts, forget the rest."""
+        state = self._sessions.pop(event.data.get("session_id"), None)  # type: ignore[arg-type]
+        if state is None:
+            return
+        if self._last is state:
+            self._last = None
+        instance = state.session.instance_name
+        closed = self._closed_counts
+        for direction, counts in (("in", state.counts_in), ("out", state.counts_out)):
+            for packed, n in counts.items():
+                key = (direction, instance, packed)
+                closed[key] = closed.get(key, 0) + n
+
+
+def tally_of(simulator: Simulator) -> PduTally:
+    """A new PDU tally of the simulator's sessions, keeping as many submits as the store keeps messages at most."""
+    bound = min(MAX_SUBMITS, max(1, int(simulator.config.core.store_max_messages)))
+    return PduTally(simulator.events, simulator.clock, bound)

@@ -1,0 +1,160 @@
+"""
+The control API counts every PDU without an event per PDU: an API that
+nobody calls makes the sessions publish no ``pdu_in``/``pdu_out`` events,
+yet its metrics and its submits log show every PDU, every answer's
+latency, every message state and every submit; what a closed session
+counted stays counted, and a reset keeps the counters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+from smsc_sim.api.app import ControlAPI
+from smsc_sim.api.submits import SubmitLog
+from smsc_sim.config import default_config
+from smsc_sim.contracts import Event
+from smsc_sim.simulator import Simulator, SMPPServerFactory
+from smsc_sim.smpp.codec import decode, encode
+from smsc_sim.smpp.constants import CommandId
+from smsc_sim.smpp.pdu import PDU, make_pdu
+from smsc_sim.smpp.framing import SMPPFramer
+
+
+def _submit(sequence: int, destination: str = "447700900002") -> bytes:
+    return encode(make_pdu(CommandId.submit_sm, sequence, source_addr="447700900001",
+                           destination_addr=destination, short_message=b"Hello"))  # fmt: skip
+
+
+class IdleAPITests(SynchronousTestCase):
+    """A simulator with its control API (nobody calls it) and no judge: one TCP session on SMPP1."""
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.clock.advance(1000)
+        config = dataclasses.replace(default_config(), api_endpoint="", seed=0, conformance_judge=False)
+        self.simulator = Simulator(config, self.clock)
+        self.simulator.startService()
+        self.addCleanup(self.simulator.stopService)
+        self.api = ControlAPI(self.simulator)
+        self.addCleanup(self.api.close)
+        self.published: list[str] = []
+        publish = self.simulator.events.publish
+
+        def recording(kind: str, **data: Any) -> None:
+            self.published.append(kind)
+            publish(kind, **data)
+
+        self.simulator.events.publish = recording  # type: ignore[method-assign]
+        self.transport = StringTransport()
+        self.session = SMPPServerFactory(self.simulator, self.simulator.instances["SMPP1"]).buildProtocol(
+            IPv4Address("TCP", "127.0.0.1", 40000)
+        )
+        assert self.session is not None
+        self.session.makeConnection(self.transport)
+        self.read(encode(make_pdu(CommandId.bind_transceiver, 1, system_id="smppclient1", password="password")))
+
+    def read(self, data: bytes) -> list[PDU]:
+        """The ESME sends ``data``; the PDUs the SMSC wrote meanwhile."""
+        self.transport.clear()
+        self.session.dataReceived(data)
+        return [decode(frame) for frame in SMPPFramer(1 << 16).feed(self.transport.value())]
+
+    def samples(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        text = self.api.metrics.exposition().decode()
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+    def test_no_pdu_event_yet_every_pdu_counted(self) -> None:
+        """Three submits publish no pdu_in/pdu_out event; /metrics counts them and their answers' latency."""
+        self.clock.advance(0.002)
+        answers = self.read(_submit(2) + _submit(3) + _submit(4))
+        self.assertEqual([(a.command_id, a.command_status) for a in answers], [(0x80000004, 0)] * 3)
+        self.assertNotIn("pdu_in", self.published)
+        self.assertNotIn("pdu_out", self.published)
+        found = self.samples()
+        submits = (("command", "submit_sm"), ("direction", "in"), ("instance", "SMPP1"), ("status", "ESME_ROK"))
+        answered = (("command", "submit_sm_resp"), ("direction", "out"), ("instance", "SMPP1"), ("status", "ESME_ROK"))
+        self.assertEqual(found[("smsc_sim_pdus_total", submits)], 3)
+        self.assertEqual(found[("smsc_sim_pdus_total", answered)], 3)
+        self.assertEqual(found[("smsc_sim_response_latency_seconds_count", (("command", "submit_sm"),))], 3)
+        binds = (("account", "smppclient1"), ("bind_type", "transceiver"), ("instance", "SMPP1"))
+        self.assertEqual(found[("smsc_sim_binds_total", binds)], 1)
+        self.assertEqual(found[("smsc_sim_message_states_total", (("direction", "mt"), ("state", "ENROUTE")))], 3)
+
+    def test_submits_listed_without_events(self) -> None:
+        """GET /submits lists every submit with its status and message_id, though no PDU event was published."""
+        [answer] = self.read(_submit(7, "447700900009"))
+        entries = self.api.submits.log.select({})
+        self.assertNotIn("pdu_in", self.published)
+        self.assertEqual(len(entries), 1)
+        entry = entries[0]
+        self.assertEqual(
+            (entry["sequence_number"], entry["account"], entry["destination_addr"], entry["status_name"]),
+            (7, "smppclient1", ["447700900009"], "ESME_ROK"),
+        )
+        self.assertEqual(entry["message_id"], answer.params["message_id"])
+
+    def test_unanswered_submit_listed_with_null_status(self) -> None:
+        """A submit whose answer is delayed (a slow instance) is listed with status null, then with its status."""
+        self.simulator.instances["SMPP1"].start_outage("slow", latency=2.0)
+        self.assertEqual(self.read(_submit(2)), [])
+        [entry] = self.api.submits.log.select({})
+        self.assertEqual((entry["status"], entry["answered_at"]), (None, None))
+        self.clock.advance(2.0)
+        [entry] = self.api.submits.log.select({})
+        self.assertEqual(entry["status_name"], "ESME_ROK")
+        self.assertAlmostEqual(entry["answered_at"] - entry["time"], 2.0)
+        found = self.samples()
+        self.assertEqual(
+            found[("smsc_sim_response_latency_seconds_bucket", (("command", "submit_sm"), ("le", "1.0")))], 0
+        )
+        self.assertEqual(
+            found[("smsc_sim_response_latency_seconds_bucket", (("command", "submit_sm"), ("le", "2.5")))], 1
+        )
+
+    def test_message_states_survive_a_reset(self) -> None:
+        """Message state changes are counters: the API's reset forgets the messages, not what was counted."""
+        self.read(_submit(2))
+        self.simulator.reset()
+        self.read(_submit(3))
+        found = self.samples()
+        self.assertEqual(found[("smsc_sim_message_states_total", (("direction", "mt"), ("state", "ENROUTE")))], 2)
+
+    def test_closed_session_still_counted(self) -> None:
+        """What a session sent is still counted after it closes."""
+        self.read(_submit(2))
+        self.session.connectionLost(Failure(ConnectionError("gone")))
+        found = self.samples()
+        submits = (("command", "submit_sm"), ("direction", "in"), ("instance", "SMPP1"), ("status", "ESME_ROK"))
+        self.assertEqual(found[("smsc_sim_pdus_total", submits)], 1)
+
+    def test_listeners_still_get_pdu_events(self) -> None:
+        """Whoever subscribes to PDU events (an SSE stream, a trace) gets them, beside the API's counting."""
+        got: list[Event] = []
+        unsubscribe = self.simulator.events.subscribe(got.append, kinds=("pdu_in",))
+        self.addCleanup(unsubscribe)
+        self.read(_submit(2))
+        self.assertEqual([event.data["pdu"].sequence_number for event in got], [2])
+        self.assertEqual(len(self.api.submits.log.select({})), 1)
+
+    def test_submit_log_wraps_and_clears(self) -> None:
+        """A log of 2 keeps the newest two, oldest first; after a reset it lists only what came after."""
+        log = SubmitLog(self.simulator, bound=2)
+        self.addCleanup(log.close)
+        self.read(b"".join(_submit(sequence) for sequence in range(2, 7)))
+        self.assertEqual([entry["sequence_number"] for entry in log.entries], [5, 6])
+        log.clear()
+        self.read(_submit(7) + _submit(8) + _submit(9))
+        self.assertEqual([entry["sequence_number"] for entry in log.entries], [8, 9])
+        self.assertEqual([entry["status_name"] for entry in log.entries], ["ESME_ROK"] * 2)
