@@ -88,7 +88,7 @@ class RedisClusterStore:
             ) from None
 
         self.url = url
-        self._host, self._port = host, port
+        self._host, self._port, self._db = host, port, db
         self.owner = process_tag()
         self._connection: Any = txredisapi.lazyConnection(host, port, dbid=db, reconnect=True, connectTimeout=2)
         # back within a couple of seconds of Redis, not the client's default of up to 10 s
@@ -150,7 +150,7 @@ class RedisClusterStore:
         """
         control = self.controls.get(cluster)
         if control is None:
-            control = self.controls[cluster] = RedisControl(self._connection, cluster, self.owner)
+            control = self.controls[cluster] = RedisControl(self._connection, cluster, self.owner, self._db)
             self._appliers[control.channel] = (apply, resync)
             if self._subscriber is None:
                 self._subscriber = RedisSubscriber(self._host, self._port, self._heard, self._resubscribed)
