@@ -18,7 +18,7 @@ from smsc_sim.cluster.redis.binds import DEFAULT_LEASE, RedisBindSlots
 from smsc_sim.cluster.redis.control import RedisControl, decode
 from smsc_sim.cluster.redis.deliveries import RedisDeliveries
 from smsc_sim.cluster.redis.messages import SharedMessages
-from smsc_sim.cluster.redis.operations import OwnerInbox
+from smsc_sim.cluster.redis.operations import OwnerInbox, inbox_key
 from smsc_sim.cluster.redis.snapshots import RedisSnapshots
 from smsc_sim.cluster.redis.subscriber import RedisSubscriber
 from smsc_sim.cluster.redis.throttle import RedisThrottles
@@ -214,6 +214,8 @@ class RedisClusterStore:
             deliveries = self.deliveries[cluster] = RedisDeliveries(
                 self._connection, self._clock, cluster, self.owner, lease=self._lease
             )
+            # the outcomes of what this process handed to the cluster come back through its inbox
+            self.inbox.hear_outcomes(inbox_key(cluster, self.owner), deliveries.reported)
         return deliveries
 
     def start(self) -> None:

@@ -12,6 +12,11 @@ its local message: a cancelled message ends DELETED (its pending receipt is
 never sent), a replaced one gets its new content and a new receipt plan.  A
 list, not pub/sub: an operation pushed while the owner's connection is down
 waits for it.
+
+The same inbox brings the outcomes of the receipts and MO this process
+handed to the cluster and another process delivered
+(:mod:`smsc_sim.cluster.redis.deliveries`): ``{"op": "outcomes", "process":
+..., "items": [...]}``, many per element.
 """
 
 from __future__ import annotations
@@ -190,6 +195,9 @@ class OwnerInbox:
         self._clock = clock
         self._wait = wait
         self._targets: dict[str, IOwnedMessages] = {}
+        #: what applies the delivery outcomes found in each inbox
+        self._outcomes: dict[str, Callable[[list[Any], str], None]] = {}
+        self._keys: list[str] = []
         self._connection: Any = None
         self._retry: IDelayedCall | None = None
         self._running = False
@@ -200,10 +208,20 @@ class OwnerInbox:
     def serve(self, key: str, target: IOwnedMessages) -> None:
         """Apply the operations of inbox ``key`` to ``target``."""
         self._targets[key] = target
+        self._listen(key)
+
+    def hear_outcomes(self, key: str, apply: Callable[[list[Any], str], None]) -> None:
+        """Give the delivery outcomes found in inbox ``key`` to ``apply`` (items, the process that sent them)."""
+        self._outcomes[key] = apply
+        self._listen(key)
+
+    def _listen(self, key: str) -> None:
+        if key not in self._keys:
+            self._keys.append(key)
 
     def start(self) -> None:
         """Start popping (nothing to do without an inbox)."""
-        if self._running or not self._targets:
+        if self._running or not self._keys:
             return
         self._running = True
         self._connection = self._connect()
@@ -223,7 +241,7 @@ class OwnerInbox:
         self._retry = None
         if not self._running or self._connection is None:
             return
-        d = self._connection.blpop(list(self._targets), timeout=self._wait)
+        d = self._connection.blpop(self._keys, timeout=self._wait)
         d.addCallbacks(self._popped, self._failed)
 
     def _popped(self, result: Any) -> None:
@@ -233,7 +251,7 @@ class OwnerInbox:
         if result:
             key, value = result
             try:
-                self._apply(self._targets[str(key)], str(value))
+                self._apply(str(key), str(value))
             except Exception:
                 self.log.failure("cluster inbox: operation {value!r} not applied", value=value)
         self._pop()
@@ -250,9 +268,17 @@ class OwnerInbox:
             )
         self._retry = self._clock.callLater(1.0, self._pop)
 
-    def _apply(self, target: IOwnedMessages, value: str) -> None:
+    def _apply(self, key: str, value: str) -> None:
         operation = json.loads(value)
         self.applied += 1
+        if operation["op"] == "outcomes":
+            apply = self._outcomes.get(key)
+            if apply is not None:
+                apply(list(operation["items"]), str(operation.get("process", "")))
+            return
+        target = self._targets.get(key)
+        if target is None:
+            return
         if operation["op"] == "cancel":
             target.cancelled_elsewhere(operation["key"])
         elif operation["op"] == "replace":
