@@ -429,3 +429,25 @@ async def test_the_outcome_goes_back_to_the_process_that_made_the_delivery(
         inbox.stop()
         smpp1.stop()
         smpp2.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_delivery_read_back_by_its_maker_moves_its_record_once(connections: list[Any]) -> None:
+    """
+    A receipt SMPP1 handed to the cluster and later read back by SMPP1
+    itself (its ESME bound there meanwhile): answered, its record hears the
+    outcome once, and no second event is made for it (the router made one).
+    """
+    smpp1, router1 = _process(connections[0], "p1")
+    heard: list[tuple[str, int | None]] = []
+    try:
+        made = _receipt("back")
+        made.on_outcome = lambda _d, outcome, status, _s: heard.append((outcome, status))
+        smpp1.publish(made)
+        router1.accounts.add("acct")
+        await _until(lambda: len(router1.taken) == 1)
+        smpp1.settle(router1.taken[0], "acked", 0, 4)
+        assert heard == [("acked", 0)]
+        assert router1.ended == []
+    finally:
+        smpp1.stop()

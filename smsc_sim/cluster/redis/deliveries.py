@@ -460,6 +460,11 @@ class RedisDeliveries:
                 if delivery is None:
                     continue  # forgotten (a reset, or the oldest beyond the bound)
                 delivery.attempt = int(attempts)
+                if process == self.owner:
+                    # read back and ended here: the router published its event already
+                    if delivery.on_outcome is not None:
+                        delivery.on_outcome(delivery, str(outcome), status, session_id)
+                    continue
                 where = {"process": process, "instance": instance, "time": float(when)}
                 router.ended_elsewhere(delivery, str(outcome), status, session_id, where)
             except Exception:
