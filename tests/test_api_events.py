@@ -14,7 +14,6 @@ from typing import Any
 import treq
 
 from smsc_sim.api import sse
-from tests import wire
 from tests.test_api import BASE, APITestCase
 
 

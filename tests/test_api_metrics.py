@@ -76,6 +76,20 @@ class MetricsTests(APITestCase):
         self.assertIn(("smsc_sim_pending_deliveries", (("cluster", "NA"),)), found)
         self.assertIn(("smsc_sim_outbound_queue_depth", (("instance", "SMPP1"),)), found)
 
+    def test_a_delivery_ended_in_another_process_is_counted_there_only(self) -> None:
+        """
+        The outcome of a receipt this process handed to the cluster and another
+        process delivered (its event names that process) is not counted again
+        here: summed over the processes, each delivery counts once.
+        """
+        events = self.smsc.simulator.events
+        events.publish("delivery", message_id="1", delivery="receipt", account="smppclient1", outcome="acked",
+                       status=0, attempt=1, session_id=3, process="host:2:bb", instance="SMPP2", time=1.0)  # fmt: skip
+        events.publish("delivery", message_id="2", delivery="receipt", account="smppclient1", outcome="acked",
+                       status=0, attempt=1, session_id=3)  # fmt: skip
+        found = self.scrape()
+        self.assertEqual(found[("smsc_sim_deliveries_total", (("kind", "receipt"), ("outcome", "acked")))], 1)
+
     def test_throttled_submits(self) -> None:
         """Submits beyond the throttle count as throttled for the account."""
         self.call("PUT", "/api/v1/scenario", {"yaml": "throttle: {rate: 1, burst: 1}\n"})

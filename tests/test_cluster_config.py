@@ -6,6 +6,9 @@ checked at load with a one-line error naming where it came from.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from twisted.internet.task import Clock
@@ -13,6 +16,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from smsc_sim.config_loader import ConfigError, load_config
 from smsc_sim.simulator import Simulator
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 class ClusterStoreTests(SynchronousTestCase):
@@ -121,15 +126,25 @@ class InstancesTests(SynchronousTestCase):
         self.assertEqual(sorted(simulator.cores["NA"].instances), ["SMPP1", "SMPP2"])
 
     def test_missing_client_is_one_line(self) -> None:
-        """A Redis cluster store without txredisapi installed stops the start in one line saying what to install."""
-        import sys
+        """
+        A Redis cluster store without txredisapi installed stops ``twistd smsc-sim`` in one line saying what to
+        install, with exit status 1 and no traceback.
 
-        from smsc_sim.cluster.redis.connect import ClusterStoreError
-
-        config = load_config(None, {"cluster_store": "redis://127.0.0.1:6379/0", "api_endpoint": "none"}, {})
-        self.patch(sys, "modules", {**sys.modules, "txredisapi": None})
-        with self.assertRaises(ClusterStoreError) as caught:
-            Simulator(config, Clock())  # type: ignore[arg-type]
+        Run in a process of its own with txredisapi hidden there: once another test of the same run has
+        imported it, hiding it in this process no longer reaches the modules that hold it.
+        """
+        hide_and_run = "import sys; sys.modules['txredisapi'] = None; from twisted.scripts.twistd import run; run()"
+        free = "tcp:0:interface=127.0.0.1"
+        done = subprocess.run(
+            [sys.executable, "-c", hide_and_run, "-n", "--pidfile=", "smsc-sim", "--api", "none",
+             "--no-conformance-judge", "--cluster-store", "redis://127.0.0.1:6379/0",
+             "--smpp1", free, "--smpp2", free, "--smpp0", free],  # fmt: skip
+            cwd=REPO,
+            env=dict(os.environ, PYTHONPATH=str(REPO)),
+            capture_output=True,
+            timeout=60,
+        )
         self.assertEqual(
-            str(caught.exception), "cluster_store redis://127.0.0.1:6379/0 needs txredisapi: pip install 'smsc-sim[redis]'"
+            (done.returncode, done.stderr.decode().strip()),
+            (1, "twistd: cluster_store redis://127.0.0.1:6379/0 needs txredisapi: pip install 'smsc-sim[redis]'"),
         )

@@ -55,6 +55,16 @@ class FakeRouter:
         self.shared: Any = None
         self.accounts = set(accounts)
         self.taken: list[Delivery] = []
+        #: outcomes other processes reported of deliveries handed over from here
+        self.ended: list[tuple[str, str, int | None, int | None, int, dict[str, Any]]] = []
+
+    def ended_elsewhere(
+        self, delivery: Delivery, outcome: str, status: int | None, session_id: int | None, where: dict[str, Any]
+    ) -> None:
+        self.ended.append((delivery.message_id, outcome, status, session_id, delivery.attempt, where))
+
+    def instance_of(self, session_id: int | None) -> str | None:
+        return "SMPP2" if session_id is not None else None
 
     def receiving_accounts(self) -> set[str]:
         return set(self.accounts)
@@ -118,6 +128,21 @@ def test_a_delivery_packs_and_unpacks() -> None:
         "acct", "receipt", "42", "SMPP1", 12.5, 2,
     )
     assert back.origin_session is None and state == "DELIVERED"
+    assert back.ticket is None
+
+
+def test_a_delivery_keeps_the_process_to_tell_through_the_store() -> None:
+    """
+    A delivery made by one process carries that process and its number
+    there through the stream, so the process that delivers it knows whom to
+    tell; one written in the earlier format (no such fields) reads as before.
+    """
+    delivery = _receipt("43", created=1.5)
+    delivery.ticket = ("host:1:aa", "17")
+    assert unpack(pack(delivery))[0].ticket == ("host:1:aa", "17")
+    older = "\x1f".join(pack(delivery).split("\x1f")[:9]).replace("2", "1", 1)
+    back, _state = unpack(older)
+    assert (back.message_id, back.ticket) == ("43", None)
 
 
 @pytest_twisted.ensureDeferred
@@ -348,3 +373,81 @@ async def test_a_process_back_from_a_long_cut_takes_nothing_over_at_once(connect
     finally:
         smpp1.stop()
         smpp2.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_outcome_goes_back_to_the_process_that_made_the_delivery(
+    redis_server: RedisServer, connections: list[Any]
+) -> None:
+    """
+    300 receipts SMPP1 made and handed to the cluster are delivered by
+    SMPP2; their outcomes (acked with status 0, or failed with 0x64, the
+    session, instance, process and attempts) come back to SMPP1 through its
+    inbox, each once, in a few list elements rather than one per receipt.
+    A process that died (its lease ran out) is told nothing: no inbox is
+    left for it.
+    """
+    import txredisapi
+
+    from smsc_sim.cluster.redis.operations import OwnerInbox, inbox_key
+
+    smpp1, router1 = _process(connections[0], "p1")
+    smpp2, router2 = _process(connections[1], "p2", "acct")
+    dead, _router3 = _process(connections[2], "p3")
+    inbox = OwnerInbox(
+        lambda: txredisapi.lazyConnection("127.0.0.1", redis_server.port, dbid=0, reconnect=True), _reactor()
+    )
+    inbox.hear_outcomes(inbox_key("NA", "p1"), smpp1.reported)
+    inbox.start()
+    try:
+        for n in range(300):
+            made = _receipt(str(n))
+            made.on_outcome = lambda *_: None  # made here: its record wants the outcome
+            smpp1.publish(made)
+        lost = _receipt("lost")
+        lost.on_outcome = lambda *_: None
+        dead.publish(lost)
+        await _until(lambda: len(router2.taken) == 301)
+        dead.stop()
+        await _sleep(LEASE + 0.3)  # its lease ran out
+        for delivery in router2.taken:
+            delivery.attempt = 1
+            failed = delivery.message_id == "7"
+            smpp2.settle(delivery, "failed" if failed else "acked", 0x64 if failed else 0, 12)
+        await _until(lambda: len(router1.ended) == 300)
+        await _sleep(0.3)
+        assert len(router1.ended) == 300
+        where = {"process": "p2", "instance": "SMPP2"}
+        by_id = {mid: (outcome, status, session, attempts, {k: w[k] for k in where})
+                 for mid, outcome, status, session, attempts, w in router1.ended}  # fmt: skip
+        assert by_id["7"] == ("failed", 0x64, 12, 1, where)
+        assert by_id["8"] == ("acked", 0, 12, 1, where)
+        assert sorted(by_id, key=int) == [str(n) for n in range(300)]
+        assert inbox.applied <= 10, f"{inbox.applied} inbox elements for 300 outcomes"
+        assert await connections[2].execute_command("EXISTS", "smsc-sim:NA:owner:p3:ops") == 0
+    finally:
+        inbox.stop()
+        smpp1.stop()
+        smpp2.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_delivery_read_back_by_its_maker_moves_its_record_once(connections: list[Any]) -> None:
+    """
+    A receipt SMPP1 handed to the cluster and later read back by SMPP1
+    itself (its ESME bound there meanwhile): answered, its record hears the
+    outcome once, and no second event is made for it (the router made one).
+    """
+    smpp1, router1 = _process(connections[0], "p1")
+    heard: list[tuple[str, int | None]] = []
+    try:
+        made = _receipt("back")
+        made.on_outcome = lambda _d, outcome, status, _s: heard.append((outcome, status))
+        smpp1.publish(made)
+        router1.accounts.add("acct")
+        await _until(lambda: len(router1.taken) == 1)
+        smpp1.settle(router1.taken[0], "acked", 0, 4)
+        assert heard == [("acked", 0)]
+        assert router1.ended == []
+    finally:
+        smpp1.stop()

@@ -122,6 +122,8 @@ class Esme:
         #: MO texts per connection
         self.mo: dict[socket.socket, list[bytes]] = {}
         self.answering: dict[socket.socket, bool] = {}
+        #: the sequence numbers of the deliver_sm received, per connection
+        self.sequences: dict[socket.socket, list[int]] = {}
 
     def bind(self, port: int, command_id: int) -> socket.socket:
         connection = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -130,6 +132,7 @@ class Esme:
         self.receipts[connection] = []
         self.mo[connection] = []
         self.answering[connection] = True
+        self.sequences[connection] = []
         [(header, _body)] = self.read(connection, 1)
         assert (header.command_id, header.command_status) == (0x80000000 | command_id, 0)
         return connection
@@ -171,6 +174,7 @@ class Esme:
         return others
 
     def _deliver_sm(self, connection: socket.socket, header: wire.Header, body: bytes) -> None:
+        self.sequences[connection].append(header.sequence_number)
         fields = wire.deliver_sm_fields(body)
         tlvs = fields["tlvs"]
         assert isinstance(tlvs, dict)
@@ -309,5 +313,77 @@ def test_receipts_cross_processes_again_after_a_redis_restart(quick: Cluster) ->
         esme.pump([receiver], 1.0)
         assert sorted(esme.receipts[receiver]) == sorted(ids)
         assert all(process.poll() is None for process in processes.values())
+    finally:
+        esme.close()
+
+
+def _get(port: int, path: str) -> dict[str, object]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+        answer = json.loads(response.read())
+    assert isinstance(answer, dict)
+    return answer
+
+
+def _until(check: object, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"not within {within} s"
+        time.sleep(0.1)
+
+
+def test_the_accepting_process_learns_how_the_other_delivered(quick: Cluster) -> None:
+    """
+    Messages submitted through SMPP1 whose receipts an ESME answers on its
+    SMPP2 session (its only receiver): SMPP1's API shows each receipt
+    ``acked`` with status 0 and one attempt, as in one process, not
+    ``queued``.  An MO injected through SMPP1's API and delivered (answered)
+    on SMPP2 ends DELIVERED in SMPP1's API; one that SMPP2's ESME refuses
+    with a final status (ESME_RX_P_APPN, 0x64) ends UNDELIVERABLE there with
+    that status.
+    """
+    _redis, ports, _processes = quick
+    esme = Esme()
+    try:
+        receiver = esme.bind(ports["SMPP2"], 0x01)
+        transmitter = esme.bind(ports["SMPP1"], 0x02)
+        ids = esme.submit(transmitter, 5)
+        _until(lambda: not esme.pump([receiver], 0.1) and len(esme.receipts[receiver]) >= 5)
+
+        def receipts_acked() -> bool:
+            esme.pump([receiver], 0.05)
+            receipts = [_get(ports["API1"], f"/api/v1/messages/{mid}")["receipts"] for mid in ids]
+            return all(r and r[-1]["outcome"] == "acked" for r in receipts)  # type: ignore[index, union-attr]
+
+        _until(receipts_acked)
+        for mid in ids:
+            message = _get(ports["API1"], f"/api/v1/messages/{mid}")
+            [receipt] = message["receipts"]  # type: ignore[misc]
+            assert (receipt["outcome"], receipt["status"], receipt["attempts"]) == ("acked", 0, 1)
+            assert message["state"] == "DELIVERED"
+
+        def inject(text: str) -> str:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{ports['API1']}/api/v1/mo",
+                data=json.dumps(
+                    {"account": "smppclient1", "source": "447700900002", "destination": "447700900001", "text": text}
+                ).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                [mid] = json.loads(response.read())["message_ids"]
+            return str(mid)
+
+        delivered = inject("answered")
+        _until(lambda: not esme.pump([receiver], 0.1) and esme.mo[receiver] == [b"answered"])
+        _until(lambda: _get(ports["API1"], f"/api/v1/messages/{delivered}")["state"] == "DELIVERED")
+
+        esme.answering[receiver] = False
+        refused = inject("refused")
+        _until(lambda: not esme.pump([receiver], 0.1) and len(esme.mo[receiver]) == 2)
+        receiver.sendall(wire.frame(0x80000005, esme.sequences[receiver][-1], wire.cstr(""), status=0x64))
+        _until(lambda: _get(ports["API1"], f"/api/v1/messages/{refused}")["state"] == "UNDELIVERABLE")
+        [entry] = _get(ports["API1"], f"/api/v1/messages/{refused}")["receipts"]  # type: ignore[misc]
+        assert (entry["outcome"], entry["status"]) == ("failed", 0x64)
     finally:
         esme.close()

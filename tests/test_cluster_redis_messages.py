@@ -66,7 +66,7 @@ async def _answer(reply: Reply | Deferred[Reply]) -> Reply:
 class Process:
     """One process of cluster NA: a core whose shared state is in Redis."""
 
-    def __init__(self, url: str, *, plan: ReceiptPlan, timeout: float = 2.0) -> None:
+    def __init__(self, url: str, *, plan: ReceiptPlan, timeout: float = 2.0, deliveries: bool = False) -> None:
         reactor = _reactor()
         self.store = RedisClusterStore(url, reactor)
         self.store.records_check = 0.5
@@ -94,6 +94,9 @@ class Process:
             slot_timeout=timeout,
         )
         self.messages.serve(self.core.operations, self.core.store.values)
+        if deliveries:
+            # the shared receipts, and with them this process's liveness lease, which other processes read
+            self.store.deliveries_for("NA").attach(self.core.router, self.core.lifecycle)
         self.store.start()
         self._sessions = 0
 
@@ -479,3 +482,70 @@ async def test_service_returns_after_a_redis_restart(
         assert time.monotonic() < deadline, f"query_sm still answers {reply.pdu.command_status:#x}"
         await _sleep(0.2)
     assert reply.pdu.params["message_state"] == MessageState.ENROUTE
+
+
+@pytest_twisted.ensureDeferred
+async def test_cancel_sm_by_address_reaches_every_process(redis_server: RedisServer) -> None:
+    """
+    cancel_sm with an empty message_id sent to SMPP2 ends DELETED every
+    pending message of that source and destination, those accepted through
+    SMPP1 as well as SMPP2's own (with their DELETED receipts), and no other;
+    it is accepted when only SMPP1 had one; sent again, with nothing left to
+    cancel anywhere, it gets ESME_RCANCELFAIL (0x11), as in one process.
+    """
+    smpp1 = Process(redis_server.url, plan=LATER, deliveries=True)
+    smpp2 = Process(redis_server.url, plan=LATER, deliveries=True)
+    try:
+        await _until(lambda: all(p.store.deliveries["NA"]._healthy_since is not None for p in (smpp1, smpp2)))
+        esme1, esme2 = smpp1.bound(), smpp2.bound()
+        to_b = [await smpp1.submit(esme1, destination_addr="B"), await smpp1.submit(esme1, destination_addr="B")]
+        to_c = await smpp1.submit(esme1, destination_addr="C")
+        other_source = await smpp1.submit(esme1, destination_addr="B", source_addr="447700900009")
+        own = await smpp2.submit(esme2, destination_addr="B")
+        to_d = await smpp1.submit(esme1, destination_addr="D")
+
+        def cancel(destination: str) -> Reply | Deferred[Reply]:
+            return smpp2.request(esme2, CommandId.cancel_sm, message_id="", destination_addr=destination)
+
+        reply = await _answer(cancel("B"))
+        assert reply.pdu is not None and (reply.pdu.command_id, reply.pdu.command_status) == (CommandId.cancel_sm_resp, 0)
+        states = {mid: smpp1.core.message(mid).state for mid in [*to_b, to_c, other_source, to_d]}  # type: ignore[union-attr]
+        assert states == {to_b[0]: MessageState.DELETED, to_b[1]: MessageState.DELETED, to_c: MessageState.ENROUTE,
+                          other_source: MessageState.ENROUTE, to_d: MessageState.ENROUTE}  # fmt: skip
+        assert smpp2.core.message(own).state == MessageState.DELETED  # type: ignore[union-attr]
+        await _until(lambda: len(esme1.pdus) == 2)
+        assert all(b"stat:DELETED" in pdu.params["short_message"] for pdu in esme1.pdus)
+        only_there = await _answer(cancel("D"))
+        assert only_there.pdu is not None and only_there.pdu.command_status == 0
+        assert smpp1.core.message(to_d).state == MessageState.DELETED  # type: ignore[union-attr]
+        again = await _answer(cancel("B"))
+        assert again.pdu is not None and again.pdu.command_status == CommandStatus.ESME_RCANCELFAIL
+    finally:
+        smpp1.stop()
+        smpp2.stop()
+        await _sleep(0.05)
+
+
+@pytest_twisted.ensureDeferred
+async def test_cancel_sm_by_address_while_redis_is_down(redis_server: RedisServer) -> None:
+    """
+    With Redis gone, cancel_sm with an empty message_id matching nothing in
+    this process gets ESME_RSYSERR (0x08) within 2 s, never a hang; one that
+    cancels messages here is accepted (they end DELETED) even though the
+    other processes could not be asked.
+    """
+    smpp2 = Process(redis_server.url, plan=LATER, deliveries=True)
+    try:
+        esme2 = smpp2.bound()
+        here = await smpp2.submit(esme2, destination_addr="B")
+        redis_server.stop()
+        started = time.monotonic()
+        reply = await _answer(smpp2.request(esme2, CommandId.cancel_sm, message_id="", destination_addr="Z"))
+        assert reply.pdu is not None and reply.pdu.command_status == CommandStatus.ESME_RSYSERR
+        assert time.monotonic() - started < 2.5
+        cancelled = await _answer(smpp2.request(esme2, CommandId.cancel_sm, message_id="", destination_addr="B"))
+        assert cancelled.pdu is not None and cancelled.pdu.command_status == 0
+        assert smpp2.core.message(here).state == MessageState.DELETED  # type: ignore[union-attr]
+    finally:
+        smpp2.stop()
+        await _sleep(0.05)

@@ -253,3 +253,27 @@ def test_query_cancel_and_replace_through_the_other_process(esmes: tuple[Esme, E
     # a message nobody submitted: ESME_RQUERYFAIL from either process
     assert _query_state(smpp2, "0B00000000000001")[0] == 0x67
     assert _query_state(smpp1, "0B00000000000001")[0] == 0x67
+
+
+def test_cancel_by_address_through_the_other_process(esmes: tuple[Esme, Esme]) -> None:
+    """
+    Three messages submitted through SMPP1 and one through SMPP2, all from
+    447700900001 to 447700900002 with a DELIVRD receipt due 3 s later.
+    cancel_sm with an empty message_id through SMPP2 is accepted and ends all
+    four DELETED: each gets only its DELETED receipt, never DELIVRD, and
+    query_sm through SMPP1 answers DELETED for each.  Sent again it gets
+    ESME_RCANCELFAIL (0x11): nothing is pending anywhere.
+    """
+    smpp1, smpp2 = esmes
+    ids = smpp1.submits(3, registered_delivery=1) + smpp2.submits(1, registered_delivery=1)
+    assert smpp2.call(0x00000008, _cancel(""))[0] == 0
+    assert smpp2.call(0x00000008, _cancel(""))[0] == 0x11
+    deadline = time.monotonic() + RECEIPT_DELAY + 2
+    while time.monotonic() < deadline:
+        smpp1.poll(0.1)
+        smpp2.poll(0.1)
+    receipts = smpp1.receipts + smpp2.receipts
+    for message_id in ids:
+        got = _receipt_of(receipts, message_id)
+        assert len(got) == 1 and b"stat:DELETED" in got[0], (message_id, receipts)
+        assert _query_state(smpp1, message_id)[:2] == (0, 4)  # DELETED

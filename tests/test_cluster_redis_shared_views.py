@@ -75,7 +75,7 @@ async def test_a_control_message_reaches_the_other_process_and_its_state_stays(
     resubscribed: list[bool] = []
     subscriber = RedisSubscriber("127.0.0.1", redis_server.port, lambda c, m: heard.append((c, m)),
                                  lambda: resubscribed.append(True))  # fmt: skip
-    subscriber.subscribe("smsc-sim:NA:control")
+    subscriber.subscribe("smsc-sim:NA:db0:control")
     subscriber.start()
     try:
         await _until(lambda: subscriber.connected and resubscribed)
@@ -84,7 +84,7 @@ async def test_a_control_message_reaches_the_other_process_and_its_state_stays(
         await smpp1.publish(outage, {"outage:SMPP2": {"mode": "crash", "options": {}, "until": None}})
         await _until(lambda: heard)
         channel, raw = heard[0]
-        assert channel == "smsc-sim:NA:control"
+        assert channel == "smsc-sim:NA:db0:control"
         assert decode(raw) == dict(outage, origin="host:1:aa")
         later = RedisControl(connections[1], "NA", "host:2:bb")
         assert await later.state() == {"outage:SMPP2": {"mode": "crash", "options": {}, "until": None}}
@@ -172,3 +172,40 @@ async def test_a_snapshot_is_bounded(connections: list[Any]) -> None:
     assert reader.others["p1"]["stats"] == {"a": 1}
     # a process with nothing of the cluster (None) writes nothing and is not listed
     assert list(await connections[0].hgetall("smsc-sim:NA:processes")) == ["p1"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_control_is_per_database(redis_server: RedisServer) -> None:
+    """
+    Two simulators on one Redis, one using database 0 and one database 1,
+    with the same cluster name NA, do not hear each other's control
+    messages (an outage set on one never reaches the other); a process on
+    the same database does hear it.
+    """
+    from smsc_sim.cluster.redis.connect import RedisClusterStore
+
+    heard: dict[str, list[dict[str, Any]]] = {"db0": [], "db1": [], "db0-other": []}
+    stores = {
+        "db0": RedisClusterStore(f"redis://127.0.0.1:{redis_server.port}/0", _reactor()),
+        "db1": RedisClusterStore(f"redis://127.0.0.1:{redis_server.port}/1", _reactor()),
+        "db0-other": RedisClusterStore(f"redis://127.0.0.1:{redis_server.port}/0", _reactor()),
+    }
+    controls = {
+        name: store.control_for("NA", heard[name].append, lambda: None) for name, store in stores.items()
+    }
+    for store in stores.values():
+        store.start()
+    try:
+        await _until(lambda: all(store.reachable()[0] for store in stores.values()))
+        await _sleep(0.2)
+        assert await controls["db1"].publish({"kind": "outage", "instance": "SMPP1", "mode": "crash", "id": "1"})
+        await _sleep(0.3)
+        assert heard == {"db0": [], "db1": [], "db0-other": []}
+        assert await controls["db0"].publish({"kind": "reset", "id": "2"})
+        await _until(lambda: heard["db0-other"])
+        await _sleep(0.3)
+        assert [m["id"] for m in heard["db0-other"]] == ["2"]
+        assert heard["db1"] == [] and heard["db0"] == []
+    finally:
+        for store in stores.values():
+            store.stop()

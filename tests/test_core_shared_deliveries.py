@@ -34,7 +34,9 @@ class Shared:
         if delivery.owed:
             self.owed.pop(delivery.message_id, None)
 
-    def settle(self, delivery: Delivery) -> None:
+    def settle(
+        self, delivery: Delivery, outcome: str = "", status: int | None = None, session_id: int | None = None
+    ) -> None:
         self.settled.append(delivery)
         if delivery.owed:
             self.owed.pop(delivery.message_id, None)
@@ -141,3 +143,47 @@ class SharedDeliveryTests(SynchronousTestCase):
         h, shared = _harness()
         h.core.reset()
         self.assertEqual(shared.resets, 1)
+
+    def test_an_outcome_from_another_process_moves_the_record_on_as_a_local_one(self) -> None:
+        """
+        A receipt handed to the cluster (no receiver here) that another
+        process reports acked: the record's receipt says acked with that
+        status, session and attempts (no longer queued), and a ``delivery``
+        event says so, naming the process and instance that delivered it.
+        """
+        h, shared = _harness()
+        session = h.session("SMPP1")
+        h.bind(session, command=CommandId.bind_transmitter)
+        message_id = h.submit_id(session, registered_delivery=1)
+        h.clock.advance(1.1)
+        [handed] = shared.published
+        record = h.core.store.get(message_id)
+        assert record is not None
+        self.assertEqual(record.receipts[-1]["outcome"], "queued")
+        heard: list[Any] = []
+        h.events.subscribe(heard.append, kinds=("delivery",))
+        handed.attempt = 2
+        where = {"process": "host:2:bb", "instance": "SMPP2", "time": 5.0}
+        h.core.router.ended_elsewhere(handed, "acked", 0, 9, where)
+        receipt = record.receipts[-1]
+        self.assertEqual((receipt["outcome"], receipt["status"], receipt["session_id"], receipt["attempts"]),
+                         ("acked", 0, 9, 2))  # fmt: skip
+        [event] = heard
+        self.assertEqual(
+            {k: event.data[k] for k in ("message_id", "outcome", "status", "session_id", "process", "instance")},
+            {"message_id": message_id, "outcome": "acked", "status": 0, "session_id": 9, "process": "host:2:bb",
+             "instance": "SMPP2"},
+        )  # fmt: skip
+
+    def test_a_shared_delivery_ending_here_tells_the_store_how(self) -> None:
+        """A delivery read from the shared queue and refused with a final status is settled as failed, with it."""
+        h, shared = _harness()
+        outcomes: list[tuple[str, int | None]] = []
+        shared.settle = lambda d, outcome="", status=None, session_id=None: outcomes.append((outcome, status))  # type: ignore[method-assign]
+        session = h.bound("SMPP2")
+        delivery = Delivery(make_pdu(CommandId.deliver_sm, 0, short_message=b"x"), "esme", "mo", "79", None,
+                            "SMPP1", h.clock.seconds())  # fmt: skip
+        delivery.entry = "3-0"
+        h.core.router.take(delivery)
+        session.answer(status=0x64)
+        self.assertEqual(outcomes, [("failed", 0x64)])

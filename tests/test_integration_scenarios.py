@@ -18,7 +18,6 @@ import pytest
 import pytest_twisted
 from twisted.internet import threads
 
-from smsc_sim.config import AccountSettings
 from smsc_sim.service import build_service
 from smsc_sim.smpp.receipt import parse_receipt
 from smsc_sim.testing.harness import ephemeral_config

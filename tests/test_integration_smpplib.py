@@ -25,7 +25,6 @@ import smpplib.client
 import smpplib.consts
 from twisted.internet import threads
 
-from smsc_sim.config import default_config
 from smsc_sim.service import build_service
 from smsc_sim.smpp.receipt import parse_receipt
 from smsc_sim.testing.harness import ephemeral_config

@@ -24,7 +24,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from smsc_sim.load import ESMEProtocol, LoadRun, LoadSettings, main, parse_args, run_load
+from smsc_sim.load import ESMEProtocol, LoadRun, LoadSettings, parse_args, run_load
 from smsc_sim.smpp.codec import decode, encode
 from smsc_sim.smpp.constants import CommandId, CommandStatus, Tag
 from smsc_sim.smpp.framing import SMPPFramer

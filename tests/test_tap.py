@@ -17,7 +17,6 @@ from twisted.application.service import IService, MultiService
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
-import smsc_sim.tap
 from smsc_sim.config import Config, default_config
 from smsc_sim.tap import Options, makeService
 from smsc_sim.yaml_source import MAX_BYTES, MAX_EXPANDED

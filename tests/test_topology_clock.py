@@ -26,7 +26,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from smsc_sim.config import AccountSettings, Config, CoreSettings, default_config
+from smsc_sim.config import AccountSettings, Config, default_config
 from smsc_sim.config_loader import load_config
 from smsc_sim.service import build_service
 from smsc_sim.smpp.receipt import parse_receipt

@@ -85,6 +85,8 @@ class SimulatorMetrics:
         kind = event.kind
         data = event.data
         if kind == "delivery":
+            if "process" in data:
+                return  # ended in another process of the cluster, which counted it
             # the router names the delivery's kind (receipt, mo) "delivery"; older cores said "kind"
             kind_of = data.get("delivery", data.get("kind", ""))
             self.deliveries[(str(kind_of), str(data.get("outcome", "")))] += 1

@@ -26,7 +26,7 @@ class Delivery:
 
     __slots__ = (
         "pdu", "account", "kind", "message_id", "origin_session", "origin_instance", "created", "attempt",
-        "on_outcome", "done", "owed", "entry",
+        "on_outcome", "done", "owed", "entry", "ticket",
     )  # fmt: skip
 
     def __init__(
@@ -54,6 +54,9 @@ class Delivery:
         self.owed = False
         #: the entry of the cluster's delivery stream it was read from (None: made in this process)
         self.entry: str | None = None
+        #: the process of the cluster that made it and its number there, which wants its final outcome
+        #: (None: made here, or its maker is not told)
+        self.ticket: tuple[str, str] | None = None
 
 
 class SharedDeliveries(Protocol):
@@ -66,8 +69,15 @@ class SharedDeliveries(Protocol):
     def publish(self, delivery: Delivery) -> None:
         """Hand the delivery to the cluster (no session here may take it now)."""
 
-    def settle(self, delivery: Delivery) -> None:
-        """The delivery ended here (answered, failed or dropped): the cluster owes it no more."""
+    def settle(
+        self, delivery: Delivery, outcome: str = "", status: int | None = None, session_id: int | None = None
+    ) -> None:
+        """
+        The delivery ended here (answered, failed or dropped): the cluster owes it no more.
+
+        :param outcome: how it ended (``acked``, ``failed``, ``exhausted``, ``expired``, ``dropped``),
+            with the deliver_sm_resp's status and the session, for the process that made it.
+        """
 
     def reset(self) -> None:
         """The router forgot its deliveries (a reset): the cluster owes none of this process's any more."""

@@ -12,7 +12,9 @@ is answered as if the message did not exist.
   (and service_type, when given); nothing pending to cancel, or a final
   message: ESME_RCANCELFAIL.  Cancelled messages end DELETED at once; their
   DELETED receipts (when registered_delivery asks for failures) are sent
-  once the cancel_sm_resp is written.
+  once the cancel_sm_resp is written.  When the cluster spans processes, a
+  cancel with an empty message_id also asks the other processes to cancel
+  their matching messages, and is answered once they did (or the wait ran out).
 - replace_sm: a pending message with the same source gets the new text,
   registered_delivery, and schedule/validity (NULL keeps the old ones);
   its receipt plan starts over once replace_sm_resp is written.  Anything
@@ -139,29 +141,42 @@ class Operations:
         else:
             account = entry.account.system_id
             source, destination, service_type = p["source_addr"], p["destination_addr"], p["service_type"]
-            targets = [
-                r
-                for r in self._store.pending.values()
-                if r.account == account
-                and r.direction == "mt"
-                and r.source_addr == source
-                and r.destination_addr == destination
-                and (not service_type or r.service_type == service_type)
-            ]
+            targets = self._matching(account, source, destination, service_type)
+            if self._remote is not None:
+                return self._cancel_everywhere(pdu, targets, account, source, destination, service_type)
         if not targets:
             return self._fail(pdu, CommandStatus.ESME_RCANCELFAIL)
+        self._delete(targets)
+        return Reply(make_pdu(CommandId.cancel_sm_resp, pdu.sequence_number), on_sent=self._deleted_receipts(targets))
+
+    def _matching(self, account: str, source: str, destination: str, service_type: str) -> list[MessageRecord]:
+        """The pending messages a cancel_sm with an empty message_id ends."""
+        return [
+            r
+            for r in self._store.pending.values()
+            if r.account == account
+            and r.direction == "mt"
+            and r.source_addr == source
+            and r.destination_addr == destination
+            and (not service_type or r.service_type == service_type)
+        ]
+
+    def _delete(self, targets: list[MessageRecord]) -> None:
         lifecycle = self._lifecycle
         for record in targets:
             lifecycle.finish(
                 record, MessageState.DELETED, STAT_DEFAULT_ERR["DELETED"], reason="cancelled by cancel_sm", receipt=False
             )
 
+    def _deleted_receipts(self, targets: list[MessageRecord]) -> Callable[[], None]:
+        final_receipt = self._lifecycle.final_receipt
+
         def on_sent() -> None:
             # the DELETED receipts follow the cancel_sm_resp, never overtake it
             for record in targets:
-                lifecycle.final_receipt(record)
+                final_receipt(record)
 
-        return Reply(make_pdu(CommandId.cancel_sm_resp, pdu.sequence_number), on_sent=on_sent)
+        return on_sent
 
     def replace_sm(self, entry: BindEntry, pdu: PDU) -> Reply | Deferred[Reply]:
         """Answer a replace_sm."""
@@ -243,6 +258,83 @@ class Operations:
 
         asked = self._remote.cancel(p["message_id"], entry.account.system_id, p["source_addr"], self._clock.seconds())
         return self._asked(pdu, asked, answer)
+
+    def _cancel_everywhere(
+        self,
+        pdu: PDU,
+        targets: list[MessageRecord],
+        account: str,
+        source: str,
+        destination: str,
+        service_type: str,
+    ) -> Deferred[Reply]:
+        """
+        cancel_sm with an empty message_id when the cluster spans processes: this process's
+        matching messages end DELETED at once, the other processes are asked to end theirs,
+        and the answer waits for them: 0 when any was cancelled anywhere, ESME_RCANCELFAIL when
+        every process answered that none was, ESME_RSYSERR when nothing was cancelled here and
+        the store (or a process) did not answer in time.
+        """
+        assert self._remote is not None
+        self._delete(targets)
+        on_sent = self._deleted_receipts(targets)
+        # the processes' answers come within most of the bound, so that a late one is counted missing
+        # rather than the whole request timing out
+        asked = self._remote.cancel_matching(account, source, destination, service_type, self._remote_timeout * 0.75)
+        asked.addTimeout(self._remote_timeout, self._clock)
+
+        def answer(result: tuple[int, bool]) -> Reply:
+            cancelled, complete = result
+            if targets or cancelled:
+                if not complete:
+                    self.log.warn(
+                        "cancel_sm of {source} to {destination}: a process of the cluster did not answer in time;"
+                        " its matching messages may still be pending",
+                        source=source,
+                        destination=destination,
+                    )
+                return Reply(make_pdu(CommandId.cancel_sm_resp, pdu.sequence_number), on_sent=on_sent)
+            if not complete:
+                self.log.warn(
+                    "cancel_sm of {source} to {destination} refused: a process of the cluster did not answer in time",
+                    source=source,
+                    destination=destination,
+                )
+                return self._fail(pdu, CommandStatus.ESME_RSYSERR)
+            return self._fail(pdu, CommandStatus.ESME_RCANCELFAIL)
+
+        def unreachable(failure: Failure) -> Reply:
+            error = failure.getErrorMessage() or failure.type.__name__
+            if targets:
+                # cancelled here: answered as cancelled, the others could not be asked
+                self.log.warn(
+                    "cancel_sm of {source} to {destination}: only this process's messages cancelled, the cluster"
+                    " store did not answer ({error})",
+                    source=source,
+                    destination=destination,
+                    error=error,
+                )
+                return Reply(make_pdu(CommandId.cancel_sm_resp, pdu.sequence_number), on_sent=on_sent)
+            self.log.warn(
+                "cancel_sm of {source} to {destination} refused: the cluster store did not answer ({error})",
+                source=source,
+                destination=destination,
+                error=error,
+            )
+            return self._fail(pdu, CommandStatus.ESME_RSYSERR)
+
+        return asked.addCallbacks(answer, unreachable)
+
+    def cancelled_matching_elsewhere(self, account: str, source: str, destination: str, service_type: str) -> int:
+        """
+        Another process of the cluster got a cancel_sm with an empty message_id: end this
+        process's matching pending messages DELETED (with their DELETED receipts, when asked
+        for); how many.
+        """
+        targets = self._matching(account, source, destination, service_type)
+        self._delete(targets)
+        self._deleted_receipts(targets)()
+        return len(targets)
 
     def _remote_replace(self, entry: BindEntry, pdu: PDU) -> Deferred[Reply]:
         assert self._remote is not None

@@ -70,6 +70,20 @@ class IClusterMessages(Protocol):
     def cancel(self, message_id: str, account: str, source_addr: str, time: float) -> Deferred[bool]:
         """End the message DELETED unless it is final or not the account's; whether it was cancelled."""
 
+    def cancel_matching(
+        self, account: str, source_addr: str, destination_addr: str, service_type: str, within: float
+    ) -> Deferred[tuple[int, bool]]:
+        """
+        Ask every other live process of the cluster to end DELETED its pending
+        messages of the account from ``source_addr`` to ``destination_addr``
+        (and of ``service_type``, when not empty), as cancel_sm with an empty
+        message_id does here.
+
+        :param within: seconds to wait for the processes' answers.
+        :returns: how many they cancelled, and whether every process asked answered in time.
+            Fails when the shared store does not answer.
+        """
+
     def replace(
         self, message_id: str, account: str, source_addr: str, replacement: Replacement, invalid: int
     ) -> Deferred[int]:

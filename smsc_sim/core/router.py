@@ -308,7 +308,36 @@ class Router:
         delivery.done = True
         self._outcome(delivery, outcome, status, session_id)
         if self.shared is not None and (delivery.owed or delivery.entry is not None):
-            self.shared.settle(delivery)
+            self.shared.settle(delivery, outcome, status, session_id)
+
+    def ended_elsewhere(
+        self, delivery: Delivery, outcome: str, status: int | None, session_id: int | None, where: dict[str, Any]
+    ) -> None:
+        """
+        A delivery this process handed to the cluster ended in another process: tell its
+        record and the event stream as if it had ended here (the other process counted it).
+
+        :param where: the process, instance and time it ended, for the event.
+        """
+        if self._events.active:
+            self._events.publish(
+                "delivery",
+                message_id=delivery.message_id,
+                delivery=delivery.kind,
+                account=delivery.account,
+                outcome=outcome,
+                status=status,
+                attempt=delivery.attempt,
+                session_id=session_id,
+                **where,
+            )
+        if delivery.on_outcome is not None:
+            delivery.on_outcome(delivery, outcome, status, session_id)
+
+    def instance_of(self, session_id: int | None) -> str | None:
+        """The instance of a session of this process, if it is still bound."""
+        entry = self._binds.entry(session_id) if session_id is not None else None
+        return entry.instance if entry is not None else None
 
     def _outcome(self, delivery: Delivery, outcome: str, status: int | None, session_id: int | None) -> None:
         if self._events.active:

@@ -18,7 +18,7 @@ from smsc_sim.cluster.redis.binds import DEFAULT_LEASE, RedisBindSlots
 from smsc_sim.cluster.redis.control import RedisControl, decode
 from smsc_sim.cluster.redis.deliveries import RedisDeliveries
 from smsc_sim.cluster.redis.messages import SharedMessages
-from smsc_sim.cluster.redis.operations import OwnerInbox
+from smsc_sim.cluster.redis.operations import OwnerInbox, inbox_key
 from smsc_sim.cluster.redis.snapshots import RedisSnapshots
 from smsc_sim.cluster.redis.subscriber import RedisSubscriber
 from smsc_sim.cluster.redis.throttle import RedisThrottles
@@ -88,7 +88,7 @@ class RedisClusterStore:
             ) from None
 
         self.url = url
-        self._host, self._port = host, port
+        self._host, self._port, self._db = host, port, db
         self.owner = process_tag()
         self._connection: Any = txredisapi.lazyConnection(host, port, dbid=db, reconnect=True, connectTimeout=2)
         # back within a couple of seconds of Redis, not the client's default of up to 10 s
@@ -150,7 +150,7 @@ class RedisClusterStore:
         """
         control = self.controls.get(cluster)
         if control is None:
-            control = self.controls[cluster] = RedisControl(self._connection, cluster, self.owner)
+            control = self.controls[cluster] = RedisControl(self._connection, cluster, self.owner, self._db)
             self._appliers[control.channel] = (apply, resync)
             if self._subscriber is None:
                 self._subscriber = RedisSubscriber(self._host, self._port, self._heard, self._resubscribed)
@@ -217,6 +217,8 @@ class RedisClusterStore:
             deliveries = self.deliveries[cluster] = RedisDeliveries(
                 self._connection, self._clock, cluster, self.owner, lease=self._lease
             )
+            # the outcomes of what this process handed to the cluster come back through its inbox
+            self.inbox.hear_outcomes(inbox_key(cluster, self.owner), deliveries.reported)
         return deliveries
 
     def start(self) -> None:

@@ -3,7 +3,7 @@ Cluster-wide control through Redis: outages, scenario switches and resets
 made in one process reach every process of the cluster.
 
 A control message is a small JSON object published on the cluster's channel,
-``smsc-sim:{cluster}:control``, and heard on a connection of its own (a
+``smsc-sim:{cluster}:db{db}:control``, and heard on a connection of its own (a
 subscribed Redis connection can send nothing else).  What must outlive the
 message (the scenario in force, the outages in force) is kept in the hash
 ``smsc-sim:{cluster}:control:state`` too, so that a process that starts
@@ -55,9 +55,16 @@ class ControlCommands(Protocol):
         """Delete keys."""
 
 
-def channel(cluster: str) -> str:
-    """The cluster's control channel."""
-    return f"smsc-sim:{cluster}:control"
+def channel(cluster: str, db: int = 0) -> str:
+    """
+    The cluster's control channel in database ``db``.
+
+    Redis's pub/sub ignores the database number (a message published while
+    using database 1 reaches the subscribers of database 0), so the number is
+    part of the name: two simulators on two databases of one Redis with the
+    same cluster names must not hear each other.
+    """
+    return f"smsc-sim:{cluster}:db{db}:control"
 
 
 def state_key(cluster: str) -> str:
@@ -85,15 +92,16 @@ class RedisControl:
     :param redis: a txredisapi connection (commands; not the subscriber).
     :param cluster: the cluster's name.
     :param owner: this process's tag; messages carry it so a process ignores its own.
+    :param db: the database number of the store (``redis://HOST:PORT/DB``), part of the channel's name.
     """
 
     log = Logger()
 
-    def __init__(self, redis: ControlCommands, cluster: str, owner: str) -> None:
+    def __init__(self, redis: ControlCommands, cluster: str, owner: str, db: int = 0) -> None:
         self._redis = redis
         self.cluster = cluster
         self.owner = owner
-        self.channel = channel(cluster)
+        self.channel = channel(cluster, db)
         self.state_key = state_key(cluster)
 
     def publish(self, message: dict[str, Any], state: dict[str, Any | None] | None = None) -> Deferred[bool]:

@@ -18,6 +18,11 @@ Three pieces, all under ``smsc-sim:{cluster}:``:
   plan starts.  The record goes when the receipt is answered here, or in
   the same Lua call that adds the receipt to the stream, so there is no
   moment it is in neither.
+- ``owner:{owner}:ops``, the owner's inbox (:mod:`smsc_sim.cluster.redis.operations`):
+  when a delivery made by one process ends in another (deliver_sm_resp,
+  failed, expired), the outcome goes back there, batched (one list element
+  per owner and call), so the record of the process that accepted the
+  message moves on as if it had delivered it.  A dead owner is told nothing.
 - ``alive:{owner}``, a lease each process refreshes every lease/3, and
   ``owners``, the set of processes that may owe receipts.  A live process
   takes a dead owner's records (one Lua call moves them to its own) and
@@ -36,6 +41,7 @@ once it does; one log line says so each way.
 from __future__ import annotations
 
 import base64
+import json
 from collections import deque
 from typing import Any, Protocol
 
@@ -45,6 +51,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from smsc_sim.cluster.redis.binds import DEFAULT_LEASE
+from smsc_sim.cluster.redis.operations import INBOX_TTL_MS
 from smsc_sim.core.delivery import Delivery
 from smsc_sim.core.lifecycle import Lifecycle
 from smsc_sim.core.router import Router
@@ -64,8 +71,8 @@ _SEP = "\x1f"
 _FIELD_END = "\x1d"
 _OP_END = "\x1e"
 
-# ARGV: prefix, group, maxlen, owner, final state names (comma separated), then the operations in
-# one string: each ends with RS (0x1E) and has five fields, each ending with GS (0x1D): code,
+# ARGV: prefix, group, maxlen, owner, final state names (comma separated), the operations in
+# one string, and how long an inbox lives after its last push (ms).  The operations: each ends with RS (0x1E) and has five fields, each ending with GS (0x1D): code,
 # account, message id, data, extra.  (One string, not five arguments per operation: the client
 # spends microseconds on each argument, on every message.)
 #   O  record an owed receipt (data: the delivery, extra: due in ms)
@@ -75,6 +82,7 @@ _OP_END = "\x1e"
 #      and acknowledge the entry it was read from (extra, when given), in the same call
 #   C  as P for a receipt taken from a dead process, unless its message ended in another final
 #      state (extra: the receipt's state)
+#   R  push outcomes onto the inbox of a process (message id: the process; data: the element), if alive
 # Returns {added to streams, operations refused}: one refused operation does not stop the others.
 _APPLY = """
 local p, group, maxlen, owner = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -93,6 +101,12 @@ local function apply(op, account, mid, data, extra)
     elseif op == 'A' then
         redis.call('XACK', stream, group, extra)
         redis.call('XDEL', stream, extra)
+    elseif op == 'R' then
+        if redis.call('EXISTS', p .. 'alive:' .. mid) == 1 then
+            local inbox = p .. 'owner:' .. mid .. ':ops'
+            redis.call('RPUSH', inbox, data)
+            redis.call('PEXPIRE', inbox, ARGV[7])
+        end
     else
         local send = true
         if op == 'C' then
@@ -222,12 +236,14 @@ class StreamCommands(Protocol):
 def pack(delivery: Delivery, state: str = "") -> str:
     """
     A delivery as the stream and the owed records keep it: a format tag, then kind, account,
-    message id, origin instance, creation time, attempts, state and the PDU (base64), separated
-    by US (0x1F), which none of them holds (JSON costs several times more, on every message).
+    message id, origin instance, creation time, attempts, state, the PDU (base64), and the process
+    that made it and its number there (its ticket, empty when none), separated by US (0x1F), which
+    none of them holds (JSON costs several times more, on every message).
     """
+    ticket = delivery.ticket or ("", "")
     return _SEP.join(
         (
-            "1",
+            "2",
             delivery.kind,
             delivery.account,
             delivery.message_id,
@@ -236,6 +252,8 @@ def pack(delivery: Delivery, state: str = "") -> str:
             str(delivery.attempt),
             state,
             base64.b64encode(encode(delivery.pdu)).decode("ascii"),
+            ticket[0],
+            ticket[1],
         )
     )
 
@@ -246,9 +264,17 @@ def unpack(data: str) -> tuple[Delivery, str]:
 
     :raises ValueError: for anything else.
     """
-    tag, kind, account, message_id, instance, created, attempt, state, pdu = data.split(_SEP)
-    if tag != "1":
+    fields = data.split(_SEP)
+    tag = fields[0]
+    if tag == "2" and len(fields) == 11:
+        owner, number = fields[9], fields[10]
+        ticket = (owner, number) if owner else None
+        fields = fields[:9]
+    elif tag == "1" and len(fields) == 9:
+        ticket = None  # written before processes were told the outcomes of their deliveries
+    else:
         raise ValueError(f"unknown delivery format {tag!r}")
+    _tag, kind, account, message_id, instance, created, attempt, state, pdu = fields
     delivery = Delivery(
         decode(base64.b64decode(pdu, validate=True)),
         account,
@@ -259,6 +285,7 @@ def unpack(data: str) -> tuple[Delivery, str]:
         float(created),
     )
     delivery.attempt = int(attempt)
+    delivery.ticket = ticket
     return delivery, state
 
 
@@ -313,6 +340,12 @@ class RedisDeliveries:
         self._planned: dict[str, str] = {}
         #: stream entries read here and not ended yet: their account and when they were read
         self._held: dict[str, tuple[str, float]] = {}
+        #: deliveries made here and handed to the cluster, by number, until another process says how they
+        #: ended (at most pending_max, the oldest forgotten beyond: an entry no process ever reads)
+        self._handed: dict[str, Delivery] = {}
+        self._handed_seq = 0
+        #: outcomes of other processes' deliveries ended here, per owner, for the next call
+        self._reports: dict[str, list[list[Any]]] = {}
         self._timeline = Timeline(clock, resolution=0.05)
         #: when Redis last answered a lease refresh after not answering (dead owners are taken a lease later)
         self._healthy_since: float | None = None
@@ -361,7 +394,7 @@ class RedisDeliveries:
             self._flush_call.cancel()
         self._flush_call = None
         self._timeline.clear()
-        if self._applying is None and self._ops:
+        if self._applying is None and (self._ops or self._reports):
             self._flush()
 
     # ------------------------------------------------------------------
@@ -370,6 +403,15 @@ class RedisDeliveries:
 
     def publish(self, delivery: Delivery) -> None:
         """Add the delivery to its account's stream (with its owed record or entry, atomically)."""
+        if delivery.ticket is None and delivery.on_outcome is not None:
+            # made here: whichever process delivers it tells this one how it ended
+            self._handed_seq += 1
+            number = str(self._handed_seq)
+            delivery.ticket = (self.owner, number)
+            handed = self._handed
+            handed[number] = delivery
+            if len(handed) > self._pending_max:
+                del handed[next(iter(handed))]
         if delivery.owed:
             self._planned.pop(delivery.message_id, None)
         entry = delivery.entry or ""
@@ -377,15 +419,67 @@ class RedisDeliveries:
             self._held.pop(entry, None)
         self._queue("P", delivery.account, delivery.message_id if delivery.owed else "", pack(delivery), entry)
 
-    def settle(self, delivery: Delivery) -> None:
-        """The delivery ended here: forget its owed record, acknowledge its entry."""
+    def settle(
+        self, delivery: Delivery, outcome: str = "", status: int | None = None, session_id: int | None = None
+    ) -> None:
+        """
+        The delivery ended here: forget its owed record, acknowledge its entry, and tell the
+        process that made it how it ended.
+        """
         if delivery.owed:
             self._planned.pop(delivery.message_id, None)
             self._queue("S", "", delivery.message_id, "", "")
         entry = delivery.entry
         if entry is not None:
             self._held.pop(entry, None)
+            ticket = delivery.ticket
+            if ticket is not None and outcome:
+                router = self._router
+                instance = router.instance_of(session_id) if router is not None else None
+                item = [ticket[1], outcome, status, session_id, delivery.attempt, instance, self._clock.seconds()]
+                if ticket[0] == self.owner:
+                    self.reported([item], self.owner)  # read back by the process that made it
+                else:
+                    self._reports.setdefault(ticket[0], []).append(item)
             self._queue("A", delivery.account, "", "", entry)
+
+    def reported(self, items: list[Any], process: str) -> None:
+        """
+        Outcomes of deliveries this process handed to the cluster, ended by ``process``
+        (from this process's inbox): applied as if they had ended here.
+
+        :param items: ``[number, outcome, status, session id, attempts, instance, time]`` each.
+        """
+        router = self._router
+        if router is None:
+            return
+        for item in items:
+            try:
+                number, outcome, status, session_id, attempts, instance, when = item
+                delivery = self._handed.pop(str(number), None)
+                if delivery is None:
+                    continue  # forgotten (a reset, or the oldest beyond the bound)
+                delivery.attempt = int(attempts)
+                if process == self.owner:
+                    # read back and ended here: the router published its event already
+                    if delivery.on_outcome is not None:
+                        delivery.on_outcome(delivery, str(outcome), status, session_id)
+                    continue
+                where = {"process": process, "instance": instance, "time": float(when)}
+                router.ended_elsewhere(delivery, str(outcome), status, session_id, where)
+            except Exception:
+                self.log.failure("cluster {cluster}: delivery outcome {item!r} not applied", cluster=self.cluster, item=item)
+
+    def _report(self) -> None:
+        """The outcomes ended here since the last call, as one inbox element per owner (1000 outcomes at most)."""
+        reports, self._reports = self._reports, {}
+        for owner, items in reports.items():
+            for start in range(0, len(items), 1000):
+                element = json.dumps(
+                    {"op": "outcomes", "process": self.owner, "items": items[start : start + 1000]},
+                    separators=(",", ":"),
+                )
+                self._ops.append(_FIELD_END.join(("R", "", owner, element, "", _OP_END)))
 
     def reset(self) -> None:
         """The router forgot its deliveries: acknowledge the entries it held, forget the receipts owed."""
@@ -395,6 +489,7 @@ class RedisDeliveries:
             self._queue("S", "", message_id, "", "")
         self._held.clear()
         self._planned.clear()
+        self._handed.clear()
         self._timeline.clear()
 
     def owe(self, delivery: Delivery, due: float, state: str) -> None:
@@ -437,13 +532,17 @@ class RedisDeliveries:
 
     def _flush(self) -> None:
         self._flush_call = None
+        if self._reports:
+            self._report()
         if self._applying is not None or not self._ops:
             return
         batch: list[str] = []
         ops = self._ops
         while ops and len(batch) < 2000:
             batch.append(ops.popleft())
-        args: list[Any] = [self._prefix, GROUP, self._pending_max, self.owner, _FINAL_NAMES, "".join(batch)]
+        args: list[Any] = [
+            self._prefix, GROUP, self._pending_max, self.owner, _FINAL_NAMES, "".join(batch), INBOX_TTL_MS
+        ]  # fmt: skip
         slow = self._clock.callLater(_SLOW, self._slow, len(batch))
         d = self._applying = self._redis.eval(_APPLY, [], args)
 
@@ -509,7 +608,7 @@ class RedisDeliveries:
     # ------------------------------------------------------------------
 
     def _poll(self) -> None:
-        if self._ops and self._applying is None and self._flush_call is None:
+        if (self._ops or self._reports) and self._applying is None and self._flush_call is None:
             self._flush()  # what a broken call left
         router = self._router
         if self._reading or router is None or self._unreachable:

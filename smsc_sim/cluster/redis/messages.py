@@ -70,7 +70,7 @@ class SharedMessages:
         #: writes each message's summary
         self.journal = RedisMessageJournal(redis, clock, cluster, owner, final_ttl)
         #: the messages of the other processes
-        self.remote = RedisClusterMessages(redis, cluster)
+        self.remote = RedisClusterMessages(redis, cluster, owner, clock)
         #: where the other processes push their cancels and replaces of this process's messages
         self.inbox_key = inbox_key(cluster, owner)
 

@@ -12,6 +12,20 @@ its local message: a cancelled message ends DELETED (its pending receipt is
 never sent), a replaced one gets its new content and a new receipt plan.  A
 list, not pub/sub: an operation pushed while the owner's connection is down
 waits for it.
+
+A cancel_sm with an empty message_id (every pending message of a source
+and destination) cannot be found in Redis by address, so the process that
+got it asks every other live process (those whose ``alive:{owner}`` lease
+lasts, among ``owners``): one Lua call pushes ``{"op": "cancel_matching",
+...}`` onto each one's inbox, each cancels its own matching messages and
+pushes how many onto the reply list named in the request
+(``smsc-sim:{cluster}:reply:{owner}:{n}``), and the asker reads that list
+until every process answered or the wait ran out.
+
+The same inbox brings the outcomes of the receipts and MO this process
+handed to the cluster and another process delivered
+(:mod:`smsc_sim.cluster.redis.deliveries`): ``{"op": "outcomes", "process":
+..., "items": [...]}``, many per element.
 """
 
 from __future__ import annotations
@@ -19,7 +33,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Protocol
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -34,6 +48,26 @@ _LUA_FINAL = "{" + ", ".join(f"{name}=true" for name in FINAL_STATE_NAMES) + "}"
 
 #: how long an operation waits in the inbox of a process that never pops it (dead), in ms
 INBOX_TTL_MS = 3_600_000
+#: how long a reply list lives, in ms (its asker reads it within seconds, then deletes it)
+REPLY_TTL_MS = 30_000
+#: seconds between two reads of a reply list
+REPLY_POLL = 0.02
+
+# ARGV: prefix, the asking process, the operation (JSON), the inbox's TTL.  Pushes the operation onto
+# the inbox of every other process whose lease lasts; how many.
+_ASK_ALL = """
+local p, me = ARGV[1], ARGV[2]
+local asked = 0
+for _, owner in ipairs(redis.call('SMEMBERS', p .. 'owners')) do
+    if owner ~= me and redis.call('EXISTS', p .. 'alive:' .. owner) == 1 then
+        local inbox = p .. 'owner:' .. owner .. ':ops'
+        redis.call('RPUSH', inbox, ARGV[3])
+        redis.call('PEXPIRE', inbox, ARGV[4])
+        asked = asked + 1
+    end
+end
+return asked
+"""
 
 # KEYS[1] the message's hash; ARGV: account, source_addr, the inbox prefix, the operation (JSON),
 # then the hash fields to set (pairs).  1: changed and pushed; 0: unknown, not the account's, or final.
@@ -94,12 +128,57 @@ class RedisClusterMessages:
 
     :param redis: a txredisapi connection.
     :param cluster: the cluster's name.
+    :param owner: this process (it asks the others, never itself).
+    :param clock: spaces out the reads of a reply list.
     """
 
-    def __init__(self, redis: _Commands, cluster: str) -> None:
+    def __init__(self, redis: _Commands, cluster: str, owner: str = "", clock: IReactorTime | None = None) -> None:
         self._redis = redis
         self._cluster = cluster
+        self._owner = owner
+        self._clock = clock
+        self._prefix = f"smsc-sim:{cluster}:"
         self._inboxes = f"smsc-sim:{cluster}:owner:"
+        self._asked = 0
+
+    def cancel_matching(
+        self, account: str, source_addr: str, destination_addr: str, service_type: str, within: float
+    ) -> Deferred[tuple[int, bool]]:
+        """
+        Ask every other live process to cancel its pending messages of the account from
+        ``source_addr`` to ``destination_addr`` (and ``service_type``, when given); how many
+        they cancelled, and whether all of them answered within ``within`` seconds.
+        """
+        assert self._clock is not None, "cancel_matching needs the clock"
+        clock = self._clock
+        self._asked += 1
+        reply = f"{self._prefix}reply:{self._owner}:{self._asked}"
+        operation = json.dumps(
+            {"op": "cancel_matching", "account": account, "source_addr": source_addr,
+             "destination_addr": destination_addr, "service_type": service_type, "reply": reply},
+            separators=(",", ":"),
+        )  # fmt: skip
+        deadline = clock.seconds() + within
+        d: Deferred[Any] = self._redis.eval(_ASK_ALL, [], [self._prefix, self._owner, operation, INBOX_TTL_MS])
+
+        def read(asked: Any) -> Deferred[tuple[int, bool]]:
+            asked = int(asked)
+            if asked == 0:
+                return succeed((0, True))
+            return self._redis.eval("return redis.call('LRANGE', KEYS[1], 0, -1)", [reply], []).addCallback(
+                counted, asked
+            )
+
+        def counted(answers: Any, asked: int) -> Deferred[tuple[int, bool]] | tuple[int, bool]:
+            answers = list(answers or ())
+            if len(answers) < asked and clock.seconds() < deadline:
+                wait: Deferred[None] = Deferred()
+                clock.callLater(REPLY_POLL, wait.callback, None)
+                return wait.addCallback(lambda _: read(asked))
+            self._redis.eval("return redis.call('DEL', KEYS[1])", [reply], []).addErrback(lambda _: None)
+            return sum(int(answer) for answer in answers), len(answers) >= asked
+
+        return d.addCallback(read)
 
     def query(self, message_id: str, account: str, source_addr: str) -> Deferred[SharedMessage | None]:
         """The message's state from its hash; ``None`` when unknown or not the account's."""
@@ -172,6 +251,17 @@ class IOwnedMessages(Protocol):
     def replaced_elsewhere(self, key: str, replacement: Replacement) -> bool:
         """Give the local message its new content and plan."""
 
+    def cancelled_matching_elsewhere(self, account: str, source: str, destination: str, service_type: str) -> int:
+        """End the local pending messages a cancel_sm with an empty message_id matches DELETED; how many."""
+
+
+# KEYS[1] the asker's reply list; ARGV: the answer, the list's TTL in ms
+_REPLY = """
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
 
 class OwnerInbox:
     """
@@ -190,6 +280,9 @@ class OwnerInbox:
         self._clock = clock
         self._wait = wait
         self._targets: dict[str, IOwnedMessages] = {}
+        #: what applies the delivery outcomes found in each inbox
+        self._outcomes: dict[str, Callable[[list[Any], str], None]] = {}
+        self._keys: list[str] = []
         self._connection: Any = None
         self._retry: IDelayedCall | None = None
         self._running = False
@@ -200,10 +293,25 @@ class OwnerInbox:
     def serve(self, key: str, target: IOwnedMessages) -> None:
         """Apply the operations of inbox ``key`` to ``target``."""
         self._targets[key] = target
+        self._listen(key)
+
+    def hear_outcomes(self, key: str, apply: Callable[[list[Any], str], None]) -> None:
+        """Give the delivery outcomes found in inbox ``key`` to ``apply`` (items, the process that sent them)."""
+        self._outcomes[key] = apply
+        self._listen(key)
+
+    @staticmethod
+    def _reply_prefix(key: str) -> str:
+        """Reply lists of the cluster of inbox ``key`` (``smsc-sim:{cluster}:owner:{owner}:ops``)."""
+        return key.split(":owner:", 1)[0] + ":reply:"
+
+    def _listen(self, key: str) -> None:
+        if key not in self._keys:
+            self._keys.append(key)
 
     def start(self) -> None:
         """Start popping (nothing to do without an inbox)."""
-        if self._running or not self._targets:
+        if self._running or not self._keys:
             return
         self._running = True
         self._connection = self._connect()
@@ -223,7 +331,7 @@ class OwnerInbox:
         self._retry = None
         if not self._running or self._connection is None:
             return
-        d = self._connection.blpop(list(self._targets), timeout=self._wait)
+        d = self._connection.blpop(self._keys, timeout=self._wait)
         d.addCallbacks(self._popped, self._failed)
 
     def _popped(self, result: Any) -> None:
@@ -233,7 +341,7 @@ class OwnerInbox:
         if result:
             key, value = result
             try:
-                self._apply(self._targets[str(key)], str(value))
+                self._apply(str(key), str(value))
             except Exception:
                 self.log.failure("cluster inbox: operation {value!r} not applied", value=value)
         self._pop()
@@ -250,10 +358,30 @@ class OwnerInbox:
             )
         self._retry = self._clock.callLater(1.0, self._pop)
 
-    def _apply(self, target: IOwnedMessages, value: str) -> None:
+    def _apply(self, key: str, value: str) -> None:
         operation = json.loads(value)
         self.applied += 1
-        if operation["op"] == "cancel":
+        if operation["op"] == "outcomes":
+            apply = self._outcomes.get(key)
+            if apply is not None:
+                apply(list(operation["items"]), str(operation.get("process", "")))
+            return
+        target = self._targets.get(key)
+        if target is None:
+            return
+        if operation["op"] == "cancel_matching":
+            cancelled = target.cancelled_matching_elsewhere(
+                str(operation["account"]),
+                str(operation["source_addr"]),
+                str(operation["destination_addr"]),
+                str(operation["service_type"]),
+            )
+            reply = str(operation["reply"])
+            if reply.startswith(self._reply_prefix(key)) and self._connection is not None:
+                # sent before the next blocking pop on this connection, so it goes at once
+                answer = self._connection.eval(_REPLY, [reply], [cancelled, REPLY_TTL_MS])
+                answer.addErrback(lambda f: self.log.warn("cluster inbox: cancel answer lost: {e}", e=f.getErrorMessage()))
+        elif operation["op"] == "cancel":
             target.cancelled_elsewhere(operation["key"])
         elif operation["op"] == "replace":
             target.replaced_elsewhere(
