@@ -68,14 +68,15 @@ def redis_info(port: int, section: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def redis_server(directory: str) -> Iterator[int]:
-    """A redis-server on a free port of 127.0.0.1 with persistence off; yields its port."""
+def redis_server(directory: str, cpu: int | None = None) -> Iterator[int]:
+    """A redis-server on a free port of 127.0.0.1 with persistence off (pinned to ``cpu``); yields its port."""
     binary = shutil.which("redis-server", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/bin", "/usr/sbin"]))
     if binary is None:
         raise SystemExit("bench/cluster.py: redis-server not found; run `sudo scripts/install-redis.sh`")
     port = free_port()
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory]
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory],
+        pinned(cpu, argv) if cpu is not None else argv,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -95,14 +96,21 @@ def redis_server(directory: str) -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def cluster(directory: str, store: str, scenario: str) -> Iterator[dict[str, tuple[int, int]]]:
-    """SMPP1 and SMPP2 as two processes on ``store``, one CPU each; yields name -> (SMPP port, API port)."""
+def cluster(
+    directory: str, store: str, scenario: str, processes_count: int = 2, profile: str | None = None
+) -> Iterator[dict[str, tuple[int, int]]]:
+    """
+    SMPP1 and SMPP2 as two processes on ``store``, one CPU each (or SMPP1
+    alone on CPU 0 when ``processes_count`` is 1); yields name -> (SMPP
+    port, API port).  ``profile``: SMPP1 runs under twistd's cProfile and
+    writes its stats there when it stops.
+    """
     ports = {name: free_port() for name in (*INSTANCES, "SMPP0")}
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     processes: dict[str, subprocess.Popen[bytes]] = {}
     result: dict[str, tuple[int, int]] = {}
     try:
-        for cpu, name in enumerate(INSTANCES):
+        for cpu, name in enumerate(INSTANCES[:processes_count]):
             api = free_port()
             log = os.path.join(directory, f"{name}.log")
             # both processes get the same listeners (the same config); each opens only its instance's
@@ -111,8 +119,13 @@ def cluster(directory: str, store: str, scenario: str) -> Iterator[dict[str, tup
             options = ["--scenario", scenario, "--cluster-store", store, "--instances", name,
                        "--api", f"tcp:{api}:interface=127.0.0.1", "--no-conformance-judge", *listeners]  # fmt: skip
             with open(log, "ab") as out:
+                argv = twistd_argv(log, options)
+                if profile and cpu == 0:
+                    argv[argv.index("-n") + 1 : argv.index("-n") + 1] = [
+                        f"--profile={profile}", "--profiler=cprofile", "--savestats"
+                    ]
                 processes[name] = subprocess.Popen(
-                    pinned(cpu, twistd_argv(log, options)), stdout=out, stderr=subprocess.STDOUT, env=env, cwd=directory
+                    pinned(cpu, argv), stdout=out, stderr=subprocess.STDOUT, env=env, cwd=directory
                 )
             result[name] = (ports[name], api)
         for name, process in processes.items():
@@ -136,13 +149,20 @@ def accepted(api_port: int) -> int:
     return sum(int(cluster.get("submits", {}).get("ESME_ROK", 0)) for cluster in stats["clusters"].values())
 
 
-def generate(ports: list[int], sessions: int, window: int, seconds: float, directory: str) -> dict[str, Any]:
+def generate(
+    ports: list[int], sessions: int, window: int, seconds: float, directory: str, receipts: bool = False,
+    cpu: int | None = None,
+) -> dict[str, Any]:
     """The load generator over both ports (sessions go round them); its JSON result."""
     out = os.path.join(directory, "result.json")
     argv = [sys.executable, "-m", "smsc_sim.load", "--ports", ",".join(map(str, ports)),
             "--system-id", ACCOUNT[0], "--password", ACCOUNT[1], "--sessions", str(sessions),
             "--window", str(window), "--duration", str(seconds), "--progress", "0", "--json-out", out]  # fmt: skip
+    if receipts:
+        argv.append("--receipts")
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if cpu is not None:
+        argv = pinned(cpu, argv)
     subprocess.run(argv, check=False, stdout=subprocess.DEVNULL, env=env, timeout=seconds + 120)
     with open(out, encoding="utf-8") as stream:
         result: dict[str, Any] = json.load(stream)
@@ -157,17 +177,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sessions", type=int, default=4, help="sessions in all, split over the two processes (default 4)")
     p.add_argument("--window", type=int, default=50, help="submits outstanding per session (default 50)")
     p.add_argument("--scenario", default="bench", help="the scenario of both processes (default: the shipped bench)")
+    p.add_argument("--processes", type=int, choices=(1, 2), default=2,
+                   help="2 (default): SMPP1 and SMPP2 on a CPU each; 1: SMPP1 alone on CPU 0, the generator "
+                        "and Redis on the other (one process against a local Redis)")  # fmt: skip
+    p.add_argument("--receipts", action="store_true", help="the generator asks a receipt for every message")
+    p.add_argument("--profile", metavar="FILE", help="run SMPP1 under cProfile; its stats go to FILE (pstats)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     a = p.parse_args(argv)
     seconds = 2.0 if a.quick else a.seconds
     with tempfile.TemporaryDirectory(prefix="smsc-cluster-bench-") as directory:
-        with redis_server(directory) as redis_port:
+        # one process: it has CPU 0 to itself, Redis and the generator share the other
+        other = 1 if a.processes == 1 else None
+        with redis_server(directory, other) as redis_port:
             store = f"redis://127.0.0.1:{redis_port}/0"
-            with cluster(directory, store, a.scenario) as processes:
+            with cluster(directory, store, a.scenario, a.processes, a.profile) as processes:
                 before = {name: accepted(api) for name, (_port, api) in processes.items()}
                 commands_before = int(redis_info(redis_port, "stats")["total_commands_processed"])
                 started = time.monotonic()
-                result = generate([port for port, _api in processes.values()], a.sessions, a.window, seconds, directory)
+                ports = [port for port, _api in processes.values()]
+                result = generate(ports, a.sessions, a.window, seconds, directory, a.receipts, other)
                 elapsed = float(result.get("elapsed_s") or (time.monotonic() - started))
                 commands = int(redis_info(redis_port, "stats")["total_commands_processed"]) - commands_before
                 after = {name: accepted(api) for name, (_port, api) in processes.items()}
@@ -178,6 +206,13 @@ def main(argv: list[str] | None = None) -> int:
         key.removeprefix("cmdstat_"): int(value.split(",")[0].removeprefix("calls="))
         for key, value in commandstats.items()
     }
+    # Redis's own CPU per message: every command's usec over the whole life of Redis, per accepted message
+    redis_usec = sum(
+        float(field.removeprefix("usec="))
+        for value in commandstats.values()
+        for field in value.split(",")
+        if field.startswith("usec=")
+    )
     # a Lua script is one round trip; the commands it runs inside count in total_commands_processed too
     scripts = sum(calls.get(name, 0) for name in ("eval", "evalsha", "fcall"))
     figures: dict[str, Any] = {
@@ -194,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         # Lua scripts run (each one round trip) over the whole life of Redis, binds included
         "redis_scripts_per_message": round(scripts / total, 4) if total else None,
         "redis_commandstats": calls,
+        "redis_usec_per_message": round(redis_usec / total, 2) if total else None,
     }
     if a.json:
         print(json.dumps(figures, indent=2))
@@ -204,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  all:   {figures['submit_sm_per_s_all']:>8} submit_sm/s (generator: {figures['generator_submits_per_s']})")
         print(f"  Redis: {commands} commands, {figures['redis_commands_per_message']} per message, of which "
               f"{figures['redis_scripts_per_message']} Lua scripts (one round trip each) per message")
+        print(f"  Redis CPU in commands: {figures['redis_usec_per_message']} us per message")
         print(f"  Redis calls by command: "
               f"({', '.join(f'{k} {v}' for k, v in figures['redis_commandstats'].items())})")  # fmt: skip
         if result.get("errors"):

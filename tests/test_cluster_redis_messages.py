@@ -24,6 +24,7 @@ from twisted.internet.task import deferLater
 
 from smsc_sim.cluster.redis.connect import RedisClusterStore
 from smsc_sim.cluster.redis.ids import RedisIds
+from smsc_sim.cluster.redis.records import decode_record
 from smsc_sim.config import AccountSettings, Config, CoreSettings, SessionSettings
 from smsc_sim.contracts import ReceiptPlan, ReceiptStep, Reply
 from smsc_sim.core.ids import NoIdAvailable, counted
@@ -215,8 +216,9 @@ async def test_the_record_of_an_accepted_message_is_in_redis(
 ) -> None:
     """
     A message accepted through one process is summarised in
-    ``smsc-sim:NA:msg:{id}`` (state, owner, account, addresses, times,
-    what replace_sm may change), with a TTL; its final state follows.
+    ``smsc-sim:NA:msg:{id}`` (one JSON value: state, owner, account,
+    addresses, times, what replace_sm may change), with a TTL; its final
+    state follows and the rest of the summary stays.
     """
     smpp1, _smpp2 = processes
     session = smpp1.bound()
@@ -225,22 +227,23 @@ async def test_the_record_of_an_accepted_message_is_in_redis(
     try:
         key = f"smsc-sim:NA:msg:{message_id}"
         await _until(lambda: smpp1.messages.journal.written >= 1)
-        record = await redis.hgetall(key)
+        record = decode_record(await redis.get(key))
         assert record["state"] == "ENROUTE"
         assert record["owner"] == smpp1.store.owner
         assert record["account"] == "esme"
         assert record["message_id"] == message_id
         assert (record["source_addr_ton"], record["source_addr_npi"], record["source_addr"]) == (5, 0, "Brand")
-        assert record["destination_addr"] == 447700900002
+        assert record["destination_addr"] == "447700900002"
         assert record["final_time"] == "" and record["err"] == 0
         assert record["short_message"] == b"hello".hex()
         assert record["registered_delivery"] == 1
         assert 600_000 < await redis.execute_command("PTTL", key) <= (48 * 3600 + 600) * 1000
         smpp1.core.force_receipt(message_id, "UNDELIV", 11)
         await _until(lambda: smpp1.messages.journal.written >= 2)
-        record = await redis.hgetall(key)
+        record = decode_record(await redis.get(key))
         assert (record["state"], record["err"]) == ("UNDELIVERABLE", 11)
         assert record["final_time"] != ""
+        assert (record["account"], record["source_addr"], record["short_message"]) == ("esme", "Brand", b"hello".hex())
         assert 0 < await redis.execute_command("PTTL", key) <= 600_000
     finally:
         await redis.disconnect()
@@ -390,7 +393,7 @@ async def test_a_final_state_in_redis_is_never_overwritten(
     await _until(lambda: smpp1.messages.journal.written >= 2)
     redis = await _redis(redis_server)
     try:
-        assert await redis.hget(f"smsc-sim:NA:msg:{message_id}", "state") == "DELETED"
+        assert decode_record(await redis.get(f"smsc-sim:NA:msg:{message_id}"))["state"] == "DELETED"
     finally:
         await redis.disconnect()
 

@@ -3,14 +3,20 @@ The cluster's message records in Redis: a summary of each message a
 process accepted, for the other processes (query_sm, cancel_sm and
 replace_sm through them, and receipts taken over from a dead process).
 
-One hash per message, ``smsc-sim:{cluster}:msg:{key}`` (``key`` is the
+One string per message, ``smsc-sim:{cluster}:msg:{key}`` (``key`` is the
 message_id; the second and later destinations of a submit_multi are
-``{message_id}/{n}``).  Its fields (times are Unix seconds as a decimal
-number, ``""`` when unset):
+``{message_id}/{n}``): a JSON array of :data:`FIELDS`, in that order (times
+are Unix seconds as a number, ``""`` when unset; :func:`decode_record`
+reads it back as a dict).  One packed value, not a hash of twenty fields:
+Redis writes it with one ``SET ... PX`` (a hash cost Redis several times the
+CPU per message), and the state, the final time and the error come first,
+so a change of state rewrites the head of the value and keeps the rest.
 
 ``state``
     the SMPP message_state name: ENROUTE, DELIVERED, EXPIRED, DELETED,
     UNDELIVERABLE, ACCEPTED, UNKNOWN, REJECTED
+``final_time``, ``err``
+    when it became final, its error code
 ``owner``
     the accepting process (``RedisClusterStore.owner``)
 ``account``, ``message_id``, ``instance``
@@ -18,10 +24,10 @@ number, ``""`` when unset):
 the addresses
     as submitted: ``source_addr_ton``, ``source_addr_npi``, ``source_addr``,
     ``dest_addr_ton``, ``dest_addr_npi``, ``destination_addr``, ``service_type``
-``submit_time``, ``final_time``, ``err``
-    when it was accepted, when it became final, its error code
-``registered_delivery``, ``schedule_time``, ``validity_time``, ``short_message``
-    what replace_sm may change (``short_message`` in hex)
+``submit_time``
+    when it was accepted
+``registered_delivery``, ``schedule_time``, ``validity_time``, ``short_message``, ``replaced_time``
+    what replace_sm may change (``short_message`` in hex), and when it was replaced
 
 A record lives ``store_final_ttl`` seconds once final (as in the process's
 own store), and until its validity deadline plus that while pending.
@@ -47,9 +53,26 @@ from twisted.python.failure import Failure
 from smsc_sim.core.delivery import Delivery
 from smsc_sim.core.journal import Handler
 from smsc_sim.core.record import MessageRecord
-from smsc_sim.smpp.constants import FINAL_STATES
+from smsc_sim.smpp.constants import FINAL_STATES, MessageState
 
-__all__ = ["FINAL_STATE_NAMES", "RedisMessageJournal", "record_key"]
+#: JSON as compact as it goes (no spaces), ASCII only (a Lua pattern splits the batch on tabs and newlines)
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+_EMPTY = '""'
+
+__all__ = ["FIELDS", "FINAL_STATE_NAMES", "LUA_FIELD_INDEX", "LUA_RECORD_STATE", "RedisMessageJournal", "decode_record", "record_key"]
+
+#: the fields of a message's record, in the order of its JSON array
+FIELDS = (
+    "state", "final_time", "err", "owner", "account", "message_id", "instance",
+    "source_addr_ton", "source_addr_npi", "source_addr", "dest_addr_ton", "dest_addr_npi", "destination_addr",
+    "service_type", "submit_time", "registered_delivery", "schedule_time", "validity_time", "short_message",
+    "replaced_time",
+)  # fmt: skip
+#: a Lua table from field name to its (1-based) place in the record's array
+LUA_FIELD_INDEX = "{" + ", ".join(f"{name}={n}" for n, name in enumerate(FIELDS, 1)) + "}"
+#: a Lua pattern that takes the state out of a record's value (the first element, a name in capitals)
+LUA_RECORD_STATE = '^%["(%u+)"'
+
 
 #: the state names that are final, as Lua table entries
 FINAL_STATE_NAMES = tuple(sorted(state.name for state in FINAL_STATES))
@@ -62,39 +85,32 @@ REPUBLISH_PER_TURN = 5_000
 #: Lua calls in flight at most; past that (Redis slow or away) new batches are dropped, and logged
 MAX_IN_FLIGHT = 64
 
-# ARGV[1]: the batch, JSON: [kind, key, validity time, state, final time, err, ...] per record, kind "N" (new:
-# written whole, nothing to check), "F" (written whole) or "S" (state only); ARGV[2]: the key prefix; ARGV[3]:
-# the owner; ARGV[4]: now; ARGV[5]: the final TTL in seconds.  A record already final is left alone.  A final
-# record lives the final TTL, a pending one until its validity time plus that.  Times go in as Lua numbers
-# (Redis writes them out).
+# ARGV[1]: the key prefix; ARGV[2]: the batch, one line per record: kind, key, TTL in ms, value, separated by
+# tabs (keys are message ids and the values JSON, which never hold a raw tab or newline).  Kind "N" (new:
+# written whole, nothing to check), "F" (written whole) or "S" (state: the value is the record's head, its
+# first three elements, which replace those in Redis; a record Redis does not hold is left for the whole
+# one written again).  A record already final is left alone.  Each record is one SET ... PX (and a GET when
+# it must be checked): Redis spends a few microseconds on it.
 _WRITE = (
     "local final = " + _LUA_FINAL + """
-local batch = cjson.decode(ARGV[1])
-local prefix, owner = ARGV[2], ARGV[3]
-local now, keep = tonumber(ARGV[4]), tonumber(ARGV[5])
+local prefix = ARGV[1]
 local skipped = 0
-for _, r in ipairs(batch) do
-    local key = prefix .. r[2]
-    local kind = r[1]
-    local current = kind ~= 'N' and redis.call('HGET', key, 'state')
-    if current and final[current] then
-        skipped = skipped + 1
+for kind, key, ttl, value in string.gmatch(ARGV[2], '(%u)\\t([^\\t\\n]*)\\t(%d+)\\t([^\\n]*)') do
+    key = prefix .. key
+    if kind == 'N' then
+        redis.call('SET', key, value, 'PX', ttl)
     else
-        if kind == 'S' then
-            redis.call('HSET', key, 'state', r[4], 'final_time', r[5], 'err', r[6])
-        else
-            redis.call('HSET', key, 'state', r[4], 'final_time', r[5], 'err', r[6], 'owner', owner,
-                'account', r[7], 'message_id', r[8], 'instance', r[9],
-                'source_addr_ton', r[10], 'source_addr_npi', r[11], 'source_addr', r[12],
-                'dest_addr_ton', r[13], 'dest_addr_npi', r[14], 'destination_addr', r[15],
-                'service_type', r[16], 'submit_time', r[17], 'registered_delivery', r[18],
-                'schedule_time', r[19], 'validity_time', r[20], 'short_message', r[21])
+        local current = redis.call('GET', key)
+        if current and final[string.match(current, '""" + LUA_RECORD_STATE + """') or ''] then
+            skipped = skipped + 1
+        elseif kind == 'F' then
+            redis.call('SET', key, value, 'PX', ttl)
+        elseif current then
+            local rest = string.match(current, '^%[[^,]*,[^,]*,[^,]*(,.*)$')
+            if rest then
+                redis.call('SET', key, value .. rest, 'PX', ttl)
+            end
         end
-        local ttl = keep
-        if not final[r[4]] and r[3] > now then
-            ttl = ttl + r[3] - now
-        end
-        redis.call('PEXPIRE', key, math.floor(ttl * 1000))
     end
 end
 return skipped
@@ -103,8 +119,13 @@ return skipped
 
 
 def record_key(cluster: str, key: str) -> str:
-    """The hash of one message."""
+    """The record of one message."""
     return f"smsc-sim:{cluster}:msg:{key}"
+
+
+def decode_record(value: str | bytes) -> dict[str, Any]:
+    """A record's value (as Redis holds it) as a dict of :data:`FIELDS`."""
+    return dict(zip(FIELDS, json.loads(value)))
 
 
 class _Commands(Protocol):
@@ -144,7 +165,9 @@ class RedisMessageJournal:
         self._final_ttl = final_ttl
         self._timeout = timeout
         #: what changed this turn, by record key: the entry that goes into the batch
-        self._pending: dict[str, list[Any]] = {}
+        self._pending: dict[str, str] = {}
+        #: the time of this turn (TTLs count from it)
+        self._now = 0.0
         self._call: IDelayedCall | None = None
         self._republish: IDelayedCall | None = None
         self._in_flight = 0
@@ -165,8 +188,8 @@ class RedisMessageJournal:
         """A new MT record: its whole summary goes out this turn."""
         if record.direction != "mt":
             return
-        self._pending[record.key] = self._whole(record, "N")
         self._soon()
+        self._pending[record.key] = self._whole(record, "N")
 
     def plan_started(self, record: MessageRecord, expected: float) -> None:
         """Nothing in the summary changes."""
@@ -175,23 +198,21 @@ class RedisMessageJournal:
         """Its state (or, replaced, its whole summary) goes out this turn."""
         if record.direction != "mt":
             return
+        self._soon()
         pending = self._pending
-        entry = pending.get(record.key)
+        key = record.key
+        entry = pending.get(key)
         if entry is not None and entry[0] != "S":
-            pending[record.key] = self._whole(record, entry[0])  # still new, if it was
+            pending[key] = self._whole(record, entry[0])  # still new, if it was
         elif whole:
-            pending[record.key] = self._whole(record, "F")
+            pending[key] = self._whole(record, "F")
         else:
             final = record.final_time
-            pending[record.key] = [
-                "S",
-                record.key,
-                record.validity_time,
-                record.state.name,
-                final if final is not None else "",
-                record.err,
-            ]
-        self._soon()
+            state = record.state
+            pending[key] = (
+                f'S\t{key}\t{self._ttl(state, record.validity_time)}\t'
+                f'["{state.name}",{_EMPTY if final is None else repr(final)},{record.err}'
+            )
 
     def delivery_sent(self, delivery: Delivery, record: MessageRecord | None) -> None:
         """Deliveries are not shared here."""
@@ -215,11 +236,10 @@ class RedisMessageJournal:
             batch = left[-REPUBLISH_PER_TURN:]
             del left[-REPUBLISH_PER_TURN:]
             pending = self._pending
+            self._soon()
             for record in batch:
                 if record.key not in pending:
                     pending[record.key] = self._whole(record, "F")
-            if batch:
-                self._soon()
             if left:
                 self._republish = self._clock.callLater(0, step)
 
@@ -237,35 +257,47 @@ class RedisMessageJournal:
     # writing
     # ------------------------------------------------------------------
 
-    def _whole(self, record: MessageRecord, kind: str) -> list[Any]:
+    def _ttl(self, state: MessageState, validity: float) -> int:
+        """Milliseconds a record lives: the final TTL once final, and until its validity ends plus that while pending."""
+        ttl = self._final_ttl
+        if state not in FINAL_STATES and validity > self._now:
+            ttl += validity - self._now
+        return int(ttl * 1000)
+
+    def _whole(self, record: MessageRecord, kind: str) -> str:
         final = record.final_time
         schedule = record.schedule_time
-        return [
-            kind,
-            record.key,
-            record.validity_time,
-            record.state.name,
-            final if final is not None else "",
-            record.err,
-            record.account,
-            record.message_id,
-            record.instance,
-            record.source_ton,
-            record.source_npi,
-            record.source_addr,
-            record.dest_ton,
-            record.dest_npi,
-            record.destination_addr,
-            record.service_type,
-            record.submit_time,
-            record.registered_delivery,
-            schedule if schedule is not None else "",
-            record.validity_time,
-            record.short_message.hex(),
-        ]
+        replaced = record.replaced_time
+        state = record.state
+        value = _dumps(
+            [
+                state.name,
+                "" if final is None else final,
+                record.err,
+                self._owner,
+                record.account,
+                record.message_id,
+                record.instance,
+                record.source_ton,
+                record.source_npi,
+                record.source_addr,
+                record.dest_ton,
+                record.dest_npi,
+                record.destination_addr,
+                record.service_type,
+                record.submit_time,
+                record.registered_delivery,
+                "" if schedule is None else schedule,
+                record.validity_time,
+                record.short_message.hex(),
+                "" if replaced is None else replaced,
+            ]
+        )
+        return f"{kind}\t{record.key}\t{self._ttl(state, record.validity_time)}\t{value}"
 
     def _soon(self) -> None:
         if self._call is None:
+            self._now = self._clock.seconds()
             self._call = self._clock.callLater(0, self.flush)
 
     def flush(self) -> None:
@@ -278,14 +310,13 @@ class RedisMessageJournal:
             return
         entries = list(pending.values())
         pending.clear()
-        now = self._clock.seconds()
         for start in range(0, len(entries), BATCH):
             batch = entries[start : start + BATCH]
             if self._in_flight >= MAX_IN_FLIGHT:
                 self._lost(len(batch), "too many writes waiting for the cluster store")
                 continue
             self._in_flight += 1
-            d = self._redis.eval(_WRITE, [], [json.dumps(batch), self._prefix, self._owner, now, self._final_ttl])
+            d = self._redis.eval(_WRITE, [], [self._prefix, "\n".join(batch)])
             d.addTimeout(self._timeout, self._clock)
             d.addCallbacks(self._written, self._failed, callbackArgs=(len(batch),), errbackArgs=(len(batch),))
 
