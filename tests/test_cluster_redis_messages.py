@@ -279,6 +279,38 @@ async def test_query_sm_through_the_other_process(processes: tuple[Process, Proc
 
 
 @pytest_twisted.ensureDeferred
+async def test_addresses_with_quotes_commas_and_tabs_survive_the_packed_record(
+    redis_server: RedisServer, processes: tuple[Process, Process]
+) -> None:
+    """
+    A message whose source address and service_type hold a quote, a comma,
+    a backslash, a tab and a non-ASCII letter is still found by query_sm and
+    cancelled by cancel_sm through the other process (its record is one
+    JSON value: those characters must not break it), and its record reads
+    back as submitted.
+    """
+    smpp1, smpp2 = processes
+    source = 'a"b,c\\d\te\u00e9'
+    session = smpp1.bound()
+    message_id = await smpp1.submit(session, source_addr=source, service_type='x",y')
+    await _until(lambda: smpp1.messages.journal.written >= 1)
+    redis = await _redis(redis_server)
+    try:
+        record = decode_record(await redis.get(f"smsc-sim:NA:msg:{message_id}"))
+        assert (record["source_addr"], record["service_type"], record["state"]) == (source, 'x",y', "ENROUTE")
+    finally:
+        await redis.disconnect()
+    esme2 = smpp2.bound()
+    reply = await _answer(smpp2.request(esme2, CommandId.query_sm, message_id=message_id, source_addr=source))
+    assert reply.pdu is not None and reply.pdu.command_status == 0
+    assert reply.pdu.params["message_state"] == MessageState.ENROUTE
+    reply = await _answer(smpp2.request(esme2, CommandId.cancel_sm, message_id=message_id, source_addr=source))
+    assert reply.pdu is not None and reply.pdu.command_status == 0
+    reply = await _answer(smpp2.request(esme2, CommandId.query_sm, message_id=message_id, source_addr=source))
+    assert reply.pdu is not None and reply.pdu.params["message_state"] == MessageState.DELETED
+
+
+@pytest_twisted.ensureDeferred
 async def test_cancel_sm_through_the_other_process(processes: tuple[Process, Process]) -> None:
     """
     cancel_sm sent to SMPP2 for a pending message of SMPP1 is accepted; SMPP1
