@@ -188,8 +188,9 @@ async def test_owed_receipts_of_a_dead_process_are_sent_by_a_live_one(connection
         answered = _receipt("answered")
         answered.owed = True
         smpp1.settle(answered)
-        await connections[2].execute_command("HSET", "smsc-sim:NA:msg:cancelled", "state", "DELETED")
-        await connections[2].execute_command("HSET", "smsc-sim:NA:msg:owed", "state", "DELIVERED")
+        # the message records as the journal writes them: a JSON array, the state first
+        await connections[2].execute_command("SET", "smsc-sim:NA:msg:cancelled", '["DELETED",1.5,0,"p3"]')
+        await connections[2].execute_command("SET", "smsc-sim:NA:msg:owed", '["DELIVERED",1.5,0,"p1"]')
         await _sleep(0.2)
         smpp1.stop()  # as kill -9: no more lease refreshes
         died = time.monotonic()

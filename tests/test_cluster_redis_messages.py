@@ -24,6 +24,7 @@ from twisted.internet.task import deferLater
 
 from smsc_sim.cluster.redis.connect import RedisClusterStore
 from smsc_sim.cluster.redis.ids import RedisIds
+from smsc_sim.cluster.redis.records import decode_record
 from smsc_sim.config import AccountSettings, Config, CoreSettings, SessionSettings
 from smsc_sim.contracts import ReceiptPlan, ReceiptStep, Reply
 from smsc_sim.core.ids import NoIdAvailable, counted
@@ -218,8 +219,9 @@ async def test_the_record_of_an_accepted_message_is_in_redis(
 ) -> None:
     """
     A message accepted through one process is summarised in
-    ``smsc-sim:NA:msg:{id}`` (state, owner, account, addresses, times,
-    what replace_sm may change), with a TTL; its final state follows.
+    ``smsc-sim:NA:msg:{id}`` (one JSON value: state, owner, account,
+    addresses, times, what replace_sm may change), with a TTL; its final
+    state follows and the rest of the summary stays.
     """
     smpp1, _smpp2 = processes
     session = smpp1.bound()
@@ -228,22 +230,23 @@ async def test_the_record_of_an_accepted_message_is_in_redis(
     try:
         key = f"smsc-sim:NA:msg:{message_id}"
         await _until(lambda: smpp1.messages.journal.written >= 1)
-        record = await redis.hgetall(key)
+        record = decode_record(await redis.get(key))
         assert record["state"] == "ENROUTE"
         assert record["owner"] == smpp1.store.owner
         assert record["account"] == "esme"
         assert record["message_id"] == message_id
         assert (record["source_addr_ton"], record["source_addr_npi"], record["source_addr"]) == (5, 0, "Brand")
-        assert record["destination_addr"] == 447700900002
+        assert record["destination_addr"] == "447700900002"
         assert record["final_time"] == "" and record["err"] == 0
         assert record["short_message"] == b"hello".hex()
         assert record["registered_delivery"] == 1
         assert 600_000 < await redis.execute_command("PTTL", key) <= (48 * 3600 + 600) * 1000
         smpp1.core.force_receipt(message_id, "UNDELIV", 11)
         await _until(lambda: smpp1.messages.journal.written >= 2)
-        record = await redis.hgetall(key)
+        record = decode_record(await redis.get(key))
         assert (record["state"], record["err"]) == ("UNDELIVERABLE", 11)
         assert record["final_time"] != ""
+        assert (record["account"], record["source_addr"], record["short_message"]) == ("esme", "Brand", b"hello".hex())
         assert 0 < await redis.execute_command("PTTL", key) <= 600_000
     finally:
         await redis.disconnect()
@@ -276,6 +279,38 @@ async def test_query_sm_through_the_other_process(processes: tuple[Process, Proc
     ):
         reply = await _answer(smpp2.request(session, CommandId.query_sm, **params))
         assert reply.pdu is not None and reply.pdu.command_status == CommandStatus.ESME_RQUERYFAIL
+
+
+@pytest_twisted.ensureDeferred
+async def test_addresses_with_quotes_commas_and_tabs_survive_the_packed_record(
+    redis_server: RedisServer, processes: tuple[Process, Process]
+) -> None:
+    """
+    A message whose source address and service_type hold a quote, a comma,
+    a backslash, a tab and a non-ASCII letter is still found by query_sm and
+    cancelled by cancel_sm through the other process (its record is one
+    JSON value: those characters must not break it), and its record reads
+    back as submitted.
+    """
+    smpp1, smpp2 = processes
+    source = 'a"b,c\\d\te\u00e9'
+    session = smpp1.bound()
+    message_id = await smpp1.submit(session, source_addr=source, service_type='x",y')
+    await _until(lambda: smpp1.messages.journal.written >= 1)
+    redis = await _redis(redis_server)
+    try:
+        record = decode_record(await redis.get(f"smsc-sim:NA:msg:{message_id}"))
+        assert (record["source_addr"], record["service_type"], record["state"]) == (source, 'x",y', "ENROUTE")
+    finally:
+        await redis.disconnect()
+    esme2 = smpp2.bound()
+    reply = await _answer(smpp2.request(esme2, CommandId.query_sm, message_id=message_id, source_addr=source))
+    assert reply.pdu is not None and reply.pdu.command_status == 0
+    assert reply.pdu.params["message_state"] == MessageState.ENROUTE
+    reply = await _answer(smpp2.request(esme2, CommandId.cancel_sm, message_id=message_id, source_addr=source))
+    assert reply.pdu is not None and reply.pdu.command_status == 0
+    reply = await _answer(smpp2.request(esme2, CommandId.query_sm, message_id=message_id, source_addr=source))
+    assert reply.pdu is not None and reply.pdu.params["message_state"] == MessageState.DELETED
 
 
 @pytest_twisted.ensureDeferred
@@ -393,7 +428,7 @@ async def test_a_final_state_in_redis_is_never_overwritten(
     await _until(lambda: smpp1.messages.journal.written >= 2)
     redis = await _redis(redis_server)
     try:
-        assert await redis.hget(f"smsc-sim:NA:msg:{message_id}", "state") == "DELETED"
+        assert decode_record(await redis.get(f"smsc-sim:NA:msg:{message_id}"))["state"] == "DELETED"
     finally:
         await redis.disconnect()
 

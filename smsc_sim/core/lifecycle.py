@@ -148,6 +148,10 @@ class Lifecycle:
 
     def _owe(self, record: MessageRecord, owed: OwedReceipts) -> None:
         """Record the final receipt the plan will send (when it asks for one), built now and dated when due."""
+        if not record.registered_delivery & REGISTERED_DELIVERY_RECEIPT_MASK:
+            # no final receipt asked, whatever the plan reaches: no need to walk it
+            owed.drop(record.message_id)
+            return
         plan = record.plan
         # no final step before the validity period ends: the receipt owed is the expiry's
         state, stat, err = MessageState.EXPIRED, RECEIPT_STAT[MessageState.EXPIRED], STAT_DEFAULT_ERR["EXPIRED"]

@@ -27,7 +27,7 @@ Three pieces, all under ``smsc-sim:{cluster}:``:
   ``owners``, the set of processes that may owe receipts.  A live process
   takes a dead owner's records (one Lua call moves them to its own) and
   adds each to the stream at its due time, unless the message's
-  ``msg:{id}`` hash says it ended in another final state (a cancel).
+  ``msg:{id}`` record says it ended in another final state (a cancel).
 
 Local delivery stays direct: a receipt whose account has a session in this
 process goes straight to it, its record kept until the answer.  Redis work
@@ -110,8 +110,9 @@ local function apply(op, account, mid, data, extra)
     else
         local send = true
         if op == 'C' then
-            local ok, state = pcall(redis.call, 'HGET', p .. 'msg:' .. mid, 'state')
-            if ok and state and finals[state] and state ~= extra then send = false end
+            local ok, record = pcall(redis.call, 'GET', p .. 'msg:' .. mid)
+            local state = ok and record and string.match(record, '^%["(%u+)"')
+            if state and finals[state] and state ~= extra then send = false end
         end
         if send then
             redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'd', data)

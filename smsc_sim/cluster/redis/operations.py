@@ -2,7 +2,7 @@
 query_sm, cancel_sm and replace_sm on a message another process of the
 cluster accepted, decided in Redis, and carried out by the owner.
 
-The message's summary is its hash (:mod:`smsc_sim.cluster.redis.records`).
+The message's summary is its record (:mod:`smsc_sim.cluster.redis.records`).
 A query reads it.  A cancel or a replace is one Lua script: only a message
 of the account, from the same source address, still in a non-final state
 changes, and the same script pushes the operation onto the owner's inbox,
@@ -38,7 +38,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from smsc_sim.cluster.redis.records import FINAL_STATE_NAMES, record_key
+from smsc_sim.cluster.redis.records import FINAL_STATE_NAMES, LUA_FIELD_INDEX, record_key
 from smsc_sim.core.remote import Replacement, SharedMessage
 from smsc_sim.smpp.constants import CommandStatus, MessageState
 
@@ -69,20 +69,34 @@ end
 return asked
 """
 
-# KEYS[1] the message's hash; ARGV: account, source_addr, the inbox prefix, the operation (JSON),
-# then the hash fields to set (pairs).  1: changed and pushed; 0: unknown, not the account's, or final.
+# KEYS[1] the message's record; ARGV: account, source_addr, the inbox prefix, the operation (JSON),
+# then the record's fields to set (pairs).  1: changed and pushed; 0: unknown, not the account's, or final.
+# The record is decoded and encoded again whole: a cancel or a replace is rare, the journal's writes are not.
 _CHANGE = (
-    "local final = " + _LUA_FINAL + """
-local h = redis.call('HMGET', KEYS[1], 'state', 'account', 'source_addr', 'owner')
-if not h[1] or h[2] ~= ARGV[1] or h[3] ~= ARGV[2] or final[h[1]] then
+    "local final = " + _LUA_FINAL + "\nlocal index = " + LUA_FIELD_INDEX + """
+local numeric = {final_time=true, err=true, registered_delivery=true, schedule_time=true, validity_time=true,
+                 replaced_time=true}
+local value = redis.call('GET', KEYS[1])
+if not value then
+    return 0
+end
+local r = cjson.decode(value)
+if r[index.account] ~= ARGV[1] or r[index.source_addr] ~= ARGV[2] or final[r[index.state]] then
     return 0
 end
 local check = tonumber(ARGV[5])
 if check ~= 0 then
     return check
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
-local inbox = ARGV[3] .. h[4] .. ':ops'
+for i = 6, #ARGV, 2 do
+    local field, new = ARGV[i], ARGV[i + 1]
+    if numeric[field] then
+        new = tonumber(new) or new
+    end
+    r[index[field]] = new
+end
+redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
+local inbox = ARGV[3] .. r[index.owner] .. ':ops'
 redis.call('RPUSH', inbox, ARGV[4])
 redis.call('PEXPIRE', inbox, """
     + str(INBOX_TTL_MS)
@@ -92,15 +106,21 @@ return -1
 )
 
 
-# KEYS[1] the message's hash; ARGV: account, source_addr.  Compared here, as stored: the client turns
+# KEYS[1] the message's record; ARGV: account, source_addr.  Compared here, as stored: the client turns
 # replies that look like numbers into numbers, and "0049..." is not 49...
-_QUERY = """
-local h = redis.call('HMGET', KEYS[1], 'state', 'account', 'source_addr', 'final_time', 'err')
-if not h[1] or h[2] ~= ARGV[1] or h[3] ~= ARGV[2] then
+_QUERY = (
+    "local index = " + LUA_FIELD_INDEX + """
+local value = redis.call('GET', KEYS[1])
+if not value then
     return false
 end
-return {h[1], h[4] or '', h[5] or '0'}
+local r = cjson.decode(value)
+if r[index.account] ~= ARGV[1] or r[index.source_addr] ~= ARGV[2] then
+    return false
+end
+return {r[index.state], tostring(r[index.final_time]), tostring(r[index.err])}
 """
+)
 
 
 def inbox_key(cluster: str, owner: str) -> str:
@@ -181,7 +201,7 @@ class RedisClusterMessages:
         return d.addCallback(read)
 
     def query(self, message_id: str, account: str, source_addr: str) -> Deferred[SharedMessage | None]:
-        """The message's state from its hash; ``None`` when unknown or not the account's."""
+        """The message's state from its record; ``None`` when unknown or not the account's."""
         d = self._redis.eval(_QUERY, [record_key(self._cluster, message_id)], [account, source_addr])
 
         def read(values: Any) -> SharedMessage | None:
