@@ -40,6 +40,12 @@ MAX_SUBMITS = 100_000
 #: command_id -> name of the requests the submits log keeps
 SUBMIT_COMMANDS = {0x00000004: "submit_sm", 0x00000103: "data_sm", 0x00000021: "submit_multi"}
 _SUBMIT_MULTI = 0x00000021
+_SUBMIT_SM = 0x00000004
+_SUBMIT_SM_RESP = 0x80000004
+# the count keys of a submit_sm and its answer with status 0, made once (a shifted int is a new object)
+_SUBMIT_SM_KEY = _SUBMIT_SM << 32
+_SUBMIT_SM_RESP_KEY = _SUBMIT_SM_RESP << 32
+_FIRST_BUCKET = LATENCY_BUCKETS[0]
 GENERIC_NACK = 0x80000000
 _THROTTLED = int(CommandStatus.ESME_RTHROTTLED)
 #: what answers a submit: a submit's response, or generic_nack
@@ -272,6 +278,54 @@ class PduTally:
         elif request in BIND_TYPES and command_id == request | RESPONSE_BIT:
             bind = (session.instance_name, state.binding.pop(pdu.sequence_number, ""), request, status)
             self.bind_answers[bind] = self.bind_answers.get(bind, 0) + 1
+
+    def submit_answered(self, session: ISession, request: PDU, answer: PDU, read_at: float) -> None:
+        """
+        :meth:`pdu_in` of a submit_sm, then :meth:`pdu_out` of its answer, in one call: the usual
+        submit, answered at once, costs one record and no open request.
+        """
+        sequence = request.sequence_number
+        if request.command_status or answer.command_id != _SUBMIT_SM_RESP or answer.sequence_number != sequence:
+            self.pdu_in(session, request, read_at)  # the rare shapes: the general path
+            self.pdu_out(session, answer)
+            return
+        state = self._last
+        if state is None or state.session is not session:
+            state = self._state(session)
+        counts = state.counts_in
+        counts[_SUBMIT_SM_KEY] = counts.get(_SUBMIT_SM_KEY, 0) + 1
+        status = answer.command_status
+        packed = _SUBMIT_SM_RESP_KEY | status if status else _SUBMIT_SM_RESP_KEY
+        counts = state.counts_out
+        counts[packed] = counts.get(packed, 0) + 1
+        now = self._seconds()
+        histogram = self.latency.get(_SUBMIT_SM)
+        if histogram is None:
+            histogram = self.latency[_SUBMIT_SM] = Histogram()
+        elapsed = now - read_at
+        if elapsed <= _FIRST_BUCKET:  # answered at once: the first bucket, no search
+            histogram.counts[0] += 1
+            if elapsed < 0.0:
+                elapsed = 0.0
+        else:
+            histogram.counts[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
+        histogram.total += elapsed
+        histogram.count += 1
+        params = request.params
+        destination = params.get("destination_addr")
+        self._numbered = number = self._numbered + 1
+        record = (read_at, _SUBMIT_SM, number, session.instance_name, session.session_id, sequence,
+                  session.system_id, params.get("source_addr", ""),
+                  _destinations(params) if destination is None else destination,
+                  status, answer.params.get("message_id"), now, False)  # fmt: skip
+        ring = self._ring
+        if len(ring) < self.submits_bound:
+            ring.append(record)
+        else:
+            ring[(number - self._base - 1) % self.submits_bound] = record
+        if status == _THROTTLED:
+            account = (session.instance_name, session.system_id or "")
+            self.throttled[account] = self.throttled.get(account, 0) + 1
 
     # -- sessions ---------------------------------------------------------------------
 

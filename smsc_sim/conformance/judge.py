@@ -37,8 +37,8 @@ from smsc_sim.conformance.tracks import (
     SessionTrack,
 )
 from smsc_sim.conformance.traffic import SUBMITS, TrafficChecks, message_key
-from smsc_sim.contracts import Event
-from smsc_sim.events import EventBus
+from smsc_sim.contracts import Event, ISession
+from smsc_sim.events import PDU_KINDS, EventBus
 from smsc_sim.smpp.constants import REGISTERED_DELIVERY_RECEIPT_MASK, RESPONSE_BIT
 from smsc_sim.smpp.pdu import PDU
 
@@ -54,6 +54,7 @@ class Judge:
 
     def __init__(self, clock: IReactorTime, landscape: Landscape, thresholds: Thresholds | None = None) -> None:
         thresholds = thresholds if thresholds is not None else Thresholds()
+        self._seconds = clock.seconds
         self._context = Context(
             clock, FindingBook(thresholds.max_findings, thresholds.max_evidence), thresholds, landscape
         )
@@ -79,9 +80,44 @@ class Judge:
     # -- wiring --------------------------------------------------------------------
 
     def subscribe(self, bus: EventBus) -> Callable[[], None]:
-        """Listen to the simulator's event bus; returns the function that stops listening."""
-        # a bound method: the bus calls it per PDU, and calling an instance through __call__ costs more
-        return bus.subscribe(self._take)
+        """
+        Listen to the simulator's event bus; returns the function that stops listening.
+
+        The judge hears PDUs as a tap (the sessions call it straight, no
+        event built) and the other kinds it judges as events: an event
+        per PDU, built and dispatched, cost more than the checks.
+        """
+        untap = bus.tap(self)
+        # a bound method: calling an instance through __call__ costs more
+        unsubscribe = bus.subscribe(self._take, kinds=tuple(kind for kind in self._handlers if kind not in PDU_KINDS))
+
+        def stop() -> None:
+            untap()
+            unsubscribe()
+
+        return stop
+
+    # -- the tap: once per PDU (see smsc_sim.events.IPduTap), the time as an event would have had it ----
+
+    def pdu_in(self, session: ISession, pdu: PDU, now: float) -> None:
+        """A session read ``pdu``."""
+        track = self._sessions.get(session.session_id)
+        if track is not None:
+            self._read(track, pdu, self._seconds())
+
+    def pdu_out(self, session: ISession, pdu: PDU) -> None:
+        """A session writes ``pdu``."""
+        track = self._sessions.get(session.session_id)
+        if track is not None:
+            self._written(track, pdu, self._seconds())
+
+    def submit_answered(self, session: ISession, request: PDU, answer: PDU, read_at: float) -> None:
+        """A session read a submit and writes its answer now (told together: one lookup)."""
+        track = self._sessions.get(session.session_id)
+        if track is not None:
+            time = self._seconds()
+            self._read(track, request, time)
+            self._written(track, answer, time)
 
     @property
     def thresholds(self) -> Thresholds:
@@ -245,12 +281,18 @@ class Judge:
             self._bind_checks.ended(account, track)
 
     def _pdu_in(self, data: Mapping[str, Any], time: float) -> None:
+        track = self._sessions.get(data["session_id"])
+        if track is not None:
+            self._read(track, data["pdu"], time)
+
+    def _pdu_out(self, data: Mapping[str, Any], time: float) -> None:
+        track = self._sessions.get(data["session_id"])
+        if track is not None:
+            self._written(track, data["pdu"], time)
+
+    def _read(self, track: SessionTrack, pdu: PDU, time: float) -> None:
         # once per PDU of every session: the common case (a submit on a busy, well-behaved
         # session) is kept to lookups, and each check's work is skipped where it cannot find anything
-        track = self._sessions.get(data["session_id"])
-        if track is None:
-            return
-        pdu: PDU = data["pdu"]
         checks = self._session_checks
         if checks.due(track, time):
             checks.sweep(track, time)
@@ -273,11 +315,7 @@ class Judge:
             self._bind_checks.submitted(account, track, pdu, time)  # only a receipt needs a receiving bind
         self._content.submitted(account, track, pdu, time)
 
-    def _pdu_out(self, data: Mapping[str, Any], time: float) -> None:
-        track = self._sessions.get(data["session_id"])
-        if track is None:
-            return
-        pdu: PDU = data["pdu"]
+    def _written(self, track: SessionTrack, pdu: PDU, time: float) -> None:
         if not pdu.command_id & RESPONSE_BIT:
             self._session_checks.request_out(track, pdu, time)
             return

@@ -311,7 +311,7 @@ class Router:
             self.shared.settle(delivery)
 
     def _outcome(self, delivery: Delivery, outcome: str, status: int | None, session_id: int | None) -> None:
-        if self._events.active:
+        if self._events.wants_deliveries:
             self._events.publish(
                 "delivery",
                 message_id=delivery.message_id,
