@@ -97,6 +97,19 @@ class IdleAPITests(_IdleAPI):
         self.assertEqual(found[("smsc_sim_binds_total", binds)], 1)
         self.assertEqual(found[("smsc_sim_message_states_total", (("direction", "mt"), ("state", "ENROUTE")))], 3)
 
+    def test_receipt_counted_without_delivery_event(self) -> None:
+        """A receipt delivered and acknowledged publishes no delivery event; /metrics counts it acked."""
+        self.read(encode(make_pdu(CommandId.submit_sm, 2, source_addr="447700900001",
+                                  destination_addr="447700900002", short_message=b"Hello", registered_delivery=1)))  # fmt: skip
+        self.transport.clear()
+        self.clock.advance(600)
+        written = [decode(frame) for frame in SMPPFramer(1 << 16).feed(self.transport.value())]
+        [receipt] = [pdu for pdu in written if pdu.command_id == CommandId.deliver_sm]
+        self.read(encode(PDU(CommandId.deliver_sm_resp, receipt.sequence_number, 0, {"message_id": ""})))
+        self.assertNotIn("delivery", self.published)
+        found = self.samples()
+        self.assertEqual(found[("smsc_sim_deliveries_total", (("kind", "receipt"), ("outcome", "acked")))], 1)
+
     def test_submits_listed_without_events(self) -> None:
         """GET /submits lists every submit with its status and message_id, though no PDU event was published."""
         [answer] = self.read(_submit(7, "447700900009"))

@@ -124,6 +124,8 @@ class Router:
         self._flushing = False
         self._epoch = 0
         self.counters: Counter[str] = Counter()
+        #: (delivery kind, outcome) -> delivery steps, never reset (the metrics sum them when scraped)
+        self.outcomes: dict[tuple[str, str], int] = {}
         #: the cluster's shared queue when it spans processes; None: this process is the cluster
         self.shared: SharedDeliveries | None = None
 
@@ -311,6 +313,9 @@ class Router:
             self.shared.settle(delivery)
 
     def _outcome(self, delivery: Delivery, outcome: str, status: int | None, session_id: int | None) -> None:
+        key = (delivery.kind, outcome)
+        outcomes = self.outcomes
+        outcomes[key] = outcomes.get(key, 0) + 1
         if self._events.wants_deliveries:
             self._events.publish(
                 "delivery",
