@@ -107,13 +107,16 @@ def text_of(value: Any) -> str:
 class _SessionTally:
     """What the tally holds for one open session (dropped when it closes, its counts kept)."""
 
-    __slots__ = ("session", "counts_in", "counts_out", "inbound", "outbound", "binding")
+    __slots__ = ("session", "counts_in", "counts_out", "accepted", "inbound", "outbound", "binding")
 
     def __init__(self, session: ISession) -> None:
         self.session = session
         # command_id << 32 | command_status -> PDUs (an int key: a tuple per PDU cost more)
         self.counts_in: dict[int, int] = {}
         self.counts_out: dict[int, int] = {}
+        # submit_sm with status 0 answered at once by submit_sm_resp with status 0: one more in each of
+        # counts_in and counts_out (an int, added in when the counts are read: the usual submit's count)
+        self.accepted = 0
         # sequence_number -> the open request read from the ESME (a submit record, or (time, command_id))
         # and written to it ((time, command_id))
         self.inbound: dict[int, tuple[Any, ...]] = {}
@@ -137,6 +140,8 @@ class PduTally:
         #: command_id of the request -> latency of the SMSC's answers / of the ESME's
         self.latency: dict[int, Histogram] = {}
         self.esme_latency: dict[int, Histogram] = {}
+        # latency[submit_sm], once there is one (found without a lookup per submit)
+        self._submit_latency: Histogram | None = None
         #: (instance, system_id of the bind, bind command_id, status) -> bind responses written
         self.bind_answers: dict[tuple[str, str, int, int], int] = {}
         #: (instance, account) -> submits answered ESME_RTHROTTLED
@@ -166,8 +171,8 @@ class PduTally:
         totals: dict[tuple[str, str, int], int] = dict(self._closed_counts)
         for state in list(self._sessions.values()):
             instance = state.session.instance_name
-            for direction, counts in (("in", state.counts_in), ("out", state.counts_out)):
-                for packed, n in list(counts.items()):
+            for direction, counts in _directions(state):
+                for packed, n in counts.items():
                     key = (direction, instance, packed)
                     totals[key] = totals.get(key, 0) + n
         return {(d, i, packed >> 32, packed & 0xFFFFFFFF): n for (d, i, packed), n in totals.items()}
@@ -292,16 +297,22 @@ class PduTally:
         state = self._last
         if state is None or state.session is not session:
             state = self._state(session)
-        counts = state.counts_in
-        counts[_SUBMIT_SM_KEY] = counts.get(_SUBMIT_SM_KEY, 0) + 1
         status = answer.command_status
-        packed = _SUBMIT_SM_RESP_KEY | status if status else _SUBMIT_SM_RESP_KEY
-        counts = state.counts_out
-        counts[packed] = counts.get(packed, 0) + 1
+        if status:
+            counts = state.counts_in
+            counts[_SUBMIT_SM_KEY] = counts.get(_SUBMIT_SM_KEY, 0) + 1
+            counts = state.counts_out
+            packed = _SUBMIT_SM_RESP_KEY | status
+            counts[packed] = counts.get(packed, 0) + 1
+        else:
+            state.accepted += 1
         now = self._seconds()
-        histogram = self.latency.get(_SUBMIT_SM)
+        histogram = self._submit_latency
         if histogram is None:
-            histogram = self.latency[_SUBMIT_SM] = Histogram()
+            histogram = self.latency.get(_SUBMIT_SM)
+            if histogram is None:
+                histogram = self.latency[_SUBMIT_SM] = Histogram()
+            self._submit_latency = histogram
         elapsed = now - read_at
         if elapsed <= _FIRST_BUCKET:  # answered at once: the first bucket, no search
             histogram.counts[0] += 1
@@ -338,10 +349,20 @@ class PduTally:
             self._last = None
         instance = state.session.instance_name
         closed = self._closed_counts
-        for direction, counts in (("in", state.counts_in), ("out", state.counts_out)):
+        for direction, counts in _directions(state):
             for packed, n in counts.items():
                 key = (direction, instance, packed)
                 closed[key] = closed.get(key, 0) + n
+
+
+def _directions(state: _SessionTally) -> tuple[tuple[str, dict[int, int]], tuple[str, dict[int, int]]]:
+    """A session's counts read and written (copies, its accepted submits added in)."""
+    counts_in, counts_out = dict(state.counts_in), dict(state.counts_out)
+    accepted = state.accepted
+    if accepted:
+        counts_in[_SUBMIT_SM_KEY] = counts_in.get(_SUBMIT_SM_KEY, 0) + accepted
+        counts_out[_SUBMIT_SM_RESP_KEY] = counts_out.get(_SUBMIT_SM_RESP_KEY, 0) + accepted
+    return ("in", counts_in), ("out", counts_out)
 
 
 def tally_of(simulator: Simulator) -> PduTally:
