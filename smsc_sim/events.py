@@ -49,6 +49,13 @@ class IPduTap(Protocol):
     def pdu_out(self, session: ISession, pdu: PDU) -> None:
         """``session`` writes ``pdu`` now."""
 
+    def submit_answered(self, session: ISession, request: PDU, answer: PDU, read_at: float) -> None:
+        """
+        ``session`` read the submit_sm ``request`` at ``read_at`` and writes
+        its ``answer`` now, before any other PDU: what ``pdu_in`` then
+        ``pdu_out`` would say, in one call (the usual submit, answered at once).
+        """
+
 
 class EventBus:
     """Fan-out of :class:`~smsc_sim.contracts.Event` values to subscribers."""
@@ -68,12 +75,18 @@ class EventBus:
         self.active = False
         #: whether a ``pdu_in`` or ``pdu_out`` event would reach anyone (read by the session per PDU)
         self.wants_pdus = False
+        #: whether a ``message`` event would reach anyone (read per state change of a message)
+        self.wants_messages = False
+        #: whether a ``delivery`` event would reach anyone (read per receipt or MO delivered)
+        self.wants_deliveries = False
         #: the PDU taps, called by every session with each PDU (see :meth:`tap`)
         self.pdu_taps: tuple[IPduTap, ...] = ()
 
     def _changed(self) -> None:
         self.active = bool(self._subscribers) or bool(self._by_kind)
         self.wants_pdus = any(self.wants(kind) for kind in PDU_KINDS)
+        self.wants_messages = self.wants("message")
+        self.wants_deliveries = self.wants("delivery")
         self._targets.clear()
 
     def tap(self, tap: IPduTap) -> Callable[[], None]:

@@ -148,6 +148,10 @@ class SMPPSession(ReplyWriting, SessionRequests, SessionClosing, SessionTimers, 
         self._backpressure: Backpressure | None = None
         # encoded PDUs waiting for the one write at the end of dataReceived (None: write at once)
         self._batch: list[bytes] | None = None
+        # a submit_sm read while PDU taps listen, not yet told to them, and when it was read: its answer,
+        # written at once as usual, tells them of both in one call (IPduTap.submit_answered)
+        self._untold: PDU | None = None
+        self._untold_at = 0.0
 
     # ------------------------------------------------------------------
     # connection lifecycle
@@ -286,13 +290,36 @@ class SMPPSession(ReplyWriting, SessionRequests, SessionClosing, SessionTimers, 
         events = self.events
         if events.wants_pdus:
             events.publish("pdu_in", session_id=self.session_id, instance=self.instance_name, pdu=pdu)
-        for tap in events.pdu_taps:
-            tap.pdu_in(self, pdu, self._last_rx)
+        taps = events.pdu_taps
+        if taps and self._untold is not None:
+            self._tell_untold()  # read re-entrantly while a submit is handled: keep the taps' order
         state = self.state
         if pdu.command_id == _SUBMIT_SM and (state is _BOUND_TRX or state is _BOUND_TX):
-            self._core_request(pdu)  # the PDU an ESME sends most, straight to the core (Table 2-1 allows it)
+            # the PDU an ESME sends most, straight to the core (Table 2-1 allows it)
+            if not taps:
+                self._core_request(pdu)
+                return
+            # the taps hear of it with its answer when that is written at once (one call instead of two),
+            # else now that the core has decided
+            self._untold = pdu
+            self._untold_at = self._last_rx
+            try:
+                self._core_request(pdu)
+            finally:
+                if self._untold is not None:
+                    self._tell_untold()
             return
+        for tap in taps:
+            tap.pdu_in(self, pdu, self._last_rx)
         self._dispatch(pdu)
+
+    def _tell_untold(self) -> None:
+        """Tell the taps of the submit_sm read that they have not heard of yet."""
+        pdu = self._untold
+        self._untold = None
+        if pdu is not None:
+            for tap in self.events.pdu_taps:
+                tap.pdu_in(self, pdu, self._untold_at)
 
     def _decode_failed(self, error: PDUDecodeError) -> None:
         """Answer an undecodable PDU: generic_nack for header errors, else the response with the status."""
@@ -465,8 +492,20 @@ class SMPPSession(ReplyWriting, SessionRequests, SessionClosing, SessionTimers, 
         events = self.events
         if events.wants_pdus:
             events.publish("pdu_out", session_id=self.session_id, instance=self.instance_name, pdu=pdu)
-        for tap in events.pdu_taps:
-            tap.pdu_out(self, pdu)
+        taps = events.pdu_taps
+        if taps:
+            untold = self._untold
+            if untold is None:
+                for tap in taps:
+                    tap.pdu_out(self, pdu)
+            elif pdu.sequence_number == untold.sequence_number and pdu.command_id & RESPONSE_BIT:
+                self._untold = None  # the submit's answer (its response, or generic_nack)
+                for tap in taps:
+                    tap.submit_answered(self, untold, pdu, self._untold_at)
+            else:
+                self._tell_untold()  # something else first: the taps hear of the submit before it
+                for tap in taps:
+                    tap.pdu_out(self, pdu)
         batch = self._batch
         if batch is None:
             data = encode(pdu)

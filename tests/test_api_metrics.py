@@ -16,8 +16,16 @@ from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from smsc_sim.api.service import SERVICE_NAME, add_api, endpoint_is_loopback
-from smsc_sim.config import Config, CoreSettings, LimitSettings, SessionSettings, default_config
+from smsc_sim.config import (
+    Config,
+    CoreSettings,
+    LimitSettings,
+    SessionSettings,
+    default_config,
+)
+from smsc_sim.core.delivery import Delivery
 from smsc_sim.simulator import Simulator
+from smsc_sim.smpp.pdu import make_pdu
 from smsc_sim.testing.memory import MemorySMSC
 from tests import wire
 from tests.test_api import APITestCase, RecordingESME
@@ -79,15 +87,19 @@ class MetricsTests(APITestCase):
     def test_a_delivery_ended_in_another_process_is_counted_there_only(self) -> None:
         """
         The outcome of a receipt this process handed to the cluster and another
-        process delivered (its event names that process) is not counted again
-        here: summed over the processes, each delivery counts once.
+        process delivered is told to this process's record and event stream, but
+        not counted again here: summed over the processes, each delivery counts once.
         """
-        events = self.smsc.simulator.events
-        events.publish("delivery", message_id="1", delivery="receipt", account="smppclient1", outcome="acked",
-                       status=0, attempt=1, session_id=3, process="host:2:bb", instance="SMPP2", time=1.0)  # fmt: skip
-        events.publish("delivery", message_id="2", delivery="receipt", account="smppclient1", outcome="acked",
-                       status=0, attempt=1, session_id=3)  # fmt: skip
+        esme = self.bind()
+        self.submit(esme)
+        self.smsc.advance(30)  # its receipt, delivered and acknowledged here
+        router = self.smsc.simulator.cores["NA"].router
+        handed = Delivery(make_pdu(0x00000005, 9), "smppclient1", "receipt", "1", None, None, 0.0)
+        told: list[str] = []
+        handed.on_outcome = lambda delivery, outcome, status, session_id: told.append(outcome)
+        router.ended_elsewhere(handed, "acked", 0, 3, {"process": "host:2:bb", "instance": "SMPP2", "time": 1.0})
         found = self.scrape()
+        self.assertEqual(told, ["acked"])
         self.assertEqual(found[("smsc_sim_deliveries_total", (("kind", "receipt"), ("outcome", "acked")))], 1)
 
     def test_throttled_submits(self) -> None:

@@ -19,6 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from smsc_sim.api.app import ControlAPI
 from smsc_sim.api.submits import SubmitLog
+from smsc_sim.api.tally import PduTally
 from smsc_sim.config import default_config
 from smsc_sim.contracts import Event
 from smsc_sim.simulator import Simulator, SMPPServerFactory
@@ -33,7 +34,7 @@ def _submit(sequence: int, destination: str = "447700900002") -> bytes:
                            destination_addr=destination, short_message=b"Hello"))  # fmt: skip
 
 
-class IdleAPITests(SynchronousTestCase):
+class _IdleAPI(SynchronousTestCase):
     """A simulator with its control API (nobody calls it) and no judge: one TCP session on SMPP1."""
 
     def setUp(self) -> None:
@@ -75,6 +76,10 @@ class IdleAPITests(SynchronousTestCase):
             for sample in family.samples
         }
 
+
+class IdleAPITests(_IdleAPI):
+    """What an idle API shows, though the sessions publish no PDU event."""
+
     def test_no_pdu_event_yet_every_pdu_counted(self) -> None:
         """Three submits publish no pdu_in/pdu_out event; /metrics counts them and their answers' latency."""
         self.clock.advance(0.002)
@@ -91,6 +96,19 @@ class IdleAPITests(SynchronousTestCase):
         binds = (("account", "smppclient1"), ("bind_type", "transceiver"), ("instance", "SMPP1"))
         self.assertEqual(found[("smsc_sim_binds_total", binds)], 1)
         self.assertEqual(found[("smsc_sim_message_states_total", (("direction", "mt"), ("state", "ENROUTE")))], 3)
+
+    def test_receipt_counted_without_delivery_event(self) -> None:
+        """A receipt delivered and acknowledged publishes no delivery event; /metrics counts it acked."""
+        self.read(encode(make_pdu(CommandId.submit_sm, 2, source_addr="447700900001",
+                                  destination_addr="447700900002", short_message=b"Hello", registered_delivery=1)))  # fmt: skip
+        self.transport.clear()
+        self.clock.advance(600)
+        written = [decode(frame) for frame in SMPPFramer(1 << 16).feed(self.transport.value())]
+        [receipt] = [pdu for pdu in written if pdu.command_id == CommandId.deliver_sm]
+        self.read(encode(PDU(CommandId.deliver_sm_resp, receipt.sequence_number, 0, {"message_id": ""})))
+        self.assertNotIn("delivery", self.published)
+        found = self.samples()
+        self.assertEqual(found[("smsc_sim_deliveries_total", (("kind", "receipt"), ("outcome", "acked")))], 1)
 
     def test_submits_listed_without_events(self) -> None:
         """GET /submits lists every submit with its status and message_id, though no PDU event was published."""
@@ -158,3 +176,133 @@ class IdleAPITests(SynchronousTestCase):
         self.read(_submit(7) + _submit(8) + _submit(9))
         self.assertEqual([entry["sequence_number"] for entry in log.entries], [8, 9])
         self.assertEqual([entry["status_name"] for entry in log.entries], ["ESME_ROK"] * 2)
+
+
+class _Split:
+    """A tap that hears each submit and its answer as two PDUs, as every tap heard them before they were fused."""
+
+    def __init__(self, tally: Any) -> None:
+        self.tally = tally
+
+    def pdu_in(self, session: Any, pdu: PDU, now: float) -> None:
+        self.tally.pdu_in(session, pdu, now)
+
+    def pdu_out(self, session: Any, pdu: PDU) -> None:
+        self.tally.pdu_out(session, pdu)
+
+    def submit_answered(self, session: Any, request: PDU, answer: PDU, read_at: float) -> None:
+        self.tally.pdu_in(session, request, read_at)
+        self.tally.pdu_out(session, answer)
+
+
+class _SplitBus:
+    """The simulator's bus, but a tally tapping it hears every PDU one by one (through :class:`_Split`)."""
+
+    def __init__(self, bus: Any) -> None:
+        self.bus = bus
+
+    def tap(self, tap: Any) -> Any:
+        return self.bus.tap(_Split(tap))
+
+    def subscribe(self, *args: Any, **kwargs: Any) -> Any:
+        return self.bus.subscribe(*args, **kwargs)
+
+
+class FusedSubmitTests(_IdleAPI):
+    """
+    A submit answered at once reaches the tally in one call with its answer;
+    what the metrics and the submits log show is the same as when the tally
+    heard the submit and its answer one by one.
+    """
+
+    def test_same_counts_latencies_and_submits_as_pdu_by_pdu(self) -> None:
+        """Accepted, refused, unbound, late and mixed-in submits: the one-call tally equals the PDU-by-PDU one."""
+        reference = PduTally(_SplitBus(self.simulator.events), self.clock, 1000)  # type: ignore[arg-type]
+        self.addCleanup(reference.close)
+        tally = self.api.metrics.tally
+        before = tally.counts()  # the bind, which the reference did not see
+        self.clock.advance(0.5)
+        self.read(_submit(2) + _submit(3) + _submit(4, destination=""))  # the last one refused: no destination
+        self.read(_submit(5) + encode(make_pdu(CommandId.enquire_link, 6)) + _submit(7))
+        self.simulator.instances["SMPP1"].start_outage("slow", latency=0.3)
+        self.read(_submit(8))
+        self.clock.advance(0.3)
+        self.simulator.instances["SMPP1"].end_outage()
+        self.clock.advance(0.01)
+        self.read(_submit(9))
+        stranger = SMPPServerFactory(self.simulator, self.simulator.instances["SMPP1"]).buildProtocol(
+            IPv4Address("TCP", "127.0.0.1", 40001)
+        )
+        assert stranger is not None
+        stranger.makeConnection(StringTransport())
+        stranger.dataReceived(_submit(1))  # not bound: refused by the session, not the core
+        statuses = {entry["status_name"] for entry in self.api.submits.log.select({})}
+        self.assertIn("ESME_ROK", statuses)
+        self.assertGreater(len(statuses), 1)
+        since = {key: n - before.get(key, 0) for key, n in tally.counts().items() if n != before.get(key, 0)}
+        self.assertEqual(since, reference.counts())
+        self.assertEqual(tally.submits(), reference.submits())
+        submits = (int(CommandId.submit_sm), int(CommandId.enquire_link))
+        self.assertEqual(
+            {command: (h.counts, h.total, h.count) for command, h in tally.latency.items() if command in submits},
+            {command: (h.counts, h.total, h.count) for command, h in reference.latency.items()},
+        )
+        self.assertEqual(tally.throttled, reference.throttled)
+
+    def test_submit_answered_at_once_is_one_tap_call(self) -> None:
+        """A PDU tap hears a submit answered at once in one call with its answer; a late answer comes apart."""
+        heard: list[tuple[str, int]] = []
+
+        class Recording:
+            def pdu_in(self, session: Any, pdu: PDU, now: float) -> None:
+                heard.append(("in", pdu.sequence_number))
+
+            def pdu_out(self, session: Any, pdu: PDU) -> None:
+                heard.append(("out", pdu.sequence_number))
+
+            def submit_answered(self, session: Any, request: PDU, answer: PDU, read_at: float) -> None:
+                heard.append(("answered", answer.sequence_number))
+
+        self.addCleanup(self.simulator.events.tap(Recording()))
+        self.read(_submit(2) + _submit(3))
+        self.simulator.instances["SMPP1"].start_outage("slow", latency=0.3)
+        self.read(_submit(4))
+        self.clock.advance(0.3)
+        self.assertEqual(heard, [("answered", 2), ("answered", 3), ("in", 4), ("out", 4)])
+
+
+class JudgeWithoutEventsTests(SynchronousTestCase):
+    """The judge, on by default, hears PDUs without an event per PDU and gets no message events it ignores."""
+
+    def test_judge_judges_yet_no_pdu_or_message_event_is_built(self) -> None:
+        """With the judge on and no API, submits publish no pdu_in/pdu_out/message event; the judge still finds."""
+        clock = MemoryReactorClock()
+        clock.advance(1000)
+        config = dataclasses.replace(default_config(), api_endpoint="", seed=0, conformance_judge=True)
+        simulator = Simulator(config, clock)
+        simulator.startService()
+        self.addCleanup(simulator.stopService)
+        published: list[str] = []
+        publish = simulator.events.publish
+
+        def recording(kind: str, **data: Any) -> None:
+            published.append(kind)
+            publish(kind, **data)
+
+        simulator.events.publish = recording  # type: ignore[method-assign]
+        session = SMPPServerFactory(simulator, simulator.instances["SMPP1"]).buildProtocol(
+            IPv4Address("TCP", "127.0.0.1", 40000)
+        )
+        assert session is not None
+        transport = StringTransport()
+        session.makeConnection(transport)
+        session.dataReceived(
+            encode(make_pdu(CommandId.bind_transceiver, 1, system_id="smppclient1", password="password"))
+        )
+        session.dataReceived(_submit(2) + _submit(3))  # dest_addr_ton 0: the provider wants 1
+        answers = [decode(frame) for frame in SMPPFramer(1 << 16).feed(transport.value())]
+        self.assertEqual([a.command_status for a in answers], [0, 0, 0])
+        self.assertEqual(set(published) & {"pdu_in", "pdu_out", "message"}, set())
+        assert simulator.judge is not None
+        [finding] = [f for f in simulator.judge.findings() if f.code == "address-format"]
+        self.assertEqual(finding.count, 2)

@@ -33,9 +33,9 @@ SESSION_COUNTERS = ("window_refused",)
 #: why the connection limiter refuses a connection (``ConnectionLimiter.refused``)
 REFUSAL_REASONS = ("max_connections", "max_connections_per_address")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-#: the events counted here (every PDU is counted by the tally, which sessions call straight, and message
-#: state changes by each core's lifecycle)
-KINDS = ("delivery", "outage", "connection", "session_closed")
+#: the events counted here (every PDU is counted by the tally, which sessions call straight, message
+#: state changes by each core's lifecycle and delivery steps by each core's router)
+KINDS = ("outage", "connection", "session_closed")
 
 
 def command_name(command_id: int) -> str:
@@ -57,7 +57,6 @@ class SimulatorMetrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self._owns_tally = tally is None
         self.tally = tally if tally is not None else tally_of(simulator)
-        self.deliveries: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.outages: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.connections: defaultdict[str, int] = defaultdict(int)
         #: how many open waits the API has (set by the API, read at scrape)
@@ -84,13 +83,7 @@ class SimulatorMetrics:
         """Count one event."""
         kind = event.kind
         data = event.data
-        if kind == "delivery":
-            if "process" in data:
-                return  # ended in another process of the cluster, which counted it
-            # the router names the delivery's kind (receipt, mo) "delivery"; older cores said "kind"
-            kind_of = data.get("delivery", data.get("kind", ""))
-            self.deliveries[(str(kind_of), str(data.get("outcome", "")))] += 1
-        elif kind == "outage":
+        if kind == "outage":
             self.outages[(str(data.get("instance", "")), str(data.get("mode", "")))] += 1
         elif kind == "connection":
             instance = str(data.get("instance", ""))
@@ -110,6 +103,15 @@ class SimulatorMetrics:
         counters = getattr(session, "counters", None)
         if isinstance(counters, dict):
             self._session_counters[(instance, session_id)] = counters
+
+    @property
+    def deliveries(self) -> dict[tuple[str, str], int]:
+        """Delivery steps by kind (receipt, mo) and outcome, all clusters."""
+        totals: defaultdict[tuple[str, str], int] = defaultdict(int)
+        for core in self.simulator.cores.values():
+            for (kind, outcome), n in list(core.router.outcomes.items()):
+                totals[(str(kind), str(outcome))] += n
+        return totals
 
     def _state_changes(self) -> dict[tuple[str, str], int]:
         """Message state changes by direction and state, all clusters."""

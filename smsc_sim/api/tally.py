@@ -40,6 +40,12 @@ MAX_SUBMITS = 100_000
 #: command_id -> name of the requests the submits log keeps
 SUBMIT_COMMANDS = {0x00000004: "submit_sm", 0x00000103: "data_sm", 0x00000021: "submit_multi"}
 _SUBMIT_MULTI = 0x00000021
+_SUBMIT_SM = 0x00000004
+_SUBMIT_SM_RESP = 0x80000004
+# the count keys of a submit_sm and its answer with status 0, made once (a shifted int is a new object)
+_SUBMIT_SM_KEY = _SUBMIT_SM << 32
+_SUBMIT_SM_RESP_KEY = _SUBMIT_SM_RESP << 32
+_FIRST_BUCKET = LATENCY_BUCKETS[0]
 GENERIC_NACK = 0x80000000
 _THROTTLED = int(CommandStatus.ESME_RTHROTTLED)
 #: what answers a submit: a submit's response, or generic_nack
@@ -101,13 +107,16 @@ def text_of(value: Any) -> str:
 class _SessionTally:
     """What the tally holds for one open session (dropped when it closes, its counts kept)."""
 
-    __slots__ = ("session", "counts_in", "counts_out", "inbound", "outbound", "binding")
+    __slots__ = ("session", "counts_in", "counts_out", "accepted", "inbound", "outbound", "binding")
 
     def __init__(self, session: ISession) -> None:
         self.session = session
         # command_id << 32 | command_status -> PDUs (an int key: a tuple per PDU cost more)
         self.counts_in: dict[int, int] = {}
         self.counts_out: dict[int, int] = {}
+        # submit_sm with status 0 answered at once by submit_sm_resp with status 0: one more in each of
+        # counts_in and counts_out (an int, added in when the counts are read: the usual submit's count)
+        self.accepted = 0
         # sequence_number -> the open request read from the ESME (a submit record, or (time, command_id))
         # and written to it ((time, command_id))
         self.inbound: dict[int, tuple[Any, ...]] = {}
@@ -131,6 +140,8 @@ class PduTally:
         #: command_id of the request -> latency of the SMSC's answers / of the ESME's
         self.latency: dict[int, Histogram] = {}
         self.esme_latency: dict[int, Histogram] = {}
+        # latency[submit_sm], once there is one (found without a lookup per submit)
+        self._submit_latency: Histogram | None = None
         #: (instance, system_id of the bind, bind command_id, status) -> bind responses written
         self.bind_answers: dict[tuple[str, str, int, int], int] = {}
         #: (instance, account) -> submits answered ESME_RTHROTTLED
@@ -160,8 +171,8 @@ class PduTally:
         totals: dict[tuple[str, str, int], int] = dict(self._closed_counts)
         for state in list(self._sessions.values()):
             instance = state.session.instance_name
-            for direction, counts in (("in", state.counts_in), ("out", state.counts_out)):
-                for packed, n in list(counts.items()):
+            for direction, counts in _directions(state):
+                for packed, n in counts.items():
                     key = (direction, instance, packed)
                     totals[key] = totals.get(key, 0) + n
         return {(d, i, packed >> 32, packed & 0xFFFFFFFF): n for (d, i, packed), n in totals.items()}
@@ -273,6 +284,60 @@ class PduTally:
             bind = (session.instance_name, state.binding.pop(pdu.sequence_number, ""), request, status)
             self.bind_answers[bind] = self.bind_answers.get(bind, 0) + 1
 
+    def submit_answered(self, session: ISession, request: PDU, answer: PDU, read_at: float) -> None:
+        """
+        :meth:`pdu_in` of a submit_sm, then :meth:`pdu_out` of its answer, in one call: the usual
+        submit, answered at once, costs one record and no open request.
+        """
+        sequence = request.sequence_number
+        if request.command_status or answer.command_id != _SUBMIT_SM_RESP or answer.sequence_number != sequence:
+            self.pdu_in(session, request, read_at)  # the rare shapes: the general path
+            self.pdu_out(session, answer)
+            return
+        state = self._last
+        if state is None or state.session is not session:
+            state = self._state(session)
+        status = answer.command_status
+        if status:
+            counts = state.counts_in
+            counts[_SUBMIT_SM_KEY] = counts.get(_SUBMIT_SM_KEY, 0) + 1
+            counts = state.counts_out
+            packed = _SUBMIT_SM_RESP_KEY | status
+            counts[packed] = counts.get(packed, 0) + 1
+        else:
+            state.accepted += 1
+        now = self._seconds()
+        histogram = self._submit_latency
+        if histogram is None:
+            histogram = self.latency.get(_SUBMIT_SM)
+            if histogram is None:
+                histogram = self.latency[_SUBMIT_SM] = Histogram()
+            self._submit_latency = histogram
+        elapsed = now - read_at
+        if elapsed <= _FIRST_BUCKET:  # answered at once: the first bucket, no search
+            histogram.counts[0] += 1
+            if elapsed < 0.0:
+                elapsed = 0.0
+        else:
+            histogram.counts[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
+        histogram.total += elapsed
+        histogram.count += 1
+        params = request.params
+        destination = params.get("destination_addr")
+        self._numbered = number = self._numbered + 1
+        record = (read_at, _SUBMIT_SM, number, session.instance_name, session.session_id, sequence,
+                  session.system_id, params.get("source_addr", ""),
+                  _destinations(params) if destination is None else destination,
+                  status, answer.params.get("message_id"), now, False)  # fmt: skip
+        ring = self._ring
+        if len(ring) < self.submits_bound:
+            ring.append(record)
+        else:
+            ring[(number - self._base - 1) % self.submits_bound] = record
+        if status == _THROTTLED:
+            account = (session.instance_name, session.system_id or "")
+            self.throttled[account] = self.throttled.get(account, 0) + 1
+
     # -- sessions ---------------------------------------------------------------------
 
     def _closed(self, event: Event) -> None:
@@ -284,10 +349,20 @@ class PduTally:
             self._last = None
         instance = state.session.instance_name
         closed = self._closed_counts
-        for direction, counts in (("in", state.counts_in), ("out", state.counts_out)):
+        for direction, counts in _directions(state):
             for packed, n in counts.items():
                 key = (direction, instance, packed)
                 closed[key] = closed.get(key, 0) + n
+
+
+def _directions(state: _SessionTally) -> tuple[tuple[str, dict[int, int]], tuple[str, dict[int, int]]]:
+    """A session's counts read and written (copies, its accepted submits added in)."""
+    counts_in, counts_out = dict(state.counts_in), dict(state.counts_out)
+    accepted = state.accepted
+    if accepted:
+        counts_in[_SUBMIT_SM_KEY] = counts_in.get(_SUBMIT_SM_KEY, 0) + accepted
+        counts_out[_SUBMIT_SM_RESP_KEY] = counts_out.get(_SUBMIT_SM_RESP_KEY, 0) + accepted
+    return ("in", counts_in), ("out", counts_out)
 
 
 def tally_of(simulator: Simulator) -> PduTally:

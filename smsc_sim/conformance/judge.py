@@ -31,16 +31,24 @@ from smsc_sim.conformance.sessions import SessionChecks
 from smsc_sim.conformance.thresholds import Thresholds
 from smsc_sim.conformance.tracks import (
     MAX_ACCOUNTS,
+    MAX_OUTSTANDING,
     MAX_SESSIONS,
     AccountTrack,
     Context,
+    Inbound,
     SessionTrack,
 )
 from smsc_sim.conformance.traffic import SUBMITS, TrafficChecks, message_key
-from smsc_sim.contracts import Event
-from smsc_sim.events import EventBus
-from smsc_sim.smpp.constants import REGISTERED_DELIVERY_RECEIPT_MASK, RESPONSE_BIT
+from smsc_sim.contracts import Event, ISession
+from smsc_sim.events import PDU_KINDS, EventBus
+from smsc_sim.smpp.constants import REGISTERED_DELIVERY_RECEIPT_MASK, RESPONSE_BIT, CommandId, CommandStatus
 from smsc_sim.smpp.pdu import PDU
+
+
+_GENERIC_NACK = int(CommandId.generic_nack)
+_RINVCMDLEN = int(CommandStatus.ESME_RINVCMDLEN)
+#: SMPP 3.4 section 3.2: sequence numbers run from 1 to 0x7FFFFFFF
+_MAX_SEQUENCE = 0x7FFFFFFF
 
 
 class Judge:
@@ -54,6 +62,7 @@ class Judge:
 
     def __init__(self, clock: IReactorTime, landscape: Landscape, thresholds: Thresholds | None = None) -> None:
         thresholds = thresholds if thresholds is not None else Thresholds()
+        self._seconds = clock.seconds
         self._context = Context(
             clock, FindingBook(thresholds.max_findings, thresholds.max_evidence), thresholds, landscape
         )
@@ -79,9 +88,85 @@ class Judge:
     # -- wiring --------------------------------------------------------------------
 
     def subscribe(self, bus: EventBus) -> Callable[[], None]:
-        """Listen to the simulator's event bus; returns the function that stops listening."""
-        # a bound method: the bus calls it per PDU, and calling an instance through __call__ costs more
-        return bus.subscribe(self._take)
+        """
+        Listen to the simulator's event bus; returns the function that stops listening.
+
+        The judge hears PDUs as a tap (the sessions call it straight, no
+        event built) and the other kinds it judges as events: an event
+        per PDU, built and dispatched, cost more than the checks.
+        """
+        untap = bus.tap(self)
+        # a bound method: calling an instance through __call__ costs more
+        unsubscribe = bus.subscribe(self._take, kinds=tuple(kind for kind in self._handlers if kind not in PDU_KINDS))
+
+        def stop() -> None:
+            untap()
+            unsubscribe()
+
+        return stop
+
+    # -- the tap: once per PDU (see smsc_sim.events.IPduTap), the time as an event would have had it ----
+
+    def pdu_in(self, session: ISession, pdu: PDU, now: float) -> None:
+        """A session read ``pdu``."""
+        track = self._sessions.get(session.session_id)
+        if track is not None:
+            self._read(track, pdu, self._seconds())
+
+    def pdu_out(self, session: ISession, pdu: PDU) -> None:
+        """A session writes ``pdu``."""
+        track = self._sessions.get(session.session_id)
+        if track is not None:
+            self._written(track, pdu, self._seconds())
+
+    def submit_answered(self, session: ISession, request: PDU, answer: PDU, read_at: float) -> None:
+        """
+        A session read a submit and writes its answer now: what :meth:`pdu_in`
+        then :meth:`pdu_out` would judge, without remembering the request in
+        between, and the message's key made only when a check needs it.
+        """
+        track = self._sessions.get(session.session_id)
+        if track is None:
+            return
+        time = self._seconds()
+        inbound = track.inbound
+        sequence = request.sequence_number
+        window = self._context.landscape.inbound_window
+        if (
+            sequence in inbound
+            or not 1 <= sequence <= _MAX_SEQUENCE
+            or 0 < window <= len(inbound)
+            or len(inbound) >= MAX_OUTSTANDING
+            or request.command_id not in SUBMITS
+            or answer.sequence_number != sequence
+            or not answer.command_id & RESPONSE_BIT
+        ):
+            # a check of the request may find something, or the answer is not its own: PDU by PDU
+            self._read(track, request, time)
+            self._written(track, answer, time)
+            return
+        checks = self._session_checks
+        if checks.due(track, time):
+            checks.sweep(track, time)
+        if track.bound:  # SessionChecks.request_in, for a request it finds nothing in
+            track.last_request = time
+            track.idle_reported = False
+        status = answer.command_status
+        account = self._accounts.get(track.account) if track.account is not None else None
+        key = 0
+        if account is not None:
+            if account.refused:
+                self._traffic.sweep(account, time)
+            if account.refused or status:
+                key = message_key(request)
+            self._traffic.submitted(account, track, request, key, time)
+            if request.params.get("registered_delivery", 0) & REGISTERED_DELIVERY_RECEIPT_MASK:
+                self._bind_checks.submitted(account, track, request, time)
+            self._content.submitted(account, track, request, time)
+        if answer.command_id == _GENERIC_NACK and status == _RINVCMDLEN:
+            track.smsc_closing = True  # SessionChecks.response_out: a bad command_length closes the connection
+        if status and account is not None:
+            self._traffic.answered(account, track, Inbound(request.command_id, time, False, key), answer, time)
 
     @property
     def thresholds(self) -> Thresholds:
@@ -245,12 +330,18 @@ class Judge:
             self._bind_checks.ended(account, track)
 
     def _pdu_in(self, data: Mapping[str, Any], time: float) -> None:
+        track = self._sessions.get(data["session_id"])
+        if track is not None:
+            self._read(track, data["pdu"], time)
+
+    def _pdu_out(self, data: Mapping[str, Any], time: float) -> None:
+        track = self._sessions.get(data["session_id"])
+        if track is not None:
+            self._written(track, data["pdu"], time)
+
+    def _read(self, track: SessionTrack, pdu: PDU, time: float) -> None:
         # once per PDU of every session: the common case (a submit on a busy, well-behaved
         # session) is kept to lookups, and each check's work is skipped where it cannot find anything
-        track = self._sessions.get(data["session_id"])
-        if track is None:
-            return
-        pdu: PDU = data["pdu"]
         checks = self._session_checks
         if checks.due(track, time):
             checks.sweep(track, time)
@@ -273,11 +364,7 @@ class Judge:
             self._bind_checks.submitted(account, track, pdu, time)  # only a receipt needs a receiving bind
         self._content.submitted(account, track, pdu, time)
 
-    def _pdu_out(self, data: Mapping[str, Any], time: float) -> None:
-        track = self._sessions.get(data["session_id"])
-        if track is None:
-            return
-        pdu: PDU = data["pdu"]
+    def _written(self, track: SessionTrack, pdu: PDU, time: float) -> None:
         if not pdu.command_id & RESPONSE_BIT:
             self._session_checks.request_out(track, pdu, time)
             return

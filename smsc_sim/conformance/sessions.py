@@ -130,7 +130,6 @@ class SessionChecks:
     def _delivery_answered(self, track: SessionTrack, request: Outbound, pdu: PDU, time: float) -> None:
         thresholds = self._context.thresholds
         waited = time - request.time
-        sent = Evidence(request.command, request.sequence_number, 0, request.time)
         if 0 < thresholds.response_timeout <= waited:
             self._unanswered(track, request, request.time + thresholds.response_timeout)
             return
@@ -139,7 +138,7 @@ class SessionChecks:
                 Check.deliver_sm_slow,
                 track,
                 time,
-                (sent, evidence_of(pdu, time)),
+                (_sent(request), evidence_of(pdu, time)),
                 f"{request.command} answered after {waited:.3g} s (threshold {thresholds.deliver_sm_slow:g} s)",
             )
         if pdu.command_status != 0:
@@ -147,7 +146,7 @@ class SessionChecks:
                 Check.deliver_sm_refused,
                 track,
                 time,
-                (sent, evidence_of(pdu, time)),
+                (_sent(request), evidence_of(pdu, time)),
                 f"{request.command} answered with {pdu.name} status 0x{pdu.command_status:08X}; the provider retries",
             )
 
@@ -155,9 +154,16 @@ class SessionChecks:
 
     def request_out(self, track: SessionTrack, pdu: PDU, time: float) -> None:
         """The SMSC sent a request; it must be answered within the response timeout."""
-        if pdu.command_id == _UNBIND:
+        command_id = pdu.command_id
+        if command_id == _UNBIND:
             track.smsc_closing = True
-        remember(track.outbound, pdu.sequence_number, Outbound(pdu.name, pdu.command_id, pdu.sequence_number, time))
+        sequence = pdu.sequence_number
+        # built as in request_in (tuple.__new__: half the cost), once per receipt sent
+        outbound = _new_tuple(Outbound, (pdu.name, command_id, sequence, time))
+        table = track.outbound
+        table[sequence] = outbound
+        if len(table) > MAX_OUTSTANDING:
+            remember(table, sequence, outbound)  # forgets the oldest
 
     def response_out(self, track: SessionTrack, pdu: PDU, time: float) -> Inbound | None:
         """
@@ -237,3 +243,7 @@ class SessionChecks:
             "the ESME closed the connection while bound, without unbind (SMPP 3.4 section 2.3)",
         )
 
+
+def _sent(request: Outbound) -> Evidence:
+    """The evidence of a request the SMSC sent (made only for a finding: most deliveries have none)."""
+    return Evidence(request.command, request.sequence_number, 0, request.time)

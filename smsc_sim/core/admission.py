@@ -83,7 +83,7 @@ class Admission:
         changes = self._lifecycle.state_changes
         key = (record.direction, STATE_NAMES[record.state])  # a dict lookup: Enum.name is a property call
         changes[key] = changes.get(key, 0) + 1
-        if self._events.active:
+        if self._events.wants_messages:
             self._events.publish(
                 "message",
                 message_id=record.message_id,

@@ -282,7 +282,7 @@ class Lifecycle:
         changes = self.state_changes
         key = (record.direction, STATE_NAMES[state])  # a dict lookup: Enum.name is a property call
         changes[key] = changes.get(key, 0) + 1
-        if self._events.active:
+        if self._events.wants_messages:
             self._events.publish(
                 "message",
                 message_id=record.message_id,

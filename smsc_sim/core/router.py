@@ -124,6 +124,8 @@ class Router:
         self._flushing = False
         self._epoch = 0
         self.counters: Counter[str] = Counter()
+        #: (delivery kind, outcome) -> delivery steps, never reset (the metrics sum them when scraped)
+        self.outcomes: dict[tuple[str, str], int] = {}
         #: the cluster's shared queue when it spans processes; None: this process is the cluster
         self.shared: SharedDeliveries | None = None
 
@@ -315,11 +317,12 @@ class Router:
     ) -> None:
         """
         A delivery this process handed to the cluster ended in another process: tell its
-        record and the event stream as if it had ended here (the other process counted it).
+        record and the event stream as if it had ended here (the other process counted it in
+        its :attr:`outcomes`, so this one does not).
 
         :param where: the process, instance and time it ended, for the event.
         """
-        if self._events.active:
+        if self._events.wants_deliveries:
             self._events.publish(
                 "delivery",
                 message_id=delivery.message_id,
@@ -340,7 +343,10 @@ class Router:
         return entry.instance if entry is not None else None
 
     def _outcome(self, delivery: Delivery, outcome: str, status: int | None, session_id: int | None) -> None:
-        if self._events.active:
+        key = (delivery.kind, outcome)
+        outcomes = self.outcomes
+        outcomes[key] = outcomes.get(key, 0) + 1
+        if self._events.wants_deliveries:
             self._events.publish(
                 "delivery",
                 message_id=delivery.message_id,

@@ -171,10 +171,14 @@ class Submissions:
         if status:
             return self.refuse(pdu, status)
         now = self._clock.seconds()
-        try:
-            scheduled, expires = times(p["schedule_delivery_time"], p["validity_period"], now, self._settings)
-        except Invalid as e:
-            return self.refuse(pdu, e.status)
+        schedule, validity = p["schedule_delivery_time"], p["validity_period"]
+        if schedule or validity:  # most submits give neither: NULL and NULL, nothing to read
+            try:
+                scheduled, expires = times(schedule, validity, now, self._settings)
+            except Invalid as e:
+                return self.refuse(pdu, e.status)
+        else:
+            scheduled = expires = None
         return self._single(entry, pdu, "submit_sm", p["short_message"], scheduled, expires, now)
 
     def data_sm(self, entry: BindEntry, pdu: PDU) -> Reply:

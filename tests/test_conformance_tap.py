@@ -1,0 +1,97 @@
+"""
+The judge hears a session's PDUs straight from the session (a PDU tap),
+and a submit answered at once together with its answer: its findings are
+the same as a judge that hears every PDU one by one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+
+from smsc_sim.config import default_config
+from smsc_sim.conformance import Judge, Landscape
+from smsc_sim.simulator import Simulator, SMPPServerFactory
+from smsc_sim.smpp.codec import decode, encode
+from smsc_sim.smpp.constants import CommandId
+from smsc_sim.smpp.framing import SMPPFramer
+from smsc_sim.smpp.pdu import PDU, make_pdu
+
+
+class _Split:
+    """A tap that hears each submit and its answer as two PDUs."""
+
+    def __init__(self, judge: Judge) -> None:
+        self.judge = judge
+
+    def pdu_in(self, session: Any, pdu: PDU, now: float) -> None:
+        self.judge.pdu_in(session, pdu, now)
+
+    def pdu_out(self, session: Any, pdu: PDU) -> None:
+        self.judge.pdu_out(session, pdu)
+
+    def submit_answered(self, session: Any, request: PDU, answer: PDU, read_at: float) -> None:
+        self.judge.pdu_in(session, request, read_at)
+        self.judge.pdu_out(session, answer)
+
+
+class _SplitBus:
+    """The simulator's bus, but a judge subscribing to it hears PDUs one by one."""
+
+    def __init__(self, bus: Any) -> None:
+        self.bus = bus
+
+    def tap(self, tap: Any) -> Any:
+        return self.bus.tap(_Split(tap))
+
+    def subscribe(self, *args: Any, **kwargs: Any) -> Any:
+        return self.bus.subscribe(*args, **kwargs)
+
+
+def _submit(sequence: int, destination: str = "447700900002", ton: int = 1, text: bytes = b"Hello") -> bytes:
+    return encode(make_pdu(CommandId.submit_sm, sequence, source_addr="447700900001", dest_addr_ton=ton,
+                           destination_addr=destination, short_message=text, registered_delivery=1))  # fmt: skip
+
+
+class SameFindingsTests(SynchronousTestCase):
+    """One simulator, its own judge (a tap) and a second one hearing PDU by PDU, judged alike."""
+
+    def test_findings_equal_pdu_by_pdu(self) -> None:
+        """Bad addresses, a bad sequence number, throttling, a resubmission and an idle session: same findings."""
+        clock = MemoryReactorClock()
+        clock.advance(1000)
+        config = dataclasses.replace(default_config(), api_endpoint="", seed=0, conformance_judge=True)
+        simulator = Simulator(config, clock)
+        simulator.startService()
+        self.addCleanup(simulator.stopService)
+        reference = Judge(clock, Landscape.from_config(config))
+        self.addCleanup(reference.subscribe(_SplitBus(simulator.events)))  # type: ignore[arg-type]
+        session = SMPPServerFactory(simulator, simulator.instances["SMPP1"]).buildProtocol(
+            IPv4Address("TCP", "127.0.0.1", 40000)
+        )
+        assert session is not None
+        transport = StringTransport()
+        session.makeConnection(transport)
+        session.dataReceived(
+            encode(make_pdu(CommandId.bind_transmitter, 1, system_id="smppclient1", password="password"))
+        )
+        # TON 0 and a '+': address findings; 40 at once: ESME_RTHROTTLED past the account's 30/s
+        session.dataReceived(b"".join(_submit(n, ton=0 if n % 7 == 0 else 1) for n in range(2, 42)))
+        session.dataReceived(_submit(42, destination="+447700900003") + _submit(0))
+        answers = [decode(frame) for frame in SMPPFramer(1 << 16).feed(transport.value())]
+        refused = [a for a in answers if a.command_status == 0x58]
+        self.assertGreater(len(refused), 0)
+        clock.advance(1.5)
+        session.dataReceived(_submit(41))  # a refused message again (same destination and text)
+        clock.advance(200.0)  # the others are never resubmitted; the session idles
+        session.dataReceived(encode(make_pdu(CommandId.enquire_link, 43)))
+        judge = simulator.judge
+        assert judge is not None
+        found = [finding.to_dict() for finding in judge.findings()]
+        self.assertEqual(found, [finding.to_dict() for finding in reference.findings()])
+        codes = {finding["code"] for finding in found}
+        self.assertTrue({"address-format", "throttled-not-resubmitted"} <= codes, codes)
