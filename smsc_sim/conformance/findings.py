@@ -66,7 +66,7 @@ class Check(enum.Enum):
         return SEVERITIES[self]
 
 
-#: the severity of each check (the issue's table; fixed, like the codes)
+#: the severity of each check (docs/conformance.md's table; fixed, like the codes)
 SEVERITIES: dict[Check, Severity] = {
     Check.throttle_ignored: Severity.error,
     Check.throttled_not_resubmitted: Severity.warning,
