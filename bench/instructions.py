@@ -1,0 +1,124 @@
+"""
+Instructions per submit_sm, counted by valgrind's callgrind: a measure of the
+hot path's cost that a shared, noisy machine does not blur.
+
+    python bench/instructions.py                         # default form and --api none, with and without receipts
+    python bench/instructions.py --forms default --receipts off
+    python bench/instructions.py --checkout /tmp/before  # another checkout's code (PYTHONPATH)
+
+Each figure is the difference between two runs under callgrind, one of 10 and
+one of 50 reads of 50 submit_sm on one bound transceiver (a simulator in
+process, on a fake clock, the shipped ``bench`` scenario), divided by the 2 000
+submits between them: start-up and shutdown cancel out.  With receipts, every
+read is followed by half a second of fake time and the 50 deliver_sm_resp.
+Needs valgrind (``apt-get install valgrind``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+
+BATCH = 50
+#: reads prepared in every run, whatever its rounds, so that encoding them cancels out of the difference
+PREPARED = 50
+
+
+def workload(api: bool, judge: bool, receipts: bool, rounds: int) -> None:
+    """(Under callgrind) bind one transceiver and process ``rounds`` reads of :data:`BATCH` submit_sm."""
+    from twisted.internet.address import IPv4Address
+    from twisted.internet.testing import MemoryReactorClock, StringTransport
+
+    from smsc_sim.api.app import ControlAPI
+    from smsc_sim.config import default_config
+    from smsc_sim.simulator import Simulator, SMPPServerFactory
+    from smsc_sim.smpp.codec import encode
+    from smsc_sim.smpp.constants import CommandId
+    from smsc_sim.smpp.pdu import make_pdu
+
+    def submits(first: int) -> bytes:
+        return b"".join(
+            encode(make_pdu(CommandId.submit_sm, first + i, source_addr_ton=1, source_addr="447700900001",
+                            dest_addr_ton=1, destination_addr="447700900002", short_message=b"Hello, world",
+                            registered_delivery=1 if receipts else 0))  # fmt: skip
+            for i in range(BATCH)
+        )
+
+    def answers(first: int) -> bytes:
+        return b"".join(struct.pack(">IIII", 17, 0x80000005, 0, first + i) + b"\0" for i in range(BATCH))
+
+    reactor = MemoryReactorClock()
+    reactor.advance(1.8e9)
+    config = dataclasses.replace(default_config(), api_endpoint="", seed=0, conformance_judge=judge, scenario="bench")
+    simulator = Simulator(config, reactor)
+    simulator.startService()
+    if api:
+        ControlAPI(simulator)
+    session = SMPPServerFactory(simulator, simulator.instances["SMPP1"]).buildProtocol(
+        IPv4Address("TCP", "127.0.0.1", 40000)
+    )
+    transport = StringTransport()
+    session.makeConnection(transport)
+    session.dataReceived(encode(make_pdu(CommandId.bind_transceiver, 1, system_id="smppclient1",
+                                         password="password", interface_version=0x34)))  # fmt: skip
+    reads = [submits(2 + BATCH * i) for i in range(PREPARED)]
+    resps = [answers(1 + BATCH * i) for i in range(PREPARED)]
+    transport.clear()
+    gc.collect()
+    for i in range(rounds):
+        session.dataReceived(reads[i])
+        transport.clear()
+        if receipts:
+            reactor.advance(0.5)
+            written = transport.value()
+            transport.clear()
+            if written.count(b"id:") != BATCH:
+                raise SystemExit(f"expected {BATCH} receipts after read {i}, got {written.count(b'id:')}")
+            session.dataReceived(resps[i])
+    simulator.stopService()
+
+
+def instructions(root: str, form: str, receipts: bool, rounds: int) -> int:
+    """Instructions callgrind counts for one workload run."""
+    api, judge = form != "api-none", form != "no-judge"
+    argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, os.path.abspath(__file__),
+            "--child", "on" if api else "off", "on" if judge else "off", "on" if receipts else "off", str(rounds)]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(root))
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"callgrind run failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def main() -> None:
+    """Parse the options, count, print a line per form and shape."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--forms", default="default,api-none", help="of default, api-none, no-judge")
+    parser.add_argument("--receipts", default="off,on", help="off, on or both (off,on)")
+    parser.add_argument("--checkout", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.child:
+        api, judge, receipts = (value == "on" for value in options.child[:3])
+        workload(api, judge, receipts, int(options.child[3]))
+        return
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed: apt-get install valgrind")
+    for receipts in (value == "on" for value in options.receipts.split(",")):
+        for form in options.forms.split(","):
+            few, many = (instructions(options.checkout, form, receipts, rounds) for rounds in (10, 50))
+            per_submit = (many - few) / (40 * BATCH)
+            shape = "with receipts" if receipts else "no receipts"
+            print(f"{form:9} {shape:14} {per_submit:10.0f} instructions per submit_sm", flush=True)
+
+
+if __name__ == "__main__":
+    main()
