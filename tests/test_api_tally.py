@@ -306,3 +306,71 @@ class JudgeWithoutEventsTests(SynchronousTestCase):
         assert simulator.judge is not None
         [finding] = [f for f in simulator.judge.findings() if f.code == "address-format"]
         self.assertEqual(finding.count, 2)
+
+
+class ReceiptTallyTests(_IdleAPI):
+    """
+    Receipts written to the ESME and what becomes of them: the tally the
+    control API keeps shows the same counts and ESME latencies as a tally
+    that hears every deliver_sm and deliver_sm_resp one by one.
+    """
+
+    def receipts(self, *sequences: int) -> list[PDU]:
+        """The ESME submits with a receipt asked for; the deliver_sm the SMSC writes once they are delivered."""
+        self.read(b"".join(
+            encode(make_pdu(CommandId.submit_sm, n, source_addr="447700900001", destination_addr="447700900002",
+                            short_message=b"Hello", registered_delivery=1))
+            for n in sequences
+        ))  # fmt: skip
+        self.transport.clear()
+        self.clock.advance(600)
+        written = [decode(frame) for frame in SMPPFramer(1 << 16).feed(self.transport.value())]
+        return [pdu for pdu in written if pdu.command_id == CommandId.deliver_sm]
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.reference = PduTally(_SplitBus(self.simulator.events), self.clock, 1000)  # type: ignore[arg-type]
+        self.addCleanup(self.reference.close)
+        self.before = self.api.metrics.tally.counts()  # the bind, which the reference did not see
+
+    def answer(self, receipt: PDU, status: int = 0) -> None:
+        """The ESME answers ``receipt`` with ``status``."""
+        self.read(encode(PDU(CommandId.deliver_sm_resp, receipt.sequence_number, status, {"message_id": ""})))
+
+    def assert_same_tallies(self) -> dict[Any, int]:
+        """The API's tally and the PDU-by-PDU one agree on counts and ESME latencies; the counts since setUp."""
+        tally, before = self.api.metrics.tally, self.before
+        since = {key: n - before.get(key, 0) for key, n in tally.counts().items() if n != before.get(key, 0)}
+        self.assertEqual(since, self.reference.counts())
+        self.assertEqual(
+            {command: (h.counts, h.total, h.count) for command, h in tally.esme_latency.items()},
+            {command: (h.counts, h.total, h.count) for command, h in self.reference.esme_latency.items()},
+        )
+        return since
+
+    def test_acked_and_refused_receipts_as_pdu_by_pdu(self) -> None:
+        """Receipts acked at once, acked late and refused with a status: same counts and ESME latencies."""
+        at_once, late, refused = self.receipts(2, 3, 4)
+        self.answer(at_once)
+        self.clock.advance(0.3)
+        self.answer(late)
+        self.answer(refused, 0x64)
+        since = self.assert_same_tallies()
+        self.assertEqual(len([key for key in since if key[2] == int(CommandId.deliver_sm_resp)]), 2, since)
+        [histogram] = self.api.metrics.tally.esme_latency.values()
+        self.assertEqual((histogram.count, histogram.counts[0]), (3, 1))  # the late two past the first bucket
+
+    def test_timed_out_receipt_as_pdu_by_pdu(self) -> None:
+        """A receipt never answered in time, then answered late: same counts and ESME latencies."""
+        acked, unanswered = self.receipts(2, 3)
+        self.answer(acked)
+        self.clock.advance(30)  # past response_timeout
+        self.answer(unanswered)
+        self.assert_same_tallies()
+
+    def test_receipt_cut_by_close_as_pdu_by_pdu(self) -> None:
+        """A receipt written and not answered when the session closes: same counts and ESME latencies."""
+        acked, unanswered = self.receipts(2, 3)
+        self.answer(acked)
+        self.session.connectionLost(Failure(ConnectionError("gone")))
+        self.assert_same_tallies()

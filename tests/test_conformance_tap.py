@@ -11,6 +11,7 @@ from typing import Any
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from smsc_sim.config import default_config
@@ -95,3 +96,65 @@ class SameFindingsTests(SynchronousTestCase):
         self.assertEqual(found, [finding.to_dict() for finding in reference.findings()])
         codes = {finding["code"] for finding in found}
         self.assertTrue({"address-format", "throttled-not-resubmitted"} <= codes, codes)
+
+
+class SameReceiptFindingsTests(SynchronousTestCase):
+    """Receipts acked, refused, never answered and cut by a close: the tapped judge and a PDU-by-PDU one agree."""
+
+    def test_receipt_findings_equal_pdu_by_pdu(self) -> None:
+        """Receipts acked at once and late, refused, timed out and answered late: same findings."""
+        self.assertEqual(*self.judged(close_early=False))
+
+    def test_receipts_cut_by_close_findings_equal_pdu_by_pdu(self) -> None:
+        """Receipts acked and refused, two left unanswered when the session closes: same findings."""
+        self.assertEqual(*self.judged(close_early=True))
+
+    def judged(self, close_early: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The findings of the simulator's judge and of a PDU-by-PDU one, after five receipts."""
+        clock = MemoryReactorClock()
+        clock.advance(1000)
+        config = dataclasses.replace(default_config(), api_endpoint="", seed=0, conformance_judge=True)
+        simulator = Simulator(config, clock)
+        simulator.startService()
+        self.addCleanup(simulator.stopService)
+        reference = Judge(clock, Landscape.from_config(config))
+        self.addCleanup(reference.subscribe(_SplitBus(simulator.events)))  # type: ignore[arg-type]
+        session = SMPPServerFactory(simulator, simulator.instances["SMPP1"]).buildProtocol(
+            IPv4Address("TCP", "127.0.0.1", 40000)
+        )
+        assert session is not None
+        transport = StringTransport()
+        session.makeConnection(transport)
+        session.dataReceived(
+            encode(make_pdu(CommandId.bind_transceiver, 1, system_id="smppclient1", password="password"))
+        )
+        session.dataReceived(b"".join(_submit(n) for n in range(2, 7)))
+        transport.clear()
+        clock.advance(600)
+        written = [decode(frame) for frame in SMPPFramer(1 << 16).feed(transport.value())]
+        receipts = [pdu for pdu in written if pdu.command_id == CommandId.deliver_sm]
+        self.assertEqual(len(receipts), 5)
+
+        def answer(receipt: PDU, status: int = 0) -> None:
+            session.dataReceived(
+                encode(PDU(CommandId.deliver_sm_resp, receipt.sequence_number, status, {"message_id": ""}))
+            )
+
+        answer(receipts[0])
+        clock.advance(0.3)
+        answer(receipts[1])
+        answer(receipts[2], 0x64)  # refused
+        if close_early:
+            session.connectionLost(Failure(ConnectionError("gone")))
+            clock.advance(200)
+            return self.findings(simulator, reference)
+        clock.advance(30)  # receipts[3] and [4] time out
+        answer(receipts[3])  # too late
+        answer(receipts[3])  # and again: an answer to nothing
+        session.connectionLost(Failure(ConnectionError("gone")))
+        return self.findings(simulator, reference)
+
+    def findings(self, simulator: Simulator, reference: Judge) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        judge = simulator.judge
+        assert judge is not None
+        return [f.to_dict() for f in judge.findings()], [f.to_dict() for f in reference.findings()]

@@ -216,7 +216,15 @@ class PduTally:
                 histogram = self.esme_latency.get(request)
                 if histogram is None:
                     histogram = self.esme_latency[request] = Histogram()
-                histogram.observe(now - at if now > at else 0.0)
+                # Histogram.observe, inline: this runs for every receipt answered; an ESME answering
+                # within the first bucket (the usual case) needs no search
+                elapsed = now - at if now > at else 0.0
+                if elapsed <= _FIRST_BUCKET:
+                    histogram.counts[0] += 1
+                else:
+                    histogram.counts[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
+                histogram.total += elapsed
+                histogram.count += 1
             return
         inbound = state.inbound
         if len(inbound) >= MAX_OPEN_REQUESTS:
