@@ -322,6 +322,23 @@ class Router:
 
         :param where: the process, instance and time it ended, for the event.
         """
+        self._announce(delivery, outcome, status, session_id, where)
+
+    def instance_of(self, session_id: int | None) -> str | None:
+        """The instance of a session of this process, if it is still bound."""
+        entry = self._binds.entry(session_id) if session_id is not None else None
+        return entry.instance if entry is not None else None
+
+    def _outcome(self, delivery: Delivery, outcome: str, status: int | None, session_id: int | None) -> None:
+        key = (delivery.kind, outcome)
+        outcomes = self.outcomes
+        outcomes[key] = outcomes.get(key, 0) + 1
+        self._announce(delivery, outcome, status, session_id, {})
+
+    def _announce(
+        self, delivery: Delivery, outcome: str, status: int | None, session_id: int | None, where: dict[str, Any]
+    ) -> None:
+        """Publish a delivery's step (to those who listen) and tell its owner's callback."""
         if self._events.wants_deliveries:
             self._events.publish(
                 "delivery",
@@ -333,29 +350,6 @@ class Router:
                 attempt=delivery.attempt,
                 session_id=session_id,
                 **where,
-            )
-        if delivery.on_outcome is not None:
-            delivery.on_outcome(delivery, outcome, status, session_id)
-
-    def instance_of(self, session_id: int | None) -> str | None:
-        """The instance of a session of this process, if it is still bound."""
-        entry = self._binds.entry(session_id) if session_id is not None else None
-        return entry.instance if entry is not None else None
-
-    def _outcome(self, delivery: Delivery, outcome: str, status: int | None, session_id: int | None) -> None:
-        key = (delivery.kind, outcome)
-        outcomes = self.outcomes
-        outcomes[key] = outcomes.get(key, 0) + 1
-        if self._events.wants_deliveries:
-            self._events.publish(
-                "delivery",
-                message_id=delivery.message_id,
-                delivery=delivery.kind,
-                account=delivery.account,
-                outcome=outcome,
-                status=status,
-                attempt=delivery.attempt,
-                session_id=session_id,
             )
         if delivery.on_outcome is not None:
             delivery.on_outcome(delivery, outcome, status, session_id)
