@@ -19,9 +19,8 @@ timed work on one :class:`~smsc_sim.core.timeline.Timeline`.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 from twisted.internet.defer import Deferred
 
@@ -33,9 +32,11 @@ from smsc_sim.contracts import IBindSlots, IScenario, ISession, Reply
 from smsc_sim.core.accounts import Accounts
 from smsc_sim.core.admission import Admission
 from smsc_sim.core.billing import Balances, Networks
+from smsc_sim.core.bind_decisions import BindDecisions
 from smsc_sim.core.binds import BindEntry, BindRegistry
 from smsc_sim.core.contracts import IThrottle
 from smsc_sim.core.ids import PROCESS_IDS, IMessageNumbers
+from smsc_sim.core.inspection import CoreInspection
 from smsc_sim.core.journal import NO_JOURNAL, Handler, IMessageJournal
 from smsc_sim.core.lifecycle import Lifecycle
 from smsc_sim.core.mo import Originator
@@ -43,30 +44,18 @@ from smsc_sim.core.operations import Operations
 from smsc_sim.core.reassembly import Reassembler
 from smsc_sim.core.remote import IClusterMessages
 from smsc_sim.core.router import Router
-from smsc_sim.core.store import MessageQuery, MessageRecord, MessageStore, matching, select
+from smsc_sim.core.store import MessageRecord, MessageStore
 from smsc_sim.core.submit import Submissions
 from smsc_sim.core.throttle import Limiter, Throttles
 from smsc_sim.core.timeline import Timeline
 from smsc_sim.events import EventBus
-from smsc_sim.limits import BindFailureGuard, peer_host
-from smsc_sim.smpp.constants import (
-    BIND_TYPES,
-    BindType,
-    INTERFACE_VERSION_34,
-    CommandId,
-    CommandStatus,
-    MessageState,
-    Tag,
-    response_id,
-    status_name,
-)
+from smsc_sim.limits import BindFailureGuard
+from smsc_sim.smpp.constants import CommandId, CommandStatus, response_id
 from smsc_sim.smpp.pdu import PDU, make_pdu
 from smsc_sim.smpp.receipt import STAT_DEFAULT_ERR
 
-_SC_INTERFACE_VERSION = int(Tag.sc_interface_version)
 
-
-class SMSCCore:
+class SMSCCore(BindDecisions, CoreInspection):
     """
     The core of one cluster.
 
@@ -235,136 +224,6 @@ class SMSCCore:
     # ICore
     # ------------------------------------------------------------------
 
-    def bind(self, session: ISession, pdu: PDU) -> Reply | Deferred[Reply]:
-        """
-        Decide on a bind: credentials, origin, quota; on success register it.
-
-        With shared ``bind_slots`` the quota is decided by another process
-        (Redis), so the answer is a Deferred; without, it is immediate.
-        """
-        p = pdu.params
-        system_id = p.get("system_id", "")
-        bind_type = BIND_TYPES[CommandId(pdu.command_id)]
-        if self.binds.entry(session.session_id) is not None:
-            return self._refuse_bind(session, pdu, CommandStatus.ESME_RALYBND, "session already bound")
-        host = peer_host(session.peer)
-        if self.bind_guard.locked(host):
-            return self._refuse_bind(session, pdu, CommandStatus.ESME_RBINDFAIL, "address locked out after failed binds")
-        known = self.accounts.get(system_id)
-        if known is not None and not known.smpp_enabled:
-            # the provider's accounts are REST-only until it enables SMPP: to an SMPP bind the
-            # system_id does not exist, whatever the password
-            self.log.info(
-                "bind refused for {system_id}: SMPP is not enabled for this account (smpp_enabled: false)",
-                system_id=system_id,
-            )
-            refusal = self._refuse_bind(session, pdu, CommandStatus.ESME_RINVSYSID, "SMPP not enabled for the account")
-            return dataclasses.replace(refusal, delay=self.bind_guard.failed(host))
-        account, status = self.accounts.check(system_id, p.get("password", ""), session.peer)
-        if account is None:
-            refusal = self._refuse_bind(session, pdu, status, "credentials or address")
-            # a held-back answer slows password guessing down (limits.bind_failure_delay)
-            return dataclasses.replace(refusal, delay=self.bind_guard.failed(host))
-        if self.bind_slots is not None:
-            return self._bind_shared(session, pdu, account, bind_type, host)
-        if 0 < self.max_binds(account) <= self.binds.count(system_id):
-            return self._refuse_bind(session, pdu, CommandStatus.ESME_RALYBND, "bind quota reached")
-        return self._accept_bind(session, pdu, account, bind_type, host)
-
-    def _slot_holder(self, session: ISession) -> str:
-        return f"{self._slot_owner}/{session.session_id}"
-
-    def _bind_shared(
-        self, session: ISession, pdu: PDU, account: AccountSettings, bind_type: BindType, host: str
-    ) -> Deferred[Reply]:
-        """The quota decided by the cluster's shared slots: taken, refused, or Redis unreachable."""
-        assert self.bind_slots is not None
-        slots = self.bind_slots
-        session_id = session.session_id
-        system_id = account.system_id
-        holder = self._slot_holder(session)
-        self._pending_binds.add(session_id)
-        d = slots.acquire(system_id, holder, self.max_binds(account))
-        d.addTimeout(self._slot_timeout, self.clock)
-
-        def decided(taken: bool) -> Reply:
-            if session_id not in self._pending_binds:
-                # the connection ended while Redis answered: give the slot straight back
-                if taken:
-                    slots.release(system_id, holder).addErrback(lambda _: None)
-                return Reply(None)
-            self._pending_binds.discard(session_id)
-            if not taken:
-                return self._refuse_bind(session, pdu, CommandStatus.ESME_RALYBND, "bind quota reached")
-            return self._accept_bind(session, pdu, account, bind_type, host)
-
-        def unreachable(failure: Any) -> Reply:
-            self._pending_binds.discard(session_id)
-            self.log.warn(
-                "bind refused for {system_id}: the cluster store did not answer ({error})",
-                system_id=system_id,
-                error=failure.getErrorMessage() or failure.type.__name__,
-            )
-            return self._refuse_bind(session, pdu, CommandStatus.ESME_RSYSERR, "cluster store unreachable")
-
-        return d.addCallbacks(decided, unreachable)
-
-    def _accept_bind(
-        self, session: ISession, pdu: PDU, account: AccountSettings, bind_type: BindType, host: str
-    ) -> Reply:
-        """Register a bind whose credentials and quota passed, and build its bind_resp."""
-        p = pdu.params
-        system_id = account.system_id
-        self.bind_guard.succeeded(host)
-        interface_version = p.get("interface_version", INTERFACE_VERSION_34)
-        now = self.clock.seconds()
-        entry = BindEntry(session, account, bind_type, interface_version, session.instance_name, now)
-        self.binds.add(entry)
-        self.counters["binds"] += 1
-        instance = self.instances.get(session.instance_name)
-        tlvs: dict[int, bytes] = {}
-        if instance is not None:
-            smsc_id = instance.system_id or instance.name
-            if interface_version >= INTERFACE_VERSION_34:
-                tlvs[_SC_INTERFACE_VERSION] = bytes([instance.sc_interface_version & 0xFF])
-        else:
-            smsc_id = self.name
-        response = make_pdu(response_id(pdu.command_id), pdu.sequence_number, tlvs=tlvs, system_id=smsc_id[:15])
-        self.events.publish(
-            "bind",
-            session_id=session.session_id,
-            instance=session.instance_name,
-            cluster=self.name,
-            system_id=system_id,
-            bind_type=bind_type.value,
-            interface_version=interface_version,
-            peer=session.peer,
-        )
-        on_sent: Callable[[], None] | None = None
-        if bind_type.can_receive:
-            flush = self.router.flush
-            name = account.system_id
-
-            def on_sent() -> None:
-                flush(name)
-
-        return Reply(response, on_sent=on_sent)
-
-    def _refuse_bind(self, session: ISession, pdu: PDU, status: int, why: str) -> Reply:
-        self.bind_refusals[status] += 1
-        self.events.publish(
-            "bind_refused",
-            session_id=session.session_id,
-            instance=session.instance_name,
-            cluster=self.name,
-            system_id=pdu.params.get("system_id", ""),
-            status=status,
-            status_name=status_name(status),
-            reason=why,
-            peer=session.peer,
-        )
-        return Reply(make_pdu(response_id(pdu.command_id), pdu.sequence_number, status))
-
     def request(self, session: ISession, pdu: PDU) -> Reply | Deferred[Reply]:
         """
         Decide on submit_sm, submit_multi, data_sm, query_sm, cancel_sm or replace_sm.
@@ -380,35 +239,6 @@ class SMSCCore:
             return Reply(PDU(CommandId.generic_nack, pdu.sequence_number, CommandStatus.ESME_RINVCMDID, {}))
         return handler(entry, pdu)
 
-    def unbound(self, session: ISession) -> None:
-        """A clean unbind: the quota slot is free at once."""
-        entry = self.binds.remove(session.session_id)
-        if entry is not None and self.bind_slots is not None:
-            self._slot_call(self.bind_slots.release(entry.account.system_id, self._slot_holder(session)))
-
-    def connection_lost(self, session: ISession, clean: bool) -> None:
-        """The connection closed; a drop while bound keeps a ghost bind for ``ghost_bind_hold``."""
-        self._pending_binds.discard(session.session_id)
-        entry = self.binds.remove(session.session_id)
-        if entry is None:
-            return
-        system_id = entry.account.system_id
-        if self.bind_slots is not None:
-            holder = self._slot_holder(session)
-            if clean:
-                self._slot_call(self.bind_slots.release(system_id, holder))
-            else:
-                self._slot_call(self.bind_slots.hold_ghost(system_id, holder, self.settings.ghost_bind_hold))
-        elif not clean:
-            self.binds.hold_ghost(system_id, self.settings.ghost_bind_hold)
-
-    def _slot_call(self, d: Deferred[None]) -> None:
-        """A release or ghost hold sent to the cluster store; if it fails the lease runs out by itself."""
-
-        def failed(failure: Any) -> None:
-            self.log.warn("cluster store: bind slot not updated ({error})", error=failure.getErrorMessage())
-
-        d.addErrback(failed)
 
     # ------------------------------------------------------------------
     # runtime control
@@ -423,12 +253,6 @@ class SMSCCore:
         self.submissions.use_scenario(scenario)
         self.throttles.clear()
 
-    def max_binds(self, account: AccountSettings) -> int:
-        """The account's bind quota, unless the scenario's ``limits`` override it."""
-        limits = self.scenario.limits
-        if limits is not None and limits.max_binds is not None:
-            return int(limits.max_binds)
-        return account.max_binds
 
     def throughput(self, account: AccountSettings) -> float:
         """The account's messages per second, unless the scenario's ``limits`` override it."""
@@ -485,117 +309,6 @@ class SMSCCore:
             raise KeyError(f"stat {stat!r} is not one of {', '.join(STAT_DEFAULT_ERR)}")
         self.lifecycle.force(record, stat, STAT_DEFAULT_ERR[stat] if err is None else err)
 
-    # ------------------------------------------------------------------
-    # inspection (read-only views)
-    # ------------------------------------------------------------------
-
-    def sessions(self) -> list[ISession]:
-        """The bound sessions of the cluster, in bind order."""
-        return [entry.session for entry in self.binds.entries()]
-
-    def binds_info(self) -> list[dict[str, Any]]:
-        """The bound sessions as JSON-ready data."""
-        return [
-            {
-                "session_id": entry.session_id,
-                "system_id": entry.account.system_id,
-                "bind_type": entry.bind_type.value,
-                "instance": entry.instance,
-                "interface_version": entry.interface_version,
-                "peer": entry.session.peer,
-                "bound_at": entry.bound_at,
-                "outbound_pending": entry.session.outbound_pending(),
-            }
-            for entry in self.binds.entries()
-        ]
-
-    def message(self, message_id: str) -> MessageRecord | None:
-        """The record of a message id (or a submit_multi destination key ``<id>/<n>``)."""
-        self.store.sweep()
-        return self.store.get(message_id)
-
-    def messages(
-        self,
-        *,
-        account: str | None = None,
-        instance: str | None = None,
-        source: str | None = None,
-        destination: str | None = None,
-        state: str | MessageState | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        text: str | None = None,
-        direction: str | None = None,
-        limit: int | None = 100,
-        offset: int = 0,
-    ) -> list[MessageRecord]:
-        """
-        Records matching every filter given, oldest submit first.
-
-        :param state: a state name (``DELIVERED``) or value; ``pending`` matches every non-final one.
-        :param since: submitted at or after this time; ``until``: before it.
-        :param text: contained in the text (or the reassembled text).
-        :param limit: most records returned (``None``: all); ``offset``: skipped first.
-        """
-        query = MessageQuery(
-            account=account,
-            instance=instance,
-            source=source,
-            destination=destination,
-            state=state,
-            since=since,
-            until=until,
-            text=text,
-            direction=direction,
-            limit=limit,
-            offset=offset,
-        )
-        return select(self.store, query)
-
-    def matching(self, query: MessageQuery) -> Iterator[MessageRecord]:
-        """Every record matching the query's filters (not its page), oldest submit first, one at a time."""
-        return matching(self.store, query)
-
-    def stats(self) -> dict[str, Any]:
-        """Counters of the cluster, JSON-ready."""
-        routed = self.router.counters
-        receipts = self.lifecycle.counters
-        return {
-            "cluster": self.name,
-            "binds": len(self.binds.entries()),
-            "ghost_binds": self.binds.ghost_count(),
-            "binds_accepted": self.counters["binds"],
-            "binds_refused": {status_name(s): n for s, n in sorted(self.bind_refusals.items())},
-            "submits": {status_name(s): n for s, n in sorted(self.submit_statuses.items())},
-            "throttled": self.counters["throttled"],
-            "not_answered": self.counters["not_answered"],
-            "generic_nack": self.counters["generic_nack"],
-            "operations_failed": {k: v for k, v in self.counters.items() if k.endswith("_failed")},
-            "receipts": {
-                "sent": receipts["receipts_sent"],
-                "acked": receipts["receipts_acked"],
-                "failed": receipts["receipts_failed"] + receipts["receipts_exhausted"],
-                "expired": receipts["receipts_expired"],
-                "dropped": receipts["receipts_dropped"],
-            },
-            "mo": {"sent": self.counters["mo"]},
-            "deliveries": {
-                "attempts": routed["sent"],
-                "acked": routed["acked"],
-                "failed": routed["failed"],
-                "timeouts": routed["unanswered_timeout"],
-                "closed": routed["unanswered_closed"],
-            },
-            "retries": routed["retries"],
-            "pending": self.router.pending_depth(),
-            "pending_dropped": routed["pending_dropped"],
-            "pending_expired": routed["pending_expired"],
-            "store_size": len(self.store),
-            "store_pending": len(self.store.pending),
-            "store_evicted": self.store.evicted,
-            "reassembly_open": len(self.reassembler),
-            "timeline": len(self.timeline),
-        }
 
     def reset(self) -> None:
         """Forget messages, pending deliveries, timers of messages and counters; binds stay."""
