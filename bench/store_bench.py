@@ -50,7 +50,7 @@ from smsc_sim.core.smsc import SMSCCore  # noqa: E402
 from smsc_sim.durable.cluster import ClusterJournal  # noqa: E402
 from smsc_sim.durable.sqlite import SQLiteJournal  # noqa: E402
 from smsc_sim.events import EventBus  # noqa: E402
-from smsc_sim.simulator import GCFreezer  # noqa: E402
+from smsc_sim.gc_freezer import GCFreezer  # noqa: E402
 from smsc_sim.tap import GC_THRESHOLD0  # noqa: E402
 from smsc_sim.smpp.constants import CommandId  # noqa: E402
 from smsc_sim.smpp.pdu import PDU, make_pdu  # noqa: E402

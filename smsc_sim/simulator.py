@@ -12,16 +12,14 @@ here: outages, MO injection, scenario switching, reset.
 
 from __future__ import annotations
 
-import gc
 import itertools
-import os
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Factory, Protocol
-from twisted.internet.task import LoopingCall, deferLater
+from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from smsc_sim.config import Config
@@ -33,12 +31,14 @@ from smsc_sim.core.ids import PROCESS_IDS
 from smsc_sim.core.journal import NO_JOURNAL, BothJournals, IMessageJournal
 from smsc_sim.core.smsc import SMSCCore
 from smsc_sim.durable.cluster import ClusterJournal
-from smsc_sim.durable.restore import restore
+from smsc_sim.durable.restore import restore_clusters
 from smsc_sim.durable.sqlite import open_journal
 from smsc_sim.events import EventBus
+from smsc_sim.gc_freezer import GCFreezer
 from smsc_sim.limits import ConnectionLimiter, Refused
 from smsc_sim.handsets import HandsetAvailability
 from smsc_sim.outbind import Outbinder, endpoint_connect
+from smsc_sim.scenario_loading import ScenarioLoader, allowed_scenario_dirs, default_scenario_loader
 from smsc_sim.session import SMPPSession
 from smsc_sim.topology import InstanceRuntime, Listener, OutageError
 from smsc_sim.trace.wiring import Trace, start_trace
@@ -46,8 +46,6 @@ from smsc_sim.trace.wiring import Trace, start_trace
 if TYPE_CHECKING:
     from smsc_sim.cluster.control import ClusterControl
     from smsc_sim.cluster.redis.connect import RedisClusterStore
-
-ScenarioLoader = Callable[[str, IReactorTime, "int | None"], IScenarioRuntime]
 
 
 class SMPPServerFactory(Factory):
@@ -97,7 +95,7 @@ class Simulator(MultiService):
         self.events = EventBus(reactor)
         self.session_ids = itertools.count(1)
         self.limiter = ConnectionLimiter(config.limits, reactor)
-        self._scenario_loader = scenario_loader or _default_scenario_loader
+        self._scenario_loader = scenario_loader or default_scenario_loader
         # the configured seed wins, then the scenario file's own, then a fresh one (logged at start)
         self.scenario = self._scenario_loader(config.scenario, reactor, config.seed)
         #: what a reload (SIGHUP, smsc_sim.signals) reads again: the scenario's name or path; None when
@@ -105,7 +103,7 @@ class Simulator(MultiService):
         self.scenario_source: str | None = config.scenario
         self.seed: int = self.scenario.seed or config.seed or 0
         #: where the API may load scenario files from besides the shipped set (fixed at start)
-        self.scenario_dirs: tuple[str, ...] = _allowed_scenario_dirs(config)
+        self.scenario_dirs: tuple[str, ...] = allowed_scenario_dirs(config)
         # None for "memory"; StoreError (a clear message) for a store that cannot be used
         self.journal = open_journal(config.store, reactor, config.core.store_final_ttl)
         #: each cluster's view of the journal, by cluster (none without a durable store)
@@ -287,26 +285,7 @@ class Simulator(MultiService):
         """Put back the messages and owed deliveries of the durable store (``--store sqlite:PATH``)."""
         assert self.journal is not None
         self._restored = True
-        for core in self.cores.values():
-            records, deliveries = restore(
-                self._cluster_journals[core.name],
-                clock=core.clock,
-                final_ttl=core.settings.store_final_ttl,
-                ids=core.ids,
-                store=core.store,
-                account=core.accounts.get,
-                reassembler=core.reassembler,
-                lifecycle=core.lifecycle,
-                router=core.router,
-            )
-            self.log.info(
-                "store {path}: cluster {cluster}: {records} messages restored, {deliveries} deliveries owed",
-                path=self.journal.path,
-                cluster=core.name,
-                records=records,
-                deliveries=deliveries,
-            )
-        self.journal.loaded()
+        restore_clusters(self.journal, self._cluster_journals, self.cores.values(), self.log)
 
     def freeze_gc(self, interval: float = 0.5, min_growth: int = 500) -> GCFreezer:
         """
@@ -457,125 +436,3 @@ class Simulator(MultiService):
         """Fires once every listener has tried to open (for ephemeral ports)."""
         waits = [listener.listen() for instance in self.instances.values() for listener in instance.listeners]
         return DeferredList(waits, consumeErrors=True).addCallback(lambda _: None)
-
-
-# ----------------------------------------------------------------------
-# GC policy: process-wide, switched on by the twistd form only
-# ----------------------------------------------------------------------
-
-
-class GCFreezer:
-    """
-    Move what survived into the GC's permanent generation while the store grows.
-
-    Every accepted message stays in the store (up to ``store_max_messages``
-    for ``store_final_ttl``), and each full (generation 2) collection of the
-    cyclic garbage collector walks every record: pauses of 0.3 to 0.5 s under
-    load, which were the p99 and max latencies.  ``gc.freeze()`` moves every
-    tracked object into the permanent generation, which collections skip; it
-    splices lists and costs microseconds whatever the heap size.
-
-    Records still die as usual when the store drops them (reference
-    counting); only garbage in a reference cycle that was alive at a freeze
-    (a concatenated message's parts and their group, say) is not reclaimed
-    while frozen.  So each time the store has dropped as many records as it
-    holds (it turned over), the freezer counts what is frozen, and when that
-    has doubled since the last count at a turnover, it thaws everything and
-    runs one full collection, then freezes again.  Traffic without cycles
-    never pays that pause; traffic with them pays it about once per
-    doubling, and frozen garbage stays bounded by the live data.
-
-    :param clock: the clock of the periodic check.
-    :param records: ``(held, evicted)``: records in the stores now, and
-        dropped since the last reset.
-    :param interval: seconds between checks.
-    :param min_growth: freeze only when at least this many records arrived
-        since the last freeze (an idle simulator never freezes).
-    :param collector: the :mod:`gc` module (a fake in tests).
-    """
-
-    def __init__(
-        self,
-        clock: IReactorTime,
-        records: Callable[[], tuple[int, int]],
-        interval: float = 0.5,
-        min_growth: int = 500,
-        collector: Any = gc,
-    ) -> None:
-        self._records = records
-        self._gc = collector
-        self.interval = interval
-        self.min_growth = min_growth
-        self._loop = LoopingCall(self.check)
-        self._loop.clock = clock
-        held, evicted = records()
-        self._seen = held + evicted
-        self._evicted_at_turnover = evicted
-        #: objects frozen at the last turnover (None: no turnover yet)
-        self._frozen_at_turnover: int | None = None
-        self.freezes = 0
-        self.thaws = 0
-
-    def start(self) -> None:
-        """Check every ``interval`` seconds."""
-        if not self._loop.running:
-            self._loop.start(self.interval, now=False)
-
-    def stop(self) -> None:
-        """Stop checking (what is frozen stays frozen)."""
-        if self._loop.running:
-            self._loop.stop()
-
-    def check(self) -> None:
-        """Freeze when enough records arrived; at a turnover of the store, thaw and collect if frozen garbage grew."""
-        held, evicted = self._records()
-        seen = held + evicted
-        if seen < self._seen:  # a reset: count afresh
-            self._seen, self._evicted_at_turnover = seen, evicted
-            return
-        if seen - self._seen < self.min_growth:
-            return
-        self._seen = seen
-        if evicted - self._evicted_at_turnover >= max(held, self.min_growth):
-            self._turnover(evicted)
-        self._gc.freeze()
-        self.freezes += 1
-
-    def _turnover(self, evicted: int) -> None:
-        """The store turned over: thaw and collect when what is frozen doubled since the last turnover."""
-        self._evicted_at_turnover = evicted
-        frozen = self._gc.get_freeze_count()  # walks the frozen list: milliseconds per million objects
-        if self._frozen_at_turnover is not None and frozen > 2 * self._frozen_at_turnover:
-            self.thaws += 1
-            self._gc.unfreeze()
-            self._gc.collect()
-            self._gc.freeze()
-            frozen = self._gc.get_freeze_count()
-        self._frozen_at_turnover = frozen
-
-
-def _allowed_scenario_dirs(config: Config) -> tuple[str, ...]:
-    """
-    ``config.scenario_dirs``, plus the directory of ``config.scenario`` when it is a file.
-
-    The operator chose both; any other file stays out of reach of the API
-    (``PUT /api/v1/scenario`` with a name or path).
-    """
-    from smsc_sim.scenario.loader import ScenarioError, find_scenario, scenario_dirs
-
-    dirs = list(config.scenario_dirs)
-    try:
-        directory = os.path.realpath(find_scenario(config.scenario).parent)
-    except (ScenarioError, OSError):
-        return tuple(dirs)  # a scenario loader of its own (tests) may take names the shipped one does not
-    shipped = {os.path.realpath(d) for d in scenario_dirs()}
-    if directory not in dirs and directory not in shipped:
-        dirs.append(directory)
-    return tuple(dirs)
-
-
-def _default_scenario_loader(name_or_path: str, clock: IReactorTime, seed: int | None) -> IScenarioRuntime:
-    """Load a scenario with the scenario engine (raises ScenarioError with file, line and key)."""
-    from smsc_sim.scenario.runtime_loader import load_scenario_runtime
-
-    return load_scenario_runtime(name_or_path, clock, seed)

@@ -320,7 +320,7 @@ def process_gc_policy(simulator: Simulator) -> None:
     itself, which tests and fixtures embed in other processes:
 
     - the message store is frozen out of the cyclic collector as it grows
-      (:class:`~smsc_sim.simulator.GCFreezer`): no full collection walks a
+      (:class:`~smsc_sim.gc_freezer.GCFreezer`): no full collection walks a
       million records, the pauses that made the latency tail;
     - generation 0 is collected every :data:`GC_THRESHOLD0` allocations
       instead of 700: a submit allocates a few dozen container objects that

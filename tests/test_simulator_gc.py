@@ -1,5 +1,5 @@
 """
-The garbage-collector policy of the twistd form: :class:`~smsc_sim.simulator.GCFreezer`
+The garbage-collector policy of the twistd form: :class:`~smsc_sim.gc_freezer.GCFreezer`
 on a fake clock with a fake collector, and how the simulator and
 ``tap.makeService`` switch it on.
 """
@@ -14,7 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from smsc_sim.config import default_config
 from smsc_sim.service import build_service
-from smsc_sim.simulator import GCFreezer
+from smsc_sim.gc_freezer import GCFreezer
 from smsc_sim.tap import GC_THRESHOLD0, Options, makeService
 
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
 
 from smsc_sim.config import AccountSettings
 from smsc_sim.contracts import ReceiptPlan
@@ -28,8 +29,11 @@ from smsc_sim.core.reassembly import Reassembler
 from smsc_sim.core.router import Router
 from smsc_sim.core.store import DeliveryEntry, MessageRecord, MessageStore, ReceiptEntry, StoreFull
 from smsc_sim.durable.cluster import ClusterJournal
-from smsc_sim.durable.sqlite import DONE
+from smsc_sim.durable.sqlite import DONE, SQLiteJournal
 from smsc_sim.smpp.concat import ConcatError, payload_of
+
+if TYPE_CHECKING:
+    from smsc_sim.core.smsc import SMSCCore
 
 
 def restore(
@@ -161,3 +165,33 @@ def _receipt_outcome(
             counters[f"receipts_{what}"] += 1
 
     return outcome
+
+
+def restore_clusters(
+    journal: SQLiteJournal, cluster_journals: Mapping[str, ClusterJournal], cores: Iterable[SMSCCore], log: Logger
+) -> None:
+    """
+    Put back every cluster's messages and owed deliveries (``--store sqlite:PATH``)
+    before any listener opens, logging what came back per cluster, then tell
+    the journal its load is over.
+    """
+    for core in cores:
+        records, deliveries = restore(
+            cluster_journals[core.name],
+            clock=core.clock,
+            final_ttl=core.settings.store_final_ttl,
+            ids=core.ids,
+            store=core.store,
+            account=core.accounts.get,
+            reassembler=core.reassembler,
+            lifecycle=core.lifecycle,
+            router=core.router,
+        )
+        log.info(
+            "store {path}: cluster {cluster}: {records} messages restored, {deliveries} deliveries owed",
+            path=journal.path,
+            cluster=core.name,
+            records=records,
+            deliveries=deliveries,
+        )
+    journal.loaded()
