@@ -9,13 +9,15 @@ when and how the :class:`~smsc_sim.contracts.Reply` says; it asks its
 instance (:class:`smsc_sim.policy.IInstancePolicy`) what an outage means for
 it.
 
-This module holds the connection, the inbound path (bytes, frames, the state
-table, the core) and the wire.  The other parts of
-:class:`SMPPSession` have a module each: when replies are written
+This module holds the connection's start, the inbound path (bytes, frames,
+the state table, the core) and the wire.  The other parts of
+:class:`SMPPSession` have a module each: the bind
+(:mod:`smsc_sim.session_bind`), when replies are written
 (:mod:`smsc_sim.session_replies`), the requests it sends to the ESME
-(:mod:`smsc_sim.session_requests`), how the session ends
-(:mod:`smsc_sim.session_close`), its timers (:mod:`smsc_sim.session_timers`)
-and the PDU trace (:mod:`smsc_sim.session_trace`).
+(:mod:`smsc_sim.session_requests`), how the session ends and the connection's
+loss (:mod:`smsc_sim.session_close`), its timers
+(:mod:`smsc_sim.session_timers`) and the PDU trace
+(:mod:`smsc_sim.session_trace`).
 """
 
 from __future__ import annotations
@@ -26,12 +28,12 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
 from smsc_sim.contracts import AfterReply, ICore, Reply
 from smsc_sim.events import EventBus
 from smsc_sim.limits import Backpressure
 from smsc_sim.outbound import DeliveryWaiter, OutboundRequests
+from smsc_sim.session_bind import SessionBinding
 from smsc_sim.session_close import SessionClosing
 from smsc_sim.session_replies import ReplyWriting
 from smsc_sim.session_requests import SessionRequests
@@ -75,7 +77,9 @@ _BYTES_IN = "bytes_in"
 _BYTES_OUT = "bytes_out"
 
 
-class SMPPSession(ReplyWriting, SessionRequests, SessionClosing, SessionTimers, SessionTracing, Protocol):
+class SMPPSession(
+    ReplyWriting, SessionRequests, SessionBinding, SessionClosing, SessionTimers, SessionTracing, Protocol
+):
     """
     The SMSC side of one SMPP connection.
 
@@ -182,46 +186,6 @@ class SMPPSession(ReplyWriting, SessionRequests, SessionClosing, SessionTimers, 
         )
         if self.settings.session_init_timeout > 0:
             self._init_timer = self.clock.callLater(self.settings.session_init_timeout, self._session_init_expired)
-
-    def connectionLost(self, reason: Failure = Failure(ConnectionError("lost"))) -> None:
-        """Cancel every timer, fail every pending delivery and tell the core."""
-        was_bound = self.state in BOUND_STATES or self.state is SessionState.UNBINDING
-        clean = self._clean or not was_bound
-        self.state = SessionState.CLOSED
-        for timer in (self._init_timer, self._idle_timer, self._read_timer, self._close_timer):
-            if timer is not None and timer.active():
-                timer.cancel()
-        self._init_timer = self._idle_timer = self._read_timer = self._close_timer = None
-        self._unbind_after = None  # an unbind_resp has no on_sent: nothing to run for it
-        lost_replies = list(self._delayed_replies.values())
-        self._delayed_replies.clear()
-        for call, lost in lost_replies:
-            if call.active():
-                call.cancel()
-            self._reply_lost(lost)
-        self._outbound.fail_all()
-        if self._unbind_deferred is not None:
-            unbind, self._unbind_deferred = self._unbind_deferred, None
-            unbind.callback(None)
-        self.instance.session_ended(self)
-        self.core.connection_lost(self, clean)
-        self.log.info(
-            "session {session_id} ended: system_id={system_id} bind={bind_type} instance={instance} "
-            "peer={peer} reason={reason}",
-            session_id=self.session_id,
-            system_id=self.system_id,
-            bind_type=self.bind_type.value if self.bind_type else None,
-            instance=self.instance_name,
-            peer=self.peer,
-            reason=reason.getErrorMessage() if clean else "connection dropped while bound",
-        )
-        self.events.publish(
-            "session_closed",
-            session_id=self.session_id,
-            instance=self.instance_name,
-            system_id=self.system_id,
-            clean=clean,
-        )
 
     # ------------------------------------------------------------------
     # inbound bytes
@@ -372,78 +336,6 @@ class SMPPSession(ReplyWriting, SessionRequests, SessionClosing, SessionTimers, 
             return
         # a known request in the wrong state (or deliver_sm, which only an SMSC sends)
         self._reply_now(PDU(response_id(command_id), pdu.sequence_number, CommandStatus.ESME_RINVBNDSTS))
-
-    def _bind(self, pdu: PDU) -> None:
-        """Ask the core about a bind, unless the instance's outage decides first."""
-        verdict = self.instance.bind_verdict(pdu)
-        if verdict is not None:
-            if verdict.pdu is not None:
-                self._apply(verdict)
-            return
-        size, status = self.instance.window
-        if len(self._delayed_replies) >= size > 0:
-            # failed binds may be answered late (limits.bind_failure_delay): keep them bounded too
-            self.counters["window_refused"] += 1
-            self._reply_now(PDU(response_id(pdu.command_id), pdu.sequence_number, status))
-            return
-        if self._bind_pending:
-            # a second bind before the first one's answer: the first one holds the session
-            self._reply_now(PDU(response_id(pdu.command_id), pdu.sequence_number, CommandStatus.ESME_RALYBND))
-            return
-        self.interface_version = pdu.params.get("interface_version", 0x34)
-        try:
-            decision = self.core.bind(self, pdu)
-        except Exception:
-            self._internal_error(pdu)
-            return
-        if isinstance(decision, Deferred):
-            # the quota lives in another process (cluster_store): answer when it has decided
-            self._bind_pending = True
-
-            def decided(reply: Reply) -> None:
-                self._bind_pending = False
-                if self.state is not _CLOSED and reply.pdu is not None:
-                    self._bind_answered(pdu, reply)
-
-            def failed(failure: Failure) -> None:
-                self._bind_pending = False
-                if self.state is not _CLOSED:
-                    self._internal_error(pdu)
-
-            decision.addCallbacks(decided, failed)
-            return
-        self._bind_answered(pdu, decision)
-
-    def _bind_answered(self, pdu: PDU, reply: Reply) -> None:
-        """Move to the bound state if the core accepted the bind, and write its answer."""
-        if reply.pdu is not None and reply.pdu.command_status == 0:
-            bind_type = BIND_TYPES[CommandId(pdu.command_id)]
-            self.state = BOUND_STATE[bind_type]
-            self.bind_type = bind_type
-            self.system_id = pdu.params.get("system_id", "")
-            self.bound_at = self.clock.seconds()
-            self._clean = False
-            if self._init_timer is not None and self._init_timer.active():
-                self._init_timer.cancel()
-            self._init_timer = None
-            self._arm_idle_timer()
-            self.log.info(
-                "bind {bind_type} from {system_id} on {instance} ({peer}), session {session_id}",
-                bind_type=bind_type.value,
-                system_id=self.system_id,
-                instance=self.instance_name,
-                peer=self.peer,
-                session_id=self.session_id,
-            )
-        else:
-            self.log.info(
-                "bind refused for {system_id} on {instance} ({peer}): {status}",
-                system_id=pdu.params.get("system_id", ""),
-                instance=self.instance_name,
-                peer=self.peer,
-                status=reply.pdu.command_status if reply.pdu is not None else "no answer",
-            )
-        self._apply(reply)
 
     def _core_request(self, pdu: PDU) -> None:
         """Hand an operation to the core, within the inbound window."""

@@ -1,28 +1,31 @@
 """
 How a session ends: the SMSC's unbind, a clean close with a deadline, a
-reset, and telling the core once that the bind ended.
+reset, and, once the connection is lost, its timers cancelled, its pending
+deliveries failed and the core told once that the bind ended.
 
 :class:`SessionClosing` is a part of :class:`smsc_sim.session.SMPPSession`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, ITransport
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from smsc_sim.contracts import ICore, ISession, Reply
 from smsc_sim.events import EventBus
 from smsc_sim.limits import Backpressure
 from smsc_sim.outbound import OutboundRequests
 from smsc_sim.session_table import BOUND_STATES, SessionState
-from smsc_sim.smpp.constants import CommandId
+from smsc_sim.smpp.constants import BindType, CommandId
 from smsc_sim.smpp.pdu import PDU, make_pdu
 
 if TYPE_CHECKING:
     from smsc_sim.config import SessionSettings
+    from smsc_sim.policy import IInstancePolicy
 
 __all__ = ["SessionClosing"]
 
@@ -35,11 +38,13 @@ class SessionClosing:
     core: ICore
     clock: IReactorTime
     events: EventBus
+    instance: IInstancePolicy[Any]
     settings: SessionSettings
     transport: ITransport | None
     session_id: int
     instance_name: str
     system_id: str | None
+    bind_type: BindType | None
     peer: str
     state: SessionState
     _outbound: OutboundRequests
@@ -54,11 +59,16 @@ class SessionClosing:
     _shut: bool
     # aborts a close the peer does not take (it stopped reading) after settings.close_timeout
     _close_timer: IDelayedCall | None
+    _init_timer: IDelayedCall | None
+    _idle_timer: IDelayedCall | None
+    _read_timer: IDelayedCall | None
     _backpressure: Backpressure | None
 
     if TYPE_CHECKING:
 
         def _flush(self) -> None: ...
+
+        def _reply_lost(self, reply: Reply) -> None: ...
 
     def unbind(self) -> Deferred[None]:
         """
@@ -181,3 +191,43 @@ class SessionClosing:
             timeout=self.settings.close_timeout,
         )
         transport.abortConnection()  # type: ignore[attr-defined]
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionError("lost"))) -> None:
+        """Cancel every timer, fail every pending delivery and tell the core."""
+        was_bound = self.state in BOUND_STATES or self.state is SessionState.UNBINDING
+        clean = self._clean or not was_bound
+        self.state = SessionState.CLOSED
+        for timer in (self._init_timer, self._idle_timer, self._read_timer, self._close_timer):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._init_timer = self._idle_timer = self._read_timer = self._close_timer = None
+        self._unbind_after = None  # an unbind_resp has no on_sent: nothing to run for it
+        lost_replies = list(self._delayed_replies.values())
+        self._delayed_replies.clear()
+        for call, lost in lost_replies:
+            if call.active():
+                call.cancel()
+            self._reply_lost(lost)
+        self._outbound.fail_all()
+        if self._unbind_deferred is not None:
+            unbind, self._unbind_deferred = self._unbind_deferred, None
+            unbind.callback(None)
+        self.instance.session_ended(self)
+        self.core.connection_lost(cast(ISession, self), clean)
+        self.log.info(
+            "session {session_id} ended: system_id={system_id} bind={bind_type} instance={instance} "
+            "peer={peer} reason={reason}",
+            session_id=self.session_id,
+            system_id=self.system_id,
+            bind_type=self.bind_type.value if self.bind_type else None,
+            instance=self.instance_name,
+            peer=self.peer,
+            reason=reason.getErrorMessage() if clean else "connection dropped while bound",
+        )
+        self.events.publish(
+            "session_closed",
+            session_id=self.session_id,
+            instance=self.instance_name,
+            system_id=self.system_id,
+            clean=clean,
+        )
