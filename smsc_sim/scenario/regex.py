@@ -53,7 +53,8 @@ def _reason(error: Exception) -> str:
     raw = error.args[0] if error.args else ""
     said = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     hint = next((hint for start, hint in _HINTS if said.startswith(start)), None)
-    if hint is None and said.startswith(_BACKREFERENCE) and said[len(_BACKREFERENCE) : len(_BACKREFERENCE) + 1].isdigit():
+    escaped = said[len(_BACKREFERENCE) : len(_BACKREFERENCE) + 1]
+    if hint is None and said.startswith(_BACKREFERENCE) and escaped.isdigit():
         hint = "backreferences are not supported"
     if hint is not None:
         return f"{said} ({hint}: scenario regexes are RE2's, see docs/scenarios.md)"
