@@ -418,11 +418,13 @@ class Simulator(MultiService):
         return scenario
 
     def reset(self) -> None:
-        """Forget messages, pending deliveries, counters and the judge's findings; sessions stay bound."""
+        """Forget messages, pending deliveries, counters, findings and the trace ring; sessions stay bound."""
         for core in self.cores.values():
             core.reset()
         self.handsets.clear()
         self.judge.reset()
+        if self.trace is not None:
+            self.trace.reset()
 
     def set_throttle(self, settings: ThrottleSettings | None) -> None:
         """The scenario's timeline changed the throttle: the judge measures against the new rate."""

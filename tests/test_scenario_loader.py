@@ -127,7 +127,7 @@ class MistakeTests(SynchronousTestCase):
         )
 
     def test_bad_regex(self) -> None:
-        """A regex that does not compile is refused with the regex error."""
+        """A regex that does not compile is refused with RE2's error."""
         self.assertRefused(
             """
             rules:
@@ -136,7 +136,7 @@ class MistakeTests(SynchronousTestCase):
             """,
             3,
             "rules[0].match.text",
-            "bad regex '(unclosed': missing ), unterminated subpattern",
+            "bad regex '(unclosed': missing ): (unclosed",
         )
 
     def test_unknown_choice(self) -> None:

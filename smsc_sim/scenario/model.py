@@ -3,15 +3,15 @@ The scenario model: frozen values built by :mod:`smsc_sim.scenario.loader`.
 
 A :class:`Scenario` holds named rule sets (first match wins), the default
 latency and receipt, throttle, window and retry settings, MO generators,
-auto-replies and a timeline.  Regexes are compiled here once, so matching a
-message costs attribute reads, set lookups and ``str.startswith``.
+auto-replies and a timeline.  Regexes are compiled here once (by RE2, in
+time linear in the text: :mod:`smsc_sim.scenario.regex`), so matching a
+message costs attribute reads, set lookups, ``str.startswith`` and RE2 searches.
 Mutable state (counters, the active rule set, timers) lives in
 :class:`smsc_sim.scenario.engine.ScenarioRuntime`, never here.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -19,6 +19,7 @@ from smsc_sim.contracts import AfterReply, MessageFacts, Respond, ThrottleSettin
 from smsc_sim.modes import SplitMode
 from smsc_sim.scenario.distributions import Distribution, Fixed
 from smsc_sim.scenario.receipts import ReceiptSpec
+from smsc_sim.scenario.regex import Regex
 from smsc_sim.smpp.constants import PROVIDER_TEMPORARY_DELIVER_STATUSES, BindType, CommandStatus
 
 THROTTLE_SCOPES = ("account", "bind", "instance")
@@ -33,12 +34,12 @@ class AddressMatch:
     """An address test: any of some prefixes, or a regex (searched)."""
 
     prefixes: tuple[str, ...] = ()
-    regex: re.Pattern[str] | None = None
+    regex: Regex | None = None
 
     def matches(self, address: str) -> bool:
         """Whether ``address`` starts with a prefix or the regex finds something in it."""
         if self.regex is not None:
-            return self.regex.search(address) is not None
+            return self.regex.found_in(address)
         return address.startswith(self.prefixes)
 
 
@@ -87,7 +88,7 @@ class Match:
     bind_types: frozenset[BindType] | None = None
     source: AddressMatch | None = None
     destination: AddressMatch | None = None
-    text: re.Pattern[str] | None = None
+    text: Regex | None = None
     data_coding: frozenset[int] | None = None
     esm_class: BitsMatch | None = None
     registered_delivery: BitsMatch | None = None
@@ -123,7 +124,7 @@ class Match:
             return False
         if self.tlv_absent and not self.tlv_absent.isdisjoint(facts.tlv_tags):
             return False
-        if self.text is not None and (facts.text is None or self.text.search(facts.text) is None):
+        if self.text is not None and (facts.text is None or not self.text.found_in(facts.text)):
             return False
         return True
 

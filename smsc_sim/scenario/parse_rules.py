@@ -8,7 +8,6 @@ at the offending key.  See ``docs/scenarios.md`` for the format.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
@@ -31,6 +30,7 @@ from smsc_sim.scenario.receipts import (
     ReceiptOutcome,
     ReceiptSpec,
 )
+from smsc_sim.scenario.regex import Regex, RegexError
 from smsc_sim.scenario.source import Cursor, excerpt, suggest
 from smsc_sim.smpp.constants import BindType, CommandStatus, Tag, parse_status
 
@@ -47,6 +47,8 @@ class Context:
     latency: Distribution | None = None
     #: characters of regular expressions compiled so far (bounded: compiling costs time)
     regex_chars: int = 0
+    #: RE2 instructions of the regular expressions compiled so far (bounded: matching costs time)
+    regex_program: int = 0
 
 
 def parse_status_value(cursor: Cursor, ctx: Context) -> int:
@@ -82,13 +84,20 @@ def parse_tag(cursor: Cursor) -> int:
 
 #: longest regular expression, in characters
 MAX_REGEX_CHARS = 1_000
-#: most characters of regular expressions in one scenario: compiling one takes about 2.5 us a
-#: character (3 times that on a loaded machine), so this keeps a scenario's regexes near 12 ms
+#: most characters of regular expressions in one scenario: compiling one takes about 1 us a
+#: character or less, so this keeps a scenario's regexes within a few milliseconds
 MAX_REGEX_TOTAL = 5_000
+#: most RE2 instructions of the regular expressions of one scenario: matching a text costs at
+#: most about 17 ns per octet per instruction (the slowest pattern we could write), so this
+#: bounds what one message can cost (see docs/scenarios.md, "Limits")
+MAX_REGEX_PROGRAM = 5_000
 
 
-def parse_regex(cursor: Cursor, ctx: Context | None = None) -> re.Pattern[str]:
-    """A Python regular expression, compiled; :data:`MAX_REGEX_CHARS` long at most, :data:`MAX_REGEX_TOTAL` per ``ctx``."""
+def parse_regex(cursor: Cursor, ctx: Context | None = None) -> Regex:
+    """
+    A regular expression in RE2's syntax, compiled; :data:`MAX_REGEX_CHARS` long at most,
+    :data:`MAX_REGEX_TOTAL` characters and :data:`MAX_REGEX_PROGRAM` instructions per ``ctx``.
+    """
     text = cursor.as_str()
     if len(text) > MAX_REGEX_CHARS:
         raise cursor.error(f"regex of {len(text)} characters; the limit is {MAX_REGEX_CHARS}")
@@ -97,9 +106,18 @@ def parse_regex(cursor: Cursor, ctx: Context | None = None) -> re.Pattern[str]:
         if ctx.regex_chars > MAX_REGEX_TOTAL:
             raise cursor.error(f"more than {MAX_REGEX_TOTAL} characters of regexes in the scenario (the limit)")
     try:
-        return re.compile(text)
-    except re.error as e:
+        regex = Regex(text)
+    except RegexError as e:
         raise cursor.error(f"bad regex {excerpt(text)}: {e}") from None
+    program = regex.program_size + (ctx.regex_program if ctx is not None else 0)
+    if program > MAX_REGEX_PROGRAM:
+        raise cursor.error(
+            f"regexes of {program} RE2 instructions in the scenario; the limit is {MAX_REGEX_PROGRAM}"
+            f" (this one has {regex.program_size}; Unicode classes such as \\pL are the large ones)"
+        )
+    if ctx is not None:
+        ctx.regex_program = program
+    return regex
 
 
 def _strings(cursor: Cursor, choices: tuple[str, ...] | None = None) -> frozenset[str]:

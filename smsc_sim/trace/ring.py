@@ -14,6 +14,9 @@ lasts, whatever the bound: the number of open connections is bounded by
 Each segment remembers the stream positions of both directions when it was
 recorded, so the TCP sequence and acknowledgement numbers of a capture stay
 right when earlier segments were dropped.
+
+A reset of the simulator (between tests) starts the ring over: see
+:meth:`TraceRing.reset`.  The ``--pcap`` file is never touched by one.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ class Connection:
     :ivar closed: when it closed, or None while it is open.
     :ivar sent: octets carried so far, (from the client, from the server).
     :ivar dropped: segments the ring dropped from its start.
+    :ivar carried: open at a reset, and has carried nothing since.
     """
 
     session_id: int
@@ -81,6 +85,7 @@ class Connection:
     sent: list[int] = field(default_factory=lambda: [0, 0])
     segments: deque[Segment] = field(default_factory=deque)
     dropped: int = 0
+    carried: bool = False
 
     @property
     def ipv6(self) -> bool:
@@ -162,11 +167,34 @@ class TraceRing:
                 known.closed = event.time
                 if self.sink is not None:
                     self.sink.closed(known)
-                if self.max_bytes:
+                if known.carried:
+                    # a connection of before the reset that ended without a word since (those a
+                    # reset with sessions: true drops): nothing of it belongs to what follows
+                    del self._connections[known.session_id]
+                elif self.max_bytes:
                     self.size += CONNECTION_CHARGE
                     self._trim()
                 else:
                     del self._connections[known.session_id]
+
+    def reset(self) -> None:
+        """
+        Start over, as a reset of the simulator between tests does: closed
+        connections are forgotten with every segment; an open one keeps its
+        addresses and stream positions and is traced from now on, as if the
+        trace had started now (no handshake, sequence numbers still right).
+        One that then closes without carrying an octet is forgotten at its
+        close.  :attr:`dropped` counts drops to stay within the bound only.
+        """
+        for session_id, connection in list(self._connections.items()):
+            if connection.closed is not None:
+                del self._connections[session_id]
+            else:
+                connection.segments.clear()
+                connection.opened = None
+                connection.carried = True
+        # what is left is open connections without segments, which are not charged
+        self.size = 0
 
     # -- reading --------------------------------------------------------------
 
@@ -206,6 +234,7 @@ class TraceRing:
         mine, theirs = (0, 1) if from_client else (1, 0)
         segment = Segment(time, from_client, connection.sent[mine], connection.sent[theirs], data)
         connection.sent[mine] += len(data)
+        connection.carried = False
         if self.sink is not None:
             self.sink.segment(connection, segment)
         if self.max_bytes:

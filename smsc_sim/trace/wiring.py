@@ -37,6 +37,10 @@ class Trace:
         self.ring = TraceRing(size, sink=self.file)
         self._unsubscribe = self.ring.subscribe(events)
 
+    def reset(self) -> None:
+        """A reset of the simulator: the ring starts over (:meth:`TraceRing.reset`); the file goes on."""
+        self.ring.reset()
+
     def stop(self) -> None:
         """Stop recording and close the file (everything in it was flushed as it was written)."""
         self._unsubscribe()
