@@ -21,7 +21,16 @@ from typing import Any
 import pytest
 
 from tests import wire
-from tests.process_harness import Cluster, bind, call_api, eventually, read_pdu, refused, run_cluster, running
+from tests.process_harness import (
+    Cluster,
+    bind,
+    call_api,
+    eventually,
+    read_pdu,
+    refused,
+    run_cluster,
+    running,
+)
 from tests.redis_harness import RedisServer, redis_command
 from tests.test_container import exec_form, last
 

@@ -15,7 +15,14 @@ import pytest
 
 from smsc_sim.cluster.redis.binds import DEFAULT_LEASE
 from tests import wire
-from tests.process_harness import Cluster, bind, bind_status, eventually, read_pdu, run_cluster
+from tests.process_harness import (
+    Cluster,
+    bind,
+    bind_status,
+    eventually,
+    read_pdu,
+    run_cluster,
+)
 
 ESME_RALYBND = 0x05
 ESME_RSYSERR = 0x08
