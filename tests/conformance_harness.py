@@ -10,7 +10,6 @@ one check is not also about binding to both instances of a cluster.
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
@@ -63,12 +62,11 @@ class RawESME(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         self.buffer += data
-        while len(self.buffer) >= 16:
-            length = struct.unpack(">I", self.buffer[:4])[0]
-            if len(self.buffer) < length:
+        while True:
+            pdu, self.buffer = wire.take_pdu(self.buffer)
+            if pdu is None:
                 return
-            raw, self.buffer = self.buffer[:length], self.buffer[length:]
-            [(header, body)] = wire.split_pdus(raw)
+            header, body = pdu
             self.received.append((header, body))
             self._answer(header)
 

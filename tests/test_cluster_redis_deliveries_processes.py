@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import select
 import socket
-import struct
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -112,16 +111,16 @@ class Esme:
                 if not data:
                     live.remove(connection)
                     continue
-                buffer = self.buffers[connection] + data
-                while len(buffer) >= 16 and len(buffer) >= struct.unpack_from(">I", buffer)[0]:
-                    length = struct.unpack_from(">I", buffer)[0]
-                    [(header, body)] = wire.split_pdus(buffer[:length])
-                    buffer = buffer[length:]
+                self.buffers[connection] += data
+                while True:
+                    pdu, self.buffers[connection] = wire.take_pdu(self.buffers[connection])
+                    if pdu is None:
+                        break
+                    header, body = pdu
                     if header.command_id == 0x00000005:
                         self._deliver_sm(connection, header, body)
                     elif keep:
                         others.append((header, body))
-                self.buffers[connection] = buffer
         return others
 
     def _deliver_sm(self, connection: socket.socket, header: wire.Header, body: bytes) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import select
 import socket
-import struct
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -62,18 +61,15 @@ class Esme:
         """The next PDU within ``within`` seconds, or ``None``; a deliver_sm is answered and kept."""
         deadline = time.monotonic() + within
         while True:
-            if len(self.buffer) >= 16:
-                length = struct.unpack(">I", self.buffer[:4])[0]
-                if len(self.buffer) >= length:
-                    data, self.buffer = self.buffer[:length], self.buffer[length:]
-                    _length, command_id, status, sequence = struct.unpack(">IIII", data[:16])
-                    body = data[16:]
-                    if command_id == 0x00000005:
-                        short_message = wire.deliver_sm_fields(body)["short_message"]
-                        assert isinstance(short_message, bytes)
-                        self.receipts.append(short_message)
-                        self.connection.sendall(wire.frame(0x80000005, sequence, wire.cstr("")))
-                    return command_id, status, sequence, body
+            pdu, self.buffer = wire.take_pdu(self.buffer)
+            if pdu is not None:
+                (_length, command_id, status, sequence), body = pdu
+                if command_id == 0x00000005:
+                    short_message = wire.deliver_sm_fields(body)["short_message"]
+                    assert isinstance(short_message, bytes)
+                    self.receipts.append(short_message)
+                    self.connection.sendall(wire.frame(0x80000005, sequence, wire.cstr("")))
+                return command_id, status, sequence, body
             left = deadline - time.monotonic()
             if left <= 0:
                 return None

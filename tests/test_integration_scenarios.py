@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import socket
-import struct
 import time
 from typing import Any, Callable, TypeVar
 
@@ -39,12 +38,9 @@ class RawESME:
 
     def read(self) -> tuple[wire.Header, bytes]:
         while True:
-            if len(self.buffer) >= 4:
-                (length,) = struct.unpack(">I", self.buffer[:4])
-                if len(self.buffer) >= length:
-                    frame, self.buffer = self.buffer[:length], self.buffer[length:]
-                    ((header, body),) = wire.split_pdus(frame)
-                    return header, body
+            pdu, self.buffer = wire.take_pdu(self.buffer)
+            if pdu is not None:
+                return pdu
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise ConnectionError("closed by the SMSC")

@@ -16,7 +16,6 @@ import dataclasses
 import json
 import os
 import shutil
-import struct
 import tempfile
 from typing import Any
 
@@ -52,12 +51,11 @@ class OutbindESME(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         self._buffer += data
-        while len(self._buffer) >= 16:
-            (length,) = struct.unpack_from(">I", self._buffer)
-            if len(self._buffer) < length:
+        while True:
+            pdu, self._buffer = wire.take_pdu(self._buffer)
+            if pdu is None:
                 return
-            frame, self._buffer = self._buffer[:length], self._buffer[length:]
-            ((header, body),) = wire.split_pdus(frame)
+            header, body = pdu
             self.pdus.append((header, body))
             self._answer(header)
             for command_id, waiter in list(self.waiters):

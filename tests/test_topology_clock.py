@@ -73,12 +73,11 @@ class ESME(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         self._buffer += data
-        while len(self._buffer) >= 16:
-            (length,) = struct.unpack_from(">I", self._buffer)
-            if len(self._buffer) < length:
+        while True:
+            pdu, self._buffer = wire.take_pdu(self._buffer)
+            if pdu is None:
                 return
-            frame, self._buffer = self._buffer[:length], self._buffer[length:]
-            ((header, body),) = wire.split_pdus(frame)
+            header, body = pdu
             self.pdus.append((header, body))
             if header.command_id == 0x05 and self.deliver_status is not None:
                 self.send(wire.frame(0x80000005, header.sequence_number, b"\x00", self.deliver_status))

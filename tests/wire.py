@@ -94,6 +94,21 @@ def split_pdus(data: bytes) -> list[tuple[Header, bytes]]:
     return result
 
 
+def take_pdu(buffer: bytes) -> tuple[tuple[Header, bytes] | None, bytes]:
+    """
+    The first whole PDU of a received byte stream, as ``(header, body)``, and
+    the bytes after it; ``None`` and ``buffer`` as it is while that PDU has
+    not all arrived.
+    """
+    if len(buffer) < 16:
+        return None, buffer
+    (length,) = struct.unpack_from(">I", buffer)
+    if len(buffer) < length:
+        return None, buffer
+    [pdu] = split_pdus(buffer[:length])
+    return pdu, buffer[length:]
+
+
 def headers(data: bytes) -> list[tuple[int, int, int]]:
     """``(command_id, command_status, sequence_number)`` of every PDU in ``data``."""
     return [(h.command_id, h.command_status, h.sequence_number) for h, _ in split_pdus(data)]
