@@ -55,18 +55,13 @@ class RawESME(Protocol):
         self.deliver_status = deliver_status
         self.deliver_delay = deliver_delay
         self.answer_enquire_link = answer_enquire_link
-        self.buffer = b""
+        self.stream = wire.PDUStream()
         self.received: list[tuple[wire.Header, bytes]] = []
         self.sequence = 0
         self.closed = False
 
     def dataReceived(self, data: bytes) -> None:
-        self.buffer += data
-        while True:
-            pdu, self.buffer = wire.take_pdu(self.buffer)
-            if pdu is None:
-                return
-            header, body = pdu
+        for header, body in self.stream.feed(data):
             self.received.append((header, body))
             self._answer(header)
 

@@ -66,7 +66,7 @@ class Esme:
     """One ESME's raw connections: reads whole PDUs and answers every deliver_sm (unless told not to)."""
 
     def __init__(self) -> None:
-        self.buffers: dict[socket.socket, bytes] = {}
+        self.streams: dict[socket.socket, wire.PDUStream] = {}
         #: receipted message ids, per connection, in the order their deliver_sm came
         self.receipts: dict[socket.socket, list[str]] = {}
         #: MO texts per connection
@@ -78,7 +78,7 @@ class Esme:
     def bind(self, port: int, command_id: int) -> socket.socket:
         connection = socket.create_connection(("127.0.0.1", port), timeout=10)
         connection.sendall(wire.bind(command_id, 1))
-        self.buffers[connection] = b""
+        self.streams[connection] = wire.PDUStream()
         self.receipts[connection] = []
         self.mo[connection] = []
         self.answering[connection] = True
@@ -111,12 +111,7 @@ class Esme:
                 if not data:
                     live.remove(connection)
                     continue
-                self.buffers[connection] += data
-                while True:
-                    pdu, self.buffers[connection] = wire.take_pdu(self.buffers[connection])
-                    if pdu is None:
-                        break
-                    header, body = pdu
+                for header, body in self.streams[connection].feed(data):
                     if header.command_id == 0x00000005:
                         self._deliver_sm(connection, header, body)
                     elif keep:
@@ -148,7 +143,7 @@ class Esme:
         return [ids[100 + n] for n in range(count)]
 
     def close(self) -> None:
-        for connection in self.buffers:
+        for connection in self.streams:
             connection.close()
 
 

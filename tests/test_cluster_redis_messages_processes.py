@@ -40,7 +40,7 @@ class Esme:
 
     def __init__(self, port: int) -> None:
         self.connection = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.buffer = b""
+        self.stream = wire.PDUStream()
         self.sequence = 1
         #: the short_message of every deliver_sm received
         self.receipts: list[bytes] = []
@@ -61,7 +61,7 @@ class Esme:
         """The next PDU within ``within`` seconds, or ``None``; a deliver_sm is answered and kept."""
         deadline = time.monotonic() + within
         while True:
-            pdu, self.buffer = wire.take_pdu(self.buffer)
+            pdu = self.stream.take()
             if pdu is not None:
                 (_length, command_id, status, sequence), body = pdu
                 if command_id == 0x00000005:
@@ -77,7 +77,7 @@ class Esme:
             if readable:
                 chunk = self.connection.recv(65536)
                 assert chunk, "the connection closed"
-                self.buffer += chunk
+                self.stream.add(chunk)
 
     def call(self, command_id: int, body: bytes) -> tuple[int, bytes]:
         """Send a request and read its response: its status and body."""

@@ -30,7 +30,7 @@ class RawESME:
 
     def __init__(self, port: int) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.buffer = b""
+        self.stream = wire.PDUStream()
         self.sequence = 1
 
     def send(self, data: bytes) -> None:
@@ -38,13 +38,13 @@ class RawESME:
 
     def read(self) -> tuple[wire.Header, bytes]:
         while True:
-            pdu, self.buffer = wire.take_pdu(self.buffer)
+            pdu = self.stream.take()
             if pdu is not None:
                 return pdu
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise ConnectionError("closed by the SMSC")
-            self.buffer += chunk
+            self.stream.add(chunk)
 
     def bind(self) -> None:
         self.send(wire.bind(0x09, 1))

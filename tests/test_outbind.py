@@ -47,15 +47,10 @@ class OutbindESME(Protocol):
         self.bind = bind
         self.pdus: list[tuple[wire.Header, bytes]] = []
         self.waiters: list[tuple[int, Deferred[bytes]]] = []
-        self._buffer = b""
+        self._stream = wire.PDUStream()
 
     def dataReceived(self, data: bytes) -> None:
-        self._buffer += data
-        while True:
-            pdu, self._buffer = wire.take_pdu(self._buffer)
-            if pdu is None:
-                return
-            header, body = pdu
+        for header, body in self._stream.feed(data):
             self.pdus.append((header, body))
             self._answer(header)
             for command_id, waiter in list(self.waiters):

@@ -68,16 +68,11 @@ class ESME(Protocol):
         self.answer_unbind = answer_unbind
         self.pdus: list[tuple[wire.Header, bytes]] = []
         self.lost: Failure | None = None
-        self._buffer = b""
+        self._stream = wire.PDUStream()
         self._sequence = 1
 
     def dataReceived(self, data: bytes) -> None:
-        self._buffer += data
-        while True:
-            pdu, self._buffer = wire.take_pdu(self._buffer)
-            if pdu is None:
-                return
-            header, body = pdu
+        for header, body in self._stream.feed(data):
             self.pdus.append((header, body))
             if header.command_id == 0x05 and self.deliver_status is not None:
                 self.send(wire.frame(0x80000005, header.sequence_number, b"\x00", self.deliver_status))

@@ -7,6 +7,7 @@ session checks real wire bytes and not the codec against itself.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from typing import NamedTuple
 
 
@@ -94,19 +95,36 @@ def split_pdus(data: bytes) -> list[tuple[Header, bytes]]:
     return result
 
 
-def take_pdu(buffer: bytes) -> tuple[tuple[Header, bytes] | None, bytes]:
-    """
-    The first whole PDU of a received byte stream, as ``(header, body)``, and
-    the bytes after it; ``None`` and ``buffer`` as it is while that PDU has
-    not all arrived.
-    """
-    if len(buffer) < 16:
-        return None, buffer
-    (length,) = struct.unpack_from(">I", buffer)
-    if len(buffer) < length:
-        return None, buffer
-    [pdu] = split_pdus(buffer[:length])
-    return pdu, buffer[length:]
+class PDUStream:
+    """The bytes received on one connection, taken out a whole PDU at a time."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+
+    def add(self, data: bytes) -> None:
+        """Bytes just received."""
+        self.buffer += data
+
+    def take(self) -> tuple[Header, bytes] | None:
+        """The first whole PDU received, as ``(header, body)``, out of the buffer; ``None`` while it is incomplete."""
+        if len(self.buffer) < 16:
+            return None
+        (length,) = struct.unpack_from(">I", self.buffer)
+        if len(self.buffer) < length:
+            return None
+        [pdu] = split_pdus(self.buffer[:length])
+        self.buffer = self.buffer[length:]
+        return pdu
+
+    def feed(self, data: bytes) -> Iterator[tuple[Header, bytes]]:
+        """
+        Add ``data``; each whole PDU received, in order.  Each is taken out of
+        the buffer before it is given, so one that is handled while others
+        wait is handled in order even when handling it brings more bytes.
+        """
+        self.add(data)
+        while (pdu := self.take()) is not None:
+            yield pdu
 
 
 def headers(data: bytes) -> list[tuple[int, int, int]]:
