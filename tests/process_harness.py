@@ -169,10 +169,10 @@ class SmscProcess:
             except OSError:
                 if not self.alive():
                     status = self.popen.returncode
-                    raise AssertionError(f"{self.name}: twistd ended (status {status}):\n{self.output()}")
+                    raise AssertionError(f"{self.name}: twistd ended (status {status}):\n{self.output()}") from None
                 if time.monotonic() > deadline:
                     raise AssertionError(f"{self.name}: twistd did not listen on {port} within {within} s:\n"
-                                         f"{self.output()}")  # fmt: skip
+                                         f"{self.output()}") from None  # fmt: skip
                 time.sleep(0.05)
 
     def kill(self) -> None:
@@ -238,9 +238,14 @@ class Cluster:
         return all(process.alive() for process in self.processes.values())
 
     def stop(self) -> None:
-        """kill -9 and reap every process still running."""
-        for process in self.processes.values():
-            process.kill()
+        """kill -9 and reap every process still running (each of them, even when one does not end)."""
+        stuck: list[str] = []
+        for name, process in self.processes.items():
+            try:
+                process.kill()
+            except subprocess.TimeoutExpired:
+                stuck.append(name)
+        assert not stuck, f"still running {STOP_TIMEOUT} s after kill -9: {stuck}"
 
     def logs(self) -> str:
         """Every process's log, each under its name."""
