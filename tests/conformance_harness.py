@@ -10,7 +10,6 @@ one check is not also about binding to both instances of a cluster.
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
@@ -56,19 +55,13 @@ class RawESME(Protocol):
         self.deliver_status = deliver_status
         self.deliver_delay = deliver_delay
         self.answer_enquire_link = answer_enquire_link
-        self.buffer = b""
+        self.stream = wire.PDUStream()
         self.received: list[tuple[wire.Header, bytes]] = []
         self.sequence = 0
         self.closed = False
 
     def dataReceived(self, data: bytes) -> None:
-        self.buffer += data
-        while len(self.buffer) >= 16:
-            length = struct.unpack(">I", self.buffer[:4])[0]
-            if len(self.buffer) < length:
-                return
-            raw, self.buffer = self.buffer[:length], self.buffer[length:]
-            [(header, body)] = wire.split_pdus(raw)
+        for header, body in self.stream.feed(data):
             self.received.append((header, body))
             self._answer(header)
 

@@ -61,6 +61,23 @@ def _ping(port: int) -> bool:
         return False
 
 
+def redis_command(port: int, *command: str) -> bytes:
+    """
+    One command to the redis-server on ``port``, over a raw socket; its raw
+    reply, read up to its end of line (a status, an error or an integer: the
+    replies the tests ask for).
+    """
+    payload = f"*{len(command)}\r\n" + "".join(f"${len(part)}\r\n{part}\r\n" for part in command)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(payload.encode())
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            chunk = connection.recv(65536)
+            assert chunk, f"redis-server closed the connection before answering {command[0]} (got {reply!r})"
+            reply += chunk
+        return reply
+
+
 class RedisServer:
     """
     One redis-server process, as a context manager.

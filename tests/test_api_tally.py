@@ -27,6 +27,7 @@ from smsc_sim.smpp.codec import decode, encode
 from smsc_sim.smpp.constants import CommandId
 from smsc_sim.smpp.pdu import PDU, make_pdu
 from smsc_sim.smpp.framing import SMPPFramer
+from tests.pdu_by_pdu import SplitBus as _SplitBus
 
 
 def _submit(sequence: int, destination: str = "447700900002") -> bytes:
@@ -176,36 +177,6 @@ class IdleAPITests(_IdleAPI):
         self.read(_submit(7) + _submit(8) + _submit(9))
         self.assertEqual([entry["sequence_number"] for entry in log.entries], [8, 9])
         self.assertEqual([entry["status_name"] for entry in log.entries], ["ESME_ROK"] * 2)
-
-
-class _Split:
-    """A tap that hears each submit and its answer as two PDUs, as every tap heard them before they were fused."""
-
-    def __init__(self, tally: Any) -> None:
-        self.tally = tally
-
-    def pdu_in(self, session: Any, pdu: PDU, now: float) -> None:
-        self.tally.pdu_in(session, pdu, now)
-
-    def pdu_out(self, session: Any, pdu: PDU) -> None:
-        self.tally.pdu_out(session, pdu)
-
-    def submit_answered(self, session: Any, request: PDU, answer: PDU, read_at: float) -> None:
-        self.tally.pdu_in(session, request, read_at)
-        self.tally.pdu_out(session, answer)
-
-
-class _SplitBus:
-    """The simulator's bus, but a tally tapping it hears every PDU one by one (through :class:`_Split`)."""
-
-    def __init__(self, bus: Any) -> None:
-        self.bus = bus
-
-    def tap(self, tap: Any) -> Any:
-        return self.bus.tap(_Split(tap))
-
-    def subscribe(self, *args: Any, **kwargs: Any) -> Any:
-        return self.bus.subscribe(*args, **kwargs)
 
 
 class FusedSubmitTests(_IdleAPI):

@@ -14,20 +14,12 @@ from typing import Any
 
 import pytest
 import pytest_twisted
-from twisted.internet.task import deferLater
 
 from smsc_sim.cluster.redis.binds import RedisBindSlots
+from tests.redis_async import connected
+from tests.redis_async import reactor as _reactor
+from tests.redis_async import sleep as _sleep
 from tests.redis_harness import RedisServer
-
-
-def _reactor() -> Any:
-    from twisted.internet import reactor
-
-    return reactor
-
-
-async def _sleep(seconds: float) -> None:
-    await deferLater(_reactor(), seconds, lambda: None)
 
 
 @pytest.fixture
@@ -38,17 +30,8 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest_twisted.async_yield_fixture
 async def connections(redis_server: RedisServer) -> AsyncIterator[list[Any]]:
-    import txredisapi
-
-    opened = [
-        await txredisapi.Connection("127.0.0.1", redis_server.port, dbid=0, reconnect=False)
-        for _ in range(2)
-    ]
-    try:
+    async with connected(redis_server, 2) as opened:
         yield opened
-    finally:
-        for connection in opened:
-            await connection.disconnect()
 
 
 @pytest_twisted.ensureDeferred

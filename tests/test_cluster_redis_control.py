@@ -9,118 +9,47 @@ when it is not, these tests fail saying so.
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests import wire
-from tests.redis_harness import RedisServer, free_port
-from tests.test_cluster_redis_processes import _bind, _read_pdu, _wait_listening
+from tests.process_harness import (
+    Cluster,
+    bind,
+    call_api,
+    eventually,
+    read_pdu,
+    refused,
+    run_cluster,
+    running,
+)
+from tests.redis_harness import RedisServer, redis_command
 from tests.test_container import exec_form, last
-
-REPO = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.integration
 
-Cluster = tuple[RedisServer, dict[str, int], dict[str, int], dict[str, subprocess.Popen[bytes]]]
 
-
-def _twistd(instance: str, store: str, ports: dict[str, int], api: int) -> subprocess.Popen[bytes]:
-    """One process of the cluster NA running only ``instance``, with its control API on ``api``."""
-    return subprocess.Popen(
-        [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "-n", "--pidfile=", "smsc-sim",
-         "--api", f"tcp:{api}:interface=127.0.0.1", "--no-conformance-judge", "--cluster-store", store,
-         "--instances", instance,
-         "--smpp1", f"tcp:{ports['SMPP1']}:interface=127.0.0.1",
-         "--smpp2", f"tcp:{ports['SMPP2']}:interface=127.0.0.1",
-         "--smpp0", f"tcp:{ports['SMPP0']}:interface=127.0.0.1"],  # fmt: skip
-        cwd=REPO,
-        env=dict(os.environ, PYTHONPATH=str(REPO)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _call(port: int, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
-    """One API call: its HTTP status and JSON body."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-
-
-def _eventually(check: Callable[[], Any], what: str, within: float = 10.0) -> Any:
-    """Poll ``check`` until it returns something true (bounded); its last value."""
-    deadline = time.monotonic() + within
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {within} s (last: {value!r})")
-        time.sleep(0.1)
-
-
-def _refused(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
-        return False
-    except OSError:
-        return True
-
-
-def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
-    for process in processes.values():
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+def _shows_both(api: int) -> bool:
+    """Whether the API on ``api`` lists both instances (each process wrote its snapshot)."""
+    return len(call_api(api, "GET", "/api/v1/instances")[1]["instances"]) == 2
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    ports = {name: free_port() for name in ("SMPP1", "SMPP2", "SMPP0")}
-    apis = {name: free_port() for name in ("SMPP1", "SMPP2")}
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    with RedisServer(tmp_path) as redis:
-        try:
-            for name in ("SMPP1", "SMPP2"):
-                processes[name] = _twistd(name, redis.url, ports, apis[name])
-            for name, process in processes.items():
-                _wait_listening(ports[name], process)
-                _wait_listening(apis[name], process)
-            # both processes have written a snapshot and see each other
-            for name in apis:
-                _eventually(lambda n=name: len(_call(apis[n], "GET", "/api/v1/instances")[1]["instances"]) == 2,
-                            f"{name}'s API shows both instances")  # fmt: skip
-            yield redis, ports, apis, processes
-        finally:
-            _stop(processes)
-
-
-def _redis(port: int, *command: str) -> bytes:
-    """One Redis command over a raw socket; the raw reply."""
-    payload = f"*{len(command)}\r\n" + "".join(f"${len(part)}\r\n{part}\r\n" for part in command)
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
-        connection.sendall(payload.encode())
-        time.sleep(0.05)
-        return connection.recv(65536)
+def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
+    """SMPP1 and SMPP2 in a process each with their control APIs, once each API shows both instances."""
+    with run_cluster(request, tmp_path, api=True) as started:
+        # both processes have written a snapshot and see each other (a slow start takes longer)
+        for name, port in started.apis.items():
+            eventually(partial(_shows_both, port), f"{name}'s API shows both instances", within=30)
+        yield started
 
 
 def test_an_outage_set_through_one_api_takes_the_other_process_instance_down(cluster: Cluster) -> None:
@@ -131,13 +60,13 @@ def test_an_outage_set_through_one_api_takes_the_other_process_instance_down(clu
     API shows SMPP1 in ``crash``.  DELETE of the outage through the same API
     brings SMPP1 back: binds through it are accepted again.
     """
-    _redis_server, ports, apis, _processes = cluster
-    status, bound = _bind(ports["SMPP1"])
+    ports, apis = cluster.ports, cluster.apis
+    status, bound = bind(ports["SMPP1"])
     try:
         assert status == 0
-        code, body = _call(apis["SMPP2"], "POST", "/api/v1/instances/SMPP1/outage", {"mode": "crash"})
+        code, body = call_api(apis["SMPP2"], "POST", "/api/v1/instances/SMPP1/outage", {"mode": "crash"})
         assert (code, body["name"], body["state"], body["published"]) == (202, "SMPP1", "crash", True)
-        _eventually(lambda: _refused(ports["SMPP1"]), "SMPP1 stops listening")
+        eventually(lambda: refused(ports["SMPP1"]), "SMPP1 stops listening")
         bound.settimeout(5)
         try:
             dropped = bound.recv(16) == b""
@@ -146,16 +75,16 @@ def test_an_outage_set_through_one_api_takes_the_other_process_instance_down(clu
         assert dropped, "the ESME bound to SMPP1 was not dropped"
     finally:
         bound.close()
-    own = _call(apis["SMPP1"], "GET", "/api/v1/instances/SMPP1")[1]
+    own = call_api(apis["SMPP1"], "GET", "/api/v1/instances/SMPP1")[1]
     assert own["state"] == "crash"
     # and the API that asked shows it too, once the other process's snapshot says so
-    _eventually(lambda: _call(apis["SMPP2"], "GET", "/api/v1/instances/SMPP1")[1]["state"] == "crash",
-                "SMPP2's API shows SMPP1 in crash")  # fmt: skip
-    assert not _refused(ports["SMPP2"])  # the other instance is untouched
-    code, body = _call(apis["SMPP2"], "DELETE", "/api/v1/instances/SMPP1/outage")
+    eventually(lambda: call_api(apis["SMPP2"], "GET", "/api/v1/instances/SMPP1")[1]["state"] == "crash",
+               "SMPP2's API shows SMPP1 in crash")  # fmt: skip
+    assert not refused(ports["SMPP2"])  # the other instance is untouched
+    code, body = call_api(apis["SMPP2"], "DELETE", "/api/v1/instances/SMPP1/outage")
     assert (code, body["state"]) == (202, "up")
-    _eventually(lambda: not _refused(ports["SMPP1"]), "SMPP1 listens again")
-    status, again = _bind(ports["SMPP1"])
+    eventually(lambda: not refused(ports["SMPP1"]), "SMPP1 listens again")
+    status, again = bind(ports["SMPP1"])
     again.close()
     assert status == 0
 
@@ -168,29 +97,29 @@ def test_a_scenario_switch_through_one_api_changes_the_other_process(cluster: Cl
     scenario.  A reset through SMPP2's API brings the configured scenario back
     in both: submits through SMPP1 are accepted again.
     """
-    _redis_server, ports, apis, _processes = cluster
-    status, esme = _bind(ports["SMPP2"])
+    ports, apis = cluster.ports, cluster.apis
+    status, esme = bind(ports["SMPP2"])
     try:
         assert status == 0
         esme.sendall(wire.submit_sm(2))
-        assert _read_pdu(esme) == (0x80000004, 0, 2)
+        assert read_pdu(esme) == (0x80000004, 0, 2)
         text = "name: inline\nrules:\n  - name: reject-all\n    status: ESME_RSUBMITFAIL\n"
-        code, body = _call(apis["SMPP1"], "PUT", "/api/v1/scenario", {"yaml": text})
+        code, body = call_api(apis["SMPP1"], "PUT", "/api/v1/scenario", {"yaml": text})
         assert (code, body["scenario"]["name"]) == (200, "inline")
-        _eventually(lambda: _call(apis["SMPP2"], "GET", "/api/v1/scenario")[1]["scenario"]["name"] == "inline",
-                    "SMPP2's process switched")  # fmt: skip
+        eventually(lambda: call_api(apis["SMPP2"], "GET", "/api/v1/scenario")[1]["scenario"]["name"] == "inline",
+                   "SMPP2's process switched")  # fmt: skip
         esme.sendall(wire.submit_sm(3))
-        assert _read_pdu(esme) == (0x80000004, 0x45, 3)
+        assert read_pdu(esme) == (0x80000004, 0x45, 3)
     finally:
         esme.close()
-    code, _body = _call(apis["SMPP2"], "POST", "/api/v1/reset", {})
+    code, _body = call_api(apis["SMPP2"], "POST", "/api/v1/reset", {})
     assert code == 200
-    _eventually(lambda: _call(apis["SMPP1"], "GET", "/api/v1/scenario")[1]["scenario"]["name"] == "default",
-                "SMPP1's process back on the configured scenario")  # fmt: skip
-    status, esme = _bind(ports["SMPP1"])
+    eventually(lambda: call_api(apis["SMPP1"], "GET", "/api/v1/scenario")[1]["scenario"]["name"] == "default",
+               "SMPP1's process back on the configured scenario")  # fmt: skip
+    status, esme = bind(ports["SMPP1"])
     try:
         esme.sendall(wire.submit_sm(2))
-        assert _read_pdu(esme) == (0x80000004, 0, 2)
+        assert read_pdu(esme) == (0x80000004, 0, 2)
     finally:
         esme.close()
 
@@ -202,31 +131,30 @@ def test_a_reset_through_one_api_clears_both_processes_and_the_shared_keys(clust
     API shows them), the cluster's shared keys in Redis are gone, and the bind
     leases of the ESMEs still bound are kept (a third bind is still refused).
     """
-    redis, ports, apis, _processes = cluster
+    redis, ports, apis = cluster.redis, cluster.ports, cluster.apis
     connections = []
     try:
         for sequence, name in enumerate(("SMPP1", "SMPP2"), start=2):
-            status, esme = _bind(ports[name])
+            status, esme = bind(ports[name])
             connections.append(esme)
             assert status == 0
             esme.sendall(wire.submit_sm(sequence))
-            assert _read_pdu(esme) == (0x80000004, 0, sequence)
+            assert read_pdu(esme) == (0x80000004, 0, sequence)
 
         def accepted(api: int) -> list[int]:
-            processes = _call(api, "GET", "/api/v1/stats")[1]["processes"]
+            processes = call_api(api, "GET", "/api/v1/stats")[1]["processes"]
             return sorted(entry["stats"].get("submits", {}).get("ESME_ROK", 0) for entry in processes
                           if entry["cluster"] == "NA")  # fmt: skip
 
-        _eventually(lambda: accepted(apis["SMPP2"]) == [1, 1], "each process counted its submit")
-        assert _redis(redis.port, "SET", "smsc-sim:NA:messages:test", "x").startswith(b"+OK")
-        assert _redis(redis.port, "SET", "smsc-sim:OTHER:messages:test", "x").startswith(b"+OK")
-        code, body = _call(apis["SMPP1"], "POST", "/api/v1/reset", {})
+        eventually(lambda: accepted(apis["SMPP2"]) == [1, 1], "each process counted its submit")
+        assert redis_command(redis.port, "SET", "smsc-sim:NA:messages:test", "x").startswith(b"+OK")
+        assert redis_command(redis.port, "SET", "smsc-sim:OTHER:messages:test", "x").startswith(b"+OK")
+        code, body = call_api(apis["SMPP1"], "POST", "/api/v1/reset", {})
         assert (code, body["reset"]["outages"]) == (200, True)
-        for api in apis.values():
-            _eventually(lambda a=api: accepted(a) == [0, 0], "both processes' counters reset")
-        assert _redis(redis.port, "EXISTS", "smsc-sim:NA:messages:test") == b":0\r\n"
-        assert _redis(redis.port, "EXISTS", "smsc-sim:OTHER:messages:test") == b":1\r\n"  # another cluster's
-        status, third = _bind(ports["SMPP2"])
+        eventually(lambda: all(accepted(api) == [0, 0] for api in apis.values()), "both processes' counters reset")
+        assert redis_command(redis.port, "EXISTS", "smsc-sim:NA:messages:test") == b":0\r\n"
+        assert redis_command(redis.port, "EXISTS", "smsc-sim:OTHER:messages:test") == b":1\r\n"  # another cluster's
+        status, third = bind(ports["SMPP2"])
         third.close()
         assert status == 0x05  # ESME_RALYBND: the live binds' leases survived the reset
     finally:
@@ -242,33 +170,32 @@ def test_each_api_shows_both_processes_and_a_dead_one_as_gone(cluster: Cluster) 
     After kill -9 of the SMPP1 process, SMPP2's API shows SMPP1 as ``gone``
     within a few seconds.
     """
-    _redis_server, ports, apis, processes = cluster
-    status, esme = _bind(ports["SMPP1"])
+    ports, apis = cluster.ports, cluster.apis
+    status, esme = bind(ports["SMPP1"])
     try:
         assert status == 0
         for api in apis.values():
-            instances = {i["name"]: i for i in _call(api, "GET", "/api/v1/instances")[1]["instances"]}
+            instances = {i["name"]: i for i in call_api(api, "GET", "/api/v1/instances")[1]["instances"]}
             assert set(instances) == {"SMPP1", "SMPP2"}
             assert instances["SMPP1"]["process"] != instances["SMPP2"]["process"]
             assert instances["SMPP1"]["state"] == instances["SMPP2"]["state"] == "up"
-            stats = _call(api, "GET", "/api/v1/stats")[1]
+            stats = call_api(api, "GET", "/api/v1/stats")[1]
             assert {entry["process"] for entry in stats["processes"]} == {i["process"] for i in instances.values()}
 
         def sessions() -> list[dict[str, Any]]:
-            found = _call(apis["SMPP2"], "GET", "/api/v1/sessions?instance=SMPP1")[1]["sessions"]
+            found = call_api(apis["SMPP2"], "GET", "/api/v1/sessions?instance=SMPP1")[1]["sessions"]
             return [s for s in found if s["account"] == "smppclient1" and s["state"] == "BOUND_TRX"]
 
-        assert _eventually(sessions, "SMPP2's API shows the session bound to SMPP1")[0]["instance"] == "SMPP1"
+        assert eventually(sessions, "SMPP2's API shows the session bound to SMPP1")[0]["instance"] == "SMPP1"
     finally:
         esme.close()
-    processes["SMPP1"].kill()
-    processes["SMPP1"].wait(timeout=10)
+    cluster.processes["SMPP1"].kill()
 
     def smpp1_state() -> str:
-        instances = {i["name"]: i for i in _call(apis["SMPP2"], "GET", "/api/v1/instances")[1]["instances"]}
+        instances = {i["name"]: i for i in call_api(apis["SMPP2"], "GET", "/api/v1/instances")[1]["instances"]}
         return str(instances["SMPP1"]["state"])
 
-    _eventually(lambda: smpp1_state() == "gone", "SMPP1 shown as gone")
+    eventually(lambda: smpp1_state() == "gone", "SMPP1 shown as gone")
 
 
 def _healthcheck(api: int) -> int:
@@ -287,56 +214,49 @@ def test_readiness_follows_redis(cluster: Cluster) -> None:
     stays 200, and the container's HEALTHCHECK fails), and 200 again once
     redis-server is back (the HEALTHCHECK passes again).
     """
-    redis, _ports, apis, processes = cluster
-    api = apis["SMPP2"]
-    code, body = _call(api, "GET", "/api/v1/health/ready")
+    redis, api = cluster.redis, cluster.apis["SMPP2"]
+    code, body = call_api(api, "GET", "/api/v1/health/ready")
     assert (code, body["ready"], body["cluster"]["stores"][0]["reachable"]) == (200, True, True)
     assert _healthcheck(api) == 0
     redis.stop()
-    code, body = _eventually(lambda: (r := _call(api, "GET", "/api/v1/health/ready"))[0] == 503 and r,
-                             "readiness 503 with Redis down")  # fmt: skip
+    code, body = eventually(lambda: (r := call_api(api, "GET", "/api/v1/health/ready"))[0] == 503 and r,
+                            "readiness 503 with Redis down")  # fmt: skip
     assert body["ready"] is False
     assert redis.url in body["reason"]
-    assert _call(api, "GET", "/api/v1/health/live") == (200, {"status": "live"})
+    assert call_api(api, "GET", "/api/v1/health/live") == (200, {"status": "live"})
     assert _healthcheck(api) != 0
     # an outage of the instance the other process runs cannot be told: a clear 503, within the bound
     started = time.monotonic()
-    code, body = _call(api, "POST", "/api/v1/instances/SMPP1/outage", {"mode": "crash"})
+    code, body = call_api(api, "POST", "/api/v1/instances/SMPP1/outage", {"mode": "crash"})
     assert (code, time.monotonic() - started < 5) == (503, True)
     assert "the cluster store does not answer" in body["error"]["message"]
     redis.restart()
-    _eventually(lambda: _call(api, "GET", "/api/v1/health/ready")[0] == 200, "readiness back to 200", within=15)
+    eventually(lambda: call_api(api, "GET", "/api/v1/health/ready")[0] == 200, "readiness back to 200", within=15)
     # docker runs the HEALTHCHECK again on failure (retries=3) before calling the container unhealthy
-    _eventually(lambda: _healthcheck(api) == 0, "the HEALTHCHECK passes again", within=10)
-    assert all(process.poll() is None for process in processes.values())
+    eventually(lambda: _healthcheck(api) == 0, "the HEALTHCHECK passes again", within=10)
+    assert cluster.alive()
 
 
-def test_a_process_started_late_takes_the_cluster_state(tmp_path: Path) -> None:
+def test_a_process_started_late_takes_the_cluster_state(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     """
     The scenario switched and an outage (reject-binds) set on SMPP2 through
     the SMPP1 process's API before the SMPP2 process starts: once started,
     that process runs the switched scenario and refuses binds to SMPP2 with
     the outage's status.
     """
-    ports = {name: free_port() for name in ("SMPP1", "SMPP2", "SMPP0")}
-    apis = {name: free_port() for name in ("SMPP1", "SMPP2")}
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    with RedisServer(tmp_path) as redis:
-        try:
-            processes["SMPP1"] = _twistd("SMPP1", redis.url, ports, apis["SMPP1"])
-            _wait_listening(apis["SMPP1"], processes["SMPP1"])
-            code, _body = _call(apis["SMPP1"], "PUT", "/api/v1/scenario", {"name": "throttling"})
-            assert code == 200
-            code, body = _call(apis["SMPP1"], "POST", "/api/v1/instances/SMPP2/outage",
-                               {"mode": "reject-binds", "status": "ESME_RBINDFAIL"})  # fmt: skip
-            assert code == 202
-            processes["SMPP2"] = _twistd("SMPP2", redis.url, ports, apis["SMPP2"])
-            _wait_listening(apis["SMPP2"], processes["SMPP2"])
-            _eventually(lambda: _call(apis["SMPP2"], "GET", "/api/v1/instances/SMPP2")[1]["state"] == "reject-binds",
-                        "the late process applied the outage")  # fmt: skip
-            assert _call(apis["SMPP2"], "GET", "/api/v1/scenario")[1]["scenario"]["name"] == "throttling"
-            status, esme = _bind(ports["SMPP2"])
-            esme.close()
-            assert status == 0x0D  # ESME_RBINDFAIL
-        finally:
-            _stop(processes)
+    with RedisServer(tmp_path) as redis, running(request, Cluster(tmp_path, redis, api=True)) as cluster:
+        ports, apis = cluster.ports, cluster.apis
+        cluster.start("SMPP1")
+        code, _body = call_api(apis["SMPP1"], "PUT", "/api/v1/scenario", {"name": "throttling"})
+        assert code == 200
+        code, body = call_api(apis["SMPP1"], "POST", "/api/v1/instances/SMPP2/outage",
+                              {"mode": "reject-binds", "status": "ESME_RBINDFAIL"})  # fmt: skip
+        assert code == 202
+        cluster.start("SMPP2")
+        eventually(lambda: call_api(apis["SMPP2"], "GET", "/api/v1/instances/SMPP2")[1]["state"] == "reject-binds",
+                   "the late process applied the outage")  # fmt: skip
+        assert call_api(apis["SMPP2"], "GET", "/api/v1/scenario")[1]["scenario"]["name"] == "throttling"
+        status, esme = bind(ports["SMPP2"])
+        esme.close()
+        assert status == 0x0D  # ESME_RBINDFAIL
+

@@ -13,11 +13,10 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import pytest_twisted
-from twisted.internet.task import deferLater
 from twisted.logger import globalLogPublisher
 
 from smsc_sim.cluster.redis.deliveries import RedisDeliveries, pack, unpack
@@ -25,26 +24,13 @@ from smsc_sim.config import CoreSettings
 from smsc_sim.core.delivery import Delivery
 from smsc_sim.smpp.constants import CommandId
 from smsc_sim.smpp.pdu import make_pdu
+from tests.redis_async import connected
+from tests.redis_async import reactor as _reactor
+from tests.redis_async import sleep as _sleep
+from tests.redis_async import until as _until
 from tests.redis_harness import RedisServer
 
 LEASE = 1.0
-
-
-def _reactor() -> Any:
-    from twisted.internet import reactor
-
-    return reactor
-
-
-async def _sleep(seconds: float) -> None:
-    await deferLater(_reactor(), seconds, lambda: None)
-
-
-async def _until(check: Callable[[], bool], within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        assert time.monotonic() < deadline, f"not reached within {within} s"
-        await _sleep(0.02)
 
 
 class FakeRouter:
@@ -95,19 +81,8 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest_twisted.async_yield_fixture
 async def connections(redis_server: RedisServer) -> AsyncIterator[list[Any]]:
-    import txredisapi
-
-    opened = [
-        txredisapi.lazyConnection("127.0.0.1", redis_server.port, dbid=0, reconnect=True, connectTimeout=2)
-        for _ in range(3)
-    ]
-    for connection in opened:
-        await connection._connected
-    try:
+    async with connected(redis_server, 3, reconnect=True) as opened:
         yield opened
-    finally:
-        for connection in opened:
-            await connection.disconnect()
 
 
 def _process(connection: Any, name: str, *accounts: str) -> tuple[RedisDeliveries, FakeRouter]:

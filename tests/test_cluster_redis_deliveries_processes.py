@@ -11,15 +11,9 @@ when it is not, these tests fail saying so.
 
 from __future__ import annotations
 
-import json
-import os
 import select
 import socket
-import struct
-import subprocess
-import sys
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,15 +21,14 @@ from pathlib import Path
 import pytest
 
 from tests import wire
-from tests.redis_harness import RedisServer, free_port
+from tests.process_harness import Cluster, api_get, eventually, inject_mo, run_cluster
 
-REPO = Path(__file__).resolve().parent.parent
 LEASE = 2.0
 RECEIPTED_MESSAGE_ID = 0x001E
+#: seconds to wait for receipts or MO due at once (a loaded machine is slow; the tests return as soon as they came)
+ARRIVAL = 20.0
 
 pytestmark = pytest.mark.integration
-
-Cluster = tuple[RedisServer, dict[str, int], dict[str, subprocess.Popen[bytes]]]
 
 
 def _scenario(tmp_path: Path, delay: str) -> Path:
@@ -49,74 +42,31 @@ def _scenario(tmp_path: Path, delay: str) -> Path:
     return path
 
 
-def _twistd(instance: str, store: str, ports: dict[str, int], scenario: Path, api: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "-n", "--pidfile=", "smsc-sim",
-         "--api", f"tcp:{api}:interface=127.0.0.1", "--no-conformance-judge", "--cluster-store", store,
-         "--instances", instance, "--scenario", str(scenario),
-         "--smpp1", f"tcp:{ports['SMPP1']}:interface=127.0.0.1",
-         "--smpp2", f"tcp:{ports['SMPP2']}:interface=127.0.0.1",
-         "--smpp0", f"tcp:{ports['SMPP0']}:interface=127.0.0.1"],  # fmt: skip
-        cwd=REPO,
-        env=dict(os.environ, PYTHONPATH=str(REPO), SMSC_SIM_CLUSTER_LEASE=str(LEASE)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=5).close()
-            return
-        except OSError:
-            if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
-                raise AssertionError(f"twistd ended (status {process.returncode}):\n{output}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"twistd did not listen on {port} within 20 s")
-            time.sleep(0.05)
-
-
-def _cluster(tmp_path: Path, delay: str) -> Iterator[Cluster]:
-    ports = {name: free_port() for name in ("SMPP1", "SMPP2", "SMPP0", "API1", "API2")}
+def _cluster(request: pytest.FixtureRequest, tmp_path: Path, delay: str) -> Iterator[Cluster]:
+    """SMPP1 and SMPP2 in a process each with their APIs, a 2 s lease, receipts after ``delay``."""
     scenario = _scenario(tmp_path, delay)
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    with RedisServer(tmp_path) as redis:
-        try:
-            for name, api in (("SMPP1", "API1"), ("SMPP2", "API2")):
-                processes[name] = _twistd(name, redis.url, ports, scenario, ports[api])
-            for name, process in processes.items():
-                _wait_listening(ports[name], process)
-                _wait_listening(ports["API1" if name == "SMPP1" else "API2"], process)
-            yield redis, ports, processes
-        finally:
-            for process in processes.values():
-                if process.poll() is None:
-                    process.kill()
-                process.wait(timeout=10)
-                if process.stdout is not None:
-                    process.stdout.close()
+    lease = {"SMSC_SIM_CLUSTER_LEASE": str(LEASE)}
+    with run_cluster(request, tmp_path, api=True, scenario=scenario, env=lease) as cluster:
+        yield cluster
 
 
 @pytest.fixture
-def quick(tmp_path: Path) -> Iterator[Cluster]:
+def quick(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
     """Receipts 200 ms after the submit_sm_resp."""
-    yield from _cluster(tmp_path, "200ms")
+    yield from _cluster(request, tmp_path, "200ms")
 
 
 @pytest.fixture
-def slow(tmp_path: Path) -> Iterator[Cluster]:
+def slow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
     """Receipts 0.3 to 4 s after the submit_sm_resp."""
-    yield from _cluster(tmp_path, "{uniform: [300ms, 4s]}")
+    yield from _cluster(request, tmp_path, "{uniform: [300ms, 4s]}")
 
 
 class Esme:
     """One ESME's raw connections: reads whole PDUs and answers every deliver_sm (unless told not to)."""
 
     def __init__(self) -> None:
-        self.buffers: dict[socket.socket, bytes] = {}
+        self.streams: dict[socket.socket, wire.PDUStream] = {}
         #: receipted message ids, per connection, in the order their deliver_sm came
         self.receipts: dict[socket.socket, list[str]] = {}
         #: MO texts per connection
@@ -128,7 +78,7 @@ class Esme:
     def bind(self, port: int, command_id: int) -> socket.socket:
         connection = socket.create_connection(("127.0.0.1", port), timeout=10)
         connection.sendall(wire.bind(command_id, 1))
-        self.buffers[connection] = b""
+        self.streams[connection] = wire.PDUStream()
         self.receipts[connection] = []
         self.mo[connection] = []
         self.answering[connection] = True
@@ -161,16 +111,11 @@ class Esme:
                 if not data:
                     live.remove(connection)
                     continue
-                buffer = self.buffers[connection] + data
-                while len(buffer) >= 16 and len(buffer) >= struct.unpack_from(">I", buffer)[0]:
-                    length = struct.unpack_from(">I", buffer)[0]
-                    [(header, body)] = wire.split_pdus(buffer[:length])
-                    buffer = buffer[length:]
+                for header, body in self.streams[connection].feed(data):
                     if header.command_id == 0x00000005:
                         self._deliver_sm(connection, header, body)
                     elif keep:
                         others.append((header, body))
-                self.buffers[connection] = buffer
         return others
 
     def _deliver_sm(self, connection: socket.socket, header: wire.Header, body: bytes) -> None:
@@ -198,7 +143,7 @@ class Esme:
         return [ids[100 + n] for n in range(count)]
 
     def close(self) -> None:
-        for connection in self.buffers:
+        for connection in self.streams:
             connection.close()
 
 
@@ -208,13 +153,13 @@ def test_receipts_of_smpp1_messages_reach_an_esme_bound_only_to_smpp2(quick: Clu
     and is bound as a receiver only to SMPP2: every receipt arrives on its
     SMPP2 session, each once.
     """
-    _redis, ports, _processes = quick
+    ports = quick.ports
     esme = Esme()
     try:
         receiver = esme.bind(ports["SMPP2"], 0x01)
         transmitter = esme.bind(ports["SMPP1"], 0x02)
         ids = esme.submit(transmitter, 30)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + ARRIVAL
         while len(esme.receipts[receiver]) < 30 and time.monotonic() < deadline:
             esme.pump([receiver], 0.2)
         esme.pump([receiver], 1.0)  # nothing more comes
@@ -230,22 +175,12 @@ def test_mo_injected_through_smpp1_api_reaches_smpp2_bind(quick: Cluster) -> Non
     SMPP2 process: the deliver_sm with the text arrives on the SMPP2 session;
     one injected through SMPP2's own API does too.
     """
-    _redis, ports, _processes = quick
     esme = Esme()
     try:
-        receiver = esme.bind(ports["SMPP2"], 0x01)
-        for api, text in (("API1", "through SMPP1"), ("API2", "through SMPP2")):
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{ports[api]}/api/v1/mo",
-                data=json.dumps(
-                    {"account": "smppclient1", "source": "447700900002", "destination": "447700900001", "text": text}
-                ).encode(),
-                headers={"Content-Type": "application/json"},
-                method="POST",
-            )
-            with urllib.request.urlopen(request, timeout=10) as response:
-                assert response.status in (200, 201, 202)
-        deadline = time.monotonic() + 10
+        receiver = esme.bind(quick.ports["SMPP2"], 0x01)
+        for process, text in (("SMPP1", "through SMPP1"), ("SMPP2", "through SMPP2")):
+            assert inject_mo(quick.apis[process], text)[0] in (200, 201, 202)
+        deadline = time.monotonic() + ARRIVAL
         while len(esme.mo[receiver]) < 2 and time.monotonic() < deadline:
             esme.pump([receiver], 0.2)
         assert sorted(esme.mo[receiver]) == [b"through SMPP1", b"through SMPP2"]
@@ -262,7 +197,7 @@ def test_kill_9_of_smpp1_loses_no_receipt_and_sends_none_twice(slow: Cluster) ->
     session, exactly once; none answered on SMPP1 arrives again.  SMPP2 logs
     that it took the receipts over, and no traceback.
     """
-    _redis, ports, processes = slow
+    ports, processes = slow.ports, slow.processes
     esme = Esme()
     try:
         one = esme.bind(ports["SMPP1"], 0x09)
@@ -274,7 +209,6 @@ def test_kill_9_of_smpp1_loses_no_receipt_and_sends_none_twice(slow: Cluster) ->
         esme.answering[one] = False  # from now on SMPP1's receipts stay unanswered: they are owed still
         esme.pump([one, two], 0.5)
         processes["SMPP1"].kill()
-        processes["SMPP1"].wait(timeout=10)
         owed = set(ids) - set(answered)
         deadline = time.monotonic() + LEASE * 3 + 4 + 10
         while not owed <= set(esme.receipts[two]) and time.monotonic() < deadline:
@@ -287,8 +221,7 @@ def test_kill_9_of_smpp1_loses_no_receipt_and_sends_none_twice(slow: Cluster) ->
         assert [mid for mid, n in got.items() if n > 1] == []
     finally:
         esme.close()
-    processes["SMPP2"].terminate()
-    output = processes["SMPP2"].communicate(timeout=20)[0].decode()
+    output = processes["SMPP2"].terminate()
     assert "owed receipts taken over from a process that stopped" in output
     assert "Traceback" not in output
 
@@ -300,35 +233,21 @@ def test_receipts_cross_processes_again_after_a_redis_restart(quick: Cluster) ->
     submitted through SMPP1 reach the SMPP2 session again, each once, and
     neither process ended.
     """
-    redis, ports, processes = quick
+    ports = quick.ports
     esme = Esme()
     try:
         receiver = esme.bind(ports["SMPP2"], 0x01)
         transmitter = esme.bind(ports["SMPP1"], 0x02)
-        redis.restart()
+        quick.redis.restart()
         ids = esme.submit(transmitter, 10)
         deadline = time.monotonic() + 15
         while len(esme.receipts[receiver]) < 10 and time.monotonic() < deadline:
             esme.pump([receiver], 0.2)
         esme.pump([receiver], 1.0)
         assert sorted(esme.receipts[receiver]) == sorted(ids)
-        assert all(process.poll() is None for process in processes.values())
+        assert quick.alive()
     finally:
         esme.close()
-
-
-def _get(port: int, path: str) -> dict[str, object]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
-        answer = json.loads(response.read())
-    assert isinstance(answer, dict)
-    return answer
-
-
-def _until(check: object, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"not within {within} s"
-        time.sleep(0.1)
 
 
 def test_the_accepting_process_learns_how_the_other_delivered(quick: Cluster) -> None:
@@ -341,49 +260,42 @@ def test_the_accepting_process_learns_how_the_other_delivered(quick: Cluster) ->
     with a final status (ESME_RX_P_APPN, 0x64) ends UNDELIVERABLE there with
     that status.
     """
-    _redis, ports, _processes = quick
+    ports, api1 = quick.ports, quick.apis["SMPP1"]
     esme = Esme()
     try:
         receiver = esme.bind(ports["SMPP2"], 0x01)
         transmitter = esme.bind(ports["SMPP1"], 0x02)
         ids = esme.submit(transmitter, 5)
-        _until(lambda: not esme.pump([receiver], 0.1) and len(esme.receipts[receiver]) >= 5)
+        eventually(lambda: not esme.pump([receiver], 0.1) and len(esme.receipts[receiver]) >= 5, within=ARRIVAL)
 
         def receipts_acked() -> bool:
             esme.pump([receiver], 0.05)
-            receipts = [_get(ports["API1"], f"/api/v1/messages/{mid}")["receipts"] for mid in ids]
-            return all(r and r[-1]["outcome"] == "acked" for r in receipts)  # type: ignore[index, union-attr]
+            receipts = [api_get(api1, f"/api/v1/messages/{mid}")["receipts"] for mid in ids]
+            return all(r and r[-1]["outcome"] == "acked" for r in receipts)
 
-        _until(receipts_acked)
+        eventually(receipts_acked, within=ARRIVAL)
         for mid in ids:
-            message = _get(ports["API1"], f"/api/v1/messages/{mid}")
-            [receipt] = message["receipts"]  # type: ignore[misc]
+            message = api_get(api1, f"/api/v1/messages/{mid}")
+            [receipt] = message["receipts"]
             assert (receipt["outcome"], receipt["status"], receipt["attempts"]) == ("acked", 0, 1)
             assert message["state"] == "DELIVERED"
 
         def inject(text: str) -> str:
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{ports['API1']}/api/v1/mo",
-                data=json.dumps(
-                    {"account": "smppclient1", "source": "447700900002", "destination": "447700900001", "text": text}
-                ).encode(),
-                headers={"Content-Type": "application/json"},
-                method="POST",
-            )
-            with urllib.request.urlopen(request, timeout=10) as response:
-                [mid] = json.loads(response.read())["message_ids"]
+            status, body = inject_mo(api1, text)
+            assert status in (200, 201, 202), body
+            [mid] = body["message_ids"]
             return str(mid)
 
         delivered = inject("answered")
-        _until(lambda: not esme.pump([receiver], 0.1) and esme.mo[receiver] == [b"answered"])
-        _until(lambda: _get(ports["API1"], f"/api/v1/messages/{delivered}")["state"] == "DELIVERED")
+        eventually(lambda: not esme.pump([receiver], 0.1) and esme.mo[receiver] == [b"answered"], within=ARRIVAL)
+        eventually(lambda: api_get(api1, f"/api/v1/messages/{delivered}")["state"] == "DELIVERED", within=ARRIVAL)
 
         esme.answering[receiver] = False
         refused = inject("refused")
-        _until(lambda: not esme.pump([receiver], 0.1) and len(esme.mo[receiver]) == 2)
+        eventually(lambda: not esme.pump([receiver], 0.1) and len(esme.mo[receiver]) == 2, within=ARRIVAL)
         receiver.sendall(wire.frame(0x80000005, esme.sequences[receiver][-1], wire.cstr(""), status=0x64))
-        _until(lambda: _get(ports["API1"], f"/api/v1/messages/{refused}")["state"] == "UNDELIVERABLE")
-        [entry] = _get(ports["API1"], f"/api/v1/messages/{refused}")["receipts"]  # type: ignore[misc]
+        eventually(lambda: api_get(api1, f"/api/v1/messages/{refused}")["state"] == "UNDELIVERABLE", within=ARRIVAL)
+        [entry] = api_get(api1, f"/api/v1/messages/{refused}")["receipts"]
         assert (entry["outcome"], entry["status"]) == ("failed", 0x64)
     finally:
         esme.close()

@@ -15,12 +15,11 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import pytest_twisted
 from twisted.internet.defer import Deferred
-from twisted.internet.task import deferLater
 
 from smsc_sim.cluster.redis.connect import RedisClusterStore
 from smsc_sim.cluster.redis.ids import RedisIds
@@ -32,26 +31,12 @@ from smsc_sim.core.smsc import SMSCCore
 from smsc_sim.events import EventBus
 from smsc_sim.smpp.constants import CommandId, CommandStatus, MessageState
 from smsc_sim.smpp.pdu import make_pdu
+from tests.redis_async import connect
+from tests.redis_async import reactor as _reactor
+from tests.redis_async import sleep as _sleep
+from tests.redis_async import until as _until
 from tests.redis_harness import RedisServer, free_port
 from tests.test_core_fakes import FakeSession, ScriptedScenario, instances
-
-
-def _reactor() -> Any:
-    from twisted.internet import reactor
-
-    return reactor
-
-
-async def _sleep(seconds: float) -> None:
-    await deferLater(_reactor(), seconds, lambda: None)
-
-
-async def _until(check: Callable[[], bool], within: float = 5.0) -> None:
-    """Wait (bounded) until ``check()`` holds."""
-    deadline = time.monotonic() + within
-    while not check():
-        assert time.monotonic() < deadline, "not within the time allowed"
-        await _sleep(0.02)
 
 
 async def _answer(reply: Reply | Deferred[Reply]) -> Reply:
@@ -154,9 +139,7 @@ async def processes(redis_server: RedisServer) -> AsyncIterator[tuple[Process, P
 
 
 async def _redis(redis_server: RedisServer) -> Any:
-    import txredisapi
-
-    return await txredisapi.Connection("127.0.0.1", redis_server.port, dbid=0, reconnect=False)
+    return await connect(redis_server)
 
 
 @pytest_twisted.ensureDeferred

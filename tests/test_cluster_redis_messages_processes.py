@@ -9,22 +9,17 @@ when it is not, these tests fail saying so.
 
 from __future__ import annotations
 
-import os
 import select
 import socket
-import struct
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import wire
-from tests.redis_harness import RedisServer, free_port
+from tests.process_harness import eventually, run_cluster
 
-REPO = Path(__file__).resolve().parent.parent
 #: seconds from submit_sm_resp to the DELIVRD receipt in the scenario of these tests
 RECEIPT_DELAY = 3.0
 
@@ -40,43 +35,12 @@ receipt:
 """
 
 
-def _twistd(instance: str, store: str, ports: dict[str, int], scenario: Path) -> subprocess.Popen[bytes]:
-    """One process of the cluster NA running only ``instance``; both processes get the same config."""
-    return subprocess.Popen(
-        [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "-n", "--pidfile=", "smsc-sim",
-         "--api", "none", "--no-conformance-judge", "--cluster-store", store, "--instances", instance,
-         "--scenario", str(scenario),
-         "--smpp1", f"tcp:{ports['SMPP1']}:interface=127.0.0.1",
-         "--smpp2", f"tcp:{ports['SMPP2']}:interface=127.0.0.1",
-         "--smpp0", f"tcp:{ports['SMPP0']}:interface=127.0.0.1"],  # fmt: skip
-        cwd=REPO,
-        env=dict(os.environ, PYTHONPATH=str(REPO)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=5).close()
-            return
-        except OSError:
-            if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
-                raise AssertionError(f"twistd ended (status {process.returncode}):\n{output}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"twistd did not listen on {port} within 20 s")
-            time.sleep(0.05)
-
-
 class Esme:
     """One bound transceiver connection, raw PDUs; deliver_sm are answered and kept."""
 
     def __init__(self, port: int) -> None:
         self.connection = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.buffer = b""
+        self.stream = wire.PDUStream()
         self.sequence = 1
         #: the short_message of every deliver_sm received
         self.receipts: list[bytes] = []
@@ -97,18 +61,15 @@ class Esme:
         """The next PDU within ``within`` seconds, or ``None``; a deliver_sm is answered and kept."""
         deadline = time.monotonic() + within
         while True:
-            if len(self.buffer) >= 16:
-                length = struct.unpack(">I", self.buffer[:4])[0]
-                if len(self.buffer) >= length:
-                    data, self.buffer = self.buffer[:length], self.buffer[length:]
-                    _length, command_id, status, sequence = struct.unpack(">IIII", data[:16])
-                    body = data[16:]
-                    if command_id == 0x00000005:
-                        short_message = wire.deliver_sm_fields(body)["short_message"]
-                        assert isinstance(short_message, bytes)
-                        self.receipts.append(short_message)
-                        self.connection.sendall(wire.frame(0x80000005, sequence, wire.cstr("")))
-                    return command_id, status, sequence, body
+            pdu = self.stream.take()
+            if pdu is not None:
+                (_length, command_id, status, sequence), body = pdu
+                if command_id == 0x00000005:
+                    short_message = wire.deliver_sm_fields(body)["short_message"]
+                    assert isinstance(short_message, bytes)
+                    self.receipts.append(short_message)
+                    self.connection.sendall(wire.frame(0x80000005, sequence, wire.cstr("")))
+                return command_id, status, sequence, body
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
@@ -116,7 +77,7 @@ class Esme:
             if readable:
                 chunk = self.connection.recv(65536)
                 assert chunk, "the connection closed"
-                self.buffer += chunk
+                self.stream.add(chunk)
 
     def call(self, command_id: int, body: bytes) -> tuple[int, bytes]:
         """Send a request and read its response: its status and body."""
@@ -160,6 +121,35 @@ def _query_state(esme: Esme, message_id: str) -> tuple[int, int, str]:
     return status, body[o], final_date
 
 
+def _known_state(esme: Esme, message_id: str) -> tuple[int, int, str]:
+    """
+    :func:`_query_state` once the message is known: its record reaches Redis at
+    the end of the submitting process's turn, so until then query_sm may get
+    ESME_RQUERYFAIL (0x67); asked again, bounded.
+    """
+    return eventually(lambda: (answer := _query_state(esme, message_id))[0] != 0x67 and answer,
+                      f"query_sm of {message_id} answered", within=10)  # fmt: skip
+
+
+def _read_receipts(esmes: tuple[Esme, Esme], done: Callable[[list[bytes]], bool], at_least: float) -> list[bytes]:
+    """
+    Read both ESMEs' PDUs (answering receipts) for at least ``at_least``
+    seconds and until ``done(receipts)`` holds (at most 30 s more, for a
+    loaded machine), then half a second more, for any receipt that should not
+    come; every receipt received.
+    """
+    started = time.monotonic()
+    while time.monotonic() - started < at_least + 30:
+        for esme in esmes:
+            esme.poll(0.1)
+        if time.monotonic() - started >= at_least and done(esmes[0].receipts + esmes[1].receipts):
+            break
+    for _ in range(3):
+        for esme in esmes:
+            esme.poll(0.1)
+    return esmes[0].receipts + esmes[1].receipts
+
+
 def _cancel(message_id: str) -> bytes:
     source = b"\x01\x01" + wire.cstr("447700900001")
     return wire.cstr("") + wire.cstr(message_id) + source + b"\x01\x01" + wire.cstr("447700900002")
@@ -179,31 +169,19 @@ def _receipt_of(receipts: list[bytes], message_id: str) -> list[bytes]:
 
 
 @pytest.fixture
-def esmes(tmp_path: Path) -> Iterator[tuple[Esme, Esme]]:
+def esmes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Esme, Esme]]:
     """An ESME bound to the SMPP1 process and to the SMPP2 process of one cluster."""
     scenario = tmp_path / "cross-process.yaml"
     scenario.write_text(SCENARIO)
-    ports = {name: free_port() for name in ("SMPP1", "SMPP2", "SMPP0")}
-    processes: dict[str, subprocess.Popen[bytes]] = {}
     opened: list[Esme] = []
-    with RedisServer(tmp_path) as redis:
+    with run_cluster(request, tmp_path, scenario=scenario) as cluster:
         try:
-            for name in ("SMPP1", "SMPP2"):
-                processes[name] = _twistd(name, redis.url, ports, scenario)
-            for name, process in processes.items():
-                _wait_listening(ports[name], process)
-            opened.append(Esme(ports["SMPP1"]))
-            opened.append(Esme(ports["SMPP2"]))
+            opened.append(Esme(cluster.ports["SMPP1"]))
+            opened.append(Esme(cluster.ports["SMPP2"]))
             yield opened[0], opened[1]
         finally:
             for esme in opened:
                 esme.close()
-            for process in processes.values():
-                if process.poll() is None:
-                    process.kill()
-                process.wait(timeout=10)
-                if process.stdout is not None:
-                    process.stdout.close()
 
 
 def test_message_ids_never_collide_across_processes(esmes: tuple[Esme, Esme]) -> None:
@@ -232,16 +210,13 @@ def test_query_cancel_and_replace_through_the_other_process(esmes: tuple[Esme, E
     """
     smpp1, smpp2 = esmes
     cancelled, replaced, untouched = smpp1.submits(3, registered_delivery=1)
-    time.sleep(0.2)  # the records reach Redis at the end of SMPP1's turn
-    assert _query_state(smpp2, cancelled) == (0, 1, "")  # ENROUTE
+    assert _known_state(smpp2, cancelled) == (0, 1, "")  # ENROUTE
     assert smpp2.call(0x00000008, _cancel(cancelled))[0] == 0
     assert smpp2.call(0x00000008, _cancel(cancelled))[0] == 0x11  # ESME_RCANCELFAIL: already final
     assert smpp2.call(0x00000007, _replace(replaced, b"replaced text", 0))[0] == 0
-    deadline = time.monotonic() + RECEIPT_DELAY + 3
-    while time.monotonic() < deadline:
-        smpp1.poll(0.1)
-        smpp2.poll(0.1)
-    receipts = smpp1.receipts + smpp2.receipts
+    receipts = _read_receipts(
+        esmes, lambda got: bool(_receipt_of(got, cancelled) and _receipt_of(got, untouched)), RECEIPT_DELAY + 3
+    )
     first = _receipt_of(receipts, cancelled)
     assert len(first) == 1 and b"stat:DELETED" in first[0], receipts
     assert _receipt_of(receipts, replaced) == [], receipts
@@ -268,11 +243,9 @@ def test_cancel_by_address_through_the_other_process(esmes: tuple[Esme, Esme]) -
     ids = smpp1.submits(3, registered_delivery=1) + smpp2.submits(1, registered_delivery=1)
     assert smpp2.call(0x00000008, _cancel(""))[0] == 0
     assert smpp2.call(0x00000008, _cancel(""))[0] == 0x11
-    deadline = time.monotonic() + RECEIPT_DELAY + 2
-    while time.monotonic() < deadline:
-        smpp1.poll(0.1)
-        smpp2.poll(0.1)
-    receipts = smpp1.receipts + smpp2.receipts
+    receipts = _read_receipts(
+        esmes, lambda got: all(_receipt_of(got, message_id) for message_id in ids), RECEIPT_DELAY + 2
+    )
     for message_id in ids:
         got = _receipt_of(receipts, message_id)
         assert len(got) == 1 and b"stat:DELETED" in got[0], (message_id, receipts)

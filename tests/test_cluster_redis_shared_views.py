@@ -16,30 +16,15 @@ from typing import Any
 
 import pytest
 import pytest_twisted
-from twisted.internet.task import deferLater
 
 from smsc_sim.cluster.redis.control import MAX_MESSAGE, RedisControl, decode
 from smsc_sim.cluster.redis.snapshots import MAX_SNAPSHOT, RedisSnapshots
 from smsc_sim.cluster.redis.subscriber import RedisSubscriber
+from tests.redis_async import connected
+from tests.redis_async import reactor as _reactor
+from tests.redis_async import sleep as _sleep
+from tests.redis_async import until as _until
 from tests.redis_harness import RedisServer
-
-
-def _reactor() -> Any:
-    from twisted.internet import reactor
-
-    return reactor
-
-
-async def _sleep(seconds: float) -> None:
-    await deferLater(_reactor(), seconds, lambda: None)
-
-
-async def _until(check: Any, within: float = 5.0) -> None:
-    waited = 0.0
-    while not check():
-        assert waited < within, "not within the bound"
-        await _sleep(0.05)
-        waited += 0.05
 
 
 @pytest.fixture
@@ -50,16 +35,8 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest_twisted.async_yield_fixture
 async def connections(redis_server: RedisServer) -> AsyncIterator[list[Any]]:
-    import txredisapi
-
-    opened = [
-        await txredisapi.Connection("127.0.0.1", redis_server.port, dbid=0, reconnect=False) for _ in range(2)
-    ]
-    try:
+    async with connected(redis_server, 2) as opened:
         yield opened
-    finally:
-        for connection in opened:
-            await connection.disconnect()
 
 
 @pytest_twisted.ensureDeferred

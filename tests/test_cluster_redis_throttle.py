@@ -26,15 +26,11 @@ from smsc_sim.contracts import ThrottleSettings
 from smsc_sim.core.binds import BindEntry
 from smsc_sim.core.default_scenario import DefaultScenario
 from smsc_sim.smpp.constants import BindType
+from tests.redis_async import connected
+from tests.redis_async import reactor as _reactor
 from tests.redis_harness import RedisServer
 
 ESME_RTHROTTLED = 0x58
-
-
-def _reactor() -> Any:
-    from twisted.internet import reactor
-
-    return reactor
 
 
 class _Session:
@@ -89,16 +85,8 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest_twisted.async_yield_fixture
 async def connections(redis_server: RedisServer) -> AsyncIterator[list[Any]]:
-    import txredisapi
-
-    opened = [
-        await txredisapi.Connection("127.0.0.1", redis_server.port, dbid=0, reconnect=False) for _ in range(2)
-    ]
-    try:
+    async with connected(redis_server, 2) as opened:
         yield opened
-    finally:
-        for connection in opened:
-            await connection.disconnect()
 
 
 async def _flat_out(

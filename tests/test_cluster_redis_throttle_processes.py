@@ -9,7 +9,6 @@ account's rate, not twice it.  redis-server must be installed
 from __future__ import annotations
 
 import socket
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -19,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests import wire
-from tests.redis_harness import RedisServer, free_port
-from tests.test_cluster_redis_processes import _read_pdu, _twistd, _wait_listening
+from tests.process_harness import Cluster, read_pdu, run_cluster
 
 #: smppclient1's throughput in the embedded default config (window model)
 RATE = 30
@@ -32,35 +30,18 @@ ESME_RTHROTTLED = 0x58
 
 pytestmark = pytest.mark.integration
 
-
-Cluster = tuple[RedisServer, dict[str, int], dict[str, subprocess.Popen[bytes]]]
-
-
 @pytest.fixture
-def two_processes(tmp_path: Path) -> Iterator[Cluster]:
-    ports = {name: free_port() for name in ("SMPP1", "SMPP2", "SMPP0")}
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    with RedisServer(tmp_path) as redis:
-        try:
-            for name in ("SMPP1", "SMPP2"):
-                processes[name] = _twistd(name, redis.url, ports)
-            for name, process in processes.items():
-                _wait_listening(ports[name], process)
-            yield redis, ports, processes
-        finally:
-            for process in processes.values():
-                if process.poll() is None:
-                    process.kill()
-                process.wait(timeout=10)
-                if process.stdout is not None:
-                    process.stdout.close()
+def two_processes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
+    """SMPP1 and SMPP2 in a process each, no API, the embedded default config."""
+    with run_cluster(request, tmp_path) as cluster:
+        yield cluster
 
 
 def _bound(port: int) -> socket.socket:
     """A transceiver session of smppclient1."""
     connection = socket.create_connection(("127.0.0.1", port), timeout=10)
     connection.sendall(wire.bind(0x09, 1))
-    assert _read_pdu(connection)[:2] == (0x80000009, 0)
+    assert read_pdu(connection)[:2] == (0x80000009, 0)
     return connection
 
 
@@ -82,7 +63,7 @@ def _flood(connection: socket.socket, start: float, seconds: float, statuses: Co
             connection.sendall(batch)
         elif out == 0:
             return sequence
-        command_id, status, seq = _read_pdu(connection)
+        command_id, status, seq = read_pdu(connection)
         if command_id == 0x80000004:
             statuses[status] += 1
             out -= 1
@@ -110,7 +91,7 @@ def test_two_processes_flat_out_share_the_account_rate(
     submit is answered ESME_RTHROTTLED (0x58).  Each process alone would let
     30 per second through, 360 in all.
     """
-    _redis, ports, processes = two_processes
+    ports = two_processes.ports
     statuses = {name: Counter[int]() for name in ("SMPP1", "SMPP2")}
     errors: list[str] = []
     start = time.monotonic() + 0.5
@@ -131,7 +112,7 @@ def test_two_processes_flat_out_share_the_account_rate(
     for counts in statuses.values():
         assert set(counts) == {0, ESME_RTHROTTLED}, counts
         assert counts[ESME_RTHROTTLED] > counts[0]
-    assert all(process.poll() is None for process in processes.values())
+    assert two_processes.alive()
 
 
 def test_redis_down_keeps_each_process_to_its_share_and_comes_back(two_processes: Cluster) -> None:
@@ -143,7 +124,7 @@ def test_redis_down_keeps_each_process_to_its_share_and_comes_back(two_processes
     back, the shared limit applies again (said in one more line): SMPP1 alone
     gets the whole 30 per second again.
     """
-    redis, ports, processes = two_processes
+    redis, ports, smpp1 = two_processes.redis, two_processes.ports, two_processes.processes["SMPP1"]
     statuses: Counter[int] = Counter()
     after: Counter[int] = Counter()
     with _bound(ports["SMPP1"]) as connection:  # bound while Redis is up: a new bind would get ESME_RSYSERR
@@ -163,9 +144,8 @@ def test_redis_down_keeps_each_process_to_its_share_and_comes_back(two_processes
             if after[0] > 50:
                 break
         assert after[0] > 50, after
-    assert processes["SMPP1"].poll() is None
-    processes["SMPP1"].terminate()
-    output = processes["SMPP1"].communicate(timeout=20)[0].decode()
+    assert smpp1.alive()
+    output = smpp1.terminate()
     assert output.count("throttle of cluster NA: the cluster store did not answer") == 1, output
     assert "throttle of cluster NA: the cluster store answers again" in output
     assert "Traceback" not in output

@@ -21,36 +21,7 @@ from smsc_sim.smpp.codec import decode, encode
 from smsc_sim.smpp.constants import CommandId
 from smsc_sim.smpp.framing import SMPPFramer
 from smsc_sim.smpp.pdu import PDU, make_pdu
-
-
-class _Split:
-    """A tap that hears each submit and its answer as two PDUs."""
-
-    def __init__(self, judge: Judge) -> None:
-        self.judge = judge
-
-    def pdu_in(self, session: Any, pdu: PDU, now: float) -> None:
-        self.judge.pdu_in(session, pdu, now)
-
-    def pdu_out(self, session: Any, pdu: PDU) -> None:
-        self.judge.pdu_out(session, pdu)
-
-    def submit_answered(self, session: Any, request: PDU, answer: PDU, read_at: float) -> None:
-        self.judge.pdu_in(session, request, read_at)
-        self.judge.pdu_out(session, answer)
-
-
-class _SplitBus:
-    """The simulator's bus, but a judge subscribing to it hears PDUs one by one."""
-
-    def __init__(self, bus: Any) -> None:
-        self.bus = bus
-
-    def tap(self, tap: Any) -> Any:
-        return self.bus.tap(_Split(tap))
-
-    def subscribe(self, *args: Any, **kwargs: Any) -> Any:
-        return self.bus.subscribe(*args, **kwargs)
+from tests.pdu_by_pdu import SplitBus as _SplitBus
 
 
 def _submit(sequence: int, destination: str = "447700900002", ton: int = 1, text: bytes = b"Hello") -> bytes:

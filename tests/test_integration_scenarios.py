@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import socket
-import struct
 import time
 from typing import Any, Callable, TypeVar
 
@@ -31,7 +30,7 @@ class RawESME:
 
     def __init__(self, port: int) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.buffer = b""
+        self.stream = wire.PDUStream()
         self.sequence = 1
 
     def send(self, data: bytes) -> None:
@@ -39,16 +38,13 @@ class RawESME:
 
     def read(self) -> tuple[wire.Header, bytes]:
         while True:
-            if len(self.buffer) >= 4:
-                (length,) = struct.unpack(">I", self.buffer[:4])
-                if len(self.buffer) >= length:
-                    frame, self.buffer = self.buffer[:length], self.buffer[length:]
-                    ((header, body),) = wire.split_pdus(frame)
-                    return header, body
+            pdu = self.stream.take()
+            if pdu is not None:
+                return pdu
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise ConnectionError("closed by the SMSC")
-            self.buffer += chunk
+            self.stream.add(chunk)
 
     def bind(self) -> None:
         self.send(wire.bind(0x09, 1))

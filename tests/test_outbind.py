@@ -16,7 +16,6 @@ import dataclasses
 import json
 import os
 import shutil
-import struct
 import tempfile
 from typing import Any
 
@@ -48,16 +47,10 @@ class OutbindESME(Protocol):
         self.bind = bind
         self.pdus: list[tuple[wire.Header, bytes]] = []
         self.waiters: list[tuple[int, Deferred[bytes]]] = []
-        self._buffer = b""
+        self._stream = wire.PDUStream()
 
     def dataReceived(self, data: bytes) -> None:
-        self._buffer += data
-        while len(self._buffer) >= 16:
-            (length,) = struct.unpack_from(">I", self._buffer)
-            if len(self._buffer) < length:
-                return
-            frame, self._buffer = self._buffer[:length], self._buffer[length:]
-            ((header, body),) = wire.split_pdus(frame)
+        for header, body in self._stream.feed(data):
             self.pdus.append((header, body))
             self._answer(header)
             for command_id, waiter in list(self.waiters):

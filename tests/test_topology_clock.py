@@ -68,17 +68,11 @@ class ESME(Protocol):
         self.answer_unbind = answer_unbind
         self.pdus: list[tuple[wire.Header, bytes]] = []
         self.lost: Failure | None = None
-        self._buffer = b""
+        self._stream = wire.PDUStream()
         self._sequence = 1
 
     def dataReceived(self, data: bytes) -> None:
-        self._buffer += data
-        while len(self._buffer) >= 16:
-            (length,) = struct.unpack_from(">I", self._buffer)
-            if len(self._buffer) < length:
-                return
-            frame, self._buffer = self._buffer[:length], self._buffer[length:]
-            ((header, body),) = wire.split_pdus(frame)
+        for header, body in self._stream.feed(data):
             self.pdus.append((header, body))
             if header.command_id == 0x05 and self.deliver_status is not None:
                 self.send(wire.frame(0x80000005, header.sequence_number, b"\x00", self.deliver_status))

@@ -7,6 +7,7 @@ session checks real wire bytes and not the codec against itself.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from typing import NamedTuple
 
 
@@ -92,6 +93,38 @@ def split_pdus(data: bytes) -> list[tuple[Header, bytes]]:
         result.append((header, body))
         offset += header.command_length
     return result
+
+
+class PDUStream:
+    """The bytes received on one connection, taken out a whole PDU at a time."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+
+    def add(self, data: bytes) -> None:
+        """Bytes just received."""
+        self.buffer += data
+
+    def take(self) -> tuple[Header, bytes] | None:
+        """The first whole PDU received, as ``(header, body)``, out of the buffer; ``None`` while it is incomplete."""
+        if len(self.buffer) < 16:
+            return None
+        (length,) = struct.unpack_from(">I", self.buffer)
+        if len(self.buffer) < length:
+            return None
+        [pdu] = split_pdus(self.buffer[:length])
+        self.buffer = self.buffer[length:]
+        return pdu
+
+    def feed(self, data: bytes) -> Iterator[tuple[Header, bytes]]:
+        """
+        Add ``data``; each whole PDU received, in order.  Each is taken out of
+        the buffer before it is given, so one that is handled while others
+        wait is handled in order even when handling it brings more bytes.
+        """
+        self.add(data)
+        while (pdu := self.take()) is not None:
+            yield pdu
 
 
 def headers(data: bytes) -> list[tuple[int, int, int]]:
