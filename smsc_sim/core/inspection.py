@@ -2,44 +2,73 @@
 What a cluster shows: its bound sessions, its messages and its counters,
 as read-only views for the API, the tests and the metrics.
 
-:class:`CoreInspection` is a part of :class:`smsc_sim.core.smsc.SMSCCore`.
+:class:`Inspection` is a component :class:`smsc_sim.core.smsc.SMSCCore`
+builds and delegates to; it holds the parts it reads, not the core.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Iterator
+from typing import Any, Iterator, Sized
 
 from smsc_sim.contracts import ISession
 from smsc_sim.core.binds import BindRegistry
 from smsc_sim.core.lifecycle import Lifecycle
-from smsc_sim.core.reassembly import Reassembler
 from smsc_sim.core.router import Router
 from smsc_sim.core.store import MessageQuery, MessageRecord, MessageStore, matching, select
-from smsc_sim.core.timeline import Timeline
 from smsc_sim.smpp.constants import MessageState, status_name
 
-__all__ = ["CoreInspection"]
+__all__ = ["Inspection"]
 
 
-class CoreInspection:
-    """Read-only views of the cluster: sessions, binds, messages, stats."""
+class Inspection:
+    """
+    Read-only views of one cluster: sessions, binds, messages, stats.
 
-    # the core's state these methods read (set by SMSCCore.__init__)
-    name: str
-    binds: BindRegistry
-    store: MessageStore
-    router: Router
-    lifecycle: Lifecycle
-    reassembler: Reassembler
-    timeline: Timeline
-    counters: Counter[str]
-    submit_statuses: Counter[int]
-    bind_refusals: Counter[int]
+    Every part is read when a view is asked for, so a view shows the state of
+    that moment (a reset clears the counters in place).
+
+    :param cluster: the cluster's name.
+    :param binds: who is bound, and the ghost binds.
+    :param store: the message records.
+    :param router: its delivery counters and pending queue.
+    :param lifecycle: its receipt counters.
+    :param reassembler: the open groups of concatenated parts (only counted).
+    :param timeline: the timed work of the cluster (only counted).
+    :param counters: the cluster's counters (binds, throttled, not answered,
+        generic_nack, MO, failed operations).
+    :param submit_statuses: submits answered, by command_status.
+    :param bind_refusals: binds refused, by command_status.
+    """
+
+    def __init__(
+        self,
+        *,
+        cluster: str,
+        binds: BindRegistry,
+        store: MessageStore,
+        router: Router,
+        lifecycle: Lifecycle,
+        reassembler: Sized,
+        timeline: Sized,
+        counters: Counter[str],
+        submit_statuses: Counter[int],
+        bind_refusals: Counter[int],
+    ) -> None:
+        self._cluster = cluster
+        self._binds = binds
+        self._store = store
+        self._router = router
+        self._lifecycle = lifecycle
+        self._reassembler = reassembler
+        self._timeline = timeline
+        self._counters = counters
+        self._submit_statuses = submit_statuses
+        self._bind_refusals = bind_refusals
 
     def sessions(self) -> list[ISession]:
         """The bound sessions of the cluster, in bind order."""
-        return [entry.session for entry in self.binds.entries()]
+        return [entry.session for entry in self._binds.entries()]
 
     def binds_info(self) -> list[dict[str, Any]]:
         """The bound sessions as JSON-ready data."""
@@ -54,13 +83,13 @@ class CoreInspection:
                 "bound_at": entry.bound_at,
                 "outbound_pending": entry.session.outbound_pending(),
             }
-            for entry in self.binds.entries()
+            for entry in self._binds.entries()
         ]
 
     def message(self, message_id: str) -> MessageRecord | None:
         """The record of a message id (or a submit_multi destination key ``<id>/<n>``)."""
-        self.store.sweep()
-        return self.store.get(message_id)
+        self._store.sweep()
+        return self._store.get(message_id)
 
     def messages(
         self,
@@ -98,27 +127,27 @@ class CoreInspection:
             limit=limit,
             offset=offset,
         )
-        return select(self.store, query)
+        return select(self._store, query)
 
     def matching(self, query: MessageQuery) -> Iterator[MessageRecord]:
         """Every record matching the query's filters (not its page), oldest submit first, one at a time."""
-        return matching(self.store, query)
+        return matching(self._store, query)
 
     def stats(self) -> dict[str, Any]:
         """Counters of the cluster, JSON-ready."""
-        routed = self.router.counters
-        receipts = self.lifecycle.counters
+        routed = self._router.counters
+        receipts = self._lifecycle.counters
         return {
-            "cluster": self.name,
-            "binds": len(self.binds.entries()),
-            "ghost_binds": self.binds.ghost_count(),
-            "binds_accepted": self.counters["binds"],
-            "binds_refused": {status_name(s): n for s, n in sorted(self.bind_refusals.items())},
-            "submits": {status_name(s): n for s, n in sorted(self.submit_statuses.items())},
-            "throttled": self.counters["throttled"],
-            "not_answered": self.counters["not_answered"],
-            "generic_nack": self.counters["generic_nack"],
-            "operations_failed": {k: v for k, v in self.counters.items() if k.endswith("_failed")},
+            "cluster": self._cluster,
+            "binds": len(self._binds.entries()),
+            "ghost_binds": self._binds.ghost_count(),
+            "binds_accepted": self._counters["binds"],
+            "binds_refused": {status_name(s): n for s, n in sorted(self._bind_refusals.items())},
+            "submits": {status_name(s): n for s, n in sorted(self._submit_statuses.items())},
+            "throttled": self._counters["throttled"],
+            "not_answered": self._counters["not_answered"],
+            "generic_nack": self._counters["generic_nack"],
+            "operations_failed": {k: v for k, v in self._counters.items() if k.endswith("_failed")},
             "receipts": {
                 "sent": receipts["receipts_sent"],
                 "acked": receipts["receipts_acked"],
@@ -126,7 +155,7 @@ class CoreInspection:
                 "expired": receipts["receipts_expired"],
                 "dropped": receipts["receipts_dropped"],
             },
-            "mo": {"sent": self.counters["mo"]},
+            "mo": {"sent": self._counters["mo"]},
             "deliveries": {
                 "attempts": routed["sent"],
                 "acked": routed["acked"],
@@ -135,12 +164,12 @@ class CoreInspection:
                 "closed": routed["unanswered_closed"],
             },
             "retries": routed["retries"],
-            "pending": self.router.pending_depth(),
+            "pending": self._router.pending_depth(),
             "pending_dropped": routed["pending_dropped"],
             "pending_expired": routed["pending_expired"],
-            "store_size": len(self.store),
-            "store_pending": len(self.store.pending),
-            "store_evicted": self.store.evicted,
-            "reassembly_open": len(self.reassembler),
-            "timeline": len(self.timeline),
+            "store_size": len(self._store),
+            "store_pending": len(self._store.pending),
+            "store_evicted": self._store.evicted,
+            "reassembly_open": len(self._reassembler),
+            "timeline": len(self._timeline),
         }

@@ -7,7 +7,10 @@ bind of the account); SMPP0 has its own.  Sessions ask it what to answer
 (:class:`~smsc_sim.contracts.ICore`); it asks the scenario engine for a
 verdict on each message; the topology tells it when an instance is out.
 
-The pieces: :mod:`~smsc_sim.core.accounts` (credentials),
+The pieces, each built here with only the collaborators it uses:
+:mod:`~smsc_sim.core.bind_decisions` (bind, unbind, a lost connection),
+:mod:`~smsc_sim.core.inspection` (sessions, messages, stats),
+:mod:`~smsc_sim.core.accounts` (credentials),
 :mod:`~smsc_sim.core.binds` (quota, ghost binds),
 :mod:`~smsc_sim.core.submit` (the submit path, throttling),
 :mod:`~smsc_sim.core.operations` (query/cancel/replace),
@@ -20,12 +23,10 @@ timed work on one :class:`~smsc_sim.core.timeline.Timeline`.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from twisted.internet.defer import Deferred
-
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 
 from smsc_sim.config import AccountSettings, Config, InstanceSettings
 from smsc_sim.contracts import IBindSlots, IScenario, ISession, Reply
@@ -36,7 +37,7 @@ from smsc_sim.core.bind_decisions import BindDecisions
 from smsc_sim.core.binds import BindEntry, BindRegistry
 from smsc_sim.core.contracts import IThrottle
 from smsc_sim.core.ids import PROCESS_IDS, IMessageNumbers
-from smsc_sim.core.inspection import CoreInspection
+from smsc_sim.core.inspection import Inspection
 from smsc_sim.core.journal import NO_JOURNAL, Handler, IMessageJournal
 from smsc_sim.core.lifecycle import Lifecycle
 from smsc_sim.core.mo import Originator
@@ -44,18 +45,18 @@ from smsc_sim.core.operations import Operations
 from smsc_sim.core.reassembly import Reassembler
 from smsc_sim.core.remote import IClusterMessages
 from smsc_sim.core.router import Router
-from smsc_sim.core.store import MessageRecord, MessageStore
+from smsc_sim.core.store import MessageQuery, MessageRecord, MessageStore
 from smsc_sim.core.submit import Submissions
 from smsc_sim.core.throttle import Limiter, Throttles
 from smsc_sim.core.timeline import Timeline
 from smsc_sim.events import EventBus
 from smsc_sim.limits import BindFailureGuard
-from smsc_sim.smpp.constants import CommandId, CommandStatus, response_id
+from smsc_sim.smpp.constants import CommandId, CommandStatus, MessageState, response_id
 from smsc_sim.smpp.pdu import PDU, make_pdu
 from smsc_sim.smpp.receipt import STAT_DEFAULT_ERR
 
 
-class SMSCCore(BindDecisions, CoreInspection):
+class SMSCCore:
     """
     The core of one cluster.
 
@@ -82,8 +83,6 @@ class SMSCCore(BindDecisions, CoreInspection):
         (a ``cluster_store`` gives one shared with the other processes).
     """
 
-    log = Logger()
-
     def __init__(
         self,
         name: str,
@@ -104,10 +103,6 @@ class SMSCCore(BindDecisions, CoreInspection):
     ) -> None:
         self.name = name
         self.bind_slots = bind_slots
-        self._slot_owner = slot_owner
-        self._slot_timeout = slot_timeout
-        #: sessions whose bind waits for ``bind_slots``; a session that ends meanwhile leaves it
-        self._pending_binds: set[int] = set()
         self.clock = clock
         self.config = config
         self.settings = config.core
@@ -219,10 +214,51 @@ class SMSCCore(BindDecisions, CoreInspection):
         self._handlers[CommandId.query_sm] = self.operations.query_sm
         self._handlers[CommandId.cancel_sm] = self.operations.cancel_sm
         self._handlers[CommandId.replace_sm] = self.operations.replace_sm
+        self.bind_decisions = BindDecisions(
+            cluster=name,
+            clock=clock,
+            instances=self.instances,
+            scenario=self._current_scenario,
+            accounts=self.accounts,
+            binds=self.binds,
+            guard=self.bind_guard,
+            events=events,
+            flush=self.router.flush,
+            counters=self.counters,
+            refusals=self.bind_refusals,
+            ghost_bind_hold=self.settings.ghost_bind_hold,
+            slots=bind_slots,
+            slot_owner=slot_owner,
+            slot_timeout=slot_timeout,
+        )
+        self.inspection = Inspection(
+            cluster=name,
+            binds=self.binds,
+            store=self.store,
+            router=self.router,
+            lifecycle=self.lifecycle,
+            reassembler=self.reassembler,
+            timeline=self.timeline,
+            counters=self.counters,
+            submit_statuses=self.submit_statuses,
+            bind_refusals=self.bind_refusals,
+        )
 
     # ------------------------------------------------------------------
     # ICore
     # ------------------------------------------------------------------
+
+    def bind(self, session: ISession, pdu: PDU) -> Reply | Deferred[Reply]:
+        """Decide on a bind (see :meth:`BindDecisions.bind`)."""
+        return self.bind_decisions.bind(session, pdu)
+
+    def unbound(self, session: ISession) -> None:
+        """A clean unbind: the quota slot is free at once."""
+        self.bind_decisions.unbound(session)
+
+    def connection_lost(self, session: ISession, clean: bool) -> None:
+        """The connection closed; a drop while bound keeps a ghost bind for ``ghost_bind_hold``."""
+        self.bind_decisions.connection_lost(session, clean)
 
     def request(self, session: ISession, pdu: PDU) -> Reply | Deferred[Reply]:
         """
@@ -257,6 +293,10 @@ class SMSCCore(BindDecisions, CoreInspection):
     def throughput(self, account: AccountSettings) -> float:
         """The account's messages per second, unless the scenario's ``limits`` override it."""
         return self.throttles.throughput(account, self.scenario)
+
+    def max_binds(self, account: AccountSettings) -> int:
+        """The account's bind quota, unless the scenario's ``limits`` override it."""
+        return self.bind_decisions.max_binds(account)
 
     def set_instance_available(self, name: str, available: bool) -> None:
         """An instance went out (no deliveries through it) or came back (the pending queue flushes)."""
@@ -309,6 +349,63 @@ class SMSCCore(BindDecisions, CoreInspection):
             raise KeyError(f"stat {stat!r} is not one of {', '.join(STAT_DEFAULT_ERR)}")
         self.lifecycle.force(record, stat, STAT_DEFAULT_ERR[stat] if err is None else err)
 
+    # ------------------------------------------------------------------
+    # read-only views (see :class:`~smsc_sim.core.inspection.Inspection`)
+    # ------------------------------------------------------------------
+
+    def sessions(self) -> list[ISession]:
+        """The bound sessions of the cluster, in bind order."""
+        return self.inspection.sessions()
+
+    def binds_info(self) -> list[dict[str, Any]]:
+        """The bound sessions as JSON-ready data."""
+        return self.inspection.binds_info()
+
+    def message(self, message_id: str) -> MessageRecord | None:
+        """The record of a message id (or a submit_multi destination key ``<id>/<n>``)."""
+        return self.inspection.message(message_id)
+
+    def messages(
+        self,
+        *,
+        account: str | None = None,
+        instance: str | None = None,
+        source: str | None = None,
+        destination: str | None = None,
+        state: str | MessageState | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        text: str | None = None,
+        direction: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> list[MessageRecord]:
+        """Records matching every filter given, oldest submit first (see :meth:`Inspection.messages`)."""
+        return self.inspection.messages(
+            account=account,
+            instance=instance,
+            source=source,
+            destination=destination,
+            state=state,
+            since=since,
+            until=until,
+            text=text,
+            direction=direction,
+            limit=limit,
+            offset=offset,
+        )
+
+    def matching(self, query: MessageQuery) -> Iterator[MessageRecord]:
+        """Every record matching the query's filters (not its page), oldest submit first, one at a time."""
+        return self.inspection.matching(query)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of the cluster, JSON-ready."""
+        return self.inspection.stats()
+
+    # ------------------------------------------------------------------
+    # reset and stop
+    # ------------------------------------------------------------------
 
     def reset(self) -> None:
         """Forget messages, pending deliveries, timers of messages and counters; binds stay."""
