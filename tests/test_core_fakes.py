@@ -53,6 +53,7 @@ class FakeSession:
         self.delivered: list[tuple[PDU, Deferred[PDU]]] = []
         self.aborted = False
         self._unanswered = 0
+        self.unanswered_requests: list[PDU] = []
 
     def send_delivery(self, pdu: PDU, waiter: DeliveryWaiter) -> None:
         """Record the delivery; the test answers it through :meth:`answer` or :meth:`fail`."""
@@ -69,6 +70,11 @@ class FakeSession:
             waiter.errback(failure.value)
 
         d.addCallbacks(answered, failed)
+
+    def send_unanswered(self, pdu: PDU) -> int:
+        """Record a request that has no response (outbind, alert_notification) and give it the next sequence."""
+        self.unanswered_requests.append(pdu)
+        return len(self.unanswered_requests)
 
     def unbind(self) -> Deferred[None]:
         return succeed(None)
@@ -194,6 +200,8 @@ class Harness:
     ) -> Reply:
         pdu = make_pdu(command, 1, system_id=system_id, password=password, interface_version=interface_version)
         reply = self.core.bind(session, pdu)
+        # the in-memory quota answers at once; a Deferred here would be a test of the shared slots
+        assert isinstance(reply, Reply), reply
         if sent and reply.on_sent is not None:
             reply.on_sent()
         return reply
@@ -217,6 +225,7 @@ class Harness:
         if command == CommandId.submit_sm:
             params.setdefault("short_message", b"hello")
         reply = self.core.request(session, make_pdu(command, seq, tlvs=tlvs, **params))
+        assert isinstance(reply, Reply), reply
         if sent and reply.pdu is not None and reply.on_sent is not None:
             reply.on_sent()
         return reply
