@@ -265,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.json:
         print(json.dumps(figures, indent=2))
     else:
-        print(f"{figures['shape']} through {' + '.join(processes)} on Redis, {figures['seconds']} s:")
+        where = "in memory" if a.in_memory else "on Redis"
+        print(f"{figures['shape']} through {' + '.join(processes)} {where}, {figures['seconds']} s:")
         for name, rate in figures["submit_sm_per_s"].items():
             print(f"  {name}: {rate:>8} submit_sm/s, {figures['process_cpu_us_per_message'][name]} us CPU per message, "
                   f"{figures['process_cpu_busy'][name]:.0%} of a CPU")

@@ -149,8 +149,10 @@ class Lifecycle:
     def _owe(self, record: MessageRecord, owed: OwedReceipts) -> None:
         """Record the final receipt the plan will send (when it asks for one), built now and dated when due."""
         if not record.registered_delivery & REGISTERED_DELIVERY_RECEIPT_MASK:
-            # no final receipt asked, whatever the plan reaches: no need to walk it
-            owed.drop(record.message_id)
+            # no final receipt asked, whatever the plan reaches: no need to walk it.  Only a message whose
+            # plan started over (replace_sm, which bumps the generation) can have one recorded to forget.
+            if record.generation:
+                owed.drop(record.message_id)
             return
         plan = record.plan
         # no final step before the validity period ends: the receipt owed is the expiry's
@@ -272,8 +274,15 @@ class Lifecycle:
         record.state = state
         record.err = err
         if final:
-            if self.owed is not None and not wants_receipt(record.registered_delivery, state, False):
-                self.owed.drop(record.message_id)
+            owed = self.owed
+            # a receipt is recorded only when registered_delivery asks for one, or after a cancel, expiry,
+            # forced receipt or replace (each bumps the generation first): else there is none to forget
+            if (
+                owed is not None
+                and (record.generation or record.registered_delivery & REGISTERED_DELIVERY_RECEIPT_MASK)
+                and not wants_receipt(record.registered_delivery, state, False)
+            ):
+                owed.drop(record.message_id)
             previous = record.final_time
             record.final_time = now
             # the plan is over, so when its steps counted from no longer matters: one float less per retained record

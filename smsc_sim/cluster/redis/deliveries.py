@@ -40,7 +40,6 @@ once it does; one log line says so each way.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections import deque
 from typing import Any, Protocol
@@ -51,177 +50,18 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from smsc_sim.cluster.redis.binds import DEFAULT_LEASE
+from smsc_sim.cluster.redis.delivery_pack import pack, unpack
+from smsc_sim.cluster.redis.delivery_scripts import ALIVE, APPLY, FIELD_END, FINAL_NAMES, GROUP, OP_END, READ
 from smsc_sim.cluster.redis.operations import INBOX_TTL_MS
 from smsc_sim.core.delivery import Delivery
 from smsc_sim.core.lifecycle import Lifecycle
 from smsc_sim.core.router import Router
 from smsc_sim.core.timeline import Timeline
-from smsc_sim.smpp.codec import decode, encode
-from smsc_sim.smpp.constants import FINAL_STATES
 
-#: the consumer group of every delivery stream
-GROUP = "smsc-sim"
-#: the final message states, by name: a claimed receipt is not sent when its message ended in another
-_FINAL_NAMES = ",".join(sorted(state.name for state in FINAL_STATES))
+__all__ = ["GROUP", "RedisDeliveries", "StreamCommands", "pack", "unpack"]
+
 #: seconds a Redis call may take before the wait is logged
 _SLOW = 2.0
-#: between the fields of a packed delivery (ASCII unit separator)
-_SEP = "\x1f"
-#: after each field of an operation sent to Redis (group separator), and after each operation (record separator)
-_FIELD_END = "\x1d"
-_OP_END = "\x1e"
-
-# ARGV: prefix, group, maxlen, owner, final state names (comma separated), the operations in
-# one string, and how long an inbox lives after its last push (ms).  The operations: each ends with RS (0x1E) and has five fields, each ending with GS (0x1D): code,
-# account, message id, data, extra.  (One string, not five arguments per operation: the client
-# spends microseconds on each argument, on every message.)
-#   O  record an owed receipt (data: the delivery, extra: due in ms)
-#   S  forget an owed receipt (answered here)
-#   A  acknowledge a stream entry (extra: its id)
-#   P  add a delivery to the account's stream; forget its owed receipt (message id, when given)
-#      and acknowledge the entry it was read from (extra, when given), in the same call
-#   C  as P for a receipt taken from a dead process, unless its message ended in another final
-#      state (extra: the receipt's state)
-#   R  push outcomes onto the inbox of a process (message id: the process; data: the element), if alive
-# Returns {added to streams, operations refused}: one refused operation does not stop the others.
-_APPLY = """
-local p, group, maxlen, owner = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local finals = {}
-for name in string.gmatch(ARGV[5], '[^,]+') do finals[name] = true end
-local oz, oh = p .. 'owed:' .. owner, p .. 'owedpdu:' .. owner
-local added, refused = 0, 0
-local function apply(op, account, mid, data, extra)
-    local stream = p .. 'deliveries:' .. account
-    if op == 'O' then
-        redis.call('HSET', oh, mid, data)
-        redis.call('ZADD', oz, extra, mid)
-    elseif op == 'S' then
-        redis.call('ZREM', oz, mid)
-        redis.call('HDEL', oh, mid)
-    elseif op == 'A' then
-        redis.call('XACK', stream, group, extra)
-        redis.call('XDEL', stream, extra)
-    elseif op == 'R' then
-        if redis.call('EXISTS', p .. 'alive:' .. mid) == 1 then
-            local inbox = p .. 'owner:' .. mid .. ':ops'
-            redis.call('RPUSH', inbox, data)
-            redis.call('PEXPIRE', inbox, ARGV[7])
-        end
-    else
-        local send = true
-        if op == 'C' then
-            local ok, record = pcall(redis.call, 'GET', p .. 'msg:' .. mid)
-            local state = ok and record and string.match(record, '^%["(%u+)"')
-            if state and finals[state] and state ~= extra then send = false end
-        end
-        if send then
-            redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'd', data)
-            added = added + 1
-        end
-        if mid ~= '' then
-            redis.call('ZREM', oz, mid)
-            redis.call('HDEL', oh, mid)
-        end
-        if op == 'P' and extra ~= '' then
-            redis.call('XACK', stream, group, extra)
-            redis.call('XDEL', stream, extra)
-        end
-    end
-end
-local function one(ops, from, to)
-    local f, at = {}, from
-    for k = 1, 5 do
-        local stop = string.find(ops, '\\29', at, true)
-        if stop == nil or stop > to then error('malformed operation') end
-        f[k] = string.sub(ops, at, stop - 1)
-        at = stop + 1
-    end
-    apply(f[1], f[2], f[3], f[4], f[5])
-end
-local ops, at = ARGV[6], 1
-while at <= #ops do
-    local stop = string.find(ops, '\\30', at, true) or (#ops + 1)
-    -- one operation Redis refuses (a key of another type) must not stop the others
-    if not pcall(one, ops, at, stop - 1) then
-        refused = refused + 1
-    end
-    at = stop + 1
-end
-return {added, refused}
-"""
-
-# ARGV: prefix, group, owner, count, min idle in ms (0: take nothing over), then the accounts with
-# a session here.  Per account: make the group if needed, take over entries idle for a lease (their
-# reader died; the pending list is walked from its start, a bounded number of steps), then read new
-# ones.  Returns account, id, data, ... (entries deleted meanwhile are skipped).
-_READ = """
-local p, group, owner, count, idle = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
-local out = {}
-for i = 6, #ARGV do
-    local stream = p .. 'deliveries:' .. ARGV[i]
-    pcall(redis.call, 'XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
-    local taken = 0
-    if idle ~= '0' then
-        local cursor, steps = '0-0', 0
-        repeat
-            local claimed = redis.call('XAUTOCLAIM', stream, group, owner, idle, cursor, 'COUNT', count)
-            cursor, steps = claimed[1], steps + 1
-            for _, entry in ipairs(claimed[2]) do
-                if entry[2] then
-                    table.insert(out, ARGV[i]); table.insert(out, entry[1]); table.insert(out, entry[2][2])
-                    taken = taken + 1
-                end
-            end
-        until cursor == '0-0' or steps >= 20 or taken >= count
-    end
-    if taken < count then
-        local read = redis.call('XREADGROUP', 'GROUP', group, owner, 'COUNT', count - taken, 'STREAMS', stream, '>')
-        if read then
-            for _, entry in ipairs(read[1][2]) do
-                table.insert(out, ARGV[i]); table.insert(out, entry[1]); table.insert(out, entry[2][2])
-            end
-        end
-    end
-end
-return out
-"""
-
-# ARGV: prefix, owner, lease in ms, claim (1: take dead owners' receipts), most receipts to take.
-# Returns message id, due in ms, data, ... of the receipts taken (now recorded as this owner's).
-_ALIVE = """
-local p, owner, lease, claim, most = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
-local was_alive = redis.call('EXISTS', p .. 'alive:' .. owner)
-redis.call('SET', p .. 'alive:' .. owner, '1', 'PX', lease)
-redis.call('SADD', p .. 'owners', owner)
-local out = {}
--- a process whose own lease ran out was away as long as the others may have been: it takes nothing
--- over until they had a lease to come back (a call sent before it knew it was cut off, run late)
-if claim ~= '1' or was_alive == 0 then return out end
-local mz, mh = p .. 'owed:' .. owner, p .. 'owedpdu:' .. owner
-for _, dead in ipairs(redis.call('SMEMBERS', p .. 'owners')) do
-    if #out >= most * 3 then break end
-    if dead ~= owner and redis.call('EXISTS', p .. 'alive:' .. dead) == 0 then
-        local z, h = p .. 'owed:' .. dead, p .. 'owedpdu:' .. dead
-        local due = redis.call('ZRANGE', z, 0, most - #out / 3 - 1, 'WITHSCORES')
-        for j = 1, #due, 2 do
-            local mid = due[j]
-            local data = redis.call('HGET', h, mid)
-            if data then
-                redis.call('HSET', mh, mid, data)
-                redis.call('ZADD', mz, due[j + 1], mid)
-                table.insert(out, mid); table.insert(out, due[j + 1]); table.insert(out, data)
-            end
-            redis.call('ZREM', z, mid)
-            redis.call('HDEL', h, mid)
-        end
-        if redis.call('ZCARD', z) == 0 then
-            redis.call('DEL', h)
-            redis.call('SREM', p .. 'owners', dead)
-        end
-    end
-end
-return out
-"""
 
 
 class StreamCommands(Protocol):
@@ -232,62 +72,6 @@ class StreamCommands(Protocol):
 
     def execute_command(self, *args: Any) -> Deferred[Any]:
         """Any command."""
-
-
-def pack(delivery: Delivery, state: str = "") -> str:
-    """
-    A delivery as the stream and the owed records keep it: a format tag, then kind, account,
-    message id, origin instance, creation time, attempts, state, the PDU (base64), and the process
-    that made it and its number there (its ticket, empty when none), separated by US (0x1F), which
-    none of them holds (JSON costs several times more, on every message).
-    """
-    ticket = delivery.ticket or ("", "")
-    return _SEP.join(
-        (
-            "2",
-            delivery.kind,
-            delivery.account,
-            delivery.message_id,
-            delivery.origin_instance or "",
-            repr(delivery.created),
-            str(delivery.attempt),
-            state,
-            base64.b64encode(encode(delivery.pdu)).decode("ascii"),
-            ticket[0],
-            ticket[1],
-        )
-    )
-
-
-def unpack(data: str) -> tuple[Delivery, str]:
-    """
-    The delivery of :func:`pack`, and the state it was packed with (or "").
-
-    :raises ValueError: for anything else.
-    """
-    fields = data.split(_SEP)
-    tag = fields[0]
-    if tag == "2" and len(fields) == 11:
-        owner, number = fields[9], fields[10]
-        ticket = (owner, number) if owner else None
-        fields = fields[:9]
-    elif tag == "1" and len(fields) == 9:
-        ticket = None  # written before processes were told the outcomes of their deliveries
-    else:
-        raise ValueError(f"unknown delivery format {tag!r}")
-    _tag, kind, account, message_id, instance, created, attempt, state, pdu = fields
-    delivery = Delivery(
-        decode(base64.b64decode(pdu, validate=True)),
-        account,
-        kind,
-        message_id,
-        None,  # session ids are per process: the origin session is not one of this process's
-        instance or None,
-        float(created),
-    )
-    delivery.attempt = int(attempt)
-    delivery.ticket = ticket
-    return delivery, state
 
 
 class RedisDeliveries:
@@ -331,7 +115,7 @@ class RedisDeliveries:
         self._count = count
         self._router: Router | None = None
         self._pending_max = 100_000
-        #: operations waiting for the next call, each as the call sends it (see _APPLY)
+        #: operations waiting for the next call, each as the call sends it (see delivery_scripts.APPLY)
         self._ops: deque[str] = deque()
         self._flush_call: IDelayedCall | None = None
         self._applying: Deferred[Any] | None = None
@@ -480,7 +264,7 @@ class RedisDeliveries:
                     {"op": "outcomes", "process": self.owner, "items": items[start : start + 1000]},
                     separators=(",", ":"),
                 )
-                self._ops.append(_FIELD_END.join(("R", "", owner, element, "", _OP_END)))
+                self._ops.append(FIELD_END.join(("R", "", owner, element, "", OP_END)))
 
     def reset(self) -> None:
         """The router forgot its deliveries: acknowledge the entries it held, forget the receipts owed."""
@@ -517,7 +301,7 @@ class RedisDeliveries:
 
     def _queue(self, code: str, account: str, message_id: str, data: str, extra: str) -> None:
         ops = self._ops
-        ops.append(_FIELD_END.join((code, account, message_id, data, extra, _OP_END)))
+        ops.append(FIELD_END.join((code, account, message_id, data, extra, OP_END)))
         if len(ops) > self._pending_max:
             # bounded as the router's pending queue is: the oldest goes
             ops.popleft()
@@ -542,10 +326,10 @@ class RedisDeliveries:
         while ops and len(batch) < 2000:
             batch.append(ops.popleft())
         args: list[Any] = [
-            self._prefix, GROUP, self._pending_max, self.owner, _FINAL_NAMES, "".join(batch), INBOX_TTL_MS
+            self._prefix, GROUP, self._pending_max, self.owner, FINAL_NAMES, "".join(batch), INBOX_TTL_MS
         ]  # fmt: skip
         slow = self._clock.callLater(_SLOW, self._slow, len(batch))
-        d = self._applying = self._redis.eval(_APPLY, [], args)
+        d = self._applying = self._redis.eval(APPLY, [], args)
 
         def applied(result: Any) -> None:
             self._answered()
@@ -624,7 +408,7 @@ class RedisDeliveries:
         if now - self._last_takeover >= self._lease / 6:
             self._last_takeover = now
             idle = self._lease_ms
-        d = self._redis.eval(_READ, [], [self._prefix, GROUP, self.owner, self._count, idle, *accounts])
+        d = self._redis.eval(READ, [], [self._prefix, GROUP, self.owner, self._count, idle, *accounts])
 
         def read(result: Any) -> None:
             self._reading = False
@@ -669,7 +453,7 @@ class RedisDeliveries:
     def _keep_alive(self) -> None:
         now = self._clock.seconds()
         claim = self._healthy_since is not None and now - self._healthy_since >= self._lease
-        d = self._redis.eval(_ALIVE, [], [self._prefix, self.owner, self._lease_ms, 1 if claim else 0, 5000])
+        d = self._redis.eval(ALIVE, [], [self._prefix, self.owner, self._lease_ms, 1 if claim else 0, 5000])
         slow = self._clock.callLater(_SLOW, self._slow, 0)
 
         def alive(result: Any) -> None:
