@@ -5,11 +5,14 @@ What the control API counts of every PDU, kept as plainly as it can be.
 session calls it with each PDU it reads or writes, no event built.  It
 keeps counts by instance, command and status; the time of each open
 request, to put the answer's latency in a histogram (the SMSC's answers
-and the ESME's); and one compact record (a tuple) per submit, replaced by
-a longer one when it is answered, that the submits log turns into JSON
-only when asked.  Tuples of plain values, in a ring of fixed size: the
-garbage collector stops tracking them, and there is no dict per submit.  The
-metrics and the submits log read it at scrape or query time.
+and the ESME's); and one compact record per submit, its answer's fields
+filled in when it is answered, that the submits log turns into JSON only
+when asked.  The records' values lie side by side in one flat list of
+fixed size (a ring), not in a tuple each: a tuple kept per submit would be
+one more object for the garbage collector, which runs the more often the
+more of them are kept, while plain values in a list are nothing to it; the
+tuples are made when the records are read.  The metrics and the submits
+log read it at scrape or query time.
 
 Everything is bounded: the open requests (:data:`MAX_OPEN_REQUESTS`,
 the oldest forgotten first, and those of a session when it closes) and the
@@ -42,9 +45,14 @@ SUBMIT_COMMANDS = {0x00000004: "submit_sm", 0x00000103: "data_sm", 0x00000021: "
 _SUBMIT_MULTI = 0x00000021
 _SUBMIT_SM = 0x00000004
 _SUBMIT_SM_RESP = 0x80000004
-# the count keys of a submit_sm and its answer with status 0, made once (a shifted int is a new object)
+_DELIVER_SM = 0x00000005
+_DELIVER_SM_RESP = 0x80000005
+# the count keys of a submit_sm, a deliver_sm and their answers with status 0, made once (a shifted int
+# is a new object)
 _SUBMIT_SM_KEY = _SUBMIT_SM << 32
 _SUBMIT_SM_RESP_KEY = _SUBMIT_SM_RESP << 32
+_DELIVER_SM_KEY = _DELIVER_SM << 32
+_DELIVER_SM_RESP_KEY = _DELIVER_SM_RESP << 32
 _FIRST_BUCKET = LATENCY_BUCKETS[0]
 GENERIC_NACK = 0x80000000
 _THROTTLED = int(CommandStatus.ESME_RTHROTTLED)
@@ -54,6 +62,9 @@ _SUBMIT_ANSWERS = frozenset({command | RESPONSE_BIT for command in SUBMIT_COMMAN
 # the fields of a submit record: the first nine from the request, four more once it is answered
 TIME, COMMAND, NUMBER, INSTANCE, SESSION, SEQUENCE, ACCOUNT, SOURCE, DESTINATION = range(9)
 STATUS, MESSAGE_ID, ANSWERED_AT, NACKED = range(9, 13)
+# the ring's slots per record, and the four of a record not answered yet (a status is never None)
+_STRIDE = 13
+_UNANSWERED = (None, None, None, None)
 #: a submit record: see the field indexes above (raw values; text is made when the log is read)
 SubmitRecord = Tuple[Any, ...]
 
@@ -107,7 +118,8 @@ def text_of(value: Any) -> str:
 class _SessionTally:
     """What the tally holds for one open session (dropped when it closes, its counts kept)."""
 
-    __slots__ = ("session", "counts_in", "counts_out", "accepted", "inbound", "outbound", "binding")
+    __slots__ = ("session", "counts_in", "counts_out", "accepted", "delivered", "acked", "inbound", "outbound",
+                 "binding")  # fmt: skip
 
     def __init__(self, session: ISession) -> None:
         self.session = session
@@ -117,10 +129,15 @@ class _SessionTally:
         # submit_sm with status 0 answered at once by submit_sm_resp with status 0: one more in each of
         # counts_in and counts_out (an int, added in when the counts are read: the usual submit's count)
         self.accepted = 0
+        # deliver_sm written with status 0, and deliver_sm_resp read with status 0 (a receipt and its
+        # usual answer): one more in counts_out and counts_in, as ``accepted``
+        self.delivered = 0
+        self.acked = 0
         # sequence_number -> the open request read from the ESME (a submit record, or (time, command_id))
-        # and written to it ((time, command_id))
+        # and written to it: (time, command_id), or for a deliver_sm its time alone (a float: no tuple per
+        # receipt for the collector to track)
         self.inbound: dict[int, tuple[Any, ...]] = {}
-        self.outbound: dict[int, tuple[float, int]] = {}
+        self.outbound: dict[int, tuple[float, int] | float] = {}
         # sequence_number -> system_id of a bind awaiting its response
         self.binding: dict[int, str] = {}
 
@@ -148,8 +165,10 @@ class PduTally:
         self.throttled: dict[tuple[str, str], int] = {}
         #: most submit records kept
         self.submits_bound = max(1, submits_bound)
-        # the newest submit records: the one numbered n at (n - _base - 1) % submits_bound
-        self._ring: list[SubmitRecord] = []
+        # the newest submit records, _STRIDE values each (_UNANSWERED at STATUS until answered): the one
+        # numbered n from (n - _base - 1) % submits_bound * _STRIDE
+        self._ring: list[Any] = []
+        self._ring_size = self.submits_bound * _STRIDE
         self._numbered = 0
         self._base = 0
         # session_id -> what is held for each open session
@@ -180,10 +199,14 @@ class PduTally:
     def submits(self) -> list[SubmitRecord]:
         """The submit records kept, oldest first."""
         ring = self._ring
-        if len(ring) < self.submits_bound:
-            return list(ring)
-        cut = (self._numbered - self._base) % self.submits_bound
-        return ring[cut:] + ring[:cut]
+        kept = len(ring) // _STRIDE
+        cut = 0 if kept < self.submits_bound else (self._numbered - self._base) % self.submits_bound
+        records = []
+        for slot in (*range(cut, kept), *range(cut)):
+            at = slot * _STRIDE
+            answered = ring[at + STATUS] is not None
+            records.append(tuple(ring[at : at + (_STRIDE if answered else STATUS)]))
+        return records
 
     def clear_submits(self) -> None:
         """Forget every submit record (an answer still due is not recorded)."""
@@ -205,14 +228,20 @@ class PduTally:
         if state is None or state.session is not session:
             state = self._state(session)
         command_id = pdu.command_id
-        packed = command_id << 32 | pdu.command_status
-        counts = state.counts_in
-        counts[packed] = counts.get(packed, 0) + 1
+        if command_id == _DELIVER_SM_RESP and not pdu.command_status:
+            state.acked += 1  # a receipt's usual answer: an int, no count key made
+        else:
+            packed = command_id << 32 | pdu.command_status
+            counts = state.counts_in
+            counts[packed] = counts.get(packed, 0) + 1
         sequence = pdu.sequence_number
         if command_id & RESPONSE_BIT:
             started = state.outbound.pop(sequence, None)
             if started is not None:
-                at, request = started
+                if started.__class__ is tuple:
+                    at, request = started  # type: ignore[misc]
+                else:  # a deliver_sm's time alone
+                    at, request = started, _DELIVER_SM  # type: ignore[assignment]
                 histogram = self.esme_latency.get(request)
                 if histogram is None:
                     histogram = self.esme_latency[request] = Histogram()
@@ -237,10 +266,12 @@ class PduTally:
                       session.system_id, params.get("source_addr", ""),
                       _destinations(params) if command_id == _SUBMIT_MULTI or destination is None else destination)
             ring = self._ring
-            if len(ring) < self.submits_bound:
-                ring.append(record)
+            if len(ring) < self._ring_size:
+                ring += record
+                ring += _UNANSWERED
             else:
-                ring[(number - self._base - 1) % self.submits_bound] = record
+                at = (number - self._base - 1) % self.submits_bound * _STRIDE
+                ring[at : at + _STRIDE] = record + _UNANSWERED
             inbound[sequence] = record
             return
         inbound[sequence] = (now, command_id)
@@ -254,6 +285,15 @@ class PduTally:
             state = self._state(session)
         command_id = pdu.command_id
         status = pdu.command_status
+        if command_id == _DELIVER_SM and not status:
+            # a receipt (or MO message), what the SMSC writes most after submit answers: an int for its
+            # count and its time alone for its answer's latency
+            state.delivered += 1
+            outbound = state.outbound
+            if len(outbound) >= MAX_OPEN_REQUESTS:
+                del outbound[next(iter(outbound))]
+            outbound[pdu.sequence_number] = self._seconds()
+            return
         packed = command_id << 32 | status
         counts = state.counts_out
         counts[packed] = counts.get(packed, 0) + 1
@@ -282,9 +322,11 @@ class PduTally:
             if command_id not in _SUBMIT_ANSWERS:
                 return  # an odd answer to a submit: not the submit's status
             ring = self._ring
-            slot = (started[NUMBER] - self._base - 1) % self.submits_bound
-            if slot < len(ring) and ring[slot] is started:  # else forgotten already (ring full, or cleared)
-                ring[slot] = started + (status, pdu.params.get("message_id"), now, command_id == GENERIC_NACK)
+            number = started[NUMBER]
+            at = (number - self._base - 1) % self.submits_bound * _STRIDE
+            if at < len(ring) and ring[at + NUMBER] == number:  # else forgotten already (ring full, or cleared)
+                ring[at + STATUS : at + _STRIDE] = (status, pdu.params.get("message_id"), now,
+                                                    command_id == GENERIC_NACK)  # fmt: skip
             if status == _THROTTLED:
                 account = (session.instance_name, session.system_id or "")
                 self.throttled[account] = self.throttled.get(account, 0) + 1
@@ -337,11 +379,13 @@ class PduTally:
                   session.system_id, params.get("source_addr", ""),
                   _destinations(params) if destination is None else destination,
                   status, answer.params.get("message_id"), now, False)  # fmt: skip
+        # the record's values into the ring, the tuple freed at once: nothing kept for the collector
         ring = self._ring
-        if len(ring) < self.submits_bound:
-            ring.append(record)
+        if len(ring) < self._ring_size:
+            ring += record
         else:
-            ring[(number - self._base - 1) % self.submits_bound] = record
+            at = (number - self._base - 1) % self.submits_bound * _STRIDE
+            ring[at : at + _STRIDE] = record
         if status == _THROTTLED:
             account = (session.instance_name, session.system_id or "")
             self.throttled[account] = self.throttled.get(account, 0) + 1
@@ -364,12 +408,16 @@ class PduTally:
 
 
 def _directions(state: _SessionTally) -> tuple[tuple[str, dict[int, int]], tuple[str, dict[int, int]]]:
-    """A session's counts read and written (copies, its accepted submits added in)."""
+    """A session's counts read and written (copies, its accepted submits and its receipts added in)."""
     counts_in, counts_out = dict(state.counts_in), dict(state.counts_out)
     accepted = state.accepted
     if accepted:
         counts_in[_SUBMIT_SM_KEY] = counts_in.get(_SUBMIT_SM_KEY, 0) + accepted
         counts_out[_SUBMIT_SM_RESP_KEY] = counts_out.get(_SUBMIT_SM_RESP_KEY, 0) + accepted
+    if state.delivered:
+        counts_out[_DELIVER_SM_KEY] = counts_out.get(_DELIVER_SM_KEY, 0) + state.delivered
+    if state.acked:
+        counts_in[_DELIVER_SM_RESP_KEY] = counts_in.get(_DELIVER_SM_RESP_KEY, 0) + state.acked
     return ("in", counts_in), ("out", counts_out)
 
 
