@@ -361,6 +361,17 @@ class FusedSubmitTests(_IdleAPI):
         self.assertEqual(log.tally.submits(), plain.records[-3:])
         self.assertEqual([entry["sequence_number"] for entry in log.entries], [11, 12, 13])
 
+    def test_submit_ring_grows_then_wraps_as_pdu_by_pdu(self) -> None:
+        """A log of 70 over 150 submits lists the newest 70, oldest first, as the PDU-by-PDU records say."""
+        plain = _PlainTally(self.simulator.events, self.clock)
+        self.addCleanup(plain.close)
+        log = SubmitLog(self.simulator, bound=70)
+        self.addCleanup(log.close)
+        for first in range(2, 152, 50):
+            self.read(b"".join(_submit(sequence) for sequence in range(first, first + 50)))
+            self.assertEqual(log.tally.submits(), plain.records[-70:])
+        self.assertEqual([entry["sequence_number"] for entry in log.entries], list(range(82, 152)))
+
     def test_submit_answered_at_once_is_one_tap_call(self) -> None:
         """A PDU tap hears a submit answered at once in one call with its answer; a late answer comes apart."""
         heard: list[tuple[str, int]] = []

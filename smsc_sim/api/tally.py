@@ -72,18 +72,21 @@ SubmitRecord = Tuple[Any, ...]
 class Histogram:
     """Per-bucket counts of one labelled latency histogram (made cumulative at scrape)."""
 
-    __slots__ = ("counts", "total", "count")
+    __slots__ = ("counts", "total")
 
     def __init__(self) -> None:
         self.counts = [0] * len(LATENCY_BUCKETS)
         self.total = 0.0
-        self.count = 0
+
+    @property
+    def count(self) -> int:
+        """Latencies counted (the buckets' sum: one addition less per latency)."""
+        return sum(self.counts)
 
     def observe(self, value: float) -> None:
         """Count one latency."""
         self.counts[bisect_left(LATENCY_BUCKETS, value)] += 1
         self.total += value
-        self.count += 1
 
     def buckets(self) -> list[tuple[str, float]]:
         """``(le, cumulative count)`` of every bucket, as Prometheus wants them."""
@@ -157,8 +160,9 @@ class PduTally:
         #: command_id of the request -> latency of the SMSC's answers / of the ESME's
         self.latency: dict[int, Histogram] = {}
         self.esme_latency: dict[int, Histogram] = {}
-        # latency[submit_sm], once there is one (found without a lookup per submit)
+        # latency[submit_sm] and esme_latency[deliver_sm], once there is one (found without a lookup each)
         self._submit_latency: Histogram | None = None
+        self._deliver_latency: Histogram | None = None
         #: (instance, system_id of the bind, bind command_id, status) -> bind responses written
         self.bind_answers: dict[tuple[str, str, int, int], int] = {}
         #: (instance, account) -> submits answered ESME_RTHROTTLED
@@ -166,7 +170,7 @@ class PduTally:
         #: most submit records kept
         self.submits_bound = max(1, submits_bound)
         # the newest submit records, _STRIDE values each (_UNANSWERED at STATUS until answered): the one
-        # numbered n from (n - _base - 1) % submits_bound * _STRIDE
+        # numbered n from (n - _base - 1) % submits_bound * _STRIDE; None beyond the last (see _grow)
         self._ring: list[Any] = []
         self._ring_size = self.submits_bound * _STRIDE
         self._numbered = 0
@@ -199,7 +203,7 @@ class PduTally:
     def submits(self) -> list[SubmitRecord]:
         """The submit records kept, oldest first."""
         ring = self._ring
-        kept = len(ring) // _STRIDE
+        kept = min(self._numbered - self._base, self.submits_bound)
         cut = 0 if kept < self.submits_bound else (self._numbered - self._base) % self.submits_bound
         records = []
         for slot in (*range(cut, kept), *range(cut)):
@@ -212,6 +216,18 @@ class PduTally:
         """Forget every submit record (an answer still due is not recorded)."""
         self._ring = []
         self._base = self._numbered
+
+    def _grow(self) -> None:
+        """Make room for more records, up to the bound: twice as many (copied once, not on every append)."""
+        ring = self._ring
+        ring.extend([None] * min(max(len(ring), 64 * _STRIDE), self._ring_size - len(ring)))
+
+    def _esme_histogram(self, request: int) -> Histogram:
+        """The histogram of the ESME's answers to ``request`` (made at its first latency)."""
+        histogram = self.esme_latency.get(request)
+        if histogram is None:
+            histogram = self.esme_latency[request] = Histogram()
+        return histogram
 
     def _state(self, session: ISession) -> _SessionTally:
         state = self._sessions.get(session.session_id)
@@ -229,31 +245,35 @@ class PduTally:
             state = self._state(session)
         command_id = pdu.command_id
         if command_id == _DELIVER_SM_RESP and not pdu.command_status:
-            state.acked += 1  # a receipt's usual answer: an int, no count key made
-        else:
-            packed = command_id << 32 | pdu.command_status
-            counts = state.counts_in
-            counts[packed] = counts.get(packed, 0) + 1
-        sequence = pdu.sequence_number
-        if command_id & RESPONSE_BIT:
-            started = state.outbound.pop(sequence, None)
-            if started is not None:
-                if started.__class__ is tuple:
-                    at, request = started  # type: ignore[misc]
-                else:  # a deliver_sm's time alone
-                    at, request = started, _DELIVER_SM  # type: ignore[assignment]
-                histogram = self.esme_latency.get(request)
+            # a receipt's usual answer: an int for its count, and its deliver_sm's time for the latency
+            state.acked += 1
+            started = state.outbound.pop(pdu.sequence_number, None)
+            if started.__class__ is float:
+                histogram = self._deliver_latency
                 if histogram is None:
-                    histogram = self.esme_latency[request] = Histogram()
-                # Histogram.observe, inline: this runs for every receipt answered; an ESME answering
-                # within the first bucket (the usual case) needs no search
-                elapsed = now - at if now > at else 0.0
+                    histogram = self._deliver_latency = self._esme_histogram(_DELIVER_SM)
+                # Histogram.observe, inline; an ESME answering within the first bucket (the usual case)
+                # needs no search
+                elapsed = now - started if now > started else 0.0  # type: ignore[operator]
                 if elapsed <= _FIRST_BUCKET:
                     histogram.counts[0] += 1
                 else:
                     histogram.counts[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
                 histogram.total += elapsed
-                histogram.count += 1
+                return
+        else:
+            packed = command_id << 32 | pdu.command_status
+            counts = state.counts_in
+            counts[packed] = counts.get(packed, 0) + 1
+            started = state.outbound.pop(pdu.sequence_number, None) if command_id & RESPONSE_BIT else None
+        sequence = pdu.sequence_number
+        if command_id & RESPONSE_BIT:
+            if started is not None:
+                if started.__class__ is tuple:
+                    at, request = started  # type: ignore[misc]
+                else:  # a deliver_sm's time alone
+                    at, request = started, _DELIVER_SM  # type: ignore[assignment]
+                self._esme_histogram(request).observe(now - at if now > at else 0.0)
             return
         inbound = state.inbound
         if len(inbound) >= MAX_OPEN_REQUESTS:
@@ -265,13 +285,10 @@ class PduTally:
             record = (now, command_id, number, session.instance_name, session.session_id, sequence,
                       session.system_id, params.get("source_addr", ""),
                       _destinations(params) if command_id == _SUBMIT_MULTI or destination is None else destination)
-            ring = self._ring
-            if len(ring) < self._ring_size:
-                ring += record
-                ring += _UNANSWERED
-            else:
-                at = (number - self._base - 1) % self.submits_bound * _STRIDE
-                ring[at : at + _STRIDE] = record + _UNANSWERED
+            at = (number - self._base - 1) % self.submits_bound * _STRIDE
+            if at >= len(self._ring):
+                self._grow()
+            self._ring[at : at + _STRIDE] = record + _UNANSWERED
             inbound[sequence] = record
             return
         inbound[sequence] = (now, command_id)
@@ -317,7 +334,6 @@ class PduTally:
         # Histogram.observe, inline: this runs for every answer
         histogram.counts[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
         histogram.total += elapsed
-        histogram.count += 1
         if request in SUBMIT_COMMANDS:
             if command_id not in _SUBMIT_ANSWERS:
                 return  # an odd answer to a submit: not the submit's status
@@ -371,7 +387,6 @@ class PduTally:
         else:
             histogram.counts[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
         histogram.total += elapsed
-        histogram.count += 1
         params = request.params
         destination = params.get("destination_addr")
         self._numbered = number = self._numbered + 1
@@ -380,12 +395,10 @@ class PduTally:
                   _destinations(params) if destination is None else destination,
                   status, answer.params.get("message_id"), now, False)  # fmt: skip
         # the record's values into the ring, the tuple freed at once: nothing kept for the collector
-        ring = self._ring
-        if len(ring) < self._ring_size:
-            ring += record
-        else:
-            at = (number - self._base - 1) % self.submits_bound * _STRIDE
-            ring[at : at + _STRIDE] = record
+        at = (number - self._base - 1) % self.submits_bound * _STRIDE
+        if at >= len(self._ring):
+            self._grow()
+        self._ring[at : at + _STRIDE] = record
         if status == _THROTTLED:
             account = (session.instance_name, session.system_id or "")
             self.throttled[account] = self.throttled.get(account, 0) + 1
