@@ -170,7 +170,7 @@ class PduTally:
         #: most submit records kept
         self.submits_bound = max(1, submits_bound)
         # the newest submit records, _STRIDE values each (_UNANSWERED at STATUS until answered): the one
-        # numbered n from (n - _base - 1) % submits_bound * _STRIDE; None beyond the last (see _grow)
+        # numbered n from (n - _base - 1) % submits_bound * _STRIDE
         self._ring: list[Any] = []
         self._ring_size = self.submits_bound * _STRIDE
         self._numbered = 0
@@ -203,7 +203,7 @@ class PduTally:
     def submits(self) -> list[SubmitRecord]:
         """The submit records kept, oldest first."""
         ring = self._ring
-        kept = min(self._numbered - self._base, self.submits_bound)
+        kept = len(ring) // _STRIDE
         cut = 0 if kept < self.submits_bound else (self._numbered - self._base) % self.submits_bound
         records = []
         for slot in (*range(cut, kept), *range(cut)):
@@ -216,11 +216,6 @@ class PduTally:
         """Forget every submit record (an answer still due is not recorded)."""
         self._ring = []
         self._base = self._numbered
-
-    def _grow(self) -> None:
-        """Make room for more records, up to the bound: twice as many (copied once, not on every append)."""
-        ring = self._ring
-        ring.extend([None] * min(max(len(ring), 64 * _STRIDE), self._ring_size - len(ring)))
 
     def _esme_histogram(self, request: int) -> Histogram:
         """The histogram of the ESME's answers to ``request`` (made at its first latency)."""
@@ -285,10 +280,13 @@ class PduTally:
             record = (now, command_id, number, session.instance_name, session.session_id, sequence,
                       session.system_id, params.get("source_addr", ""),
                       _destinations(params) if command_id == _SUBMIT_MULTI or destination is None else destination)
-            at = (number - self._base - 1) % self.submits_bound * _STRIDE
-            if at >= len(self._ring):
-                self._grow()
-            self._ring[at : at + _STRIDE] = record + _UNANSWERED
+            ring = self._ring
+            if len(ring) < self._ring_size:
+                ring += record
+                ring += _UNANSWERED
+            else:
+                at = (number - self._base - 1) % self.submits_bound * _STRIDE
+                ring[at : at + _STRIDE] = record + _UNANSWERED
             inbound[sequence] = record
             return
         inbound[sequence] = (now, command_id)
@@ -395,10 +393,12 @@ class PduTally:
                   _destinations(params) if destination is None else destination,
                   status, answer.params.get("message_id"), now, False)  # fmt: skip
         # the record's values into the ring, the tuple freed at once: nothing kept for the collector
-        at = (number - self._base - 1) % self.submits_bound * _STRIDE
-        if at >= len(self._ring):
-            self._grow()
-        self._ring[at : at + _STRIDE] = record
+        ring = self._ring
+        if len(ring) < self._ring_size:
+            ring += record
+        else:
+            at = (number - self._base - 1) % self.submits_bound * _STRIDE
+            ring[at : at + _STRIDE] = record
         if status == _THROTTLED:
             account = (session.instance_name, session.system_id or "")
             self.throttled[account] = self.throttled.get(account, 0) + 1
