@@ -504,8 +504,8 @@ class ReceiptTallyTests(_IdleAPI):
         self.assertEqual((histogram.count, histogram.counts[0]), (1, 0))
 
     def test_receipts_counted_after_close(self) -> None:
-        """Receipts written and answered on a session that then closes stay counted in /metrics."""
-        acked, unanswered = self.receipts(2, 3)
+        """Receipts written, one answered, on a session that then closes: /metrics still counts them all."""
+        acked, _unanswered = self.receipts(2, 3)
         self.answer(acked)
         self.session.connectionLost(Failure(ConnectionError("gone")))
         self.assertEqual(self.pdus_total("out", "deliver_sm"), 2)
