@@ -5,14 +5,11 @@ What the control API counts of every PDU, kept as plainly as it can be.
 session calls it with each PDU it reads or writes, no event built.  It
 keeps counts by instance, command and status; the time of each open
 request, to put the answer's latency in a histogram (the SMSC's answers
-and the ESME's); and one compact record per submit, its answer's fields
-filled in when it is answered, that the submits log turns into JSON only
-when asked.  The records' values lie side by side in one flat list of
-fixed size (a ring), not in a tuple each: a tuple kept per submit would be
-one more object for the garbage collector, which runs the more often the
-more of them are kept, while plain values in a list are nothing to it; the
-tuples are made when the records are read.  The metrics and the submits
-log read it at scrape or query time.
+and the ESME's); and one compact record (a tuple) per submit, replaced by
+a longer one when it is answered, that the submits log turns into JSON
+only when asked.  Tuples of plain values, in a ring of fixed size: the
+garbage collector stops tracking them, and there is no dict per submit.  The
+metrics and the submits log read it at scrape or query time.
 
 Everything is bounded: the open requests (:data:`MAX_OPEN_REQUESTS`,
 the oldest forgotten first, and those of a session when it closes) and the
@@ -62,9 +59,6 @@ _SUBMIT_ANSWERS = frozenset({command | RESPONSE_BIT for command in SUBMIT_COMMAN
 # the fields of a submit record: the first nine from the request, four more once it is answered
 TIME, COMMAND, NUMBER, INSTANCE, SESSION, SEQUENCE, ACCOUNT, SOURCE, DESTINATION = range(9)
 STATUS, MESSAGE_ID, ANSWERED_AT, NACKED = range(9, 13)
-# the ring's slots per record, and the four of a record not answered yet (a status is never None)
-_STRIDE = 13
-_UNANSWERED = (None, None, None, None)
 #: a submit record: see the field indexes above (raw values; text is made when the log is read)
 SubmitRecord = Tuple[Any, ...]
 
@@ -169,10 +163,8 @@ class PduTally:
         self.throttled: dict[tuple[str, str], int] = {}
         #: most submit records kept
         self.submits_bound = max(1, submits_bound)
-        # the newest submit records, _STRIDE values each (_UNANSWERED at STATUS until answered): the one
-        # numbered n from (n - _base - 1) % submits_bound * _STRIDE
-        self._ring: list[Any] = []
-        self._ring_size = self.submits_bound * _STRIDE
+        # the newest submit records: the one numbered n at (n - _base - 1) % submits_bound
+        self._ring: list[SubmitRecord] = []
         self._numbered = 0
         self._base = 0
         # session_id -> what is held for each open session
@@ -203,14 +195,10 @@ class PduTally:
     def submits(self) -> list[SubmitRecord]:
         """The submit records kept, oldest first."""
         ring = self._ring
-        kept = len(ring) // _STRIDE
-        cut = 0 if kept < self.submits_bound else (self._numbered - self._base) % self.submits_bound
-        records = []
-        for slot in (*range(cut, kept), *range(cut)):
-            at = slot * _STRIDE
-            answered = ring[at + STATUS] is not None
-            records.append(tuple(ring[at : at + (_STRIDE if answered else STATUS)]))
-        return records
+        if len(ring) < self.submits_bound:
+            return list(ring)
+        cut = (self._numbered - self._base) % self.submits_bound
+        return ring[cut:] + ring[:cut]
 
     def clear_submits(self) -> None:
         """Forget every submit record (an answer still due is not recorded)."""
@@ -281,12 +269,10 @@ class PduTally:
                       session.system_id, params.get("source_addr", ""),
                       _destinations(params) if command_id == _SUBMIT_MULTI or destination is None else destination)
             ring = self._ring
-            if len(ring) < self._ring_size:
-                ring += record
-                ring += _UNANSWERED
+            if len(ring) < self.submits_bound:
+                ring.append(record)
             else:
-                at = (number - self._base - 1) % self.submits_bound * _STRIDE
-                ring[at : at + _STRIDE] = record + _UNANSWERED
+                ring[(number - self._base - 1) % self.submits_bound] = record
             inbound[sequence] = record
             return
         inbound[sequence] = (now, command_id)
@@ -336,11 +322,9 @@ class PduTally:
             if command_id not in _SUBMIT_ANSWERS:
                 return  # an odd answer to a submit: not the submit's status
             ring = self._ring
-            number = started[NUMBER]
-            at = (number - self._base - 1) % self.submits_bound * _STRIDE
-            if at < len(ring) and ring[at + NUMBER] == number:  # else forgotten already (ring full, or cleared)
-                ring[at + STATUS : at + _STRIDE] = (status, pdu.params.get("message_id"), now,
-                                                    command_id == GENERIC_NACK)  # fmt: skip
+            slot = (started[NUMBER] - self._base - 1) % self.submits_bound
+            if slot < len(ring) and ring[slot] is started:  # else forgotten already (ring full, or cleared)
+                ring[slot] = started + (status, pdu.params.get("message_id"), now, command_id == GENERIC_NACK)
             if status == _THROTTLED:
                 account = (session.instance_name, session.system_id or "")
                 self.throttled[account] = self.throttled.get(account, 0) + 1
@@ -392,13 +376,11 @@ class PduTally:
                   session.system_id, params.get("source_addr", ""),
                   _destinations(params) if destination is None else destination,
                   status, answer.params.get("message_id"), now, False)  # fmt: skip
-        # the record's values into the ring, the tuple freed at once: nothing kept for the collector
         ring = self._ring
-        if len(ring) < self._ring_size:
-            ring += record
+        if len(ring) < self.submits_bound:
+            ring.append(record)
         else:
-            at = (number - self._base - 1) % self.submits_bound * _STRIDE
-            ring[at : at + _STRIDE] = record
+            ring[(number - self._base - 1) % self.submits_bound] = record
         if status == _THROTTLED:
             account = (session.instance_name, session.system_id or "")
             self.throttled[account] = self.throttled.get(account, 0) + 1
