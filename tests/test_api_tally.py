@@ -19,7 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from smsc_sim.api.app import ControlAPI
 from smsc_sim.api.submits import SubmitLog
-from smsc_sim.api.tally import PduTally
+from smsc_sim.api.tally import SUBMIT_COMMANDS, Histogram, PduTally
 from smsc_sim.config import default_config
 from smsc_sim.contracts import Event
 from smsc_sim.simulator import Simulator, SMPPServerFactory
@@ -27,7 +27,7 @@ from smsc_sim.smpp.codec import decode, encode
 from smsc_sim.smpp.constants import CommandId
 from smsc_sim.smpp.pdu import PDU, make_pdu
 from smsc_sim.smpp.framing import SMPPFramer
-from tests.pdu_by_pdu import SplitBus as _SplitBus
+from tests.pdu_by_pdu import SplitBus
 
 
 def _submit(sequence: int, destination: str = "447700900002") -> bytes:
@@ -179,6 +179,80 @@ class IdleAPITests(_IdleAPI):
         self.assertEqual([entry["status_name"] for entry in log.entries], ["ESME_ROK"] * 2)
 
 
+class _PlainTally:
+    """
+    What the tally must show, kept the plainest way: every PDU heard one by
+    one, counts in one dict, each open request and each submit record a
+    tuple, no bound (the tests are short).  The API's tally, with its
+    shortcuts for submits and receipts, must show the same.
+    """
+
+    def __init__(self, events: Any, clock: Any) -> None:
+        self.clock = clock
+        self.counts: dict[tuple[str, str, int, int], int] = {}
+        self.latency: dict[int, Histogram] = {}
+        self.esme_latency: dict[int, Histogram] = {}
+        self.records: list[tuple[Any, ...]] = []
+        self.inbound: dict[tuple[int, int], tuple[float, int, int]] = {}
+        self.outbound: dict[tuple[int, int], tuple[float, int]] = {}
+        self.untap = events.tap(self)
+        self.unsubscribe = events.subscribe(self.closed, kinds=("session_closed",))
+
+    def close(self) -> None:
+        self.untap()
+        self.unsubscribe()
+
+    def count(self, direction: str, session: Any, pdu: PDU) -> None:
+        key = (direction, session.instance_name, pdu.command_id, pdu.command_status)
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def pdu_in(self, session: Any, pdu: PDU, now: float) -> None:
+        self.count("in", session, pdu)
+        key = (session.session_id, pdu.sequence_number)
+        if pdu.command_id & 0x80000000:
+            started = self.outbound.pop(key, None)
+            if started is not None:
+                self.esme_latency.setdefault(started[1], Histogram()).observe(max(0.0, now - started[0]))
+            return
+        index = -1
+        if pdu.command_id in SUBMIT_COMMANDS:
+            params = pdu.params
+            index = len(self.records)
+            self.records.append((now, pdu.command_id, index + 1, session.instance_name, session.session_id,
+                                 pdu.sequence_number, session.system_id, params.get("source_addr", ""),
+                                 params.get("destination_addr")))  # fmt: skip
+        self.inbound[key] = (now, pdu.command_id, index)
+
+    def pdu_out(self, session: Any, pdu: PDU) -> None:
+        self.count("out", session, pdu)
+        now = self.clock.seconds()
+        key = (session.session_id, pdu.sequence_number)
+        if not pdu.command_id & 0x80000000:
+            self.outbound[key] = (now, pdu.command_id)
+            return
+        started = self.inbound.pop(key, None)
+        if started is None:
+            return
+        at, request, index = started
+        self.latency.setdefault(request, Histogram()).observe(max(0.0, now - at))
+        if index >= 0 and (pdu.command_id == request | 0x80000000 or pdu.command_id == 0x80000000):
+            nacked = pdu.command_id == 0x80000000
+            self.records[index] += (pdu.command_status, pdu.params.get("message_id"), now, nacked)
+
+    def submit_answered(self, session: Any, request: PDU, answer: PDU, read_at: float) -> None:
+        self.pdu_in(session, request, read_at)
+        self.pdu_out(session, answer)
+
+    def closed(self, event: Event) -> None:
+        for opened in (self.inbound, self.outbound):
+            for key in [key for key in opened if key[0] == event.data["session_id"]]:
+                del opened[key]  # type: ignore[attr-defined]
+
+
+def _histograms(histograms: dict[int, Histogram]) -> dict[int, tuple[list[int], float, int]]:
+    return {command: (h.counts, h.total, h.count) for command, h in histograms.items()}
+
+
 class FusedSubmitTests(_IdleAPI):
     """
     A submit answered at once reaches the tally in one call with its answer;
@@ -188,8 +262,10 @@ class FusedSubmitTests(_IdleAPI):
 
     def test_same_counts_latencies_and_submits_as_pdu_by_pdu(self) -> None:
         """Accepted, refused, unbound, late and mixed-in submits: the one-call tally equals the PDU-by-PDU one."""
-        reference = PduTally(_SplitBus(self.simulator.events), self.clock, 1000)  # type: ignore[arg-type]
+        reference = PduTally(SplitBus(self.simulator.events), self.clock, 1000)  # type: ignore[arg-type]
         self.addCleanup(reference.close)
+        plain = _PlainTally(self.simulator.events, self.clock)
+        self.addCleanup(plain.close)
         tally = self.api.metrics.tally
         before = tally.counts()  # the bind, which the reference did not see
         self.clock.advance(0.5)
@@ -212,13 +288,60 @@ class FusedSubmitTests(_IdleAPI):
         self.assertGreater(len(statuses), 1)
         since = {key: n - before.get(key, 0) for key, n in tally.counts().items() if n != before.get(key, 0)}
         self.assertEqual(since, reference.counts())
+        self.assertEqual(since, plain.counts)
         self.assertEqual(tally.submits(), reference.submits())
+        self.assertEqual(tally.submits(), plain.records)
         submits = (int(CommandId.submit_sm), int(CommandId.enquire_link))
         self.assertEqual(
             {command: (h.counts, h.total, h.count) for command, h in tally.latency.items() if command in submits},
             {command: (h.counts, h.total, h.count) for command, h in reference.latency.items()},
         )
+        self.assertEqual(
+            {command: h for command, h in _histograms(tally.latency).items() if command in submits},
+            _histograms(plain.latency),
+        )
         self.assertEqual(tally.throttled, reference.throttled)
+
+    def test_submit_ring_wraps_and_clears_as_pdu_by_pdu(self) -> None:
+        """
+        A log of 3 over submits answered at once and late, some forgotten
+        before their answer, and a reset between: it lists the newest three
+        after the reset, each as the PDU-by-PDU records say.
+        """
+        plain = _PlainTally(self.simulator.events, self.clock)
+        self.addCleanup(plain.close)
+        log = SubmitLog(self.simulator, bound=3)
+        self.addCleanup(log.close)
+        self.read(_submit(2) + _submit(3))
+        self.simulator.instances["SMPP1"].start_outage("slow", latency=0.3)
+        self.read(_submit(4) + _submit(5))  # answered late
+        self.simulator.instances["SMPP1"].end_outage()
+        self.read(_submit(6) + _submit(7, destination=""))  # 4 is forgotten before its answer; 7 refused
+        self.assertEqual(log.tally.submits(), plain.records[-3:])
+        self.clock.advance(0.3)
+        self.assertEqual(log.tally.submits(), plain.records[-3:])
+        self.assertEqual([entry["sequence_number"] for entry in log.entries], [5, 6, 7])
+        self.assertEqual([entry["status"] for entry in log.entries], [0, 0, plain.records[-1][9]])
+        self.simulator.instances["SMPP1"].start_outage("slow", latency=0.3)
+        self.read(_submit(8))
+        log.clear()
+        self.simulator.instances["SMPP1"].end_outage()
+        self.read(_submit(9))
+        self.clock.advance(0.3)  # 8 answered after the reset: not listed
+        self.read(_submit(10) + _submit(11) + _submit(12) + _submit(13))
+        self.assertEqual(log.tally.submits(), plain.records[-3:])
+        self.assertEqual([entry["sequence_number"] for entry in log.entries], [11, 12, 13])
+
+    def test_submit_ring_grows_then_wraps_as_pdu_by_pdu(self) -> None:
+        """A log of 70 over 150 submits lists the newest 70, oldest first, as the PDU-by-PDU records say."""
+        plain = _PlainTally(self.simulator.events, self.clock)
+        self.addCleanup(plain.close)
+        log = SubmitLog(self.simulator, bound=70)
+        self.addCleanup(log.close)
+        for first in range(2, 152, 50):
+            self.read(b"".join(_submit(sequence) for sequence in range(first, first + 50)))
+            self.assertEqual(log.tally.submits(), plain.records[-70:])
+        self.assertEqual([entry["sequence_number"] for entry in log.entries], list(range(82, 152)))
 
     def test_submit_answered_at_once_is_one_tap_call(self) -> None:
         """A PDU tap hears a submit answered at once in one call with its answer; a late answer comes apart."""
@@ -300,9 +423,11 @@ class ReceiptTallyTests(_IdleAPI):
 
     def setUp(self) -> None:
         super().setUp()
-        self.reference = PduTally(_SplitBus(self.simulator.events), self.clock, 1000)  # type: ignore[arg-type]
+        self.reference = PduTally(SplitBus(self.simulator.events), self.clock, 1000)  # type: ignore[arg-type]
         self.addCleanup(self.reference.close)
-        self.before = self.api.metrics.tally.counts()  # the bind, which the reference did not see
+        self.plain = _PlainTally(self.simulator.events, self.clock)
+        self.addCleanup(self.plain.close)
+        self.before = self.api.metrics.tally.counts()  # the bind, which the references did not see
 
     def answer(self, receipt: PDU, status: int = 0) -> None:
         """The ESME answers ``receipt`` with ``status``."""
@@ -313,11 +438,50 @@ class ReceiptTallyTests(_IdleAPI):
         tally, before = self.api.metrics.tally, self.before
         since = {key: n - before.get(key, 0) for key, n in tally.counts().items() if n != before.get(key, 0)}
         self.assertEqual(since, self.reference.counts())
-        self.assertEqual(
-            {command: (h.counts, h.total, h.count) for command, h in tally.esme_latency.items()},
-            {command: (h.counts, h.total, h.count) for command, h in self.reference.esme_latency.items()},
-        )
+        self.assertEqual(since, self.plain.counts)
+        self.assertEqual(_histograms(tally.esme_latency), _histograms(self.reference.esme_latency))
+        self.assertEqual(_histograms(tally.esme_latency), _histograms(self.plain.esme_latency))
         return since
+
+    def pdus_total(self, direction: str, command: str, status: str = "ESME_ROK") -> float:
+        """What /metrics says of ``command`` with ``status`` read (``in``) or written (``out``) on SMPP1."""
+        labels = (("command", command), ("direction", direction), ("instance", "SMPP1"), ("status", status))
+        return self.samples().get(("smsc_sim_pdus_total", labels), 0.0)
+
+    def test_receipt_counted_when_written_before_its_answer(self) -> None:
+        """/metrics counts receipts as sent as soon as they are written, and their answers when read."""
+        first, second = self.receipts(2, 3)
+        self.assertEqual(self.pdus_total("out", "deliver_sm"), 2)  # scraped before any answer
+        self.assertEqual(self.pdus_total("in", "deliver_sm_resp"), 0)
+        self.answer(first)
+        self.assertEqual(self.pdus_total("in", "deliver_sm_resp"), 1)
+        self.answer(second, 0x64)
+        self.assertEqual(self.pdus_total("in", "deliver_sm_resp"), 1)
+        self.assertEqual(self.pdus_total("in", "deliver_sm_resp", "ESME_RX_T_APPN"), 1)
+        self.assertEqual(self.pdus_total("out", "deliver_sm"), 2)
+        found = self.samples()
+        self.assertEqual(found[("smsc_sim_esme_response_seconds_count", (("command", "deliver_sm"),))], 2)
+        self.assert_same_tallies()
+
+    def test_receipt_answered_by_generic_nack_as_pdu_by_pdu(self) -> None:
+        """A receipt answered with generic_nack, and an answer nobody asked for: same counts and latencies."""
+        [receipt] = self.receipts(2)
+        self.clock.advance(0.02)
+        self.read(encode(PDU(CommandId.generic_nack, receipt.sequence_number, 0x3)))
+        self.read(encode(PDU(CommandId.deliver_sm_resp, 999, 0, {"message_id": ""})))
+        since = self.assert_same_tallies()
+        self.assertEqual(since[("in", "SMPP1", int(CommandId.generic_nack), 0x3)], 1)
+        [histogram] = self.api.metrics.tally.esme_latency.values()
+        self.assertEqual((histogram.count, histogram.counts[0]), (1, 0))
+
+    def test_receipts_counted_after_close(self) -> None:
+        """Receipts written, one answered, on a session that then closes: /metrics still counts them all."""
+        acked, _unanswered = self.receipts(2, 3)
+        self.answer(acked)
+        self.session.connectionLost(Failure(ConnectionError("gone")))
+        self.assertEqual(self.pdus_total("out", "deliver_sm"), 2)
+        self.assertEqual(self.pdus_total("in", "deliver_sm_resp"), 1)
+        self.assert_same_tallies()
 
     def test_acked_and_refused_receipts_as_pdu_by_pdu(self) -> None:
         """Receipts acked at once, acked late and refused with a status: same counts and ESME latencies."""

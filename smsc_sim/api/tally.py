@@ -42,9 +42,14 @@ SUBMIT_COMMANDS = {0x00000004: "submit_sm", 0x00000103: "data_sm", 0x00000021: "
 _SUBMIT_MULTI = 0x00000021
 _SUBMIT_SM = 0x00000004
 _SUBMIT_SM_RESP = 0x80000004
-# the count keys of a submit_sm and its answer with status 0, made once (a shifted int is a new object)
+_DELIVER_SM = 0x00000005
+_DELIVER_SM_RESP = 0x80000005
+# the count keys of a submit_sm, a deliver_sm and their answers with status 0, made once (a shifted int
+# is a new object)
 _SUBMIT_SM_KEY = _SUBMIT_SM << 32
 _SUBMIT_SM_RESP_KEY = _SUBMIT_SM_RESP << 32
+_DELIVER_SM_KEY = _DELIVER_SM << 32
+_DELIVER_SM_RESP_KEY = _DELIVER_SM_RESP << 32
 _FIRST_BUCKET = LATENCY_BUCKETS[0]
 GENERIC_NACK = 0x80000000
 _THROTTLED = int(CommandStatus.ESME_RTHROTTLED)
@@ -61,18 +66,21 @@ SubmitRecord = Tuple[Any, ...]
 class Histogram:
     """Per-bucket counts of one labelled latency histogram (made cumulative at scrape)."""
 
-    __slots__ = ("counts", "total", "count")
+    __slots__ = ("counts", "total")
 
     def __init__(self) -> None:
         self.counts = [0] * len(LATENCY_BUCKETS)
         self.total = 0.0
-        self.count = 0
+
+    @property
+    def count(self) -> int:
+        """Latencies counted (the buckets' sum: one addition less per latency)."""
+        return sum(self.counts)
 
     def observe(self, value: float) -> None:
         """Count one latency."""
         self.counts[bisect_left(LATENCY_BUCKETS, value)] += 1
         self.total += value
-        self.count += 1
 
     def buckets(self) -> list[tuple[str, float]]:
         """``(le, cumulative count)`` of every bucket, as Prometheus wants them."""
@@ -107,7 +115,8 @@ def text_of(value: Any) -> str:
 class _SessionTally:
     """What the tally holds for one open session (dropped when it closes, its counts kept)."""
 
-    __slots__ = ("session", "counts_in", "counts_out", "accepted", "inbound", "outbound", "binding")
+    __slots__ = ("session", "counts_in", "counts_out", "accepted", "delivered", "acked", "inbound", "outbound",
+                 "binding")  # fmt: skip
 
     def __init__(self, session: ISession) -> None:
         self.session = session
@@ -117,10 +126,15 @@ class _SessionTally:
         # submit_sm with status 0 answered at once by submit_sm_resp with status 0: one more in each of
         # counts_in and counts_out (an int, added in when the counts are read: the usual submit's count)
         self.accepted = 0
+        # deliver_sm written with status 0, and deliver_sm_resp read with status 0 (a receipt and its
+        # usual answer): one more in counts_out and counts_in, as ``accepted``
+        self.delivered = 0
+        self.acked = 0
         # sequence_number -> the open request read from the ESME (a submit record, or (time, command_id))
-        # and written to it ((time, command_id))
+        # and written to it: (time, command_id), or for a deliver_sm its time alone (a float: no tuple per
+        # receipt for the collector to track)
         self.inbound: dict[int, tuple[Any, ...]] = {}
-        self.outbound: dict[int, tuple[float, int]] = {}
+        self.outbound: dict[int, tuple[float, int] | float] = {}
         # sequence_number -> system_id of a bind awaiting its response
         self.binding: dict[int, str] = {}
 
@@ -140,8 +154,9 @@ class PduTally:
         #: command_id of the request -> latency of the SMSC's answers / of the ESME's
         self.latency: dict[int, Histogram] = {}
         self.esme_latency: dict[int, Histogram] = {}
-        # latency[submit_sm], once there is one (found without a lookup per submit)
+        # latency[submit_sm] and esme_latency[deliver_sm], once there is one (found without a lookup each)
         self._submit_latency: Histogram | None = None
+        self._deliver_latency: Histogram | None = None
         #: (instance, system_id of the bind, bind command_id, status) -> bind responses written
         self.bind_answers: dict[tuple[str, str, int, int], int] = {}
         #: (instance, account) -> submits answered ESME_RTHROTTLED
@@ -190,6 +205,13 @@ class PduTally:
         self._ring = []
         self._base = self._numbered
 
+    def _esme_histogram(self, request: int) -> Histogram:
+        """The histogram of the ESME's answers to ``request`` (made at its first latency)."""
+        histogram = self.esme_latency.get(request)
+        if histogram is None:
+            histogram = self.esme_latency[request] = Histogram()
+        return histogram
+
     def _state(self, session: ISession) -> _SessionTally:
         state = self._sessions.get(session.session_id)
         if state is None or state.session is not session:
@@ -205,26 +227,36 @@ class PduTally:
         if state is None or state.session is not session:
             state = self._state(session)
         command_id = pdu.command_id
-        packed = command_id << 32 | pdu.command_status
-        counts = state.counts_in
-        counts[packed] = counts.get(packed, 0) + 1
-        sequence = pdu.sequence_number
-        if command_id & RESPONSE_BIT:
-            started = state.outbound.pop(sequence, None)
-            if started is not None:
-                at, request = started
-                histogram = self.esme_latency.get(request)
+        if command_id == _DELIVER_SM_RESP and not pdu.command_status:
+            # a receipt's usual answer: an int for its count, and its deliver_sm's time for the latency
+            state.acked += 1
+            started = state.outbound.pop(pdu.sequence_number, None)
+            if started.__class__ is float:
+                histogram = self._deliver_latency
                 if histogram is None:
-                    histogram = self.esme_latency[request] = Histogram()
-                # Histogram.observe, inline: this runs for every receipt answered; an ESME answering
-                # within the first bucket (the usual case) needs no search
-                elapsed = now - at if now > at else 0.0
+                    histogram = self._deliver_latency = self._esme_histogram(_DELIVER_SM)
+                # Histogram.observe, inline; an ESME answering within the first bucket (the usual case)
+                # needs no search
+                elapsed = now - started if now > started else 0.0  # type: ignore[operator]
                 if elapsed <= _FIRST_BUCKET:
                     histogram.counts[0] += 1
                 else:
                     histogram.counts[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
                 histogram.total += elapsed
-                histogram.count += 1
+                return
+        else:
+            packed = command_id << 32 | pdu.command_status
+            counts = state.counts_in
+            counts[packed] = counts.get(packed, 0) + 1
+            started = state.outbound.pop(pdu.sequence_number, None) if command_id & RESPONSE_BIT else None
+        sequence = pdu.sequence_number
+        if command_id & RESPONSE_BIT:
+            if started is not None:
+                if started.__class__ is tuple:
+                    at, request = started  # type: ignore[misc]
+                else:  # a deliver_sm's time alone
+                    at, request = started, _DELIVER_SM  # type: ignore[assignment]
+                self._esme_histogram(request).observe(now - at if now > at else 0.0)
             return
         inbound = state.inbound
         if len(inbound) >= MAX_OPEN_REQUESTS:
@@ -254,6 +286,15 @@ class PduTally:
             state = self._state(session)
         command_id = pdu.command_id
         status = pdu.command_status
+        if command_id == _DELIVER_SM and not status:
+            # a receipt (or MO message), what the SMSC writes most after submit answers: an int for its
+            # count and its time alone for its answer's latency
+            state.delivered += 1
+            outbound = state.outbound
+            if len(outbound) >= MAX_OPEN_REQUESTS:
+                del outbound[next(iter(outbound))]
+            outbound[pdu.sequence_number] = self._seconds()
+            return
         packed = command_id << 32 | status
         counts = state.counts_out
         counts[packed] = counts.get(packed, 0) + 1
@@ -277,7 +318,6 @@ class PduTally:
         # Histogram.observe, inline: this runs for every answer
         histogram.counts[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
         histogram.total += elapsed
-        histogram.count += 1
         if request in SUBMIT_COMMANDS:
             if command_id not in _SUBMIT_ANSWERS:
                 return  # an odd answer to a submit: not the submit's status
@@ -329,7 +369,6 @@ class PduTally:
         else:
             histogram.counts[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
         histogram.total += elapsed
-        histogram.count += 1
         params = request.params
         destination = params.get("destination_addr")
         self._numbered = number = self._numbered + 1
@@ -364,12 +403,16 @@ class PduTally:
 
 
 def _directions(state: _SessionTally) -> tuple[tuple[str, dict[int, int]], tuple[str, dict[int, int]]]:
-    """A session's counts read and written (copies, its accepted submits added in)."""
+    """A session's counts read and written (copies, its accepted submits and its receipts added in)."""
     counts_in, counts_out = dict(state.counts_in), dict(state.counts_out)
     accepted = state.accepted
     if accepted:
         counts_in[_SUBMIT_SM_KEY] = counts_in.get(_SUBMIT_SM_KEY, 0) + accepted
         counts_out[_SUBMIT_SM_RESP_KEY] = counts_out.get(_SUBMIT_SM_RESP_KEY, 0) + accepted
+    if state.delivered:
+        counts_out[_DELIVER_SM_KEY] = counts_out.get(_DELIVER_SM_KEY, 0) + state.delivered
+    if state.acked:
+        counts_in[_DELIVER_SM_RESP_KEY] = counts_in.get(_DELIVER_SM_RESP_KEY, 0) + state.acked
     return ("in", counts_in), ("out", counts_out)
 
 
