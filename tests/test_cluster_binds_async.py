@@ -11,6 +11,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from smsc_sim.config import AccountSettings, Config, CoreSettings, SessionSettings
@@ -108,6 +109,27 @@ class CoreTests(SynchronousTestCase):
         self.assertEqual(replies, [])
         self.clock.advance(0.1)
         self.assertEqual(self.status(replies), CommandStatus.ESME_RSYSERR)
+
+    def test_the_log_says_why_a_bind_was_refused(self) -> None:
+        """The one log line names the account and the reason in words: the 2 s without an answer, or Redis's error."""
+        lines: list[str] = []
+        observer = lambda event: lines.append(formatEvent(event))  # noqa: E731
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
+        self.bind()
+        self.clock.advance(2.0)
+        self.slots.pending.clear()
+        self.session = FakeSession(8, "SMPP1")
+        self.bind()
+        self.slots.pending[0].errback(ConnectionError("connection refused"))
+        refused = [line for line in lines if line.startswith("bind refused")]
+        self.assertEqual(
+            refused,
+            [
+                "bind refused for esme: the cluster store did not answer (no answer within 2 s)",
+                "bind refused for esme: the cluster store did not answer (connection refused)",
+            ],
+        )
 
     def test_connection_lost_while_deciding_gives_the_slot_back(self) -> None:
         """The ESME left before Redis answered: no answer is written and the slot taken is released."""

@@ -13,6 +13,7 @@ import dataclasses
 from collections import Counter
 from typing import Any, Callable, Mapping
 
+from twisted.internet import defer, error
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -171,10 +172,15 @@ class BindDecisions:
 
         def unreachable(failure: Any) -> Reply:
             self._pending.discard(session_id)
+            # addTimeout's TimeoutError carries (seconds, 'Deferred') as its message: say it in words
+            timed_out = failure.check(defer.TimeoutError, error.TimeoutError) is not None
+            reason = f"no answer within {self._slot_timeout:g} s" if timed_out else (
+                failure.getErrorMessage() or failure.type.__name__
+            )
             self.log.warn(
                 "bind refused for {system_id}: the cluster store did not answer ({error})",
                 system_id=system_id,
-                error=failure.getErrorMessage() or failure.type.__name__,
+                error=reason,
             )
             return self._refuse_bind(session, pdu, CommandStatus.ESME_RSYSERR, "cluster store unreachable")
 
