@@ -7,9 +7,17 @@ must equal (the same counts, latencies and findings).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from smsc_sim.smpp.pdu import PDU
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+
+from smsc_sim.config import default_config
+from smsc_sim.simulator import Simulator, SMPPServerFactory
+from smsc_sim.smpp.codec import encode
+from smsc_sim.smpp.pdu import PDU, make_pdu
 
 
 class Split:
@@ -40,3 +48,26 @@ class SplitBus:
 
     def subscribe(self, *args: Any, **kwargs: Any) -> Any:
         return self.bus.subscribe(*args, **kwargs)
+
+
+def judged_simulator(test: SynchronousTestCase) -> tuple[MemoryReactorClock, Simulator]:
+    """A started simulator on a memory clock (at t=1000), judge on, no API; stopped when ``test`` ends."""
+    clock = MemoryReactorClock()
+    clock.advance(1000)
+    config = dataclasses.replace(default_config(), api_endpoint="", seed=0, conformance_judge=True)
+    simulator = Simulator(config, clock)
+    simulator.startService()
+    test.addCleanup(simulator.stopService)
+    return clock, simulator
+
+
+def bound_session(simulator: Simulator, bind_command: int) -> tuple[Any, StringTransport]:
+    """An SMPP1 session of ``simulator`` on a string transport, bound as smppclient1 with ``bind_command``."""
+    session = SMPPServerFactory(simulator, simulator.instances["SMPP1"]).buildProtocol(
+        IPv4Address("TCP", "127.0.0.1", 40000)
+    )
+    assert session is not None
+    transport = StringTransport()
+    session.makeConnection(transport)
+    session.dataReceived(encode(make_pdu(bind_command, 1, system_id="smppclient1", password="password")))
+    return session, transport

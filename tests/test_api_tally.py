@@ -27,7 +27,7 @@ from smsc_sim.smpp.codec import decode, encode
 from smsc_sim.smpp.constants import CommandId
 from smsc_sim.smpp.pdu import PDU, make_pdu
 from smsc_sim.smpp.framing import SMPPFramer
-from tests.pdu_by_pdu import SplitBus
+from tests.pdu_by_pdu import SplitBus, bound_session, judged_simulator
 
 
 def _submit(sequence: int, destination: str = "447700900002") -> bytes:
@@ -370,12 +370,7 @@ class JudgeWithoutEventsTests(SynchronousTestCase):
 
     def test_judge_judges_yet_no_pdu_or_message_event_is_built(self) -> None:
         """With the judge on and no API, submits publish no pdu_in/pdu_out/message event; the judge still finds."""
-        clock = MemoryReactorClock()
-        clock.advance(1000)
-        config = dataclasses.replace(default_config(), api_endpoint="", seed=0, conformance_judge=True)
-        simulator = Simulator(config, clock)
-        simulator.startService()
-        self.addCleanup(simulator.stopService)
+        clock, simulator = judged_simulator(self)
         published: list[str] = []
         publish = simulator.events.publish
 
@@ -384,15 +379,7 @@ class JudgeWithoutEventsTests(SynchronousTestCase):
             publish(kind, **data)
 
         simulator.events.publish = recording  # type: ignore[method-assign]
-        session = SMPPServerFactory(simulator, simulator.instances["SMPP1"]).buildProtocol(
-            IPv4Address("TCP", "127.0.0.1", 40000)
-        )
-        assert session is not None
-        transport = StringTransport()
-        session.makeConnection(transport)
-        session.dataReceived(
-            encode(make_pdu(CommandId.bind_transceiver, 1, system_id="smppclient1", password="password"))
-        )
+        session, transport = bound_session(simulator, CommandId.bind_transceiver)
         session.dataReceived(_submit(2) + _submit(3))  # dest_addr_ton 0: the provider wants 1
         answers = [decode(frame) for frame in SMPPFramer(1 << 16).feed(transport.value())]
         self.assertEqual([a.command_status for a in answers], [0, 0, 0])

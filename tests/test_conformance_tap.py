@@ -6,22 +6,18 @@ the same as a judge that hears every PDU one by one.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-from twisted.internet.address import IPv4Address
-from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from smsc_sim.config import default_config
 from smsc_sim.conformance import Judge, Landscape
-from smsc_sim.simulator import Simulator, SMPPServerFactory
+from smsc_sim.simulator import Simulator
 from smsc_sim.smpp.codec import decode, encode
 from smsc_sim.smpp.constants import CommandId
 from smsc_sim.smpp.framing import SMPPFramer
 from smsc_sim.smpp.pdu import PDU, make_pdu
-from tests.pdu_by_pdu import SplitBus as _SplitBus
+from tests.pdu_by_pdu import SplitBus, bound_session, judged_simulator
 
 
 def _submit(sequence: int, destination: str = "447700900002", ton: int = 1, text: bytes = b"Hello") -> bytes:
@@ -34,23 +30,10 @@ class SameFindingsTests(SynchronousTestCase):
 
     def test_findings_equal_pdu_by_pdu(self) -> None:
         """Bad addresses, a bad sequence number, throttling, a resubmission and an idle session: same findings."""
-        clock = MemoryReactorClock()
-        clock.advance(1000)
-        config = dataclasses.replace(default_config(), api_endpoint="", seed=0, conformance_judge=True)
-        simulator = Simulator(config, clock)
-        simulator.startService()
-        self.addCleanup(simulator.stopService)
-        reference = Judge(clock, Landscape.from_config(config))
-        self.addCleanup(reference.subscribe(_SplitBus(simulator.events)))  # type: ignore[arg-type]
-        session = SMPPServerFactory(simulator, simulator.instances["SMPP1"]).buildProtocol(
-            IPv4Address("TCP", "127.0.0.1", 40000)
-        )
-        assert session is not None
-        transport = StringTransport()
-        session.makeConnection(transport)
-        session.dataReceived(
-            encode(make_pdu(CommandId.bind_transmitter, 1, system_id="smppclient1", password="password"))
-        )
+        clock, simulator = judged_simulator(self)
+        reference = Judge(clock, Landscape.from_config(simulator.config))
+        self.addCleanup(reference.subscribe(SplitBus(simulator.events)))  # type: ignore[arg-type]
+        session, transport = bound_session(simulator, CommandId.bind_transmitter)
         # TON 0 and a '+': address findings; 40 at once: ESME_RTHROTTLED past the account's 30/s
         session.dataReceived(b"".join(_submit(n, ton=0 if n % 7 == 0 else 1) for n in range(2, 42)))
         session.dataReceived(_submit(42, destination="+447700900003") + _submit(0))
@@ -82,23 +65,10 @@ class SameReceiptFindingsTests(SynchronousTestCase):
 
     def judged(self, close_early: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The findings of the simulator's judge and of a PDU-by-PDU one, after five receipts."""
-        clock = MemoryReactorClock()
-        clock.advance(1000)
-        config = dataclasses.replace(default_config(), api_endpoint="", seed=0, conformance_judge=True)
-        simulator = Simulator(config, clock)
-        simulator.startService()
-        self.addCleanup(simulator.stopService)
-        reference = Judge(clock, Landscape.from_config(config))
-        self.addCleanup(reference.subscribe(_SplitBus(simulator.events)))  # type: ignore[arg-type]
-        session = SMPPServerFactory(simulator, simulator.instances["SMPP1"]).buildProtocol(
-            IPv4Address("TCP", "127.0.0.1", 40000)
-        )
-        assert session is not None
-        transport = StringTransport()
-        session.makeConnection(transport)
-        session.dataReceived(
-            encode(make_pdu(CommandId.bind_transceiver, 1, system_id="smppclient1", password="password"))
-        )
+        clock, simulator = judged_simulator(self)
+        reference = Judge(clock, Landscape.from_config(simulator.config))
+        self.addCleanup(reference.subscribe(SplitBus(simulator.events)))  # type: ignore[arg-type]
+        session, transport = bound_session(simulator, CommandId.bind_transceiver)
         session.dataReceived(b"".join(_submit(n) for n in range(2, 7)))
         transport.clear()
         clock.advance(600)
