@@ -8,7 +8,7 @@ clock, so the expiry tests wait real (short, bounded) time.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,6 @@ from tests.redis_async import reactor as _reactor
 from tests.redis_async import sleep as _sleep
 from tests.redis_harness import RedisServer
 
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path) as server:
-        yield server
 
 
 @pytest_twisted.async_yield_fixture

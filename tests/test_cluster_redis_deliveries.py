@@ -11,8 +11,7 @@ stream idle times are Redis's own.  redis-server must be installed
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -72,11 +71,6 @@ def _receipt(message_id: str, account: str = "acct", created: float = 0.0) -> De
     pdu = make_pdu(CommandId.deliver_sm, 0, short_message=f"id:{message_id} stat:DELIVRD".encode())
     return Delivery(pdu, account, "receipt", message_id, None, "SMPP1", created or time.time())
 
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path) as server:
-        yield server
 
 
 @pytest_twisted.async_yield_fixture

@@ -12,9 +12,8 @@ saying so.  Redis answers on the real reactor, so the tests wait real
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -119,11 +118,6 @@ class Process:
 #: a DELIVRD receipt a minute after the submit_sm_resp: the messages stay ENROUTE for the test
 LATER = ReceiptPlan(steps=(ReceiptStep(60.0, "DELIVRD", 0),))
 
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path) as server:
-        yield server
 
 
 @pytest_twisted.async_yield_fixture

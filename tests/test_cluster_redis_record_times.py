@@ -9,10 +9,8 @@ real redis-server, two cores standing for two processes (the helpers of
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
-import pytest
 import pytest_twisted
 
 from smsc_sim.cluster.redis.records import decode_record
@@ -20,11 +18,6 @@ from smsc_sim.smpp.constants import CommandId, MessageState
 from tests.redis_harness import RedisServer
 from tests.test_cluster_redis_messages import LATER, Process, _answer, _redis, _sleep, _until
 
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path) as server:
-        yield server
 
 
 @pytest_twisted.async_yield_fixture

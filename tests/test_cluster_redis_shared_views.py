@@ -10,11 +10,9 @@ when it is not, these tests fail saying so.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 import pytest_twisted
 
 from smsc_sim.cluster.redis.control import MAX_MESSAGE, RedisControl, decode
@@ -26,11 +24,6 @@ from tests.redis_async import sleep as _sleep
 from tests.redis_async import until as _until
 from tests.redis_harness import RedisServer
 
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path) as server:
-        yield server
 
 
 @pytest_twisted.async_yield_fixture

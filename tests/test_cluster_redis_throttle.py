@@ -10,11 +10,9 @@ The limit runs on Redis's own clock, so the rate tests take a few real seconds.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 import pytest_twisted
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock, LoopingCall, deferLater
@@ -76,11 +74,6 @@ class _Silent:
         self.pending.append(d)
         return d
 
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path) as server:
-        yield server
 
 
 @pytest_twisted.async_yield_fixture
