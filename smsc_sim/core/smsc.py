@@ -51,7 +51,7 @@ from smsc_sim.core.throttle import Limiter, Throttles
 from smsc_sim.core.timeline import Timeline
 from smsc_sim.events import EventBus
 from smsc_sim.limits import BindFailureGuard
-from smsc_sim.smpp.constants import CommandId, CommandStatus, MessageState, response_id
+from smsc_sim.smpp.constants import CommandId, CommandStatus, response_id
 from smsc_sim.smpp.pdu import PDU, make_pdu
 from smsc_sim.smpp.receipt import STAT_DEFAULT_ERR
 
@@ -243,6 +243,9 @@ class SMSCCore:
             submit_statuses=self.submit_statuses,
             bind_refusals=self.bind_refusals,
         )
+        #: records matching every filter given, oldest submit first (:meth:`Inspection.messages`, its
+        #: keyword filters and page as they are, not written out a second time here)
+        self.messages = self.inspection.messages
 
     # ------------------------------------------------------------------
     # ICore
@@ -364,36 +367,6 @@ class SMSCCore:
     def message(self, message_id: str) -> MessageRecord | None:
         """The record of a message id (or a submit_multi destination key ``<id>/<n>``)."""
         return self.inspection.message(message_id)
-
-    def messages(
-        self,
-        *,
-        account: str | None = None,
-        instance: str | None = None,
-        source: str | None = None,
-        destination: str | None = None,
-        state: str | MessageState | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        text: str | None = None,
-        direction: str | None = None,
-        limit: int | None = 100,
-        offset: int = 0,
-    ) -> list[MessageRecord]:
-        """Records matching every filter given, oldest submit first (see :meth:`Inspection.messages`)."""
-        return self.inspection.messages(
-            account=account,
-            instance=instance,
-            source=source,
-            destination=destination,
-            state=state,
-            since=since,
-            until=until,
-            text=text,
-            direction=direction,
-            limit=limit,
-            offset=offset,
-        )
 
     def matching(self, query: MessageQuery) -> Iterator[MessageRecord]:
         """Every record matching the query's filters (not its page), oldest submit first, one at a time."""
