@@ -294,8 +294,26 @@ def run_forms(forms: list[Form], shape: Shape, seconds: float, runs: int) -> dic
             continue
         median = dict(done[len(done) // 2])
         median["runs_rate"] = [float(r.get(key, 0.0)) for r in done]
+        # in the order they ran: a form's run and the other forms' of the same round were measured minutes apart
+        # at most, so their ratio is what the machine's drift between rounds does not blur
+        median["rates_in_order"] = [float(r.get(key, 0.0)) for r in results[form.name]]
         chosen[form.name] = median
     return chosen
+
+
+def paired_ratio(first: dict[str, Any] | None, other: dict[str, Any] | None) -> str:
+    """
+    The first form's rate over another's, run by run in the order they ran (one round each): the median ratio
+    and its spread, or "-" when either form has no runs (or not as many).
+    """
+    if not first or not other or "skipped" in first or "skipped" in other:
+        return "-"
+    mine, theirs = first.get("rates_in_order") or [], other.get("rates_in_order") or []
+    if not mine or len(mine) != len(theirs) or not all(theirs):
+        return "-"
+    ratios = [a / b for a, b in zip(mine, theirs)]
+    spread = f" ({min(ratios):.3f}-{max(ratios):.3f})" if len(ratios) > 1 else ""
+    return f"{statistics.median(ratios):.3f}{spread}"
 
 
 def rate(result: dict[str, Any] | None, shape: Shape) -> str:
@@ -355,9 +373,13 @@ def table(rows: list[Row], forms: list[Form], comparison: bool, header: str) -> 
     heads = [f"smsc-sim msg/s, {first.label}", "p50 ms", "p90 ms", "p99 ms", "max ms", "receipts/s (got/expected)",
              "errors", "gen CPU"]  # fmt: skip
     heads += [f"smsc-sim msg/s, {form.label}" for form in others]
+    # the cost of the idle control API: the default form against --api none, round by round
+    ratio = first.name == "default" and any(form.name == "api-none" for form in others)
+    if ratio:
+        heads.append("default / --api none, per round")
     if comparison:
         heads += ["smpp34 msg/s", "smpp34 p50 / p99 ms", "smpp34 receipts/s", "gen CPU"]
-    align = ["--:"] * 6 + ["---", "--:"] + ["--:"] * len(others) + (["--:"] * 4 if comparison else [])
+    align = ["--:"] * 6 + ["---", "--:"] + ["--:"] * (len(others) + ratio) + (["--:"] * 4 if comparison else [])
     lines = [header, "", "| shape | " + " | ".join(heads) + " |", "|---|" + "|".join(align) + "|"]
     for shape, results in rows:
         sim = results.get(first.name)
@@ -365,6 +387,8 @@ def table(rows: list[Row], forms: list[Form], comparison: bool, header: str) -> 
         for form in others:
             found = results.get(form.name)
             cells.append("n/a (no API)" if shape.mo_flood and not form.api else rate(found, shape))
+        if ratio:
+            cells.append("n/a (no API)" if shape.mo_flood else paired_ratio(sim, results.get("api-none")))
         if comparison:
             cells += smpp34_cells(shape, results.get(SMPP34.name))
         lines.append("| " + " | ".join(cells) + " |")
@@ -545,7 +569,8 @@ def main() -> None:
     header = (f"Median of {runs} run(s) of {seconds:g} s per shape and form, with the spread (min-max) of the runs "
               f"in brackets; the forms' runs interleaved (one of each in turn). msg/s = submit_sm_resp per second; "
               f"latency = submit_sm -> submit_sm_resp, of the median run of the first form "
-              f"({forms[0].label}). Machine: {machine()}.")  # fmt: skip
+              f"({forms[0].label}); default / --api none = the default form's rate over --api none's in the same "
+              f"round, median (min-max) of the rounds: the idle control API's cost. Machine: {machine()}.")  # fmt: skip
     text = table(rows, forms, comparison, header)
     print(text)
     if not options.no_doc and not options.only:
