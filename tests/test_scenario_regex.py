@@ -19,7 +19,7 @@ import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
 from smsc_sim.scenario.loader import ScenarioError, load_scenario, parse_scenario, shipped_scenarios
-from smsc_sim.scenario.parse_rules import MAX_REGEX_PROGRAM
+from smsc_sim.scenario.parse_rules import MAX_REGEX_PROGRAM, MAX_REGEXES
 from smsc_sim.scenario.regex import Regex
 from smsc_sim.testing.harness import SimulatorProcess
 from tests import wire
@@ -86,6 +86,14 @@ class RefusedTests(SynchronousTestCase):
         error = self.assertRaises(ScenarioError, parse_scenario, "rules:\n" + rules, "big.yaml")
         self.assertEqual(error.line, 6)
         self.assertIn(f"RE2 instructions in the scenario; the limit is {MAX_REGEX_PROGRAM}", error.problem)
+
+    def test_number_of_regexes_is_bounded_at_load(self) -> None:
+        """One regex more than the limit (each small) is refused at its line, naming the limit."""
+        rules = "".join(f"  - match: {{destination: {{regex: '^{i}'}}}}\n" for i in range(MAX_REGEXES + 1))
+        error = self.assertRaises(ScenarioError, parse_scenario, "rules:\n" + rules, "many.yaml")
+        self.assertEqual((error.line, error.path), (MAX_REGEXES + 2, f"rules[{MAX_REGEXES}].match.destination.regex"))
+        self.assertEqual(error.problem, f"more than {MAX_REGEXES} regexes in the scenario (the limit)")
+        parse_scenario("rules:\n" + "".join(rules.splitlines(keepends=True)[:MAX_REGEXES]), "enough.yaml")
 
 
 class SemanticsTests(SynchronousTestCase):

@@ -49,6 +49,8 @@ class Context:
     regex_chars: int = 0
     #: RE2 instructions of the regular expressions compiled so far (bounded: matching costs time)
     regex_program: int = 0
+    #: regular expressions compiled so far (bounded: each may hold RE2's max_mem)
+    regexes: int = 0
 
 
 def parse_status_value(cursor: Cursor, ctx: Context) -> int:
@@ -91,17 +93,24 @@ MAX_REGEX_TOTAL = 5_000
 #: most about 17 ns per octet per instruction (the slowest pattern we could write), so this
 #: bounds what one message can cost (see docs/scenarios.md, "Limits")
 MAX_REGEX_PROGRAM = 5_000
+#: most regular expressions in one scenario: each may grow to RE2's ``max_mem`` (1 MiB) as its automaton
+#: caches states, so this bounds a scenario's regexes to 64 MiB; the shipped scenarios have two at most
+MAX_REGEXES = 64
 
 
 def parse_regex(cursor: Cursor, ctx: Context | None = None) -> Regex:
     """
     A regular expression in RE2's syntax, compiled; :data:`MAX_REGEX_CHARS` long at most,
-    :data:`MAX_REGEX_TOTAL` characters and :data:`MAX_REGEX_PROGRAM` instructions per ``ctx``.
+    :data:`MAX_REGEX_TOTAL` characters, :data:`MAX_REGEX_PROGRAM` instructions and :data:`MAX_REGEXES`
+    regexes per ``ctx``.
     """
     text = cursor.as_str()
     if len(text) > MAX_REGEX_CHARS:
         raise cursor.error(f"regex of {len(text)} characters; the limit is {MAX_REGEX_CHARS}")
     if ctx is not None:
+        ctx.regexes += 1
+        if ctx.regexes > MAX_REGEXES:
+            raise cursor.error(f"more than {MAX_REGEXES} regexes in the scenario (the limit)")
         ctx.regex_chars += len(text)
         if ctx.regex_chars > MAX_REGEX_TOTAL:
             raise cursor.error(f"more than {MAX_REGEX_TOTAL} characters of regexes in the scenario (the limit)")
