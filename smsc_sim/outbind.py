@@ -40,7 +40,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from smsc_sim.config import AccountSettings, OutbindSettings
-from smsc_sim.contracts import Event
+from smsc_sim.contracts import Event, ISession
 from smsc_sim.events import EventBus
 from smsc_sim.smpp.constants import CommandId
 from smsc_sim.smpp.pdu import make_pdu
@@ -78,7 +78,7 @@ class OutbindLink:
         self.failures = 0
         #: attempts made since start
         self.attempts = 0
-        self.session: Any = None
+        self.session: ISession | None = None
         self.connecting: Deferred[Protocol] | None = None
         self.retry: IDelayedCall | None = None
         self.last_error = ""
@@ -93,7 +93,7 @@ class OutbindLink:
             "state": self.state,
             "attempts": self.attempts,
             "failures": self.failures,
-            "session_id": getattr(self.session, "session_id", None),
+            "session_id": None if self.session is None else self.session.session_id,
             "last_error": self.last_error or None,
         }
 

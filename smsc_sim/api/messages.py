@@ -138,7 +138,7 @@ class MessageRoutes:
         merged: list[Any] = []
         for core in cores:
             merged.extend(core.messages(**filters, limit=offset + limit, offset=0))
-        merged.sort(key=lambda r: (getattr(r, "submit_time", 0.0), getattr(r, "number", 0)))
+        merged.sort(key=lambda r: (r.submit_time, r.number))
         return [message_view(r) for r in merged[offset : offset + limit]]
 
     def page(self, filters: dict[str, Any], limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:

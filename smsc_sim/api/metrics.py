@@ -24,6 +24,7 @@ from smsc_sim.api.tally import PduTally, tally_of
 from smsc_sim.smpp.constants import BIND_TYPES, CommandId, status_name
 
 if TYPE_CHECKING:
+    from smsc_sim.core.smsc import SMSCCore
     from smsc_sim.simulator import Simulator
 
 _COMMAND_NAMES = {int(command): command.name for command in CommandId}
@@ -100,9 +101,8 @@ class SimulatorMetrics:
         """Hold a new session's counters dict, to add them up when it closes."""
         runtime = self.simulator.instances.get(instance)
         session = runtime.sessions.get(session_id) if runtime is not None else None
-        counters = getattr(session, "counters", None)
-        if isinstance(counters, dict):
-            self._session_counters[(instance, session_id)] = counters
+        if session is not None:
+            self._session_counters[(instance, session_id)] = session.counters
 
     @property
     def deliveries(self) -> dict[tuple[str, str], int]:
@@ -307,12 +307,10 @@ class SimulatorMetrics:
         yield from families.values()
 
 
-def core_stats(core: Any) -> dict[str, Any]:
+def core_stats(core: SMSCCore) -> dict[str, Any]:
     """A core's ``stats()``, flattened one level (``{"receipts": {"acked": 1}}`` gives ``receipts_acked``)."""
-    stats = getattr(core, "stats", None)
-    raw = stats() if callable(stats) else {}
     flat: dict[str, Any] = {}
-    for key, value in dict(raw).items():
+    for key, value in core.stats().items():
         if isinstance(value, dict):
             for inner, number in value.items():
                 flat[f"{key}_{inner}"] = number

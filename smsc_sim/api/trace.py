@@ -35,7 +35,7 @@ class TraceRoutes:
         api.add(prefix + "/trace.pcap", "GET", self.everything)
 
     def _ring(self) -> TraceRing:
-        trace = getattr(self.simulator, "trace", None)
+        trace = self.simulator.trace
         if trace is None or not trace.ring.max_bytes:
             raise APIError(404, "the trace ring is off: start with --pcap FILE or --pcap-ring BYTES (docs/trace.md)")
         ring: TraceRing = trace.ring
