@@ -231,7 +231,10 @@ class _Calls:
         return self._call(_Request("PUT", "/scenario", body=body, extract=lambda body: body["scenario"]))
 
     def reset(self, outages: bool = True, scenario: bool = True, sessions: bool = False) -> Any:
-        """Forget messages and counters; end outages and reload the configured scenario unless told not to."""
+        """
+        Forget messages, counters, the judge's findings and the trace ring; end outages and reload the
+        configured scenario unless told not to.
+        """
         body = {"outages": outages, "scenario": scenario, "sessions": sessions}
         return self._call(_Request("POST", "/reset", body=body))
 

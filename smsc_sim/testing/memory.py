@@ -380,7 +380,8 @@ class MemorySMSC(Where):
 
     def reset(self, outages: bool = True, scenario: bool = True, sessions: bool = False) -> Any:
         """
-        Forget messages, pending deliveries and counters; unless told not to,
+        Forget messages, pending deliveries, counters, the judge's findings and
+        the trace ring; unless told not to,
         end outages and reload the configured scenario; with ``sessions=True``
         reset every session too.  Sessions stay by default.
         """

@@ -165,7 +165,10 @@ class SimulatorForm(Protocol):
         """Switch scenario, by shipped name or path, or by YAML text."""
 
     def reset(self, outages: bool = True, scenario: bool = True, sessions: bool = False) -> Any:
-        """Forget messages and counters; end outages and reload the configured scenario unless told not to."""
+        """
+        Forget messages, counters, the judge's findings and the trace ring; end outages and reload the
+        configured scenario unless told not to.
+        """
 
     def stats(self) -> Any:
         """Every cluster's counters."""
