@@ -12,124 +12,23 @@ saying so.  Redis answers on the real reactor, so the tests wait real
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
 import pytest_twisted
 from twisted.internet.defer import Deferred
 
-from smsc_sim.cluster.redis.connect import RedisClusterStore
 from smsc_sim.cluster.redis.ids import RedisIds
 from smsc_sim.cluster.redis.records import decode_record
-from smsc_sim.config import AccountSettings, Config, CoreSettings, SessionSettings
-from smsc_sim.contracts import ReceiptPlan, ReceiptStep, Reply
+from smsc_sim.contracts import Reply
 from smsc_sim.core.ids import NoIdAvailable, counted
-from smsc_sim.core.smsc import SMSCCore
-from smsc_sim.events import EventBus
 from smsc_sim.smpp.constants import CommandId, CommandStatus, MessageState
-from smsc_sim.smpp.pdu import make_pdu
 from tests.redis_async import connect
 from tests.redis_async import reactor as _reactor
 from tests.redis_async import sleep as _sleep
 from tests.redis_async import until as _until
+from tests.redis_cores import LATER, Process, answer
 from tests.redis_harness import RedisServer, free_port
-from tests.test_core_fakes import FakeSession, ScriptedScenario, instances
-
-
-async def _answer(reply: Reply | Deferred[Reply]) -> Reply:
-    """The reply, once the core has it; and, as the session does once it is written, run its on_sent."""
-    if isinstance(reply, Deferred):
-        reply = await reply
-    assert isinstance(reply, Reply)
-    if reply.on_sent is not None:
-        reply.on_sent()
-    return reply
-
-
-class Process:
-    """One process of cluster NA: a core whose shared state is in Redis."""
-
-    def __init__(self, url: str, *, plan: ReceiptPlan, timeout: float = 2.0, deliveries: bool = False) -> None:
-        reactor = _reactor()
-        self.store = RedisClusterStore(url, reactor)
-        self.store.records_check = 0.5
-        self.scenario = ScriptedScenario(plan=plan)
-        config = Config(
-            instances=instances(),
-            accounts=(
-                AccountSettings("esme", "secret", throughput=0, max_binds=10),
-                AccountSettings("other", "secret", throughput=0, max_binds=10),
-            ),
-            session=SessionSettings(),
-            core=replace(CoreSettings(), store_final_ttl=600.0),
-        )
-        self.messages = self.store.messages_for("NA", config.core.store_final_ttl)
-        self.core = SMSCCore(
-            "NA",
-            reactor,
-            config,
-            config.clusters()["NA"],
-            self.scenario,
-            EventBus(reactor),
-            journal=self.messages.journal,
-            ids=self.messages.ids,
-            cluster_messages=self.messages.remote,
-            slot_timeout=timeout,
-        )
-        self.messages.serve(self.core.operations, self.core.store.values)
-        if deliveries:
-            # the shared receipts, and with them this process's liveness lease, which other processes read
-            self.store.deliveries_for("NA").attach(self.core.router, self.core.lifecycle)
-        self.store.start()
-        self._sessions = 0
-
-    def bound(self, system_id: str = "esme") -> FakeSession:
-        """A transceiver bound to this process (the quota stays local: no bind slots given)."""
-        self._sessions += 1
-        session = FakeSession(self._sessions)
-        pdu = make_pdu(CommandId.bind_transceiver, 1, system_id=system_id, password="secret", interface_version=0x34)
-        reply = self.core.bind(session, pdu)
-        assert isinstance(reply, Reply) and reply.pdu is not None and reply.pdu.command_status == 0
-        return session
-
-    def request(self, session: FakeSession, command: int, **params: Any) -> Reply | Deferred[Reply]:
-        params.setdefault("source_addr", "447700900001")
-        if command == CommandId.submit_sm:
-            params.setdefault("destination_addr", "447700900002")
-            params.setdefault("short_message", b"hello")
-            params.setdefault("registered_delivery", 1)
-        return self.core.request(session, make_pdu(command, 7, **params))
-
-    async def submit(self, session: FakeSession, **params: Any) -> str:
-        """A submit_sm accepted; its message_id."""
-        await _until(lambda: self.messages.ids.blocks > 0)
-        reply = await _answer(self.request(session, CommandId.submit_sm, **params))
-        assert reply.pdu is not None and reply.pdu.command_status == 0, reply.pdu
-        message_id: str = reply.pdu.params["message_id"]
-        return message_id
-
-    def stop(self) -> None:
-        self.core.stop()
-        self.store.stop()
-
-
-#: a DELIVRD receipt a minute after the submit_sm_resp: the messages stay ENROUTE for the test
-LATER = ReceiptPlan(steps=(ReceiptStep(60.0, "DELIVRD", 0),))
-
-
-
-@pytest_twisted.async_yield_fixture
-async def processes(redis_server: RedisServer) -> AsyncIterator[tuple[Process, Process]]:
-    smpp1 = Process(redis_server.url, plan=LATER)
-    smpp2 = Process(redis_server.url, plan=LATER)
-    try:
-        yield smpp1, smpp2
-    finally:
-        smpp1.stop()
-        smpp2.stop()
-        await _sleep(0.05)  # the connections close
 
 
 async def _redis(redis_server: RedisServer) -> Any:
@@ -177,7 +76,7 @@ async def test_submit_refused_with_syserr_while_no_id_is_available(redis_server:
         session = process.bound()
         with pytest.raises(NoIdAvailable):
             process.messages.ids.next(time.time())
-        reply = await _answer(process.request(session, CommandId.submit_sm))
+        reply = await answer(process.request(session, CommandId.submit_sm))
         assert reply.pdu is not None and reply.pdu.command_status == CommandStatus.ESME_RSYSERR
     finally:
         process.stop()
@@ -240,13 +139,13 @@ async def test_query_sm_through_the_other_process(processes: tuple[Process, Proc
     message_id = await smpp1.submit(smpp1.bound())
     await _until(lambda: smpp1.messages.journal.written >= 1)
     esme2 = smpp2.bound()
-    reply = await _answer(smpp2.request(esme2, CommandId.query_sm, message_id=message_id))
+    reply = await answer(smpp2.request(esme2, CommandId.query_sm, message_id=message_id))
     assert reply.pdu is not None and reply.pdu.command_status == 0
     assert reply.pdu.params["message_state"] == MessageState.ENROUTE
     assert reply.pdu.params["final_date"] == ""
     smpp1.core.force_receipt(message_id, "DELIVRD")
     await _until(lambda: smpp1.messages.journal.written >= 2)
-    reply = await _answer(smpp2.request(esme2, CommandId.query_sm, message_id=message_id))
+    reply = await answer(smpp2.request(esme2, CommandId.query_sm, message_id=message_id))
     assert reply.pdu is not None and reply.pdu.params["message_state"] == MessageState.DELIVERED
     assert len(reply.pdu.params["final_date"]) == 16
     for session, params in (
@@ -254,7 +153,7 @@ async def test_query_sm_through_the_other_process(processes: tuple[Process, Proc
         (smpp2.bound("other"), {"message_id": message_id}),
         (esme2, {"message_id": "0B00000000000001"}),
     ):
-        reply = await _answer(smpp2.request(session, CommandId.query_sm, **params))
+        reply = await answer(smpp2.request(session, CommandId.query_sm, **params))
         assert reply.pdu is not None and reply.pdu.command_status == CommandStatus.ESME_RQUERYFAIL
 
 
@@ -281,12 +180,12 @@ async def test_addresses_with_quotes_commas_and_tabs_survive_the_packed_record(
     finally:
         await redis.disconnect()
     esme2 = smpp2.bound()
-    reply = await _answer(smpp2.request(esme2, CommandId.query_sm, message_id=message_id, source_addr=source))
+    reply = await answer(smpp2.request(esme2, CommandId.query_sm, message_id=message_id, source_addr=source))
     assert reply.pdu is not None and reply.pdu.command_status == 0
     assert reply.pdu.params["message_state"] == MessageState.ENROUTE
-    reply = await _answer(smpp2.request(esme2, CommandId.cancel_sm, message_id=message_id, source_addr=source))
+    reply = await answer(smpp2.request(esme2, CommandId.cancel_sm, message_id=message_id, source_addr=source))
     assert reply.pdu is not None and reply.pdu.command_status == 0
-    reply = await _answer(smpp2.request(esme2, CommandId.query_sm, message_id=message_id, source_addr=source))
+    reply = await answer(smpp2.request(esme2, CommandId.query_sm, message_id=message_id, source_addr=source))
     assert reply.pdu is not None and reply.pdu.params["message_state"] == MessageState.DELETED
 
 
@@ -303,21 +202,21 @@ async def test_cancel_sm_through_the_other_process(processes: tuple[Process, Pro
     message_id = await smpp1.submit(esme1)
     await _until(lambda: smpp1.messages.journal.written >= 1)
     esme2 = smpp2.bound()
-    wrong = await _answer(smpp2.request(esme2, CommandId.cancel_sm, message_id=message_id, source_addr="1"))
+    wrong = await answer(smpp2.request(esme2, CommandId.cancel_sm, message_id=message_id, source_addr="1"))
     assert wrong.pdu is not None and wrong.pdu.command_status == CommandStatus.ESME_RCANCELFAIL
-    reply = await _answer(smpp2.request(esme2, CommandId.cancel_sm, message_id=message_id))
+    reply = await answer(smpp2.request(esme2, CommandId.cancel_sm, message_id=message_id))
     assert reply.pdu is not None and (reply.pdu.command_id, reply.pdu.command_status) == (CommandId.cancel_sm_resp, 0)
     record = smpp1.core.message(message_id)
     assert record is not None
     await _until(lambda: record.state == MessageState.DELETED)
     await _until(lambda: len(esme1.pdus) == 1)
     assert b"stat:DELETED" in esme1.pdus[0].params["short_message"]
-    again = await _answer(smpp2.request(esme2, CommandId.cancel_sm, message_id=message_id))
+    again = await answer(smpp2.request(esme2, CommandId.cancel_sm, message_id=message_id))
     assert again.pdu is not None and again.pdu.command_status == CommandStatus.ESME_RCANCELFAIL
-    query = await _answer(smpp2.request(esme2, CommandId.query_sm, message_id=message_id))
+    query = await answer(smpp2.request(esme2, CommandId.query_sm, message_id=message_id))
     assert query.pdu is not None and query.pdu.params["message_state"] == MessageState.DELETED
     # SMPP1's own query agrees
-    local = await _answer(smpp1.request(esme1, CommandId.query_sm, message_id=message_id))
+    local = await answer(smpp1.request(esme1, CommandId.query_sm, message_id=message_id))
     assert local.pdu is not None and local.pdu.params["message_state"] == MessageState.DELETED
 
 
@@ -333,11 +232,11 @@ async def test_replace_sm_through_the_other_process(processes: tuple[Process, Pr
     message_id = await smpp1.submit(smpp1.bound())
     await _until(lambda: smpp1.messages.journal.written >= 1)
     esme2 = smpp2.bound()
-    bad = await _answer(
+    bad = await answer(
         smpp2.request(esme2, CommandId.replace_sm, message_id=message_id, short_message=b"x", registered_delivery=3)
     )
     assert bad.pdu is not None and bad.pdu.command_status == CommandStatus.ESME_RINVREGDLVFLG
-    reply = await _answer(
+    reply = await answer(
         smpp2.request(
             esme2, CommandId.replace_sm, message_id=message_id, short_message=b"replaced", registered_delivery=0
         )
@@ -353,7 +252,7 @@ async def test_replace_sm_through_the_other_process(processes: tuple[Process, Pr
     await _until(lambda: smpp1.messages.journal.written >= 2)
     smpp1.core.force_receipt(message_id, "DELIVRD")
     await _until(lambda: smpp1.messages.journal.written >= 3)
-    final = await _answer(
+    final = await answer(
         smpp2.request(esme2, CommandId.replace_sm, message_id=message_id, short_message=b"late", registered_delivery=0)
     )
     assert final.pdu is not None and final.pdu.command_status == CommandStatus.ESME_RREPLACEFAIL
@@ -379,10 +278,10 @@ async def test_operations_while_redis_is_down_answer_syserr(
         (CommandId.cancel_sm, {}),
         (CommandId.replace_sm, {"short_message": b"x", "registered_delivery": 0}),
     ):
-        reply = await _answer(smpp2.request(esme2, command, message_id="0B00000000000001", **params))
+        reply = await answer(smpp2.request(esme2, command, message_id="0B00000000000001", **params))
         assert reply.pdu is not None and reply.pdu.command_status == CommandStatus.ESME_RSYSERR
     assert time.monotonic() - started < 3 * 2.5
-    local = await _answer(smpp2.request(esme2, CommandId.query_sm, message_id=local_id))
+    local = await answer(smpp2.request(esme2, CommandId.query_sm, message_id=local_id))
     assert local.pdu is not None and local.pdu.params["message_state"] == MessageState.ENROUTE
 
 
@@ -479,7 +378,7 @@ async def test_service_returns_after_a_redis_restart(
         message_id = await smpp1.submit(esme1)
         written = smpp1.messages.journal.written
         await _until(lambda: smpp1.messages.journal.written > written or smpp1.messages.journal.lost > 0, 6)
-        reply = await _answer(smpp2.request(esme2, CommandId.cancel_sm, message_id=message_id))
+        reply = await answer(smpp2.request(esme2, CommandId.cancel_sm, message_id=message_id))
         assert reply.pdu is not None
         if reply.pdu.command_status == 0:
             break
@@ -490,7 +389,7 @@ async def test_service_returns_after_a_redis_restart(
     await _until(lambda: record.state == MessageState.DELETED, 10)
     deadline = time.monotonic() + 10
     while True:
-        reply = await _answer(smpp2.request(esme2, CommandId.query_sm, message_id=before))
+        reply = await answer(smpp2.request(esme2, CommandId.query_sm, message_id=before))
         assert reply.pdu is not None
         if reply.pdu.command_status == 0:
             break
@@ -522,7 +421,7 @@ async def test_cancel_sm_by_address_reaches_every_process(redis_server: RedisSer
         def cancel(destination: str) -> Reply | Deferred[Reply]:
             return smpp2.request(esme2, CommandId.cancel_sm, message_id="", destination_addr=destination)
 
-        reply = await _answer(cancel("B"))
+        reply = await answer(cancel("B"))
         assert reply.pdu is not None and (reply.pdu.command_id, reply.pdu.command_status) == (CommandId.cancel_sm_resp, 0)
         states = {mid: smpp1.core.message(mid).state for mid in [*to_b, to_c, other_source, to_d]}  # type: ignore[union-attr]
         assert states == {to_b[0]: MessageState.DELETED, to_b[1]: MessageState.DELETED, to_c: MessageState.ENROUTE,
@@ -530,10 +429,10 @@ async def test_cancel_sm_by_address_reaches_every_process(redis_server: RedisSer
         assert smpp2.core.message(own).state == MessageState.DELETED  # type: ignore[union-attr]
         await _until(lambda: len(esme1.pdus) == 2)
         assert all(b"stat:DELETED" in pdu.params["short_message"] for pdu in esme1.pdus)
-        only_there = await _answer(cancel("D"))
+        only_there = await answer(cancel("D"))
         assert only_there.pdu is not None and only_there.pdu.command_status == 0
         assert smpp1.core.message(to_d).state == MessageState.DELETED  # type: ignore[union-attr]
-        again = await _answer(cancel("B"))
+        again = await answer(cancel("B"))
         assert again.pdu is not None and again.pdu.command_status == CommandStatus.ESME_RCANCELFAIL
     finally:
         smpp1.stop()
@@ -555,10 +454,10 @@ async def test_cancel_sm_by_address_while_redis_is_down(redis_server: RedisServe
         here = await smpp2.submit(esme2, destination_addr="B")
         redis_server.stop()
         started = time.monotonic()
-        reply = await _answer(smpp2.request(esme2, CommandId.cancel_sm, message_id="", destination_addr="Z"))
+        reply = await answer(smpp2.request(esme2, CommandId.cancel_sm, message_id="", destination_addr="Z"))
         assert reply.pdu is not None and reply.pdu.command_status == CommandStatus.ESME_RSYSERR
         assert time.monotonic() - started < 2.5
-        cancelled = await _answer(smpp2.request(esme2, CommandId.cancel_sm, message_id="", destination_addr="B"))
+        cancelled = await answer(smpp2.request(esme2, CommandId.cancel_sm, message_id="", destination_addr="B"))
         assert cancelled.pdu is not None and cancelled.pdu.command_status == 0
         assert smpp2.core.message(here).state == MessageState.DELETED  # type: ignore[union-attr]
     finally:

@@ -1,35 +1,23 @@
 """
 The times in a message's summary in Redis (``smsc-sim:NA:msg:{id}``), which
 the journal writes to the millisecond as a JSON number of seconds: against a
-real redis-server, two cores standing for two processes (the helpers of
-``tests/test_cluster_redis_messages.py``).  redis-server must be installed
+real redis-server, two cores standing for two processes (``tests/redis_cores.py``).  redis-server must be installed
 (``scripts/install-redis.sh``); when it is not, these tests fail saying so.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest_twisted
 
 from smsc_sim.cluster.redis.records import decode_record
 from smsc_sim.smpp.constants import CommandId, MessageState
+from tests.redis_async import until as _until
+from tests.redis_cores import Process
+from tests.redis_cores import answer as _answer
 from tests.redis_harness import RedisServer
-from tests.test_cluster_redis_messages import LATER, Process, _answer, _redis, _sleep, _until
-
-
-
-@pytest_twisted.async_yield_fixture
-async def processes(redis_server: RedisServer) -> AsyncIterator[tuple[Process, Process]]:
-    smpp1 = Process(redis_server.url, plan=LATER)
-    smpp2 = Process(redis_server.url, plan=LATER)
-    try:
-        yield smpp1, smpp2
-    finally:
-        smpp1.stop()
-        smpp2.stop()
-        await _sleep(0.05)  # the connections close
+from tests.test_cluster_redis_messages import _redis
 
 
 @pytest_twisted.ensureDeferred
