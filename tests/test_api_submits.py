@@ -7,9 +7,12 @@ an index of links.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from smsc_sim.api.submits import SubmitLog
+from smsc_sim.config import default_config
 from smsc_sim.testing.memory import MemorySMSC
 from tests import wire
 from tests.test_api import RecordingESME
@@ -80,6 +83,55 @@ class SubmitsTests(SynchronousTestCase):
         for sequence in range(2, 7):
             self.submit(sequence, "99900011")
         self.assertEqual([entry["sequence_number"] for entry in log.entries], [5, 6])
+
+    def test_an_accepted_submit_outlives_its_message_in_part(self) -> None:
+        """
+        An accepted submit's entry shows the message's details while the store holds it; once the store let
+        it go (its final TTL passed) the entry stays, with its number, sequence_number, status and message_id.
+        """
+        base = default_config()
+        smsc = MemorySMSC(replace(base, core=replace(base.core, store_final_ttl=5.0)), scenario="default")
+        self.addCleanup(smsc.stop)
+        esme = RecordingESME()
+        smsc.connect(esme)
+        esme.transport.write(wire.bind())
+        esme.transport.write(wire.submit_sm(sequence=2, destination="447700900002"))
+        smsc.flush()
+        [entry] = smsc.submits()
+        self.assertEqual(
+            (entry["account"], entry["instance"], entry["source_addr"], entry["destination_addr"], entry["status"]),
+            ("smppclient1", "SMPP1", "447700900001", ["447700900002"], 0),
+        )
+        self.assertEqual(entry["answered_at"], entry["time"])
+        smsc.advance(20.0)  # DELIVRD within 5 s, then 5 s of TTL
+        self.assertEqual(smsc.messages(), [])
+        self.assertEqual(
+            smsc.submits(),
+            [{"number": 1, "time": None, "account": None, "instance": None, "session_id": None,
+              "command": "submit_sm", "sequence_number": 2, "source_addr": "", "destination_addr": [], "status": 0,
+              "status_name": "ESME_ROK", "message_id": entry["message_id"], "answered_at": None}],
+        )  # fmt: skip
+        self.assertEqual(smsc.submits(account="smppclient1"), [])
+
+    def test_a_submit_that_replaced_a_message_is_listed_as_sent(self) -> None:
+        """
+        A submit_sm with replace_if_present_flag=1 that replaced a pending message in place (the same
+        message_id) is listed with its own session and sequence_number, not the first submit's.
+        """
+        smsc = MemorySMSC(scenario="delayed-receipts")
+        self.addCleanup(smsc.stop)
+        first, second = RecordingESME(), RecordingESME()
+        for esme in (first, second):
+            smsc.connect(esme)
+            esme.transport.write(wire.bind())
+        first.transport.write(wire.submit_sm(sequence=2, text=b"first"))
+        second.transport.write(wire.submit_sm(sequence=7, text=b"second", replace_if_present=1))
+        smsc.flush()
+        [one, two] = smsc.submits()
+        self.assertEqual(one["message_id"], two["message_id"])  # replaced in place
+        self.assertEqual([one["sequence_number"], two["sequence_number"]], [2, 7])
+        self.assertNotEqual(one["session_id"], two["session_id"])
+        self.assertEqual([m["session_id"] for m in smsc.messages()], [one["session_id"]])
 
 
 class MessageListTests(SynchronousTestCase):

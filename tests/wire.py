@@ -51,6 +51,7 @@ def submit_sm(
     schedule: str = "",
     validity: str = "",
     service_type: str = "",
+    replace_if_present: int = 0,
 ) -> bytes:
     """A submit_sm (0x04) with the usual defaults."""
     body = (
@@ -62,7 +63,7 @@ def submit_sm(
         + bytes([esm_class, 0, 0])
         + cstr(schedule)
         + cstr(validity)
-        + bytes([registered_delivery, 0, data_coding, 0, len(text)])
+        + bytes([registered_delivery, replace_if_present, data_coding, 0, len(text)])
         + text
         + tlvs
     )

@@ -100,7 +100,7 @@ class SubmitLog:
     def __init__(self, simulator: Simulator, bound: int | None = None, tally: PduTally | None = None) -> None:
         self._owns_tally = tally is None
         if tally is None:
-            tally = tally_of(simulator) if bound is None else PduTally(simulator.events, simulator.clock, bound)
+            tally = tally_of(simulator, bound)
         self.tally = tally
 
     @property

@@ -8,8 +8,11 @@ request, to put the answer's latency in a histogram (the SMSC's answers
 and the ESME's); and one compact record (a tuple) per submit, replaced by
 a longer one when it is answered, that the submits log turns into JSON
 only when asked.  Tuples of plain values, in a ring of fixed size: the
-garbage collector stops tracking them, and there is no dict per submit.  The
-metrics and the submits log read it at scrape or query time.
+garbage collector stops tracking them, and there is no dict per submit.
+A submit_sm accepted at once, the usual submit, leaves less: its message_id
+(and its sequence_number beside it), the message's record in the store
+holding the rest until the log is read, when the record is made from it.
+The metrics and the submits log read it at scrape or query time.
 
 Everything is bounded: the open requests (:data:`MAX_OPEN_REQUESTS`,
 the oldest forgotten first, and those of a session when it closes) and the
@@ -19,7 +22,7 @@ submit records (the newest ``submits_bound``).
 from __future__ import annotations
 
 from bisect import bisect_left
-from typing import TYPE_CHECKING, Any, Callable, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -27,6 +30,7 @@ from smsc_sim.contracts import Event, ISession
 from smsc_sim.smpp.constants import BIND_TYPES, RESPONSE_BIT, CommandStatus
 
 if TYPE_CHECKING:
+    from smsc_sim.core.record import MessageRecord
     from smsc_sim.events import EventBus
     from smsc_sim.simulator import Simulator
     from smsc_sim.smpp.pdu import PDU
@@ -61,6 +65,8 @@ TIME, COMMAND, NUMBER, INSTANCE, SESSION, SEQUENCE, ACCOUNT, SOURCE, DESTINATION
 STATUS, MESSAGE_ID, ANSWERED_AT, NACKED = range(9, 13)
 #: a submit record: see the field indexes above (raw values; text is made when the log is read)
 SubmitRecord = Tuple[Any, ...]
+#: the store's record of a message id, or None (the store let it go): where an accepted submit's record comes from
+MessageFinder = Callable[[str], Optional["MessageRecord"]]
 
 
 class Histogram:
@@ -147,9 +153,13 @@ class PduTally:
         follows ``session_closed`` to fold a closed session's counts in).
     :param clock: what "now" is when a PDU is written.
     :param submits_bound: most submit records kept.
+    :param messages: the store's record of a message id; when given, a submit_sm accepted at once keeps only
+        its message_id and sequence_number, its record made from the store's when the log is read.
     """
 
-    def __init__(self, events: EventBus, clock: IReactorTime, submits_bound: int) -> None:
+    def __init__(
+        self, events: EventBus, clock: IReactorTime, submits_bound: int, messages: MessageFinder | None = None
+    ) -> None:
         self._seconds: Callable[[], float] = clock.seconds
         #: command_id of the request -> latency of the SMSC's answers / of the ESME's
         self.latency: dict[int, Histogram] = {}
@@ -164,9 +174,12 @@ class PduTally:
         #: most submit records kept
         self.submits_bound = max(1, submits_bound)
         # the newest submit records: the one numbered n at (n - _base - 1) % submits_bound
-        self._ring: list[SubmitRecord] = []
+        # (or, for a submit_sm accepted at once, its message_id, its sequence_number at the same place of _sequences)
+        self._ring: list[SubmitRecord | str] = []
+        self._sequences: list[int] = []
         self._numbered = 0
         self._base = 0
+        self._messages = messages
         # session_id -> what is held for each open session
         self._sessions: dict[int, _SessionTally] = {}
         # the session of the last PDU: one read brings many PDUs of one session, so one lookup serves them
@@ -194,15 +207,33 @@ class PduTally:
 
     def submits(self) -> list[SubmitRecord]:
         """The submit records kept, oldest first."""
-        ring = self._ring
-        if len(ring) < self.submits_bound:
-            return list(ring)
-        cut = (self._numbered - self._base) % self.submits_bound
-        return ring[cut:] + ring[:cut]
+        ring, sequences = self._ring, self._sequences
+        if len(ring) >= self.submits_bound:
+            cut = (self._numbered - self._base) % self.submits_bound
+            ring, sequences = ring[cut:] + ring[:cut], sequences[cut:] + sequences[:cut]
+        # the ring holds one entry per submit in the order they came, so the oldest is numbered this
+        first = self._numbered - len(ring) + 1
+        return [
+            self._accepted_record(entry, sequences[i], first + i) if entry.__class__ is str else entry  # type: ignore[misc]
+            for i, entry in enumerate(ring)
+        ]
+
+    def _accepted_record(self, message_id: str, sequence: int, number: int) -> SubmitRecord:
+        """
+        The record of a submit_sm accepted at once, made from the store's record of its message: answered
+        when it was accepted. Once the store has let the message go (its final TTL passed), the record keeps
+        what the tally has: its number, sequence_number, status and message_id.
+        """
+        found = self._messages(message_id) if self._messages is not None else None
+        if found is None:
+            return (None, _SUBMIT_SM, number, None, None, sequence, None, "", [], 0, message_id, None, False)
+        return (found.submit_time, _SUBMIT_SM, number, found.instance, found.session_id, sequence, found.account,
+                found.source_addr, found.destination_addr, 0, message_id, found.submit_time, False)  # fmt: skip
 
     def clear_submits(self) -> None:
         """Forget every submit record (an answer still due is not recorded)."""
         self._ring = []
+        self._sequences = []
         self._base = self._numbered
 
     def _esme_histogram(self, request: int) -> Histogram:
@@ -268,11 +299,7 @@ class PduTally:
             record = (now, command_id, number, session.instance_name, session.session_id, sequence,
                       session.system_id, params.get("source_addr", ""),
                       _destinations(params) if command_id == _SUBMIT_MULTI or destination is None else destination)
-            ring = self._ring
-            if len(ring) < self.submits_bound:
-                ring.append(record)
-            else:
-                ring[(number - self._base - 1) % self.submits_bound] = record
+            self._keep(record, sequence, number)
             inbound[sequence] = record
             return
         inbound[sequence] = (now, command_id)
@@ -369,21 +396,46 @@ class PduTally:
         else:
             histogram.counts[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
         histogram.total += elapsed
-        params = request.params
-        destination = params.get("destination_addr")
         self._numbered = number = self._numbered + 1
+        message_id = answer.params.get("message_id")
+        params = request.params
+        if (
+            not status
+            and message_id.__class__ is str
+            and self._messages is not None
+            and not params.get("replace_if_present_flag")
+        ):
+            # accepted: its message_id alone, the store has the rest (see _accepted_record); not when it may
+            # have replaced a message in place, whose record tells of the first submit
+            ring = self._ring
+            if len(ring) < self.submits_bound:
+                ring.append(message_id)
+                self._sequences.append(sequence)
+            else:
+                slot = (number - self._base - 1) % self.submits_bound
+                ring[slot] = message_id
+                self._sequences[slot] = sequence
+            return
+        destination = params.get("destination_addr")
         record = (read_at, _SUBMIT_SM, number, session.instance_name, session.session_id, sequence,
                   session.system_id, params.get("source_addr", ""),
                   _destinations(params) if destination is None else destination,
-                  status, answer.params.get("message_id"), now, False)  # fmt: skip
-        ring = self._ring
-        if len(ring) < self.submits_bound:
-            ring.append(record)
-        else:
-            ring[(number - self._base - 1) % self.submits_bound] = record
+                  status, message_id, now, False)  # fmt: skip
+        self._keep(record, sequence, number)
         if status == _THROTTLED:
             account = (session.instance_name, session.system_id or "")
             self.throttled[account] = self.throttled.get(account, 0) + 1
+
+    def _keep(self, record: SubmitRecord, sequence: int, number: int) -> None:
+        """Put the record of submit ``number`` in the ring (in place of the oldest when it is full)."""
+        ring = self._ring
+        if len(ring) < self.submits_bound:
+            ring.append(record)
+            self._sequences.append(sequence)
+        else:
+            slot = (number - self._base - 1) % self.submits_bound
+            ring[slot] = record
+            self._sequences[slot] = sequence
 
     # -- sessions ---------------------------------------------------------------------
 
@@ -416,7 +468,25 @@ def _directions(state: _SessionTally) -> tuple[tuple[str, dict[int, int]], tuple
     return ("in", counts_in), ("out", counts_out)
 
 
-def tally_of(simulator: Simulator) -> PduTally:
-    """A new PDU tally of the simulator's sessions, keeping as many submits as the store keeps messages at most."""
-    bound = min(MAX_SUBMITS, max(1, int(simulator.config.core.store_max_messages)))
-    return PduTally(simulator.events, simulator.clock, bound)
+def message_finder(simulator: Simulator) -> MessageFinder:
+    """The store's record of a message the simulator accepted, by its id (ids are unique in the process)."""
+    cores = simulator.cores
+
+    def find(message_id: str) -> MessageRecord | None:
+        for core in cores.values():
+            found = core.message(message_id)
+            if found is not None:
+                return found
+        return None
+
+    return find
+
+
+def tally_of(simulator: Simulator, bound: int | None = None) -> PduTally:
+    """
+    A new PDU tally of the simulator's sessions, keeping ``bound`` submits, or by default as many as the store
+    keeps messages at most.
+    """
+    if bound is None:
+        bound = min(MAX_SUBMITS, max(1, int(simulator.config.core.store_max_messages)))
+    return PduTally(simulator.events, simulator.clock, bound, message_finder(simulator))
