@@ -2,7 +2,13 @@
 smsc-sim as real ``twistd`` processes for the multi-process cluster tests:
 SMPP1 and SMPP2 of the cluster NA, one process each (``--instances``),
 sharing one redis-server (:mod:`tests.redis_harness`), listening on
-127.0.0.1 on free ports, with raw PDU and API helpers to drive them.
+ephemeral ports of 127.0.0.1, with raw PDU and API helpers to drive them.
+
+Each process binds ``tcp:0`` itself and the harness reads the ports back
+from its log.  A port picked free by the harness and handed to the process
+would race: on a shared machine another process (another test run's
+listener) can take it before twistd binds it, and the twistd that cannot
+listen keeps running while the harness talks to the other listener.
 
 Every wait is bounded.  Each process writes its log to a file (a pipe that
 nobody reads would block a chatty process), which a test reads to assert a
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -30,7 +37,7 @@ from typing import Any, Literal, TypeVar
 import pytest
 
 from tests import wire
-from tests.redis_harness import RedisServer, free_port
+from tests.redis_harness import RedisServer
 
 REPO = Path(__file__).resolve().parent.parent
 #: seconds a starting process gets to listen: starting Python and Twisted is slow on a loaded 2-CPU machine
@@ -50,15 +57,23 @@ def eventually(
     """
     Poll ``check`` until it returns something true; that value.
 
-    :raises AssertionError: naming ``what`` and the last value, when it did not within ``within`` seconds.
+    A check that raises :class:`OSError` (a refused or reset connection, a
+    timeout: a busy or restarting process) counts as not yet.
+
+    :raises AssertionError: naming ``what`` and the last value or error, when it did not within ``within`` seconds.
     """
     deadline = time.monotonic() + within
     while True:
-        value = check()
+        error: OSError | None = None
+        try:
+            value = check()
+        except OSError as e:
+            value, error = None, e
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {within} s (last: {value!r})")
+            last = f"{type(error).__name__}: {error}" if error is not None else repr(value)
+            raise AssertionError(f"{what}: not within {within} s (last: {last})") from error
         time.sleep(every)
 
 
@@ -155,25 +170,45 @@ class SmscProcess:
         """What the process logged so far."""
         return self.log.read_text(errors="replace")
 
-    def wait_listening(self, port: int, within: float = START_TIMEOUT) -> None:
+    def wait_listening(self, instance: str, api: bool, within: float = START_TIMEOUT) -> tuple[int, int | None]:
         """
-        Wait until ``port`` accepts a connection.
+        Wait until the process says it listens; the ports it bound: ``instance``'s SMPP port and the API's (None
+        without ``api``).
 
-        :raises AssertionError: with the log, when the process ended or did not listen within ``within`` seconds.
+        With an API the process's own announce (``smsc-sim listening: SMPP1=127.0.0.1:PORT; control API
+        http://127.0.0.1:PORT/api/v1``) gives both; without one, Twisted's ``SMPPServerFactory starting on PORT``
+        (the process runs one instance).  Each is logged once the bind succeeded, so the ports are this
+        process's, never another listener's.
+
+        :raises AssertionError: saying which wait failed, with the log, when the process ended, logged that it
+            cannot listen, or did not say it listens within ``within`` seconds.
         """
         deadline = time.monotonic() + within
         while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=5).close()
-                return
-            except OSError:
-                if not self.alive():
-                    status = self.popen.returncode
-                    raise AssertionError(f"{self.name}: twistd ended (status {status}):\n{self.output()}") from None
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"{self.name}: twistd did not listen on {port} within {within} s:\n"
-                                         f"{self.output()}") from None  # fmt: skip
-                time.sleep(0.05)
+            text = self.output()
+            refused = re.search(r"cannot listen on .*\n", text)
+            if refused:
+                raise AssertionError(f"{self.name}: twistd could not listen ({refused.group(0).strip()}):\n{text}")
+            if api:
+                said = re.search(r"smsc-sim listening: (.*); control API (.*)\n", text)
+                if said:
+                    smpp = re.search(rf"\b{instance}=127\.0\.0\.1:(\d+)", said.group(1))
+                    web = re.fullmatch(r"http://127\.0\.0\.1:(\d+)/api/v1", said.group(2).strip())
+                    if smpp is None or web is None:
+                        raise AssertionError(f"{self.name}: twistd does not listen as asked ({said.group(0).strip()}):"
+                                             f"\n{text}")  # fmt: skip
+                    return int(smpp.group(1)), int(web.group(1))
+            else:
+                said = re.search(r"SMPPServerFactory starting on (\d+)\n", text)
+                if said:
+                    return int(said.group(1)), None
+            if not self.alive():
+                status = self.popen.returncode
+                raise AssertionError(f"{self.name}: twistd ended (status {status}) before it listened:\n"
+                                     f"{self.output()}")  # fmt: skip
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name}: twistd did not say it listens within {within} s:\n{self.output()}")
+            time.sleep(0.05)
 
     def kill(self) -> None:
         """kill -9, and reap it."""
@@ -206,32 +241,40 @@ class Cluster:
         self.redis = redis
         self.scenario = scenario
         self.env = dict(env or {})
-        #: each instance's SMPP port (SMPP0 is never run, but both processes must agree on the config)
-        self.ports = {name: free_port() for name in INSTANCES}
-        #: the control API port of the process running each instance, when ``api``
-        self.apis = {name: free_port() for name in ("SMPP1", "SMPP2")} if api else {}
+        #: each started instance's SMPP port, as its process bound it (0 until started; SMPP0 is never run)
+        self.ports = dict.fromkeys(INSTANCES, 0)
+        #: the control API port of the process running each instance, when ``api`` (0 until started)
+        self.apis = dict.fromkeys(("SMPP1", "SMPP2"), 0) if api else {}
         self.processes: dict[str, SmscProcess] = {}
 
     def options(self, instance: str) -> list[str]:
-        """The smsc-sim options of the process running ``instance``."""
-        endpoint = f"tcp:{self.apis[instance]}:interface=127.0.0.1" if self.apis else "none"
+        """
+        The smsc-sim options of the process running ``instance``: every endpoint ``tcp:0``, bound by the
+        process itself (an outage's listener comes back on the port first bound).
+        """
+        endpoint = "tcp:0:interface=127.0.0.1" if self.apis else "none"
         options = ["--api", endpoint, "--no-conformance-judge", "--cluster-store", self.redis.url,
                    "--instances", instance]  # fmt: skip
         if self.scenario is not None:
             options += ["--scenario", str(self.scenario)]
         for name in INSTANCES:
-            options += [f"--{name.lower()}", f"tcp:{self.ports[name]}:interface=127.0.0.1"]
+            options += [f"--{name.lower()}", "tcp:0:interface=127.0.0.1"]
         return options
 
     def start(self, *instances: str) -> None:
-        """Start a process for each of ``instances`` (both by default) and wait until each listens (SMPP and API)."""
+        """
+        Start a process for each of ``instances`` (both by default) and wait until each listens (SMPP and API);
+        :attr:`ports` and :attr:`apis` then hold the ports they bound.
+        """
         for name in instances or ("SMPP1", "SMPP2"):
             log = self.workdir / f"twistd-{name}.log"
             self.processes[name] = SmscProcess(name, self.options(name), log, self.env)
         for name in instances or ("SMPP1", "SMPP2"):
-            self.processes[name].wait_listening(self.ports[name])
-            if self.apis:
-                self.processes[name].wait_listening(self.apis[name])
+            smpp, api = self.processes[name].wait_listening(name, api=bool(self.apis))
+            # updated in place: a test may hold these dicts from before the start
+            self.ports[name] = smpp
+            if api is not None:
+                self.apis[name] = api
 
     def alive(self) -> bool:
         """Whether every process started still runs."""

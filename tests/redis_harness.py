@@ -10,6 +10,7 @@ saying how to fix it (they never skip).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -52,13 +53,25 @@ def free_port() -> int:
         return port
 
 
-def _ping(port: int) -> bool:
+def _server_pid(port: int) -> int | None:
+    """
+    The process id of the redis-server answering on ``port`` (``INFO server``); None while none answers.
+
+    The pid, not a mere PONG: the free port may have been taken, between its pick and the server's bind, by
+    another redis-server (another test run's on a shared machine), which would answer PING just as well.
+    """
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
-            conn.sendall(b"PING\r\n")
-            return conn.recv(64).startswith(b"+PONG")
+            conn.sendall(b"INFO server\r\n")
+            reply = b""
+            while (found := re.search(rb"\nprocess_id:(\d+)\r\n", reply)) is None:
+                chunk = conn.recv(65536)
+                reply += chunk
+                if not chunk or reply.startswith(b"-") or len(reply) > 65536:
+                    return None  # closed, an error (still loading) or not Redis
+            return int(found.group(1))
     except OSError:
-        return False
+        return None
 
 
 def redis_command(port: int, *command: str) -> bytes:
@@ -96,31 +109,46 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        """Start the server and wait until it answers PING (a free port is retried if taken)."""
+        """Start the server and wait until it answers (a free port is retried if taken)."""
         for _attempt in range(3):
             self.port = free_port()
             if self._run():
                 return
-        raise AssertionError(f"redis-server did not answer PING on 127.0.0.1 within {START_TIMEOUT} s")
+        raise AssertionError(f"redis-server did not answer on 127.0.0.1 (3 free ports tried, {START_TIMEOUT} s each); "
+                             f"its log ends:\n{self.log_tail()}")
 
     def restart(self) -> None:
         """Kill the server and start an empty one on the same port (a Redis restart without persistence)."""
         self.stop()
         if not self._run():
-            raise AssertionError(f"redis-server did not come back on port {self.port} within {START_TIMEOUT} s")
+            raise AssertionError(f"redis-server did not come back on port {self.port} within {START_TIMEOUT} s "
+                                 f"(or another process took the port meanwhile); its log ends:\n{self.log_tail()}")
+
+    @property
+    def log(self) -> Path:
+        """Where the server's output goes (appended to by each start)."""
+        return self.workdir / "redis-server.log"
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines the server logged (why a start failed: a port in use...)."""
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
 
     def _run(self) -> bool:
-        """Start on ``self.port``; whether it answered PING."""
+        """Start on ``self.port``; whether it answers there (itself: another server may hold the port)."""
         binary = find_redis_server()
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--dir", str(self.workdir)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline and self.process.poll() is None:
-            if _ping(self.port):
+            if _server_pid(self.port) == self.process.pid:
                 return True
             time.sleep(0.05)
         self.stop()
