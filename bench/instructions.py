@@ -10,7 +10,11 @@ hot path's cost that a shared, noisy machine does not blur.
 Each figure is the difference between two runs under callgrind, one of 10 and
 one of 50 reads of 50 submit_sm on one bound transceiver (a simulator in
 process, on a fake clock, the shipped ``bench`` scenario), divided by the 2 000
-submits between them: start-up and shutdown cancel out.  With receipts, every
+submits between them: start-up and shutdown cancel out.  The simulator runs
+with the twistd form's garbage-collector policy (``process_gc_policy``), and
+the hash seed is fixed (``--hash-seed``, 0 by default): with a random seed the
+same code counts a point or so more or less from run to run, with a fixed one
+the count repeats to within a few instructions.  With receipts, every
 read is followed by half a second of fake time and the 50 deliver_sm_resp.
 With ``--sessions N`` the 50 submits of each read go to N bound transceivers
 round robin (each session reads its share at once: with 100 sessions, one
@@ -50,6 +54,7 @@ def workload(api: bool, judge: bool, receipts: bool, rounds: int, sessions: int 
     from smsc_sim.smpp.codec import encode
     from smsc_sim.smpp.constants import CommandId
     from smsc_sim.smpp.pdu import make_pdu
+    from smsc_sim.tap import process_gc_policy
 
     def submit(sequence: int) -> bytes:
         return encode(make_pdu(CommandId.submit_sm, sequence, source_addr_ton=1, source_addr="447700900001",
@@ -66,6 +71,7 @@ def workload(api: bool, judge: bool, receipts: bool, rounds: int, sessions: int 
     simulator.startService()
     if api:
         ControlAPI(simulator)
+    process_gc_policy(simulator)  # as twistd does once the services are built
     factory = SMPPServerFactory(simulator, simulator.instances["SMPP1"])
     bound = []
     for number in range(sessions):
@@ -111,12 +117,12 @@ def workload(api: bool, judge: bool, receipts: bool, rounds: int, sessions: int 
     simulator.stopService()
 
 
-def instructions(root: str, form: str, receipts: bool, rounds: int, sessions: int = 1) -> int:
-    """Instructions callgrind counts for one workload run."""
+def instructions(root: str, form: str, receipts: bool, rounds: int, sessions: int = 1, hash_seed: str = "0") -> int:
+    """Instructions callgrind counts for one workload run (``hash_seed`` "random": Python's own)."""
     api, judge = form != "api-none", form != "no-judge"
     argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, os.path.abspath(__file__),
             "--child", "on" if api else "off", "on" if judge else "off", "on" if receipts else "off", str(rounds), str(sessions)]  # fmt: skip
-    env = dict(os.environ, PYTHONPATH=os.path.abspath(root))
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(root), PYTHONHASHSEED=hash_seed)
     done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     found = re.search(r"Collected : (\d+)", done.stderr)
     if done.returncode != 0 or found is None:
@@ -131,6 +137,7 @@ def main() -> None:
     parser.add_argument("--receipts", default="off,on", help="off, on or both (off,on)")
     parser.add_argument("--checkout", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     parser.add_argument("--sessions", type=int, default=1, help="bound sessions the submits go to, round robin")
+    parser.add_argument("--hash-seed", default="0", help="PYTHONHASHSEED of the runs (default 0; random: a new one each)")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.child:
@@ -141,7 +148,10 @@ def main() -> None:
         raise SystemExit("valgrind is not installed: apt-get install valgrind")
     for receipts in (value == "on" for value in options.receipts.split(",")):
         for form in options.forms.split(","):
-            few, many = (instructions(options.checkout, form, receipts, rounds, options.sessions) for rounds in (10, 50))
+            few, many = (
+                instructions(options.checkout, form, receipts, rounds, options.sessions, options.hash_seed)
+                for rounds in (10, 50)
+            )
             per_submit = (many - few) / (40 * BATCH)
             shape = "with receipts" if receipts else "no receipts"
             print(f"{form:9} {shape:14} {per_submit:10.0f} instructions per submit_sm", flush=True)

@@ -156,6 +156,31 @@ def server(
 
     :param extra: more ``twistd smsc-sim`` options (``--store sqlite:PATH``, say).
     """
+    with server_process(kind, directory, api, extra) as (port, api_port, _):
+        yield port, api_port
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """
+    The CPU time (user + system) a process has used so far, from /proc (None where there is none).
+
+    The time the hypervisor gave to other guests (steal) is not in it: unlike a
+    rate, CPU time per submit is not blurred by a busy neighbour on the host.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stream:
+            fields = stream.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # utime and stime, fields 14 and 15 of proc(5); the split above starts at field 3
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def server_process(
+    kind: str, directory: str, api: bool = False, extra: tuple[str, ...] = ()
+) -> Iterator[tuple[int, int | None, int]]:
+    """:func:`server`, yielding the server's process id too (taskset execs it: the same process)."""
     port, api_port = free_port(), (free_port() if api else None)
     log = os.path.join(directory, f"{kind}-{port}.log")
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -167,7 +192,7 @@ def server(
         process = subprocess.Popen(pinned(0, argv), stdout=out, stderr=subprocess.STDOUT, env=env, cwd=directory)
     try:
         wait_port(port, process, log)
-        yield port, api_port
+        yield port, api_port, process.pid
     finally:
         process.terminate()
         try:
@@ -243,9 +268,16 @@ def run_once(form: Form, shape: Shape, seconds: float) -> dict[str, Any] | None:
     if shape.mo_flood and (form.kind != "smsc-sim" or not form.api):
         return None  # the flood posts MO through the control API
     with tempfile.TemporaryDirectory(prefix="smsc-bench-") as directory:
-        with server(form.kind, directory, api=form.api, extra=form.extra) as (port, api_port):
+        with server_process(form.kind, directory, api=form.api, extra=form.extra) as (port, api_port, pid):
             if not shape.mo_flood:
-                return generator(port, shape, seconds, directory)
+                before = cpu_seconds(pid)
+                result = generator(port, shape, seconds, directory)
+                after = cpu_seconds(pid)
+                if before is not None and after is not None and result.get("answered"):
+                    # the server's CPU per submit answered, over the generator's whole run (binds and the
+                    # last receipts included): what the server's work costs, whatever the machine's drift
+                    result["server_cpu_us"] = (after - before) / result["answered"] * 1e6
+                return result
             assert api_port is not None
             try:
                 probe = http.client.HTTPConnection("127.0.0.1", api_port, timeout=5)
@@ -284,7 +316,8 @@ def run_forms(forms: list[Form], shape: Shape, seconds: float, runs: int) -> dic
             if result is None:
                 continue
             results[form.name].append(result)
-            print(f"  {form.name:9} {shape.name:24} {result.get(key, 0):>10.0f}/s  errors {result.get('errors')} "
+            cpu = f"  server {result['server_cpu_us']:.1f} us CPU/submit" if "server_cpu_us" in result else ""
+            print(f"  {form.name:9} {shape.name:24} {result.get(key, 0):>10.0f}/s{cpu}  errors {result.get('errors')} "
                   f"{result.get('session_errors') or ''}", file=sys.stderr, flush=True)  # fmt: skip
     chosen: dict[str, dict[str, Any] | None] = {}
     for form in forms:
@@ -297,18 +330,20 @@ def run_forms(forms: list[Form], shape: Shape, seconds: float, runs: int) -> dic
         # in the order they ran: a form's run and the other forms' of the same round were measured minutes apart
         # at most, so their ratio is what the machine's drift between rounds does not blur
         median["rates_in_order"] = [float(r.get(key, 0.0)) for r in results[form.name]]
+        median["cpu_in_order"] = [float(r.get("server_cpu_us", 0.0)) for r in results[form.name]]
         chosen[form.name] = median
     return chosen
 
 
-def paired_ratio(first: dict[str, Any] | None, other: dict[str, Any] | None) -> str:
+def paired_ratio(first: dict[str, Any] | None, other: dict[str, Any] | None, key: str = "rates_in_order") -> str:
     """
     The first form's rate over another's, run by run in the order they ran (one round each): the median ratio
-    and its spread, or "-" when either form has no runs (or not as many).
+    and its spread, or "-" when either form has no runs (or not as many).  ``key`` "cpu_in_order": the
+    server's CPU time per submit instead of the rate.
     """
     if not first or not other or "skipped" in first or "skipped" in other:
         return "-"
-    mine, theirs = first.get("rates_in_order") or [], other.get("rates_in_order") or []
+    mine, theirs = first.get(key) or [], other.get(key) or []
     if not mine or len(mine) != len(theirs) or not all(theirs):
         return "-"
     ratios = [a / b for a, b in zip(mine, theirs)]
@@ -376,10 +411,10 @@ def table(rows: list[Row], forms: list[Form], comparison: bool, header: str) -> 
     # the cost of the idle control API: the default form against --api none, round by round
     ratio = first.name == "default" and any(form.name == "api-none" for form in others)
     if ratio:
-        heads.append("default / --api none, per round")
+        heads += ["default / --api none, per round", "server CPU per submit, default / --api none, per round"]
     if comparison:
         heads += ["smpp34 msg/s", "smpp34 p50 / p99 ms", "smpp34 receipts/s", "gen CPU"]
-    align = ["--:"] * 6 + ["---", "--:"] + ["--:"] * (len(others) + ratio) + (["--:"] * 4 if comparison else [])
+    align = ["--:"] * 6 + ["---", "--:"] + ["--:"] * (len(others) + 2 * ratio) + (["--:"] * 4 if comparison else [])
     lines = [header, "", "| shape | " + " | ".join(heads) + " |", "|---|" + "|".join(align) + "|"]
     for shape, results in rows:
         sim = results.get(first.name)
@@ -388,7 +423,11 @@ def table(rows: list[Row], forms: list[Form], comparison: bool, header: str) -> 
             found = results.get(form.name)
             cells.append("n/a (no API)" if shape.mo_flood and not form.api else rate(found, shape))
         if ratio:
-            cells.append("n/a (no API)" if shape.mo_flood else paired_ratio(sim, results.get("api-none")))
+            if shape.mo_flood:
+                cells += ["n/a (no API)"] * 2
+            else:
+                cells += [paired_ratio(sim, results.get("api-none")),
+                          paired_ratio(sim, results.get("api-none"), "cpu_in_order")]  # fmt: skip
         if comparison:
             cells += smpp34_cells(shape, results.get(SMPP34.name))
         lines.append("| " + " | ".join(cells) + " |")
@@ -570,7 +609,10 @@ def main() -> None:
               f"in brackets; the forms' runs interleaved (one of each in turn). msg/s = submit_sm_resp per second; "
               f"latency = submit_sm -> submit_sm_resp, of the median run of the first form "
               f"({forms[0].label}); default / --api none = the default form's rate over --api none's in the same "
-              f"round, median (min-max) of the rounds: the idle control API's cost. Machine: {machine()}.")  # fmt: skip
+              f"round, median (min-max) of the rounds: the idle control API's cost; server CPU per submit = the "
+              f"simulator process's CPU time (user + system, from /proc) over the generator's run divided by the "
+              f"submits answered, default over --api none in the same round, median (min-max): the same cost "
+              f"without the machine's steal and drift. Machine: {machine()}.")  # fmt: skip
     text = table(rows, forms, comparison, header)
     print(text)
     if not options.no_doc and not options.only:

@@ -347,7 +347,12 @@ def test_both_journals_are_told_everything() -> None:
 
     both = BothJournals(Recording("durable"), Recording("cluster"))
     record = MessageRecord("A", "A", 1, "esme", "SMPP1", 1, 0.0)
-    assert both.answering(lambda entry, pdu: "reply")(None, None) == "reply"
+
+    def handler(entry: Any, pdu: Any) -> Any:
+        return "reply"
+
+    answering: Any = both.answering(handler)
+    assert answering(None, None) == "reply"
     both.accepted(record)
     both.plan_started(record, 0.0)
     both.changed(record)
