@@ -46,6 +46,8 @@ START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 #: the instances of the cluster NA in the embedded default config
 INSTANCES = ("SMPP1", "SMPP2", "SMPP0")
+#: every endpoint a process is given: an ephemeral port it binds itself, read back by ``wait_listening``
+EPHEMERAL = "tcp:0:interface=127.0.0.1"
 
 T = TypeVar("T")
 
@@ -150,9 +152,11 @@ class SmscProcess:
 
     :param argv: the smsc-sim options, after ``twistd -n --pidfile= smsc-sim``.
     :param env: variables added to this process's environment.
+    :param preexec_fn: run in the child before twistd (e.g. to lower a resource limit).
     """
 
-    def __init__(self, name: str, argv: list[str], log: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, name: str, argv: list[str], log: Path, env: Mapping[str, str] | None = None,
+                 preexec_fn: Callable[[], None] | None = None) -> None:  # fmt: skip
         self.name = name
         self.log = log
         command = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "-n", "--pidfile=",
@@ -160,7 +164,8 @@ class SmscProcess:
         # unbuffered, so the log of a process killed with -9 still has what it said
         environ = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1", **(env or {}))
         with log.open("wb") as out:
-            self.popen = subprocess.Popen(command, cwd=REPO, env=environ, stdout=out, stderr=subprocess.STDOUT)
+            self.popen = subprocess.Popen(command, cwd=REPO, env=environ, stdout=out, stderr=subprocess.STDOUT,
+                                          preexec_fn=preexec_fn)  # noqa: PLW1509  # fmt: skip
 
     def alive(self) -> bool:
         """Whether the process still runs."""
@@ -252,13 +257,13 @@ class Cluster:
         The smsc-sim options of the process running ``instance``: every endpoint ``tcp:0``, bound by the
         process itself (an outage's listener comes back on the port first bound).
         """
-        endpoint = "tcp:0:interface=127.0.0.1" if self.apis else "none"
+        endpoint = EPHEMERAL if self.apis else "none"
         options = ["--api", endpoint, "--no-conformance-judge", "--cluster-store", self.redis.url,
                    "--instances", instance]  # fmt: skip
         if self.scenario is not None:
             options += ["--scenario", str(self.scenario)]
         for name in INSTANCES:
-            options += [f"--{name.lower()}", "tcp:0:interface=127.0.0.1"]
+            options += [f"--{name.lower()}", EPHEMERAL]
         return options
 
     def start(self, *instances: str) -> None:

@@ -11,8 +11,6 @@ import dataclasses
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -27,7 +25,7 @@ from smsc_sim.testing.client import SyncSMSCClient
 from smsc_sim.testing.memory import MemorySMSC
 from tests import wire
 from tests.conformance_harness import RawESME
-from tests.test_durable import free_port
+from tests.process_harness import EPHEMERAL, SmscProcess
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -100,16 +98,9 @@ class MemoryShutdownTests(SynchronousTestCase):
         self.assertTrue(any(line.startswith(f"conformance: cannot write the report {report}") for line in lines))
 
 
-def _bound_socket(port: int, process: subprocess.Popen[bytes]) -> socket.socket:
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            connection = socket.create_connection(("127.0.0.1", port), timeout=10)
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise AssertionError("twistd did not start listening")
-            time.sleep(0.05)
+def _bound_socket(port: int) -> socket.socket:
+    """A connection to ``port`` (the process said it listens there), bound as smppclient1."""
+    connection = socket.create_connection(("127.0.0.1", port), timeout=10)
     connection.sendall(wire.bind(0x09, 1))
     assert connection.recv(4096)[4:8] == b"\x80\x00\x00\x09"
     return connection
@@ -123,32 +114,25 @@ def test_twistd_writes_the_report_at_sigterm(tmp_path: Path) -> None:
     code, FILE holds JUnit XML and FILE.md the Markdown, both naming the
     findings.
     """
-    ports = [free_port() for _ in range(4)]
     report = tmp_path / "conformance.xml"
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "-n", "--pidfile=", "smsc-sim",
-         "--api", f"tcp:{ports[3]}:interface=127.0.0.1", "--conformance-report", str(report),
-         "--smpp1", f"tcp:{ports[0]}:interface=127.0.0.1", "--smpp2", f"tcp:{ports[1]}:interface=127.0.0.1",
-         "--smpp0", f"tcp:{ports[2]}:interface=127.0.0.1"],  # fmt: skip
-        cwd=REPO,
-        env=dict(os.environ, PYTHONPATH=str(REPO)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    # every endpoint tcp:0, the ports read back from the process's announce: a port picked free here and
+    # handed on could be taken by another process before twistd binds it
+    process = SmscProcess("smsc-sim", ["--api", EPHEMERAL, "--conformance-report", str(report),
+                                       "--smpp1", EPHEMERAL, "--smpp2", EPHEMERAL, "--smpp0", EPHEMERAL],
+                          tmp_path / "twistd.log")  # fmt: skip
     try:
-        _bound_socket(ports[0], process).close()
-        api = SyncSMSCClient(f"http://127.0.0.1:{ports[3]}", timeout=10)
+        port, api_port = process.wait_listening("SMPP1", api=True)
+        _bound_socket(port).close()
+        api = SyncSMSCClient(f"http://127.0.0.1:{api_port}", timeout=10)
         deadline = time.monotonic() + 10
         while api.sessions() and time.monotonic() < deadline:
             time.sleep(0.05)
-        process.send_signal(signal.SIGTERM)
+        process.popen.send_signal(signal.SIGTERM)
         # twistd stops the reactor, then ends itself with the signal it got
-        assert process.wait(timeout=20) == -signal.SIGTERM
+        assert process.popen.wait(timeout=20) == -signal.SIGTERM
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=5)
-    output = process.stdout.read().decode() if process.stdout else ""
+        process.kill()
+    output = process.output()
     assert "conformance: verdict warn, 2 findings (0 error, 2 warning, 0 info)" in output
     assert "conformance: no-unbind (warning): 1x, accounts smppclient1" in output
     assert "conformance: single-instance (warning): 1x, accounts smppclient1" in output

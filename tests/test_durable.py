@@ -16,14 +16,12 @@ import pickle
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import smpplib.client
-import smpplib.exceptions
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -42,6 +40,7 @@ from smsc_sim.smpp.constants import CommandId, CommandStatus, Tag
 from smsc_sim.smpp.pdu import DestAddress, make_pdu
 from smsc_sim.smpp.receipt import parse_receipt
 from tests import wire
+from tests.process_harness import EPHEMERAL, SmscProcess
 from tests.test_core_fakes import T0, FakeSession, ScriptedScenario, instances
 
 REPO = Path(__file__).resolve().parent.parent
@@ -541,38 +540,28 @@ receipt:
 """
 
 
-def free_port() -> int:
-    import socket
+def twistd(store: str, scenario: str, log: Path) -> tuple[SmscProcess, int]:
+    """
+    ``twistd -n smsc-sim`` on ``store``, its output in ``log``: the process and SMPP1's port once it listens.
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def twistd(store: str, scenario: str, ports: list[int]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "-n", "--pidfile=", "smsc-sim",
-         "--api", "none", "--store", store, "--scenario", scenario,
-         "--smpp1", f"tcp:{ports[0]}:interface=127.0.0.1", "--smpp2", f"tcp:{ports[1]}:interface=127.0.0.1",
-         "--smpp0", f"tcp:{ports[2]}:interface=127.0.0.1"],  # fmt: skip
-        cwd=REPO,
-        env=dict(os.environ, PYTHONPATH=str(REPO)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    Every endpoint is ``tcp:0`` and the port is read from the process's own announce (it needs the API): a
+    port picked free here and handed on could be taken by another process before twistd binds it.
+    """
+    process = SmscProcess("smsc-sim", ["--api", EPHEMERAL, "--store", store, "--scenario", scenario,
+                                       "--smpp1", EPHEMERAL, "--smpp2", EPHEMERAL, "--smpp0", EPHEMERAL], log)  # fmt: skip
+    try:
+        port, _ = process.wait_listening("SMPP1", api=True)
+    except BaseException:
+        process.kill()
+        raise
+    return process, port
 
 
-def connected(port: int, process: subprocess.Popen[bytes]) -> smpplib.client.Client:
+def connected(port: int) -> smpplib.client.Client:
+    """An smpplib client connected to ``port`` (the process said it listens there)."""
     client = smpplib.client.Client("127.0.0.1", port, timeout=5, allow_unknown_opt_params=True)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            client.connect()
-            return client
-        except smpplib.exceptions.ConnectionError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise AssertionError("twistd did not start listening")
-            time.sleep(0.05)
+    client.connect()
+    return client
 
 
 def read_until(client: smpplib.client.Client, done: Any, seconds: float = 10.0) -> None:
@@ -607,11 +596,10 @@ def test_kill_9_loses_no_acknowledged_message(tmp_path: Path) -> None:
     scenario = tmp_path / "slow.yaml"
     scenario.write_text(SLOW_RECEIPTS)
     store = f"sqlite:{tmp_path / 'store.db'}"
-    ports = [free_port() for _ in range(3)]
-    process = twistd(store, str(scenario), ports)
+    process, port = twistd(store, str(scenario), tmp_path / "twistd-1.log")
     outputs = []
     try:
-        client = connected(ports[0], process)
+        client = connected(port)
         sent: list[Any] = []
         client.set_message_sent_handler(lambda pdu: sent.append(pdu))
         client.bind_transmitter(system_id="smppclient1", password="password")
@@ -619,13 +607,13 @@ def test_kill_9_loses_no_acknowledged_message(tmp_path: Path) -> None:
         time.sleep(4.6)  # A's receipt is created at 3 s (nobody to take it), written once a second old
         second = submit(client, sent, b"B")
         acknowledged = time.monotonic()
-        process.send_signal(signal.SIGKILL)
-        assert process.wait(timeout=10) == -signal.SIGKILL
-        outputs.append(process.stdout.read().decode() if process.stdout else "")
+        process.popen.send_signal(signal.SIGKILL)
+        assert process.popen.wait(timeout=10) == -signal.SIGKILL
+        outputs.append(process.output())
         client.disconnect()
 
-        process = twistd(store, str(scenario), ports)
-        client = connected(ports[0], process)
+        process, port = twistd(store, str(scenario), tmp_path / "twistd-2.log")
+        client = connected(port)
         received: list[Any] = []
         client.set_message_received_handler(lambda pdu: received.append(pdu))
         client.bind_receiver(system_id="smppclient1", password="password")
@@ -636,14 +624,13 @@ def test_kill_9_loses_no_acknowledged_message(tmp_path: Path) -> None:
         client.unbind()
         client.disconnect()
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+        if process.alive():
+            process.popen.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout=15)
+                process.popen.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
-                process.wait(timeout=5)
-    outputs.append(process.stdout.read().decode() if process.stdout else "")
+    outputs.append(process.output())
     assert [pdu.receipted_message_id.decode() for pdu in received] == [first, second]
     assert [parse_receipt(pdu.short_message.decode())["stat"] for pdu in received] == ["DELIVRD", "DELIVRD"]
     assert "2 messages restored, 1 deliveries owed" in outputs[1]

@@ -9,12 +9,8 @@ smpplib is blocking, so its calls run in a thread while the reactor serves.
 from __future__ import annotations
 
 import dataclasses
-import os
 import resource
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -28,6 +24,7 @@ from twisted.internet import threads
 from smsc_sim.service import build_service
 from smsc_sim.smpp.receipt import parse_receipt
 from smsc_sim.testing.harness import ephemeral_config
+from tests.process_harness import EPHEMERAL, SmscProcess
 
 REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -179,63 +176,32 @@ async def test_wrong_password_and_quota(fast_scenario: str) -> None:
     assert statuses == [0x0E, 0, 0, 0x05, 0]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.integration
-def test_twistd_serves_and_stops_on_sigterm(fast_scenario: str) -> None:
+def test_twistd_serves_and_stops_on_sigterm(fast_scenario: str, tmp_path: Path) -> None:
     """
     ``twistd -n smsc-sim`` as a subprocess serves an smpplib client on the
-    ports given as options; on SIGTERM the client receives an unbind from
+    SMPP1 port it says it listens on; on SIGTERM the client receives an unbind from
     the SMSC and the process shuts down cleanly.  Started with a soft limit
     of 512 open files, it raises its own to limits.max_connections + 256.
     """
-    ports = [free_port() for _ in range(3)]
-    env = dict(os.environ, PYTHONPATH=str(REPO))
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     wanted = 10_000 + 256 if hard == resource.RLIM_INFINITY else min(10_000 + 256, hard)
     low = 512 if hard == resource.RLIM_INFINITY else min(512, hard)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from twisted.scripts.twistd import run; run()",
-            "-n",
-            "--pidfile=",
-            "smsc-sim",
-            "--api",
-            "none",
-            "--scenario",
-            fast_scenario,
-            "--smpp1",
-            f"tcp:{ports[0]}:interface=127.0.0.1",
-            "--smpp2",
-            f"tcp:{ports[1]}:interface=127.0.0.1",
-            "--smpp0",
-            f"tcp:{ports[2]}:interface=127.0.0.1",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    # every endpoint tcp:0, SMPP1's port read back from the process's announce (which needs the API): a port
+    # picked free here and handed on could be taken by another process before twistd binds it
+    process = SmscProcess(
+        "smsc-sim",
+        ["--api", EPHEMERAL, "--scenario", fast_scenario, "--smpp1", EPHEMERAL, "--smpp2", EPHEMERAL,
+         "--smpp0", EPHEMERAL],
+        tmp_path / "twistd.log",
         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard)),
-    )
+    )  # fmt: skip
     try:
-        client = client_for(ports[0])
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.connect()
-                break
-            except smpplib.exceptions.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise AssertionError("twistd did not start listening")
-                time.sleep(0.1)
+        port, _ = process.wait_listening("SMPP1", api=True)
+        client = client_for(port)
+        client.connect()
         client.bind_transceiver(system_id="smppclient1", password="password")
-        with open(f"/proc/{process.pid}/limits", encoding="ascii") as limits:
+        with open(f"/proc/{process.popen.pid}/limits", encoding="ascii") as limits:
             [line] = [line for line in limits if line.startswith("Max open files")]
         assert int(line.split()[3]) == wanted
         received: list[Any] = []
@@ -249,17 +215,15 @@ def test_twistd_serves_and_stops_on_sigterm(fast_scenario: str) -> None:
             registered_delivery=1,
         )
         read_until(client, lambda: bool(received))
-        process.send_signal(signal.SIGTERM)
+        process.popen.send_signal(signal.SIGTERM)
         pdu = client.read_pdu()
         assert pdu.command == "unbind"
         client.disconnect()
         # twistd re-raises the signal after a clean shutdown, so the exit status says SIGTERM
-        assert process.wait(timeout=15) in (0, -signal.SIGTERM)
+        assert process.popen.wait(timeout=15) in (0, -signal.SIGTERM)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=5)
-    output = process.stdout.read().decode() if process.stdout else ""
+        process.kill()
+    output = process.output()
     assert "Traceback" not in output
     assert "Server Shut Down." in output
     assert "bind transceiver from smppclient1 on SMPP1" in output
