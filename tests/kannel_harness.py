@@ -6,6 +6,15 @@ The Kannel configuration is ``examples/kannel/kannel.conf.template`` (the
 same file the example script fills in), rendered with free ports on
 127.0.0.1.  Kannel runs as two child processes of the test's reactor; every
 wait is bounded, and :meth:`Kannel.stop` always ends them (TERM, then KILL).
+
+The simulator binds ephemeral ports itself (``tcp:0``), but Kannel needs
+its admin, smsbox and sendsms port numbers in its configuration, picked
+free before it starts; on a shared machine another process can take one
+meanwhile.  A box that could not bind says so on its console ("bind
+failed", "Address already in use"): :meth:`Kannel.start` reports that line
+and starts again on new ports, a bounded number of times.  The admin
+password is unique per run, so the status page that answers is this
+bearerbox's, never another run's on a port taken from under it.
 Nothing here skips: a missing Kannel is a :class:`KannelError` telling how
 to install it (``scripts/install-kannel.sh``).
 """
@@ -15,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import secrets
 import shutil
 import socket
 import sys
@@ -36,10 +46,23 @@ TEMPLATE = ROOT / "examples" / "kannel" / "kannel.conf.template"
 #: where Debian and most builds put the boxes, searched after $PATH
 EXTRA_PATHS = ("/usr/sbin", "/usr/local/sbin", "/usr/local/bin")
 _PLACEHOLDER = re.compile(r"@([A-Z0-9_]+)@")
+#: starts of Kannel tried, each on new ports, while a box logs that a port was taken from under it
+START_ATTEMPTS = 3
+#: seconds each request of a start's polls may take: a port taken from under a box may belong to a listener
+#: that accepts and never answers, and the poll must look at the boxes' consoles again soon
+PROBE_TIMEOUT = 2.0
+#: what a box writes to its console when it cannot bind a port: bearerbox goes on without its admin port (or
+#: exits, for its smsbox port), smsbox exits (its sendsms port)
+_BIND_FAILED = re.compile(r"^.*(?:bind failed|Address already in use|Could not open smsbox port"
+                          r"|Failed to open HTTP socket).*$", re.MULTILINE)  # fmt: skip
 
 
 class KannelError(AssertionError):
     """Kannel is missing, did not start, or did not do what a test waited for."""
+
+
+class PortTaken(KannelError):
+    """A box could not bind a port picked for it (another process took it): the start is tried again."""
 
 
 def find_kannel() -> tuple[str, str]:
@@ -77,7 +100,11 @@ def render(template: str, values: Mapping[str, object]) -> str:
 
 
 def free_port() -> int:
-    """A TCP port of 127.0.0.1 free right now (Kannel needs real port numbers)."""
+    """
+    A TCP port of 127.0.0.1 free right now, for Kannel, which needs port numbers in its configuration (the
+    simulator binds ``tcp:0`` instead): another process may take it before Kannel binds it, which
+    :meth:`Kannel.start` detects and retries.
+    """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -94,7 +121,7 @@ async def poll(reactor: Any, check: Callable[[], Awaitable[T | None]], timeout: 
 
     :param alive: returns a reason when the awaited process has died, to
         fail at once instead of at the deadline.
-    :raises KannelError: on timeout or death, naming ``what``.
+    :raises KannelError: on timeout or death, naming ``what`` (or what ``alive`` raises).
     """
     deadline = reactor.seconds() + timeout
     last: BaseException | None = None
@@ -242,6 +269,10 @@ class Kannel:
         self.bearerbox_path, self.smsbox_path = find_kannel()
         self.boxes: dict[str, _Box] = {}
         self.config_path = self.workdir / "kannel.conf"
+        # unique to this run: another run's bearerbox on a port taken from under ours answers 403, not 200
+        self.admin_password = f"{self.settings.admin_password}-{secrets.token_hex(8)}"
+        #: the bind failures of earlier starts, one line each (empty when the first start bound every port)
+        self.port_failures: list[str] = []
 
     # -- configuration ---------------------------------------------------
 
@@ -250,7 +281,7 @@ class Kannel:
         s = self.settings
         return {
             "ADMIN_PORT": self.admin_port,
-            "ADMIN_PASSWORD": s.admin_password,
+            "ADMIN_PASSWORD": self.admin_password,
             "SMSBOX_PORT": self.smsbox_port,
             "SENDSMS_PORT": self.sendsms_port,
             "SENDSMS_USER": s.sendsms_user,
@@ -282,19 +313,53 @@ class Kannel:
         """
         Start bearerbox, then smsbox, and wait until the smsc groups named
         (by smsc-admin-id) are online and sendsms answers.
+
+        A box that logs it could not bind one of its ports (picked free a
+        moment before, and taken by another process meanwhile) is stopped
+        and both are started again on new ports, up to
+        :data:`START_ATTEMPTS` times in all; each such failure is printed
+        and kept in :attr:`port_failures`.
+
+        :raises KannelError: naming every bind failure, when no attempt bound all the ports.
         """
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                await self._start_once(online, timeout)
+                return
+            except PortTaken as taken:
+                failure = f"start {attempt} of {START_ATTEMPTS}: {taken}"
+                self.port_failures.append(failure)
+                print(f"kannel_harness: {failure}", file=sys.stderr)  # pytest shows it with a failure
+                await self.stop(timeout=1.0)  # a box that failed its start may linger on TERM; nothing to keep
+                self._set_aside(attempt)
+                self.admin_port, self.smsbox_port, self.sendsms_port = free_port(), free_port(), free_port()
+        raise KannelError(f"Kannel could not bind its ports in {START_ATTEMPTS} starts, each on new ports:\n"
+                          + "\n".join(self.port_failures))  # fmt: skip
+
+    def _set_aside(self, attempt: int) -> None:
+        """Keep a failed start's consoles as ``NAME.console.N``, so the next start's begin empty."""
+        for name in self.boxes:
+            console = self.workdir / f"{name}.console"
+            if console.exists():
+                console.rename(self.workdir / f"{name}.console.{attempt}")
+        self.boxes = {}
+
+    async def _start_once(self, online: tuple[str, ...], timeout: float) -> None:
+        """One start on the current ports; :class:`PortTaken` when a box could not bind one."""
         self.write_config()
         self._spawn("bearerbox", self.bearerbox_path)
         await poll(self.reactor, self._admin_up, timeout, "bearerbox's admin port", self._death)
         self._spawn("smsbox", self.smsbox_path)
 
         async def ready() -> bool | None:
-            status = await self.status()
+            status = await self.status(timeout=PROBE_TIMEOUT)
+            # smsbox opens its sendsms port before it connects to bearerbox (or exits when it cannot): connected
+            # to this bearerbox (the unique password proves it is this one), it holds the sendsms port too
             if "smsbox" not in status.boxes:
                 return None
             if not all(name in status.smscs and status.smscs[name].online for name in online):
                 return None
-            code, _ = await self._get(f"http://127.0.0.1:{self.sendsms_port}/cgi-bin/sendsms")
+            code, _ = await self._get(f"http://127.0.0.1:{self.sendsms_port}/cgi-bin/sendsms", PROBE_TIMEOUT)
             return True if code else None
 
         await poll(self.reactor, ready, timeout, f"smsbox and the binds {', '.join(online)} online", self._death)
@@ -314,13 +379,25 @@ class Kannel:
         self.boxes[name] = box
 
     def _death(self) -> str | None:
+        """
+        Why the start cannot succeed: a box that ended; None while both may still come up.
+
+        :raises PortTaken: with the console line, when a box could not bind a port (whether it ended or not:
+            bearerbox without its admin port goes on running).
+        """
+        for box in self.boxes.values():
+            console = self.log(f"{box.name}.console")
+            failed = _BIND_FAILED.findall(console)
+            if failed:
+                ports = f"admin {self.admin_port}, smsbox {self.smsbox_port}, sendsms {self.sendsms_port}"
+                raise PortTaken(f"{box.name} could not bind a port ({ports}): {' / '.join(failed)}")
         for box in self.boxes.values():
             if box.ended is not None:
                 return f"{box.name} exited ({box.ended.value}); its console:\n{self.tail(box.name + '.console', 15)}"
         return None
 
     async def _admin_up(self) -> bool | None:
-        code, _ = await self._get(self.admin_url("status.xml"))
+        code, _ = await self._get(self.admin_url("status.xml"), PROBE_TIMEOUT)
         return True if code == 200 else None
 
     async def stop(self, timeout: float = 10.0) -> None:
@@ -345,17 +422,17 @@ class Kannel:
 
     def admin_url(self, command: str, **args: str) -> str:
         """A URL of bearerbox's admin interface, password included."""
-        query = urlencode({"password": self.settings.admin_password, **args})
+        query = urlencode({"password": self.admin_password, **args})
         return f"http://127.0.0.1:{self.admin_port}/{command}?{query}"
 
-    async def _get(self, url: str) -> tuple[int, bytes]:
+    async def _get(self, url: str, timeout: float = 10.0) -> tuple[int, bytes]:
         # no persistent connections: nothing left open when the test ends
-        response = await treq.get(url, persistent=False, reactor=self.reactor, timeout=10)
+        response = await treq.get(url, persistent=False, reactor=self.reactor, timeout=timeout)
         return response.code, await response.content()
 
-    async def status(self) -> KannelStatus:
+    async def status(self, timeout: float = 10.0) -> KannelStatus:
         """bearerbox's status page, parsed."""
-        code, body = await self._get(self.admin_url("status.xml"))
+        code, body = await self._get(self.admin_url("status.xml"), timeout)
         if code != 200:
             raise KannelError(f"status.xml answered {code}: {body[:200]!r}")
         return KannelStatus.parse(body)
@@ -429,18 +506,19 @@ async def _done(box: _Box) -> bool | None:
     return True if box.ended is not None else None
 
 
-def with_port(config: Any, fixed: bool = False) -> Any:
+def with_port(config: Any) -> Any:
     """
-    A simulator config whose every instance listens on one port of
-    127.0.0.1, without the HTTP API.
+    A simulator config whose every instance listens on one ephemeral port
+    of 127.0.0.1 (``tcp:0``, bound by the simulator itself), without the
+    HTTP API.
 
-    :param fixed: pick free port numbers now instead of ephemeral ports
-        (``tcp:0``): an instance whose outage ends listens again on the same
-        port, where Kannel reconnects; with ``tcp:0`` it would get a new one.
+    An instance whose outage ends listens again on the port it first bound
+    (the simulator pins it), where Kannel reconnects; a number picked free
+    here instead could be taken by another process before the simulator
+    binds it.
     """
     instances = tuple(
-        dataclasses.replace(instance, endpoints=(f"tcp:{free_port() if fixed else 0}:interface=127.0.0.1",))
-        for instance in config.instances
+        dataclasses.replace(instance, endpoints=("tcp:0:interface=127.0.0.1",)) for instance in config.instances
     )
     return dataclasses.replace(config, instances=instances, api_endpoint="")
 
@@ -456,21 +534,19 @@ class Rig:
     :param config: the simulator's configuration (endpoints are replaced by
         ephemeral ones); the embedded default when not given.
     :param smsc_extra: extra lines for both of Kannel's smsc groups.
-    :param fixed_ports: see :func:`with_port`.
     :param reconnect_delay: Kannel's ``reconnect-delay``; ``examples/kannel/kannel.sh``
         writes 5, the shorter default keeps the other tests quick.
     """
 
     def __init__(self, reactor: Any, workdir: Path, config: Any = None, smsc_extra: str = "",
-                 account: tuple[str, str] | None = None, fixed_ports: bool = False,
-                 reconnect_delay: int = 2) -> None:
+                 account: tuple[str, str] | None = None, reconnect_delay: int = 2) -> None:
         from smsc_sim.config import default_config
 
         from tests.http_sink import HTTPSink
 
         self.reactor = reactor
         self.workdir = workdir
-        self.config = with_port(config if config is not None else default_config(), fixed_ports)
+        self.config = with_port(config if config is not None else default_config())
         self.account = account or (self.config.accounts[0].system_id, self.config.accounts[0].password)
         self.smsc_extra = smsc_extra
         self.reconnect_delay = reconnect_delay

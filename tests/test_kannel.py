@@ -168,7 +168,7 @@ async def test_smpp1_crash_traffic_continues_on_smpp2(tmp_path: Path) -> None:
     scenario = tmp_path / "kannel-outage.yaml"
     scenario.write_text(OUTAGE_SCENARIO)
     config = dataclasses.replace(default_config(), scenario=str(scenario))
-    async with Rig(_reactor(), tmp_path, config=config, fixed_ports=True) as rig:
+    async with Rig(_reactor(), tmp_path, config=config) as rig:
         kannel = rig.kannel
         # Kannel picks a bind per message at random: send until one went through SMPP1
         before: list[str] = []
@@ -359,7 +359,7 @@ async def test_failover_drill_judged(tmp_path: Path) -> None:
     """
     scenario = tmp_path / "kannel-drill-failover.yaml"
     scenario.write_text(DRILL_SCENARIO)
-    async with Rig(_reactor(), tmp_path, fixed_ports=True, reconnect_delay=GUIDE_RECONNECT_DELAY) as rig:
+    async with Rig(_reactor(), tmp_path, reconnect_delay=GUIDE_RECONNECT_DELAY) as rig:
         kannel, clock = rig.kannel, rig.reactor
         # the drill starts once Kannel is bound to both (loading a scenario starts its timeline)
         rig.simulator.load_scenario(str(scenario))
