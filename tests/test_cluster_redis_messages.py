@@ -28,7 +28,8 @@ from tests.redis_async import reactor as _reactor
 from tests.redis_async import sleep as _sleep
 from tests.redis_async import until as _until
 from tests.redis_cores import LATER, Process, answer
-from tests.redis_harness import RedisServer, free_port
+from tests.ports import refusing_port
+from tests.redis_harness import RedisServer
 
 
 async def _redis(redis_server: RedisServer) -> Any:
@@ -70,16 +71,17 @@ async def test_submit_refused_with_syserr_while_no_id_is_available(redis_server:
     gets ESME_RSYSERR (0x08), never a crash, with one log line; once Redis
     answers, submits are accepted again.
     """
-    port = free_port()  # nothing listens there
-    process = Process(f"redis://127.0.0.1:{port}/0", plan=LATER, timeout=0.3)
-    try:
-        session = process.bound()
-        with pytest.raises(NoIdAvailable):
-            process.messages.ids.next(time.time())
-        reply = await answer(process.request(session, CommandId.submit_sm))
-        assert reply.pdu is not None and reply.pdu.command_status == CommandStatus.ESME_RSYSERR
-    finally:
-        process.stop()
+    # held while the process tries it: a port merely picked free could meanwhile get another run's redis-server
+    with refusing_port() as port:
+        process = Process(f"redis://127.0.0.1:{port}/0", plan=LATER, timeout=0.3)
+        try:
+            session = process.bound()
+            with pytest.raises(NoIdAvailable):
+                process.messages.ids.next(time.time())
+            reply = await answer(process.request(session, CommandId.submit_sm))
+            assert reply.pdu is not None and reply.pdu.command_status == CommandStatus.ESME_RSYSERR
+        finally:
+            process.stop()
     # the same process against a live Redis takes its ids from there
     process = Process(redis_server.url, plan=LATER)
     try:

@@ -30,6 +30,7 @@ from smsc_sim.smpp.constants import CommandId, CommandStatus, Tag
 from smsc_sim.smpp.framing import SMPPFramer
 from smsc_sim.smpp.pdu import PDU, make_pdu
 from tests import wire
+from tests.ports import refusing_port
 
 _C = CommandId
 THROTTLED = int(CommandStatus.ESME_RTHROTTLED)
@@ -467,13 +468,10 @@ async def test_nobody_listening() -> None:
     """With nothing listening, the run ends at once with the connection error and no session."""
     from twisted.internet import reactor
 
-    factory: Any = Factory.forProtocol(Protocol)
-    port: Any = reactor.listenTCP(0, factory, interface="127.0.0.1")
-    number = port.getHost().port
-    await port.stopListening()
-    result = await run_load(reactor, LoadSettings(targets=(("127.0.0.1", number),), count=5, progress=0)).addTimeout(
-        10, reactor
-    )
+    # held during the run: a port merely picked free could meanwhile get another run's listener
+    with refusing_port() as number:
+        settings = LoadSettings(targets=(("127.0.0.1", number),), count=5, progress=0)
+        result = await run_load(reactor, settings).addTimeout(10, reactor)
     assert result["sessions_bound"] == 0 and result["submitted"] == 0
     assert result["session_errors"]["no session bound"] == 1
     assert any(key.startswith("connect:") for key in result["session_errors"])
@@ -485,15 +483,13 @@ class CommandTests(SynchronousTestCase):
     def test_json_on_stdout_and_failure_status_when_nothing_binds(self) -> None:
         """With no SMSC at the port, the command prints the JSON result (also to --json-out) and exits 1."""
         import os
-        import socket
         import subprocess
         import sys
         import tempfile
 
-        with socket.socket() as sock:  # a port that was free a moment ago, and nobody listens on
-            sock.bind(("127.0.0.1", 0))
-            number = sock.getsockname()[1]
-        with tempfile.TemporaryDirectory() as tmp:
+        # held during the run (nobody listens on it): a port merely picked free could meanwhile get another
+        # run's listener
+        with refusing_port() as number, tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "result.json")
             done = subprocess.run(
                 [sys.executable, "-m", "smsc_sim.load", "--port", str(number), "--count", "3", "--json-out", out],
