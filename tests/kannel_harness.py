@@ -15,6 +15,7 @@ failed", "Address already in use"): :meth:`Kannel.start` reports that line
 and starts again on new ports, a bounded number of times.  The admin
 password is unique per run, so the status page that answers is this
 bearerbox's, never another run's on a port taken from under it.
+
 Nothing here skips: a missing Kannel is a :class:`KannelError` telling how
 to install it (``scripts/install-kannel.sh``).
 """
@@ -337,7 +338,7 @@ class Kannel:
                           + "\n".join(self.port_failures))  # fmt: skip
 
     def _set_aside(self, attempt: int) -> None:
-        """Keep a failed start's consoles as ``NAME.console.N``, so the next start's begin empty."""
+        """Keep a failed start's consoles as ``NAME.console.N``, so the next start's consoles begin empty."""
         for name in self.boxes:
             console = self.workdir / f"{name}.console"
             if console.exists():
