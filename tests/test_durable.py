@@ -617,10 +617,13 @@ def test_kill_9_loses_no_acknowledged_message(tmp_path: Path) -> None:
         received: list[Any] = []
         client.set_message_received_handler(lambda pdu: received.append(pdu))
         client.bind_receiver(system_id="smppclient1", password="password")
+        bound = time.monotonic()
         read_until(client, lambda: len(received) >= 1)
-        assert time.monotonic() - acknowledged < 2.5  # A came at once, before B was due
+        # A was owed: it comes at once on the bind (timed from the bind, not from the kill, so that a restart
+        # slowed by a busy machine does not fail the test)
+        assert time.monotonic() - bound < 1.5
         read_until(client, lambda: len(received) >= 2)
-        assert time.monotonic() - acknowledged > 2.5
+        assert time.monotonic() - acknowledged > 2.5  # B comes when due (3 s after its submit_sm_resp), not before
         client.unbind()
         client.disconnect()
     finally:
