@@ -52,6 +52,11 @@ __all__ = ["OUTAGE_MODES", "OutageError", "Listener", "InstanceRuntime"]
 # a bind on a bind-hang instance: nothing is written, ever
 _NO_ANSWER = Reply(None)
 
+#: after an outage, a listener whose port another process took meanwhile tries to take it back this often...
+RELISTEN_INTERVAL = 1.0
+#: ... and this many times before it gives up (and says so in the log)
+RELISTEN_ATTEMPTS = 60
+
 
 class OutageError(ValueError):
     """An outage request that cannot be carried out (unknown mode or instance)."""
@@ -63,18 +68,29 @@ class Listener(Service):
 
     Unlike ``strports.service`` it keeps its port, so the bound address of an
     ephemeral port can be read, and it can be stopped and started again for
-    outages.
+    outages.  When it cannot listen again after an outage (another process
+    took the port while it was closed), it tries again every
+    :data:`RELISTEN_INTERVAL` seconds, :data:`RELISTEN_ATTEMPTS` times at most;
+    a listener that could not listen at start does not (the configuration is
+    wrong, and the start says so).
+
+    :param clock: for the tries again (``reactor`` when not given).
     """
 
     log = Logger()
 
-    def __init__(self, reactor: Any, description: str, factory: Factory) -> None:
+    def __init__(self, reactor: Any, description: str, factory: Factory, clock: IReactorTime | None = None) -> None:
         self.description = description
         self._endpoint = serverFromString(reactor, description)
         self._factory = factory
+        self._clock: IReactorTime = clock if clock is not None else reactor
         self.port: IListeningPort | None = None
         self._starting = False
         self._waiters: list[Deferred[IListeningPort | None]] = []
+        # listened once: a failure to listen again is an outage's end losing its port, worth trying again
+        self._listened = False
+        self._retry: IDelayedCall | None = None
+        self._failed_tries = 0
 
     def startService(self) -> None:
         """Start listening; a failure is logged and leaves the listener down."""
@@ -88,12 +104,23 @@ class Listener(Service):
         waiter: Deferred[IListeningPort | None] = Deferred()
         self._waiters.append(waiter)
         if not self._starting:
-            self._starting = True
-            self._endpoint.listen(self._factory).addCallbacks(self._listening, self._listen_failed)
+            self._cancel_retry()
+            self._failed_tries = 0
+            self._try()
         return waiter
+
+    def _try(self) -> None:
+        self._retry = None
+        self._starting = True
+        self._endpoint.listen(self._factory).addCallbacks(self._listening, self._listen_failed)
 
     def _listening(self, port: IListeningPort) -> None:
         self._starting = False
+        if self._failed_tries:
+            self.log.info("listening again on {description} after {tries} failed tries",
+                          description=self.description, tries=self._failed_tries)  # fmt: skip
+        self._failed_tries = 0
+        self._listened = True
         self.port = port
         self._pin(port)
         self._notify(port)
@@ -117,10 +144,25 @@ class Listener(Service):
 
     def _listen_failed(self, failure: Failure) -> None:
         self._starting = False
-        self.log.error(
-            "cannot listen on {description}: {error}", description=self.description, error=failure.getErrorMessage()
-        )
+        self._failed_tries += 1
+        again = self._listened and self.running and self._failed_tries <= RELISTEN_ATTEMPTS
+        if self._failed_tries == 1 or not again:
+            self.log.error(
+                "cannot listen on {description}: {error}{then}",
+                description=self.description,
+                error=failure.getErrorMessage(),
+                then=(f"; trying again every {RELISTEN_INTERVAL:g} s, {RELISTEN_ATTEMPTS} times at most" if again
+                      else f"; gave up after {self._failed_tries} tries" if self._failed_tries > 1 else ""),
+            )  # fmt: skip
+        if again:
+            self._retry = self._clock.callLater(RELISTEN_INTERVAL, self._try)
+        # the callers (an outage's end, the start) learn of the failure now, not after the tries
         self._notify(None)
+
+    def _cancel_retry(self) -> None:
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+        self._retry = None
 
     def _notify(self, port: IListeningPort | None) -> None:
         waiters, self._waiters = self._waiters, []
@@ -129,6 +171,7 @@ class Listener(Service):
 
     def unlisten(self) -> Deferred[None]:
         """Stop listening; open connections are not touched."""
+        self._cancel_retry()
         port, self.port = self.port, None
         if port is None:
             return succeed(None)
