@@ -96,6 +96,9 @@ class ISession(Protocol):
     bind_type: BindType | None
     #: the interface_version the ESME bound with (0x34 for SMPP 3.4)
     interface_version: int
+    #: submit_sm accepted at once and told to the bus's accepted-submit sinks by message_id alone
+    #: (:meth:`smsc_sim.events.EventBus.tap`): counted here, as their sinks do not count them
+    accepted_at_once: int
 
     def send_delivery(self, pdu: PDU, waiter: DeliveryWaiter) -> None:
         """

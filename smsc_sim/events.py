@@ -15,6 +15,13 @@ observers that every session calls straight with each PDU it reads or
 writes, with no :class:`~smsc_sim.contracts.Event` built.  The control
 API's counters (metrics, the submits log) are taps, so an API that nobody
 calls costs a method call per PDU, not an event and a dispatch.
+
+A tap may also give an *accepted-submit sink* (:data:`AcceptedSink`): the
+usual submit, a submit_sm accepted and answered at once, then reaches it as
+its message_id alone, through a builtin such as ``list.append``, with no
+Python call at all; the session counts these submits itself
+(:attr:`~smsc_sim.contracts.ISession.accepted_at_once`).  That is what lets
+an idle control API cost almost nothing per submit.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ OPT_IN_KINDS = frozenset({"bytes_in", "bytes_out"})
 _MAX_CACHED_KINDS = 64
 #: the kinds a session publishes for every PDU
 PDU_KINDS = ("pdu_in", "pdu_out")
+#: told the message_id of each submit_sm accepted at once (see :meth:`EventBus.tap`): best a builtin
+AcceptedSink = Callable[[str], object]
 
 
 class IPduTap(Protocol):
@@ -81,6 +90,10 @@ class EventBus:
         self.wants_deliveries = False
         #: the PDU taps, called by every session with each PDU (see :meth:`tap`)
         self.pdu_taps: tuple[IPduTap, ...] = ()
+        #: the taps told of a submit_sm accepted at once by ``submit_answered`` (those without a sink)
+        self.submit_taps: tuple[IPduTap, ...] = ()
+        #: the sinks told of a submit_sm accepted at once by its message_id (instead of ``submit_answered``)
+        self.accepted_sinks: tuple[AcceptedSink, ...] = ()
 
     def _changed(self) -> None:
         self.active = bool(self._subscribers) or bool(self._by_kind)
@@ -89,17 +102,30 @@ class EventBus:
         self.wants_deliveries = self.wants("delivery")
         self._targets.clear()
 
-    def tap(self, tap: IPduTap) -> Callable[[], None]:
+    def tap(self, tap: IPduTap, accepted: AcceptedSink | None = None) -> Callable[[], None]:
         """
         Have every session call ``tap`` with each PDU from now on, instead
         of an event: for counters that see every PDU and must cost little.
 
+        :param accepted: when given, a submit_sm accepted at once (its
+            submit_sm_resp, status 0, written before any other PDU, and no
+            ``replace_if_present_flag``) is not told to ``tap`` but to
+            ``accepted``, with its message_id (text) alone; the session
+            counts it in its ``accepted_at_once``.  Each such submit reaches
+            ``accepted`` exactly once, in the order the sessions answer them.
         :returns: a function that removes it.
         """
         self.pdu_taps += (tap,)
+        if accepted is None:
+            self.submit_taps += (tap,)
+        else:
+            self.accepted_sinks += (accepted,)
 
         def untap() -> None:
             self.pdu_taps = tuple(t for t in self.pdu_taps if t is not tap)
+            self.submit_taps = tuple(t for t in self.submit_taps if t is not tap)
+            if accepted is not None:
+                self.accepted_sinks = tuple(s for s in self.accepted_sinks if s is not accepted)
 
         return untap
 

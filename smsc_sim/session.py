@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 
 # the hot path compares plain ints and module constants (an enum member is a class attribute lookup)
 _SUBMIT_SM = int(CommandId.submit_sm)
+_SUBMIT_SM_RESP = int(CommandId.submit_sm_resp)
 _BOUND_TX = SessionState.BOUND_TX
 _BOUND_TRX = SessionState.BOUND_TRX
 _CLOSED = SessionState.CLOSED
@@ -156,6 +157,8 @@ class SMPPSession(
         # written at once as usual, tells them of both in one call (IPduTap.submit_answered)
         self._untold: PDU | None = None
         self._untold_at = 0.0
+        #: submit_sm accepted at once and told to the accepted-submit sinks alone (ISession.accepted_at_once)
+        self.accepted_at_once = 0
 
     # ------------------------------------------------------------------
     # connection lifecycle
@@ -392,6 +395,20 @@ class SMPPSession(
                     tap.pdu_out(self, pdu)
             elif pdu.sequence_number == untold.sequence_number and pdu.command_id & RESPONSE_BIT:
                 self._untold = None  # the submit's answer (its response, or generic_nack)
+                sinks = events.accepted_sinks
+                if (
+                    sinks
+                    and pdu.command_id == _SUBMIT_SM_RESP
+                    and not pdu.command_status
+                    and not untold.command_status
+                    and not untold.params.get("replace_if_present_flag")
+                ):
+                    # accepted at once, the usual submit: the sinks take its message_id (a builtin call each)
+                    self.accepted_at_once += 1
+                    message_id = pdu.params.get("message_id", "")
+                    for sink in sinks:
+                        sink(message_id)
+                    taps = events.submit_taps
                 for tap in taps:
                     tap.submit_answered(self, untold, pdu, self._untold_at)
             else:

@@ -43,7 +43,8 @@ class SplitBus:
     def __init__(self, bus: Any) -> None:
         self.bus = bus
 
-    def tap(self, tap: Any) -> Any:
+    def tap(self, tap: Any, accepted: Any = None) -> Any:
+        # no accepted-submit sink: the tap hears every submit, PDU by PDU
         return self.bus.tap(Split(tap))
 
     def subscribe(self, *args: Any, **kwargs: Any) -> Any:

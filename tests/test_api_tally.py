@@ -19,7 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from smsc_sim.api.app import ControlAPI
 from smsc_sim.api.submits import SubmitLog
-from smsc_sim.api.tally import SUBMIT_COMMANDS, Histogram, PduTally
+from smsc_sim.api.tally import SUBMIT_COMMANDS, TRIM_INTERVAL, Histogram, PduTally
 from smsc_sim.config import default_config
 from smsc_sim.contracts import Event
 from smsc_sim.simulator import Simulator, SMPPServerFactory
@@ -253,6 +253,22 @@ def _histograms(histograms: dict[int, Histogram]) -> dict[int, tuple[list[int], 
     return {command: (h.counts, h.total, h.count) for command, h in histograms.items()}
 
 
+class _RecordingTap:
+    """A PDU tap that writes down what it hears: ``(in|out|answered, sequence_number)``."""
+
+    def __init__(self, heard: list[tuple[str, int]]) -> None:
+        self.heard = heard
+
+    def pdu_in(self, session: Any, pdu: PDU, now: float) -> None:
+        self.heard.append(("in", pdu.sequence_number))
+
+    def pdu_out(self, session: Any, pdu: PDU) -> None:
+        self.heard.append(("out", pdu.sequence_number))
+
+    def submit_answered(self, session: Any, request: PDU, answer: PDU, read_at: float) -> None:
+        self.heard.append(("answered", answer.sequence_number))
+
+
 class FusedSubmitTests(_IdleAPI):
     """
     A submit answered at once reaches the tally in one call with its answer;
@@ -346,23 +362,71 @@ class FusedSubmitTests(_IdleAPI):
     def test_submit_answered_at_once_is_one_tap_call(self) -> None:
         """A PDU tap hears a submit answered at once in one call with its answer; a late answer comes apart."""
         heard: list[tuple[str, int]] = []
-
-        class Recording:
-            def pdu_in(self, session: Any, pdu: PDU, now: float) -> None:
-                heard.append(("in", pdu.sequence_number))
-
-            def pdu_out(self, session: Any, pdu: PDU) -> None:
-                heard.append(("out", pdu.sequence_number))
-
-            def submit_answered(self, session: Any, request: PDU, answer: PDU, read_at: float) -> None:
-                heard.append(("answered", answer.sequence_number))
-
-        self.addCleanup(self.simulator.events.tap(Recording()))
+        self.addCleanup(self.simulator.events.tap(_RecordingTap(heard)))
         self.read(_submit(2) + _submit(3))
         self.simulator.instances["SMPP1"].start_outage("slow", latency=0.3)
         self.read(_submit(4))
         self.clock.advance(0.3)
         self.assertEqual(heard, [("answered", 2), ("answered", 3), ("in", 4), ("out", 4)])
+
+
+class AcceptedSinkTests(_IdleAPI):
+    """
+    A submit_sm accepted at once reaches a tap's accepted-submit sink as its
+    message_id alone, and what the API shows of it (counts, latency, the
+    submits log) is whole all the same.
+    """
+
+    def test_accepted_submit_reaches_the_sink_others_the_tap(self) -> None:
+        """Accepted at once: the sink; refused, or replacing a message: the tap, with its answer."""
+        heard: list[tuple[str, int]] = []
+        sunk: list[str] = []
+        untap = self.simulator.events.tap(_RecordingTap(heard), accepted=sunk.append)
+        replacing = encode(make_pdu(CommandId.submit_sm, 4, source_addr="447700900001",
+                                    destination_addr="447700900002", short_message=b"Hi", replace_if_present_flag=1))  # fmt: skip
+        answers = self.read(_submit(2) + _submit(3, destination="") + replacing)
+        self.assertEqual([answer.command_status for answer in answers][0], 0)
+        self.assertNotEqual(answers[1].command_status, 0)
+        self.assertEqual(sunk, [answers[0].params["message_id"]])
+        self.assertEqual(heard, [("answered", 3), ("answered", 4)])
+        self.assertEqual(self.session.accepted_at_once, 1)
+        untap()
+        self.read(_submit(5))
+        self.assertEqual((len(sunk), len(heard)), (1, 2))
+
+    def test_accepted_submits_counted_after_their_session_closed(self) -> None:
+        """Submits told to the sink alone: /metrics counts them and their first-bucket latency, closed or not."""
+        self.read(_submit(2) + _submit(3))
+        self.session.connectionLost(Failure(ConnectionError("gone")))
+        found = self.samples()
+        submits = (("command", "submit_sm"), ("direction", "in"), ("instance", "SMPP1"), ("status", "ESME_ROK"))
+        answered = (("command", "submit_sm_resp"), ("direction", "out"), ("instance", "SMPP1"), ("status", "ESME_ROK"))
+        self.assertEqual((found[("smsc_sim_pdus_total", submits)], found[("smsc_sim_pdus_total", answered)]), (2, 2))
+        first = (("command", "submit_sm"), ("le", "0.001"))
+        self.assertEqual(found[("smsc_sim_response_latency_seconds_bucket", first)], 2)
+        self.assertEqual(found[("smsc_sim_response_latency_seconds_count", (("command", "submit_sm"),))], 2)
+
+    def test_log_cut_to_its_bound_each_interval_numbers_going_on(self) -> None:
+        """
+        A log of 10 holds the 25 accepted submits of one read (within the
+        account's 30 a second) until its next trim, then the newest 10;
+        numbering goes on through the trim and a reset.
+        """
+        log = SubmitLog(self.simulator, bound=10)
+        self.addCleanup(log.close)
+        answers = self.read(b"".join(_submit(sequence) for sequence in range(2, 27)))
+        self.assertEqual({answer.command_status for answer in answers}, {0})
+        self.assertEqual(log.tally.held, 25)
+        self.clock.advance(TRIM_INTERVAL)
+        self.assertEqual(log.tally.held, 10)
+        self.assertEqual([entry["number"] for entry in log.entries], list(range(16, 26)))
+        self.assertEqual([entry["sequence_number"] for entry in log.entries], list(range(17, 27)))
+        log.clear()
+        self.read(_submit(27) + _submit(28, destination="") + _submit(29))
+        self.assertEqual(
+            [(entry["number"], entry["sequence_number"]) for entry in log.entries], [(26, 27), (27, 28), (28, 29)]
+        )
+        self.assertEqual([entry["status"] == 0 for entry in log.entries], [True, False, True])
 
 
 class JudgeWithoutEventsTests(SynchronousTestCase):

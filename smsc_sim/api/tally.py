@@ -7,16 +7,23 @@ keeps counts by instance, command and status; the time of each open
 request, to put the answer's latency in a histogram (the SMSC's answers
 and the ESME's); and one compact record (a tuple) per submit, replaced by
 a longer one when it is answered, that the submits log turns into JSON
-only when asked.  Tuples of plain values, in a ring of fixed size: the
-garbage collector stops tracking them, and there is no dict per submit.
-A submit_sm accepted at once, the usual submit, leaves less: its message_id
-(and its sequence_number beside it), the message's record in the store
-holding the rest until the log is read, when the record is made from it.
-The metrics and the submits log read it at scrape or query time.
+only when asked.  Tuples of plain values: the garbage collector stops
+tracking them, and there is no dict per submit.
+
+A submit_sm accepted at once, the usual submit, costs the tally no call at
+all: the session puts its message_id in the tally's log with ``list.append``
+(the bus's accepted-submit sink, :meth:`smsc_sim.events.EventBus.tap`) and
+counts it itself (``ISession.accepted_at_once``).  Its count is read from
+the session, its latency is the first bucket's (answered within the read),
+and its log entry is made from the message's record in the store when the
+log is read.  The metrics and the submits log read it all at scrape or
+query time.
 
 Everything is bounded: the open requests (:data:`MAX_OPEN_REQUESTS`,
 the oldest forgotten first, and those of a session when it closes) and the
-submit records (the newest ``submits_bound``).
+submit log (the newest ``submits_bound``, trimmed every
+:data:`TRIM_INTERVAL` seconds and whenever the tally keeps a record itself:
+at most one interval's submits more in between, a pointer each).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from bisect import bisect_left
 from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 
 from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
 
 from smsc_sim.contracts import Event, ISession
 from smsc_sim.smpp.constants import BIND_TYPES, RESPONSE_BIT, CommandStatus
@@ -41,6 +49,8 @@ LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 MAX_OPEN_REQUESTS = 10_000
 #: most submits remembered (the store's own bound, ``core.store_max_messages``, when smaller)
 MAX_SUBMITS = 100_000
+#: seconds between two trims of the submit log to its bound (the sessions append to it without a check)
+TRIM_INTERVAL = 1.0
 #: command_id -> name of the requests the submits log keeps
 SUBMIT_COMMANDS = {0x00000004: "submit_sm", 0x00000103: "data_sm", 0x00000021: "submit_multi"}
 _SUBMIT_MULTI = 0x00000021
@@ -121,17 +131,19 @@ def text_of(value: Any) -> str:
 class _SessionTally:
     """What the tally holds for one open session (dropped when it closes, its counts kept)."""
 
-    __slots__ = ("session", "counts_in", "counts_out", "accepted", "delivered", "acked", "inbound", "outbound",
-                 "binding")  # fmt: skip
+    __slots__ = ("session", "counts_in", "counts_out", "accepted_before", "delivered", "acked", "inbound",
+                 "outbound", "binding")  # fmt: skip
 
-    def __init__(self, session: ISession) -> None:
+    def __init__(self, session: ISession, sunk: bool) -> None:
         self.session = session
         # command_id << 32 | command_status -> PDUs (an int key: a tuple per PDU cost more)
         self.counts_in: dict[int, int] = {}
         self.counts_out: dict[int, int] = {}
-        # submit_sm with status 0 answered at once by submit_sm_resp with status 0: one more in each of
-        # counts_in and counts_out (an int, added in when the counts are read: the usual submit's count)
-        self.accepted = 0
+        # with the tally's accepted-submit sink (``sunk``), the session's accepted_at_once when the tally first
+        # heard of it: the submit_sm accepted at once since (status 0, answered at once by submit_sm_resp with
+        # status 0) are one more in each of counts_in and counts_out, added in when the counts are read (see
+        # accepted_of).  None without the sink: the tally hears of those submits itself
+        self.accepted_before = session.accepted_at_once if sunk else None
         # deliver_sm written with status 0, and deliver_sm_resp read with status 0 (a receipt and its
         # usual answer): one more in counts_out and counts_in, as ``accepted``
         self.delivered = 0
@@ -153,16 +165,19 @@ class PduTally:
         follows ``session_closed`` to fold a closed session's counts in).
     :param clock: what "now" is when a PDU is written.
     :param submits_bound: most submit records kept.
-    :param messages: the store's record of a message id; when given, a submit_sm accepted at once keeps only
-        its message_id and sequence_number, its record made from the store's when the log is read.
+    :param messages: the store's record of a message id; when given, a submit_sm accepted at once reaches the
+        tally as its message_id alone (from the sessions, see :meth:`smsc_sim.events.EventBus.tap`), its
+        record made from the store's when the log is read.  Without it, every submit is told to the tally.
     """
 
     def __init__(
         self, events: EventBus, clock: IReactorTime, submits_bound: int, messages: MessageFinder | None = None
     ) -> None:
         self._seconds: Callable[[], float] = clock.seconds
-        #: command_id of the request -> latency of the SMSC's answers / of the ESME's
-        self.latency: dict[int, Histogram] = {}
+        # command_id of the request -> latency of the SMSC's answers (but those of the submits accepted at once:
+        # see the latency property)
+        self._latency: dict[int, Histogram] = {}
+        #: command_id of the request -> latency of the ESME's answers
         self.esme_latency: dict[int, Histogram] = {}
         # latency[submit_sm] and esme_latency[deliver_sm], once there is one (found without a lookup each)
         self._submit_latency: Histogram | None = None
@@ -173,12 +188,15 @@ class PduTally:
         self.throttled: dict[tuple[str, str], int] = {}
         #: most submit records kept
         self.submits_bound = max(1, submits_bound)
-        # the newest submit records: the one numbered n at (n - _base - 1) % submits_bound
-        # (or, for a submit_sm accepted at once, its message_id, its sequence_number at the same place of _sequences)
-        self._ring: list[SubmitRecord | str] = []
-        self._sequences: list[int] = []
-        self._numbered = 0
-        self._base = 0
+        # the newest submits, oldest first: a record, or for a submit_sm accepted at once its message_id (which
+        # the sessions append).  The one numbered n is at n - _dropped - 1: the list is only ever appended to,
+        # cleared, or cut at its front
+        self._log: list[SubmitRecord | str | bytes] = []
+        # submits cut from the log's front so far (or cleared)
+        self._dropped = 0
+        # a record kept by the tally itself beyond this trims the log at once (the sessions' appends wait for
+        # the timer)
+        self._trim_at = 2 * self.submits_bound
         self._messages = messages
         # session_id -> what is held for each open session
         self._sessions: dict[int, _SessionTally] = {}
@@ -186,13 +204,36 @@ class PduTally:
         self._last: _SessionTally | None = None
         # (direction, instance, command_id << 32 | status) -> PDUs of the sessions closed so far
         self._closed_counts: dict[tuple[str, str, int], int] = {}
-        self._untap = events.tap(self)
+        # submit_sm accepted at once by the sessions closed so far (their latencies: the first bucket)
+        self._closed_accepted = 0
+        self._untap = events.tap(self, accepted=self._log.append if messages is not None else None)
         self._unsubscribe = events.subscribe(self._closed, kinds=("session_closed",))
+        self._trimmer = LoopingCall(self._trim)
+        self._trimmer.clock = clock
+        self._trimmer.start(TRIM_INTERVAL, now=False)
 
     def close(self) -> None:
         """Stop counting (what was counted stays readable)."""
         self._untap()
         self._unsubscribe()
+        if self._trimmer.running:
+            self._trimmer.stop()
+
+    @property
+    def latency(self) -> dict[int, Histogram]:
+        """command_id of the request -> latency of the SMSC's answers (copies where the tally adds in)."""
+        accepted = self._closed_accepted + sum(accepted_of(state) for state in list(self._sessions.values()))
+        if not accepted:
+            return dict(self._latency)
+        merged = dict(self._latency)
+        histogram = Histogram()
+        found = merged.get(_SUBMIT_SM)
+        if found is not None:
+            histogram.counts[:] = found.counts
+            histogram.total = found.total
+        histogram.counts[0] += accepted  # answered within the read that brought them: the first bucket
+        merged[_SUBMIT_SM] = histogram
+        return merged
 
     def counts(self) -> dict[tuple[str, str, int, int], int]:
         """``(direction, instance, command_id, command_status) -> PDUs`` read (``in``) and written (``out``)."""
@@ -205,36 +246,46 @@ class PduTally:
                     totals[key] = totals.get(key, 0) + n
         return {(d, i, packed >> 32, packed & 0xFFFFFFFF): n for (d, i, packed), n in totals.items()}
 
+    @property
+    def held(self) -> int:
+        """Submit log entries held now: at most ``submits_bound``, plus what came since the last trim."""
+        return len(self._log)
+
     def submits(self) -> list[SubmitRecord]:
         """The submit records kept, oldest first."""
-        ring, sequences = self._ring, self._sequences
-        if len(ring) >= self.submits_bound:
-            cut = (self._numbered - self._base) % self.submits_bound
-            ring, sequences = ring[cut:] + ring[:cut], sequences[cut:] + sequences[:cut]
-        # the ring holds one entry per submit in the order they came, so the oldest is numbered this
-        first = self._numbered - len(ring) + 1
+        self._trim()
+        first = self._dropped + 1
         return [
-            self._accepted_record(entry, sequences[i], first + i) if entry.__class__ is str else entry  # type: ignore[misc]
-            for i, entry in enumerate(ring)
+            entry if isinstance(entry, tuple) else self._accepted_record(entry, first + i)
+            for i, entry in enumerate(self._log)
         ]
 
-    def _accepted_record(self, message_id: str, sequence: int, number: int) -> SubmitRecord:
+    def _accepted_record(self, message_id: str | bytes, number: int) -> SubmitRecord:
         """
         The record of a submit_sm accepted at once, made from the store's record of its message: answered
         when it was accepted. Once the store has let the message go (its final TTL passed), the record keeps
-        what the tally has: its number, sequence_number, status and message_id.
+        what the tally has: its number, status and message_id.
         """
+        message_id = text_of(message_id)
         found = self._messages(message_id) if self._messages is not None else None
         if found is None:
-            return (None, _SUBMIT_SM, number, None, None, sequence, None, "", [], 0, message_id, None, False)
-        return (found.submit_time, _SUBMIT_SM, number, found.instance, found.session_id, sequence, found.account,
-                found.source_addr, found.destination_addr, 0, message_id, found.submit_time, False)  # fmt: skip
+            return (None, _SUBMIT_SM, number, None, None, None, None, "", [], 0, message_id, None, False)
+        return (found.submit_time, _SUBMIT_SM, number, found.instance, found.session_id, found.sequence_number,
+                found.account, found.source_addr, found.destination_addr, 0, message_id, found.submit_time,
+                False)  # fmt: skip
 
     def clear_submits(self) -> None:
         """Forget every submit record (an answer still due is not recorded)."""
-        self._ring = []
-        self._sequences = []
-        self._base = self._numbered
+        self._dropped += len(self._log)
+        self._log.clear()  # in place: the sessions append to this list
+
+    def _trim(self) -> None:
+        """Cut the log to its newest ``submits_bound`` entries."""
+        log = self._log
+        excess = len(log) - self.submits_bound
+        if excess > 0:
+            del log[:excess]
+            self._dropped += excess
 
     def _esme_histogram(self, request: int) -> Histogram:
         """The histogram of the ESME's answers to ``request`` (made at its first latency)."""
@@ -246,7 +297,7 @@ class PduTally:
     def _state(self, session: ISession) -> _SessionTally:
         state = self._sessions.get(session.session_id)
         if state is None or state.session is not session:
-            state = self._sessions[session.session_id] = _SessionTally(session)
+            state = self._sessions[session.session_id] = _SessionTally(session, self._messages is not None)
         self._last = state
         return state
 
@@ -295,11 +346,10 @@ class PduTally:
         if command_id in SUBMIT_COMMANDS:
             params = pdu.params
             destination = params.get("destination_addr")
-            self._numbered = number = self._numbered + 1
-            record = (now, command_id, number, session.instance_name, session.session_id, sequence,
-                      session.system_id, params.get("source_addr", ""),
+            record = (now, command_id, self._dropped + len(self._log) + 1, session.instance_name,
+                      session.session_id, sequence, session.system_id, params.get("source_addr", ""),
                       _destinations(params) if command_id == _SUBMIT_MULTI or destination is None else destination)
-            self._keep(record, sequence, number)
+            self._keep(record)
             inbound[sequence] = record
             return
         inbound[sequence] = (now, command_id)
@@ -336,9 +386,9 @@ class PduTally:
             return
         now = self._seconds()
         request = started[COMMAND]
-        histogram = self.latency.get(request)
+        histogram = self._latency.get(request)
         if histogram is None:
-            histogram = self.latency[request] = Histogram()
+            histogram = self._latency[request] = Histogram()
         elapsed = now - started[TIME]
         if elapsed < 0.0:
             elapsed = 0.0
@@ -348,10 +398,10 @@ class PduTally:
         if request in SUBMIT_COMMANDS:
             if command_id not in _SUBMIT_ANSWERS:
                 return  # an odd answer to a submit: not the submit's status
-            ring = self._ring
-            slot = (started[NUMBER] - self._base - 1) % self.submits_bound
-            if slot < len(ring) and ring[slot] is started:  # else forgotten already (ring full, or cleared)
-                ring[slot] = started + (status, pdu.params.get("message_id"), now, command_id == GENERIC_NACK)
+            log = self._log
+            slot = started[NUMBER] - self._dropped - 1
+            if 0 <= slot < len(log) and log[slot] is started:  # else forgotten already (trimmed, or cleared)
+                log[slot] = started + (status, pdu.params.get("message_id"), now, command_id == GENERIC_NACK)
             if status == _THROTTLED:
                 account = (session.instance_name, session.system_id or "")
                 self.throttled[account] = self.throttled.get(account, 0) + 1
@@ -361,32 +411,36 @@ class PduTally:
 
     def submit_answered(self, session: ISession, request: PDU, answer: PDU, read_at: float) -> None:
         """
-        :meth:`pdu_in` of a submit_sm, then :meth:`pdu_out` of its answer, in one call: the usual
-        submit, answered at once, costs one record and no open request.
+        :meth:`pdu_in` of a submit_sm, then :meth:`pdu_out` of its answer, in one call.  A submit refused
+        at once (throttled, an error scenario: what a flood of refusals brings) costs one record and no open
+        request.  One accepted at once comes here only from a bus without the tally's sink (the sessions
+        otherwise hand over its message_id alone).
         """
         sequence = request.sequence_number
-        if request.command_status or answer.command_id != _SUBMIT_SM_RESP or answer.sequence_number != sequence:
-            self.pdu_in(session, request, read_at)  # the rare shapes: the general path
+        status = answer.command_status
+        if (
+            not status
+            or request.command_status
+            or answer.command_id != _SUBMIT_SM_RESP
+            or answer.sequence_number != sequence
+        ):
+            self.pdu_in(session, request, read_at)  # the other shapes: the general path
             self.pdu_out(session, answer)
             return
         state = self._last
         if state is None or state.session is not session:
             state = self._state(session)
-        status = answer.command_status
-        if status:
-            counts = state.counts_in
-            counts[_SUBMIT_SM_KEY] = counts.get(_SUBMIT_SM_KEY, 0) + 1
-            counts = state.counts_out
-            packed = _SUBMIT_SM_RESP_KEY | status
-            counts[packed] = counts.get(packed, 0) + 1
-        else:
-            state.accepted += 1
+        counts = state.counts_in
+        counts[_SUBMIT_SM_KEY] = counts.get(_SUBMIT_SM_KEY, 0) + 1
+        counts = state.counts_out
+        packed = _SUBMIT_SM_RESP_KEY | status
+        counts[packed] = counts.get(packed, 0) + 1
         now = self._seconds()
         histogram = self._submit_latency
         if histogram is None:
-            histogram = self.latency.get(_SUBMIT_SM)
+            histogram = self._latency.get(_SUBMIT_SM)
             if histogram is None:
-                histogram = self.latency[_SUBMIT_SM] = Histogram()
+                histogram = self._latency[_SUBMIT_SM] = Histogram()
             self._submit_latency = histogram
         elapsed = now - read_at
         if elapsed <= _FIRST_BUCKET:  # answered at once: the first bucket, no search
@@ -396,47 +450,23 @@ class PduTally:
         else:
             histogram.counts[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
         histogram.total += elapsed
-        self._numbered = number = self._numbered + 1
-        message_id = answer.params.get("message_id")
         params = request.params
-        if (
-            not status
-            and message_id.__class__ is str
-            and self._messages is not None
-            and not params.get("replace_if_present_flag")
-        ):
-            # accepted: its message_id alone, the store has the rest (see _accepted_record); not when it may
-            # have replaced a message in place, whose record tells of the first submit.  _keep, written out:
-            # this is the path of almost every submit, and the call would be a tenth of what it costs
-            ring = self._ring
-            if len(ring) < self.submits_bound:
-                ring.append(message_id)
-                self._sequences.append(sequence)
-            else:
-                slot = (number - self._base - 1) % self.submits_bound
-                ring[slot] = message_id
-                self._sequences[slot] = sequence
-            return
         destination = params.get("destination_addr")
-        record = (read_at, _SUBMIT_SM, number, session.instance_name, session.session_id, sequence,
-                  session.system_id, params.get("source_addr", ""),
+        record = (read_at, _SUBMIT_SM, self._dropped + len(self._log) + 1, session.instance_name,
+                  session.session_id, sequence, session.system_id, params.get("source_addr", ""),
                   _destinations(params) if destination is None else destination,
-                  status, message_id, now, False)  # fmt: skip
-        self._keep(record, sequence, number)
+                  status, answer.params.get("message_id"), now, False)  # fmt: skip
+        self._keep(record)
         if status == _THROTTLED:
             account = (session.instance_name, session.system_id or "")
             self.throttled[account] = self.throttled.get(account, 0) + 1
 
-    def _keep(self, record: SubmitRecord, sequence: int, number: int) -> None:
-        """Put the record of submit ``number`` in the ring (in place of the oldest when it is full)."""
-        ring = self._ring
-        if len(ring) < self.submits_bound:
-            ring.append(record)
-            self._sequences.append(sequence)
-        else:
-            slot = (number - self._base - 1) % self.submits_bound
-            ring[slot] = record
-            self._sequences[slot] = sequence
+    def _keep(self, record: SubmitRecord) -> None:
+        """Append a record to the log (numbered ``_dropped + len(_log) + 1`` by its maker), trimming it if due."""
+        log = self._log
+        log.append(record)
+        if len(log) > self._trim_at:
+            self._trim()
 
     # -- sessions ---------------------------------------------------------------------
 
@@ -448,6 +478,7 @@ class PduTally:
         if self._last is state:
             self._last = None
         instance = state.session.instance_name
+        self._closed_accepted += accepted_of(state)
         closed = self._closed_counts
         for direction, counts in _directions(state):
             for packed, n in counts.items():
@@ -455,10 +486,16 @@ class PduTally:
                 closed[key] = closed.get(key, 0) + n
 
 
+def accepted_of(state: _SessionTally) -> int:
+    """The submit_sm a session accepted at once since the tally first heard of it (told to its sink alone)."""
+    before = state.accepted_before
+    return 0 if before is None else state.session.accepted_at_once - before
+
+
 def _directions(state: _SessionTally) -> tuple[tuple[str, dict[int, int]], tuple[str, dict[int, int]]]:
     """A session's counts read and written (copies, its accepted submits and its receipts added in)."""
     counts_in, counts_out = dict(state.counts_in), dict(state.counts_out)
-    accepted = state.accepted
+    accepted = accepted_of(state)
     if accepted:
         counts_in[_SUBMIT_SM_KEY] = counts_in.get(_SUBMIT_SM_KEY, 0) + accepted
         counts_out[_SUBMIT_SM_RESP_KEY] = counts_out.get(_SUBMIT_SM_RESP_KEY, 0) + accepted

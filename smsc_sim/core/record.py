@@ -187,7 +187,7 @@ class MessageRecord:
         "esm_class", "protocol_id", "priority_flag", "data_coding", "short_message", "_text", "encoding",
         "undecodable", "binary", "concat", "group", "siblings", "registered_delivery", "submit_time",
         "schedule_time", "validity_time", "final_time", "state", "err", "changes", "deliveries", "plan",
-        "generation", "started", "reason", "rule", "tlv_tags", "base_time", "replaced_time",
+        "generation", "started", "reason", "rule", "tlv_tags", "base_time", "replaced_time", "sequence_number",
     )  # fmt: skip
 
     def __init__(
@@ -254,6 +254,9 @@ class MessageRecord:
         self.base_time = 0.0
         #: when the message was last replaced (the receipt's "submit date" then)
         self.replaced_time: float | None = None
+        #: the sequence_number of the submit that made it, in this process (the submits log shows it; a record
+        #: restored from the journal or read from another process has none)
+        self.sequence_number: int | None = None
 
     @property
     def final(self) -> bool:

@@ -107,6 +107,7 @@ def new_record(
     )
     record.plan = plan
     record.rule = verdict.rule
+    record.sequence_number = pdu.sequence_number
     if pdu.tlvs:
         record.tlv_tags = tuple(pdu.tlvs)
     return record
