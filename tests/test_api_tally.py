@@ -19,7 +19,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from smsc_sim.api.app import ControlAPI
 from smsc_sim.api.submits import SubmitLog
-from smsc_sim.api.tally import SUBMIT_COMMANDS, TRIM_INTERVAL, Histogram, PduTally
+from smsc_sim.api.histogram import Histogram
+from smsc_sim.api.tally import SUBMIT_COMMANDS, TRIM_INTERVAL, PduTally
 from smsc_sim.config import default_config
 from smsc_sim.contracts import Event
 from smsc_sim.simulator import Simulator, SMPPServerFactory

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 
+from smsc_sim.api.histogram import LATENCY_BUCKETS, Histogram
 from smsc_sim.contracts import Event, ISession
 from smsc_sim.smpp.constants import BIND_TYPES, RESPONSE_BIT, CommandStatus
 
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
     from smsc_sim.simulator import Simulator
     from smsc_sim.smpp.pdu import PDU
 
-#: upper bounds (seconds) of the response latency histogram buckets
-LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, float("inf"))
 #: most unanswered requests remembered per session and direction (bounded: a silent peer cannot grow it)
 MAX_OPEN_REQUESTS = 10_000
 #: most submits remembered (the store's own bound, ``core.store_max_messages``, when smaller)
@@ -77,35 +76,6 @@ STATUS, MESSAGE_ID, ANSWERED_AT, NACKED = range(9, 13)
 SubmitRecord = Tuple[Any, ...]
 #: the store's record of a message id, or None (the store let it go): where an accepted submit's record comes from
 MessageFinder = Callable[[str], Optional["MessageRecord"]]
-
-
-class Histogram:
-    """Per-bucket counts of one labelled latency histogram (made cumulative at scrape)."""
-
-    __slots__ = ("counts", "total")
-
-    def __init__(self) -> None:
-        self.counts = [0] * len(LATENCY_BUCKETS)
-        self.total = 0.0
-
-    @property
-    def count(self) -> int:
-        """Latencies counted (the buckets' sum: one addition less per latency)."""
-        return sum(self.counts)
-
-    def observe(self, value: float) -> None:
-        """Count one latency."""
-        self.counts[bisect_left(LATENCY_BUCKETS, value)] += 1
-        self.total += value
-
-    def buckets(self) -> list[tuple[str, float]]:
-        """``(le, cumulative count)`` of every bucket, as Prometheus wants them."""
-        running = 0
-        result = []
-        for bound, n in zip(LATENCY_BUCKETS, self.counts):
-            running += n
-            result.append(("+Inf" if bound == float("inf") else repr(bound), float(running)))
-        return result
 
 
 def _destinations(params: dict[str, Any]) -> list[str]:
@@ -223,16 +193,9 @@ class PduTally:
     def latency(self) -> dict[int, Histogram]:
         """command_id of the request -> latency of the SMSC's answers (copies where the tally adds in)."""
         accepted = self._closed_accepted + sum(accepted_of(state) for state in list(self._sessions.values()))
-        if not accepted:
-            return dict(self._latency)
         merged = dict(self._latency)
-        histogram = Histogram()
-        found = merged.get(_SUBMIT_SM)
-        if found is not None:
-            histogram.counts[:] = found.counts
-            histogram.total = found.total
-        histogram.counts[0] += accepted  # answered within the read that brought them: the first bucket
-        merged[_SUBMIT_SM] = histogram
+        if accepted:  # answered within the read that brought them: the first bucket
+            merged[_SUBMIT_SM] = merged.get(_SUBMIT_SM, Histogram()).with_first(accepted)
         return merged
 
     def counts(self) -> dict[tuple[str, str, int, int], int]:
