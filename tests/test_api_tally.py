@@ -430,6 +430,21 @@ class AcceptedSinkTests(_IdleAPI):
         self.assertEqual([entry["status"] == 0 for entry in log.entries], [True, False, True])
 
 
+    def test_refused_flood_held_near_the_bound_without_the_timer(self) -> None:
+        """
+        1 100 refused submits in one read, no time passing: a log of 10 holds
+        at most 1 024 more before it cuts itself, and lists the newest 10.
+        """
+        log = SubmitLog(self.simulator, bound=10)
+        self.addCleanup(log.close)
+        answers = self.read(b"".join(_submit(sequence, destination="") for sequence in range(2, 1102)))
+        self.assertEqual(len(answers), 1100)
+        self.assertNotIn(0, {answer.command_status for answer in answers})
+        self.assertLessEqual(log.tally.held, 10 + 1024)
+        self.assertEqual([entry["sequence_number"] for entry in log.entries], list(range(1092, 1102)))
+        self.assertEqual([entry["number"] for entry in log.entries], list(range(1091, 1101)))
+
+
 class JudgeWithoutEventsTests(SynchronousTestCase):
     """The judge, on by default, hears PDUs without an event per PDU and gets no message events it ignores."""
 

@@ -22,8 +22,9 @@ query time.
 Everything is bounded: the open requests (:data:`MAX_OPEN_REQUESTS`,
 the oldest forgotten first, and those of a session when it closes) and the
 submit log (the newest ``submits_bound``, trimmed every
-:data:`TRIM_INTERVAL` seconds and whenever the tally keeps a record itself:
-at most one interval's submits more in between, a pointer each).
+:data:`TRIM_INTERVAL` seconds, and when the tally's own records take it an
+eighth over: at most one interval's accepted submits more in between, a
+pointer each).
 """
 
 from __future__ import annotations
@@ -165,8 +166,9 @@ class PduTally:
         # submits cut from the log's front so far (or cleared)
         self._dropped = 0
         # a record kept by the tally itself beyond this trims the log at once (the sessions' appends wait for
-        # the timer)
-        self._trim_at = 2 * self.submits_bound
+        # the timer): an eighth over the bound, so that a flood of refused submits holds little more than the
+        # bound, and each trim (a move of the whole list) comes once per eighth of the bound
+        self._trim_at = self.submits_bound + max(1024, self.submits_bound // 8)
         self._messages = messages
         # session_id -> what is held for each open session
         self._sessions: dict[int, _SessionTally] = {}
