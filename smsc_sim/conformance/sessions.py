@@ -52,12 +52,17 @@ class SessionChecks:
 
     def due(self, track: SessionTrack, now: float) -> bool:
         """
-        Whether a deadline of the session can have passed by ``now``: a
-        request of the SMSC is outstanding, or the idle period is over.
-        The judge sweeps only then, so a busy session skips the sweep.
+        Whether :meth:`sweep` would find anything at ``now``: the oldest
+        request of the SMSC still unanswered is past the response timeout,
+        or the idle period is over.  The judge sweeps only then, so a busy
+        session skips the sweep, also while receipts are outstanding (the
+        usual state of a session that asks for them).
         """
-        if track.outbound:
-            return True
+        outbound = track.outbound
+        if outbound:
+            timeout = self._context.thresholds.response_timeout
+            if 0 < timeout <= now - next(iter(outbound.values())).time:
+                return True
         if not track.bound or track.idle_reported:
             return False
         return 0 < self._context.thresholds.keepalive_idle < now - track.last_request
