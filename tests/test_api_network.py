@@ -122,3 +122,38 @@ async def test_outage_over_tcp_refuses_connections() -> None:
         again.transport.loseConnection()
     finally:
         await smsc.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_submits_log_and_metrics_over_tcp() -> None:
+    """
+    Over TCP, a refused submit and three accepted ones (the accepted ones
+    reach the API without a call of its own) are all in GET /api/v1/submits,
+    in order, with their sequence_number and status; /metrics counts them.
+    """
+    smsc = await InProcessSimulator(scenario="error-codes").start()
+    esme = None
+    try:
+        esme = await connect_esme(smsc)
+        esme.transport.write(wire.bind())
+        await smsc.wait_for_bind(account="smppclient1", timeout=5)
+        esme.transport.write(
+            wire.submit_sm(2, destination="99900011", registered_delivery=0)  # ESME_RINVDSTADR by the scenario
+            + b"".join(wire.submit_sm(n, destination=f"44770090000{n}", registered_delivery=0) for n in (3, 4, 5))
+        )
+        await smsc.wait_for_messages(count=3, timeout=5)  # the refused one came first: it is answered too
+        entries = await smsc.submits()
+        assert [(e["number"], e["sequence_number"], e["status_name"]) for e in entries] == [
+            (1, 2, "ESME_RINVDSTADR"), (2, 3, "ESME_ROK"), (3, 4, "ESME_ROK"), (4, 5, "ESME_ROK")
+        ]  # fmt: skip
+        assert [e["destination_addr"] for e in entries[1:]] == [["447700900003"], ["447700900004"], ["447700900005"]]
+        assert all(e["account"] == "smppclient1" and e["message_id"] for e in entries[1:])
+        lines = (await smsc.metrics()).splitlines()
+        answers = 'smsc_sim_pdus_total{command="submit_sm_resp",direction="out",instance="SMPP1",status="%s"} %s'
+        assert answers % ("ESME_ROK", "3.0") in lines
+        assert answers % ("ESME_RINVDSTADR", "1.0") in lines
+        assert 'smsc_sim_response_latency_seconds_count{command="submit_sm"} 4.0' in lines
+    finally:
+        if esme is not None:
+            esme.transport.abortConnection()
+        await smsc.stop()

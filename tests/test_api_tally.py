@@ -384,9 +384,10 @@ class AcceptedSinkTests(_IdleAPI):
         sunk: list[str] = []
         untap = self.simulator.events.tap(_RecordingTap(heard), accepted=sunk.append)
         replacing = encode(make_pdu(CommandId.submit_sm, 4, source_addr="447700900001",
-                                    destination_addr="447700900002", short_message=b"Hi", replace_if_present_flag=1))  # fmt: skip
+                                    destination_addr="447700900002", short_message=b"Hi",
+                                    replace_if_present_flag=1))  # fmt: skip
         answers = self.read(_submit(2) + _submit(3, destination="") + replacing)
-        self.assertEqual([answer.command_status for answer in answers][0], 0)
+        self.assertEqual(answers[0].command_status, 0)
         self.assertNotEqual(answers[1].command_status, 0)
         self.assertEqual(sunk, [answers[0].params["message_id"]])
         self.assertEqual(heard, [("answered", 3), ("answered", 4)])
