@@ -112,11 +112,7 @@ def smpplib_run(
         return measure(api_port, server_pid, [child.pid for child in children], seconds)
     finally:
         for child in children:
-            try:
-                child.wait(30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+            run.stop(child, 30, terminate=False)  # each ends by itself once its time is up
 
 
 # -- kannel ----------------------------------------------------------------------------
@@ -154,12 +150,7 @@ def kannel(directory: str, smpp1: int, smpp2: int) -> Iterator[tuple[int, list[i
         yield sendsms, [process.pid for process in processes]
     finally:
         for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            run.stop(process, 10)
 
 
 def _wait_online(admin: int, password: str, bearerbox: subprocess.Popen[bytes], timeout: float = 30.0) -> None:

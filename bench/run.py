@@ -194,12 +194,18 @@ def server_process(
         wait_port(port, process, log)
         yield port, api_port, process.pid
     finally:
+        stop(process, 15)
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float, terminate: bool = True) -> None:
+    """End a child: TERM (unless it is left to end by itself), then KILL if it is not gone within ``timeout``."""
+    if terminate:
         process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def generator(port: int, shape: Shape, seconds: float, directory: str) -> dict[str, Any]:
