@@ -170,6 +170,9 @@ class PduTally:
         # bound, and each trim (a move of the whole list) comes once per eighth of the bound
         self._trim_at = self.submits_bound + max(1024, self.submits_bound // 8)
         self._messages = messages
+        # whether the sessions hand the tally an accepted submit as its message_id alone (the store then holds
+        # the rest), counting it themselves
+        self._sunk = messages is not None
         # session_id -> what is held for each open session
         self._sessions: dict[int, _SessionTally] = {}
         # the session of the last PDU: one read brings many PDUs of one session, so one lookup serves them
@@ -178,7 +181,7 @@ class PduTally:
         self._closed_counts: dict[tuple[str, str, int], int] = {}
         # submit_sm accepted at once by the sessions closed so far (their latencies: the first bucket)
         self._closed_accepted = 0
-        self._untap = events.tap(self, accepted=self._log.append if messages is not None else None)
+        self._untap = events.tap(self, accepted=self._log.append if self._sunk else None)
         self._unsubscribe = events.subscribe(self._closed, kinds=("session_closed",))
         self._trimmer = LoopingCall(self._trim)
         self._trimmer.clock = clock
@@ -262,7 +265,7 @@ class PduTally:
     def _state(self, session: ISession) -> _SessionTally:
         state = self._sessions.get(session.session_id)
         if state is None or state.session is not session:
-            state = self._sessions[session.session_id] = _SessionTally(session, self._messages is not None)
+            state = self._sessions[session.session_id] = _SessionTally(session, self._sunk)
         self._last = state
         return state
 
