@@ -5,6 +5,7 @@ hot path's cost that a shared, noisy machine does not blur.
     python bench/instructions.py                         # default form and --api none, with and without receipts
     python bench/instructions.py --forms default --receipts off
     python bench/instructions.py --checkout /tmp/before  # another checkout's code (PYTHONPATH)
+    python bench/instructions.py --forms bare            # neither the API nor the judge: the engine alone
     python bench/instructions.py --sessions 100          # the same submits spread over 100 sessions
 
 Each figure is the difference between two runs under callgrind, one of 10 and
@@ -19,7 +20,9 @@ read is followed by half a second of fake time and the 50 deliver_sm_resp.
 With ``--sessions N`` the 50 submits of each read go to N bound transceivers
 round robin (each session reads its share at once: with 100 sessions, one
 submit per read, each session every other read), for costs per session or per
-read that one session hides.  Needs valgrind (``apt-get install valgrind``).
+read that one session hides.  A ``--checkout`` from before the conformance
+judge has no switch for it and runs as it is in every form (compare its
+``api-none`` with this tree's ``bare``).  Needs valgrind (``apt-get install valgrind``).
 """
 
 from __future__ import annotations
@@ -66,7 +69,11 @@ def workload(api: bool, judge: bool, receipts: bool, rounds: int, sessions: int 
 
     reactor = MemoryReactorClock()
     reactor.advance(1.8e9)
-    config = dataclasses.replace(default_config(), api_endpoint="", seed=0, conformance_judge=judge, scenario="bench")
+    base = default_config()
+    # a checkout from before the judge (``--checkout``) has no switch for it: it runs as it is
+    config = dataclasses.replace(base, api_endpoint="", seed=0, scenario="bench")
+    if "conformance_judge" in {field.name for field in dataclasses.fields(base)}:
+        config = dataclasses.replace(config, conformance_judge=judge)
     simulator = Simulator(config, reactor)
     simulator.startService()
     if api:
@@ -119,7 +126,7 @@ def workload(api: bool, judge: bool, receipts: bool, rounds: int, sessions: int 
 
 def instructions(root: str, form: str, receipts: bool, rounds: int, sessions: int = 1, hash_seed: str = "0") -> int:
     """Instructions callgrind counts for one workload run (``hash_seed`` "random": Python's own)."""
-    api, judge = form != "api-none", form != "no-judge"
+    api, judge = form not in ("api-none", "bare"), form not in ("no-judge", "bare")
     argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, os.path.abspath(__file__),
             "--child", "on" if api else "off", "on" if judge else "off", "on" if receipts else "off", str(rounds), str(sessions)]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=os.path.abspath(root), PYTHONHASHSEED=hash_seed)
@@ -133,7 +140,7 @@ def instructions(root: str, form: str, receipts: bool, rounds: int, sessions: in
 def main() -> None:
     """Parse the options, count, print a line per form and shape."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--forms", default="default,api-none", help="of default, api-none, no-judge")
+    parser.add_argument("--forms", default="default,api-none", help="of default, api-none, no-judge, bare (neither API nor judge)")
     parser.add_argument("--receipts", default="off,on", help="off, on or both (off,on)")
     parser.add_argument("--checkout", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     parser.add_argument("--sessions", type=int, default=1, help="bound sessions the submits go to, round robin")
