@@ -52,7 +52,12 @@ class Process:
     """One life of a simulated process: a core of cluster NA with the durable store at ``path``."""
 
     def __init__(
-        self, path: str, now: float = T0, plan: ReceiptPlan = DELIVRD_AFTER_3S, compact_after: int = 100_000, **core: Any
+        self,
+        path: str,
+        now: float = T0,
+        plan: ReceiptPlan = DELIVRD_AFTER_3S,
+        compact_after: int = 100_000,
+        **core_settings: Any,
     ) -> None:
         self.clock = Clock()
         self.clock.rightNow = now
@@ -60,7 +65,7 @@ class Process:
         self.config = Config(
             instances=instances(),
             accounts=(AccountSettings("esme", "secret", throughput=0, max_binds=10),),
-            core=dataclasses.replace(CoreSettings(), **core),
+            core=dataclasses.replace(CoreSettings(), **core_settings),
         )
         self.journal = SQLiteJournal(
             path, self.clock, final_ttl=self.config.core.store_final_ttl, compact_after=compact_after
@@ -90,6 +95,8 @@ class Process:
         self._ids += 1
         session = FakeSession(self._ids)
         reply = self.core.bind(session, make_pdu(command, 1, system_id="esme", password="secret", interface_version=0x34))
+        # the in-memory quota answers at once
+        assert isinstance(reply, Reply), reply
         assert reply.pdu is not None and reply.pdu.command_status == 0
         if reply.on_sent is not None:
             reply.on_sent()
@@ -115,7 +122,10 @@ class Process:
         if command in (CommandId.submit_sm, CommandId.data_sm, CommandId.submit_multi):
             params.setdefault("registered_delivery", 1)
         tlvs = params.pop("tlvs", None)
-        return self.core.request(session, make_pdu(command, 7, tlvs=tlvs, **params))
+        reply = self.core.request(session, make_pdu(command, 7, tlvs=tlvs, **params))
+        # nothing here is shared with another process, so the core answers at once
+        assert isinstance(reply, Reply), reply
+        return reply
 
     def submit(self, session: FakeSession, **params: Any) -> str:
         """Submit, let the reply be written; the message id."""
@@ -524,7 +534,12 @@ class RestoreTests(SynchronousTestCase):
         self.assertEqual(len(ids), 2)
         self.assertIn(int(Tag.sar_msg_ref_num), session.pdus[0].tlvs)
         session.answer_all()
-        self.assertEqual([after.core.message(i).state.name for i in ids], ["DELIVERED", "DELIVERED"])  # type: ignore[union-attr]
+        states = []
+        for message_id in ids:
+            record = after.core.message(message_id)
+            assert record is not None, message_id
+            states.append(record.state.name)
+        self.assertEqual(states, ["DELIVERED", "DELIVERED"])
 
 
 # ----------------------------------------------------------------------
