@@ -15,7 +15,7 @@ class ConformanceAPITests(APITestCase):
     def misbehave(self) -> RecordingESME:
         """An ESME on SMPP1 that submits with sequence_number 0 (an error) and closes without unbind (a warning)."""
         esme = self.bind()
-        esme.transport.write(wire.submit_sm(0, registered_delivery=0))
+        esme.send(wire.submit_sm(0, registered_delivery=0))
         self.smsc.flush()
         esme.transport.loseConnection()
         self.smsc.flush()

@@ -58,10 +58,10 @@ async def test_bind_submit_and_receipt_over_tcp() -> None:
     try:
         await smsc.load_scenario(yaml=FAST_RECEIPTS)
         esme = await connect_esme(smsc)
-        esme.transport.write(wire.bind())
+        esme.send(wire.bind())
         [session] = await smsc.wait_for_bind(account="smppclient1", timeout=5)
         assert session["bind_type"] == "transceiver"
-        esme.transport.write(wire.submit_sm(2, destination="447700900042", text=b"over tcp"))
+        esme.send(wire.submit_sm(2, destination="447700900042", text=b"over tcp"))
         [message] = await smsc.wait_for_messages(count=1, destination="447700900042", timeout=5)
         assert message["text"] == "over tcp"
         done = await smsc.wait_for_receipt(message["message_id"], timeout=5)
@@ -109,7 +109,7 @@ async def test_outage_over_tcp_refuses_connections() -> None:
     try:
         address = smsc.address("SMPP2")
         esme = await connect_esme(smsc, "SMPP2")
-        esme.transport.write(wire.bind())
+        esme.send(wire.bind())
         await smsc.wait_for_bind(instance="SMPP2", timeout=5)
         instance = await smsc.start_outage("SMPP2", "graceful")
         assert instance["listening"] == []
@@ -135,9 +135,9 @@ async def test_submits_log_and_metrics_over_tcp() -> None:
     esme = None
     try:
         esme = await connect_esme(smsc)
-        esme.transport.write(wire.bind())
+        esme.send(wire.bind())
         await smsc.wait_for_bind(account="smppclient1", timeout=5)
-        esme.transport.write(
+        esme.send(
             wire.submit_sm(2, destination="99900011", registered_delivery=0)  # ESME_RINVDSTADR by the scenario
             + b"".join(wire.submit_sm(n, destination=f"44770090000{n}", registered_delivery=0) for n in (3, 4, 5))
         )

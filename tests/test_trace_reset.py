@@ -63,8 +63,8 @@ class ResetThroughTheAPITests(SynchronousTestCase):
         """A bound ESME on SMPP1 that has submitted one message; its session id."""
         esme = RecordingESME()
         self.smsc.connect(esme)
-        esme.transport.write(wire.bind(0x09))
-        esme.transport.write(wire.submit_sm(2))
+        esme.send(wire.bind(0x09))
+        esme.send(wire.submit_sm(2))
         self.smsc.flush()
         self.assertEqual([h.command_status for h, _ in esme.received], [0, 0])
         port = esme.transport.getHost().port
@@ -92,7 +92,7 @@ class ResetThroughTheAPITests(SynchronousTestCase):
         self.assertEqual(self.capture(), [])
         self.assertEqual(self.get(f"/sessions/{gone_id}/trace.pcap")[0], 404)
 
-        stays.transport.write(ENQUIRE_LINK)
+        stays.send(ENQUIRE_LINK)
         self.smsc.flush()
         after = self.capture()
         self.assertEqual([(p.payload, p.flags) for p in after], [(ENQUIRE_LINK, "PA"), (ENQUIRE_LINK_RESP, "PA")])
