@@ -12,8 +12,9 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import ILogObserver, LogEvent, LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import provider
 
 from smsc_sim.api.service import SERVICE_NAME, add_api, endpoint_is_loopback
 from smsc_sim.config import (
@@ -297,8 +298,13 @@ class ServiceTests(SynchronousTestCase):
 
     def start(self, endpoint: str, token: str | None) -> list[dict[str, object]]:
         logged: list[dict[str, object]] = []
-        globalLogPublisher.addObserver(logged.append)
-        self.addCleanup(globalLogPublisher.removeObserver, logged.append)
+
+        @provider(ILogObserver)
+        def observe(event: LogEvent) -> None:
+            logged.append(event)
+
+        globalLogPublisher.addObserver(observe)
+        self.addCleanup(globalLogPublisher.removeObserver, observe)
         reactor = MemoryReactorClock()
         simulator = Simulator(default_config(), reactor)
         service = add_api(simulator, endpoint, token)

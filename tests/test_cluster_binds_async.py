@@ -11,8 +11,9 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import ILogObserver, LogEvent, formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import provider
 
 from smsc_sim.config import AccountSettings, Config, CoreSettings, SessionSettings
 from smsc_sim.contracts import Reply
@@ -113,7 +114,11 @@ class CoreTests(SynchronousTestCase):
     def test_the_log_says_why_a_bind_was_refused(self) -> None:
         """The one log line names the account and the reason in words: the 2 s without an answer, or Redis's error."""
         lines: list[str] = []
-        observer = lambda event: lines.append(formatEvent(event))  # noqa: E731
+
+        @provider(ILogObserver)
+        def observer(event: LogEvent) -> None:
+            lines.append(formatEvent(event))
+
         globalLogPublisher.addObserver(observer)
         self.addCleanup(globalLogPublisher.removeObserver, observer)
         self.bind()
