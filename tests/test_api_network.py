@@ -11,6 +11,7 @@ import pytest_twisted
 import treq
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.error import ConnectionRefusedError
+from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.protocol import Factory
 
 from smsc_sim.testing.client import APIRequestError, WaitTimeout
@@ -31,7 +32,8 @@ async def connect_esme(
 
     host, port = address if address is not None else smsc.address(instance)
     endpoint = TCP4ClientEndpoint(reactor, host, port)
-    esme: RecordingESME = await endpoint.connect(Factory.forProtocol(RecordingESME))
+    esme = await endpoint.connect(Factory.forProtocol(RecordingESME))
+    assert isinstance(esme, RecordingESME), esme
     return esme
 
 
@@ -69,7 +71,7 @@ async def test_bind_submit_and_receipt_over_tcp() -> None:
         assert 0x05 in esme.commands()
     finally:
         if esme is not None:
-            esme.transport.abortConnection()
+            ITCPTransport(esme.transport).abortConnection()
         await smsc.stop()
 
 
@@ -119,6 +121,7 @@ async def test_outage_over_tcp_refuses_connections() -> None:
         instance = await smsc.end_outage("SMPP2")
         assert len(instance["listening"]) == 1
         again = await connect_esme(smsc, "SMPP2")
+        assert again.transport is not None
         again.transport.loseConnection()
     finally:
         await smsc.stop()
@@ -155,5 +158,5 @@ async def test_submits_log_and_metrics_over_tcp() -> None:
         assert 'smsc_sim_response_latency_seconds_count{command="submit_sm"} 4.0' in lines
     finally:
         if esme is not None:
-            esme.transport.abortConnection()
+            ITCPTransport(esme.transport).abortConnection()
         await smsc.stop()
