@@ -63,11 +63,13 @@ class AbsentTests(SynchronousTestCase):
         return [encode_frame(h, b) for h, b in self.esme.pdus if h.command_id == ALERT_NOTIFICATION]
 
     def receipts(self) -> list[str]:
-        return [
-            str(wire.deliver_sm_fields(b)["short_message"], "latin-1")
-            for h, b in self.esme.pdus
-            if h.command_id == 0x05
-        ]
+        texts = []
+        for h, b in self.esme.pdus:
+            if h.command_id == 0x05:
+                text = wire.deliver_sm_fields(b)["short_message"]
+                assert isinstance(text, bytes), text
+                texts.append(str(text, "latin-1"))
+        return texts
 
     def test_held_message_alerts_when_the_hold_ends(self) -> None:
         """

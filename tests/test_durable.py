@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -579,7 +580,7 @@ def connected(port: int) -> smpplib.client.Client:
     return client
 
 
-def read_until(client: smpplib.client.Client, done: Any, seconds: float = 10.0) -> None:
+def read_until(client: smpplib.client.Client, done: Callable[[], bool], seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
     while not done():
         if time.monotonic() > deadline:
