@@ -250,7 +250,7 @@ class _PlainTally:
     def closed(self, event: Event) -> None:
         for opened in (self.inbound, self.outbound):
             for key in [key for key in opened if key[0] == event.data["session_id"]]:
-                del opened[key]  # type: ignore[attr-defined]
+                del opened[key]
 
 
 def _histograms(histograms: dict[int, Histogram]) -> dict[int, tuple[list[int], float, int]]:

@@ -96,8 +96,8 @@ class SessionTestCase(SynchronousTestCase):
         self.core = StubCore()
         self.instance = StubInstance()
         self.session = SMPPSession(
-            core=self.core,  # type: ignore[arg-type]
-            instance=self.instance,  # type: ignore[arg-type]
+            core=self.core,
+            instance=self.instance,
             settings=self.settings,
             clock=self.clock,
             events=EventBus(self.clock),

@@ -101,7 +101,7 @@ class CloseTestCase(SynchronousTestCase):
         instance.window = (2000, 0x14)
         session = SMPPSession(
             core=core or self.harness.core,
-            instance=instance,  # type: ignore[arg-type]
+            instance=instance,
             settings=self.settings,
             clock=clock or self.clock,
             events=EventBus(clock or self.clock),
