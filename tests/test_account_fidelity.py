@@ -85,14 +85,14 @@ class ReceiptIdFormatTests(AccountCase):
         """receipt_id_format hex: the receipt's id: is the submit_sm_resp id itself; receipted_message_id is that id too."""
         message_id, receipt = self.submit_and_receipt(self.esme("hexacct"))
         self.assertRegex(message_id, r"^[0-9A-F]{16}$")
-        self.assertTrue(receipt["short_message"].startswith(f"id:{message_id} sub:001".encode()))  # type: ignore[union-attr]
-        self.assertEqual(receipt["tlvs"][0x001E], message_id.encode() + b"\x00")  # type: ignore[index]
+        self.assertTrue(receipt["short_message"].startswith(f"id:{message_id} sub:001".encode()))
+        self.assertEqual(receipt["tlvs"][0x001E], message_id.encode() + b"\x00")
 
     def test_decimal_is_the_default(self) -> None:
         """By default the receipt's id: is the submit id in decimal; receipted_message_id stays the hex id."""
         message_id, receipt = self.submit_and_receipt(self.esme("decacct"))
-        self.assertTrue(receipt["short_message"].startswith(f"id:{int(message_id, 16)} ".encode()))  # type: ignore[union-attr]
-        self.assertEqual(receipt["tlvs"][0x001E], message_id.encode() + b"\x00")  # type: ignore[index]
+        self.assertTrue(receipt["short_message"].startswith(f"id:{int(message_id, 16)} ".encode()))
+        self.assertEqual(receipt["tlvs"][0x001E], message_id.encode() + b"\x00")
 
 
 class DigitIdTests(AccountCase):
@@ -107,7 +107,7 @@ class DigitIdTests(AccountCase):
         self.assertRegex(message_id, r"^[0-9]{16}$")
         decimal = str(int(message_id, 16))
         self.assertNotEqual(decimal, message_id.lstrip("0"))
-        self.assertTrue(receipt["short_message"].startswith(f"id:{decimal} ".encode()))  # type: ignore[union-attr]
+        self.assertTrue(receipt["short_message"].startswith(f"id:{decimal} ".encode()))
 
     def test_digit_ids_are_unique_and_other_accounts_keep_0b(self) -> None:
         """Many digit ids in one run are all distinct; an account without the switch still gets 0B... ids."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import struct
+from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -63,11 +64,13 @@ class AbsentTests(SynchronousTestCase):
         return [encode_frame(h, b) for h, b in self.esme.pdus if h.command_id == ALERT_NOTIFICATION]
 
     def receipts(self) -> list[str]:
-        return [
-            str(wire.deliver_sm_fields(b)["short_message"], "latin-1")
-            for h, b in self.esme.pdus
-            if h.command_id == 0x05
-        ]
+        texts = []
+        for h, b in self.esme.pdus:
+            if h.command_id == 0x05:
+                text = wire.deliver_sm_fields(b)["short_message"]
+                assert isinstance(text, bytes), text
+                texts.append(str(text, "latin-1"))
+        return texts
 
     def test_held_message_alerts_when_the_hold_ends(self) -> None:
         """
@@ -101,7 +104,7 @@ class AbsentTests(SynchronousTestCase):
         self.assertEqual(self.receipts(), [])
         self.smsc.advance(1)
         (receipt,) = self.receipts()
-        self.assertEqual(parse_receipt(receipt)["stat"], "DELIVRD")  # type: ignore[index]
+        self.assertEqual(parse_receipt(receipt)["stat"], "DELIVRD")
 
     def test_no_alert_without_set_dpf(self) -> None:
         """Without set_dpf, or with set_dpf 0, a held message is delivered late but no alert_notification comes."""
@@ -156,10 +159,10 @@ class AbsentTests(SynchronousTestCase):
         (event,) = [e for e in smsc.events if e.kind == "alert"]
         self.assertEqual(event.data["outcome"], "no-receiver")
 
-    def get(self, path: str) -> dict:  # type: ignore[type-arg]
+    def get(self, path: str) -> dict[str, Any]:
         response = self.successResultOf(self.smsc.http.get("http://smsc-sim.invalid" + path))
         self.assertEqual(response.code, 200)
-        return json.loads(self.successResultOf(response.content()))  # type: ignore[no-any-return]
+        return json.loads(self.successResultOf(response.content()))
 
 
 class AbsentParseTests(SynchronousTestCase):

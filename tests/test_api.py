@@ -39,9 +39,14 @@ class RecordingESME(Protocol):
             [(header, body)] = wire.split_pdus(raw)
             self.received.append((header, body))
             if header.command_id == 0x05:
-                self.transport.write(wire.frame(0x80000005, header.sequence_number, b"\x00", self.deliver_status))
+                self.send(wire.frame(0x80000005, header.sequence_number, b"\x00", self.deliver_status))
             elif header.command_id == 0x06:
-                self.transport.write(wire.frame(0x80000006, header.sequence_number))
+                self.send(wire.frame(0x80000006, header.sequence_number))
+
+    def send(self, data: bytes) -> None:
+        """Write ``data`` to the SMSC (the ESME must be connected)."""
+        assert self.transport is not None, "the ESME is not connected"
+        self.transport.write(data)
 
     def connectionLost(self, reason: Any = None) -> None:
         self.closed = True
@@ -91,13 +96,13 @@ class APITestCase(SynchronousTestCase):
         """A bound ESME on ``instance``."""
         esme = RecordingESME(**options)
         self.smsc.connect(esme, instance)
-        esme.transport.write(wire.bind(command_id))
+        esme.send(wire.bind(command_id))
         self.smsc.flush()
         return esme
 
     def submit(self, esme: RecordingESME, sequence: int = 2, **fields: Any) -> str:
         """Submit a message and return its message_id from submit_sm_resp."""
-        esme.transport.write(wire.submit_sm(sequence, **fields))
+        esme.send(wire.submit_sm(sequence, **fields))
         self.smsc.flush()
         header, body = esme.received[-1]
         self.assertEqual((header.command_id, header.command_status), (0x80000004, 0))

@@ -15,8 +15,9 @@ class ConformanceAPITests(APITestCase):
     def misbehave(self) -> RecordingESME:
         """An ESME on SMPP1 that submits with sequence_number 0 (an error) and closes without unbind (a warning)."""
         esme = self.bind()
-        esme.transport.write(wire.submit_sm(0, registered_delivery=0))
+        esme.send(wire.submit_sm(0, registered_delivery=0))
         self.smsc.flush()
+        assert esme.transport is not None
         esme.transport.loseConnection()
         self.smsc.flush()
         return esme
@@ -106,7 +107,7 @@ class ConformanceAPITests(APITestCase):
 
 
 class ConformanceTokenTests(APITestCase):
-    token = "secret"
+    token: str | None = "secret"
 
     def test_token_required(self) -> None:
         """Without the bearer token the report is 401."""

@@ -39,13 +39,16 @@ class StreamReader:
         text = b"".join(self.chunks).decode()
         found = []
         for block in text.split("\n\n"):
-            kind = data = None
+            kind: str | None = None
+            data: dict[str, Any] | None = None
             for line in block.split("\n"):
                 if line.startswith("event: "):
                     kind = line[len("event: ") :]
                 elif line.startswith("data: "):
                     data = json.loads(line[len("data: ") :])
             if kind is not None:
+                # the stream writes a data line with every event
+                assert data is not None, block
                 found.append((kind, data))
         return found
 
@@ -155,7 +158,9 @@ class EventStreamTests(APITestCase):
         """When the client disconnects its stream is forgotten and the tick stops."""
         StreamReader(self)
         [stream] = self.smsc.api.streams.streams
-        stream.request.channel.transport.loseConnection()
+        transport = stream.request.channel.transport
+        assert transport is not None
+        transport.loseConnection()
         self.smsc.flush()
         self.assertEqual(self.smsc.api.streams.streams, [])
         self.assertIsNone(self.smsc.api.streams._tick)

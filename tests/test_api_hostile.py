@@ -36,7 +36,10 @@ class RawCalls(APITestCase):
 
     def setUp(self) -> None:
         super().setUp()
-        self.logged = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        # what EventLoggingObserver.createWithCleanup does; it is typed for trial's TestCase alone
+        self.logged = EventLoggingObserver()
+        globalLogPublisher.addObserver(self.logged)
+        self.addCleanup(globalLogPublisher.removeObserver, self.logged)
 
     def send(
         self, method: str, path: str, data: bytes | None = None, headers: dict[str, str] | None = None
@@ -354,7 +357,8 @@ async def test_form_posts_over_tcp_get_json_415() -> None:
             ("multipart/form-data; boundary=x", b"--x\r\nnot a part"),
             ("application/x-www-form-urlencoded", b"source=1&destination=2&text=x"),
         ):
-            response = await treq.post(smsc.api_url + MO, data=body, headers={"Content-Type": kind})
+            headers: dict[bytes | str, bytes | str] = {"Content-Type": kind}
+            response = await treq.post(smsc.api_url + MO, data=body, headers=headers)
             assert response.code == 415, kind
             assert (await response.json())["error"]["rule"] == "content-type"
     finally:
@@ -389,7 +393,8 @@ class DocumentedGuardTests(RawCalls):
 class FieldTypeTests(RawCalls):
     def test_wrong_types_and_sizes_are_400(self) -> None:
         """An outage status that is a list, object or float, or a receipt err past 999, is a 400, never a 500."""
-        for status in ([], {"a": 1}, 1.5, 1e300):
+        wrong: tuple[object, ...] = ([], {"a": 1}, 1.5, 1e300)
+        for status in wrong:
             code, body = self.call("POST", "/api/v1/instances/SMPP1/outage", {"mode": "reject-binds", "status": status})
             self.assertEqual(code, 400, (status, body))
             self.assertIn("status", body["error"]["message"])
@@ -445,7 +450,8 @@ async def test_liveness_answers_while_a_large_mo_request_runs() -> None:
             order.append("mo")
             return response
 
-        posting = treq.post(smsc.api_url + MO, data=body, headers={"Content-Type": "application/json"})
+        headers: dict[bytes | str, bytes | str] = {"Content-Type": "application/json"}
+        posting = treq.post(smsc.api_url + MO, data=body, headers=headers)
         posting.addCallback(posted)
         await deferLater(reactor, 0.05)
         live = await treq.get(smsc.api_url + "/api/v1/health/live")

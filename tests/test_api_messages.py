@@ -267,7 +267,7 @@ class ScenarioTests(APITestCase):
         code, body = self.call("PUT", "/api/v1/scenario", {"yaml": text})
         self.assertEqual((code, body["scenario"]["name"]), (200, "inline"))
         esme = self.bind()
-        esme.transport.write(wire.submit_sm())
+        esme.send(wire.submit_sm())
         self.smsc.flush()
         self.assertEqual(esme.received[-1][0].command_status, 0x45)
 

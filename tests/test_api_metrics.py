@@ -12,8 +12,9 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import ILogObserver, LogEvent, LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import provider
 
 from smsc_sim.api.service import SERVICE_NAME, add_api, endpoint_is_loopback
 from smsc_sim.config import (
@@ -67,7 +68,7 @@ class MetricsTests(APITestCase):
         self.smsc.connect(esme)
         other = type(esme)()
         self.smsc.connect(other)
-        other.transport.write(wire.bind(password="wrong"))
+        other.send(wire.bind(password="wrong"))
         self.smsc.flush()
         failures = [key for key in self.scrape() if key[0] == "smsc_sim_bind_failures_total"]
         self.assertEqual(len(failures), 1)
@@ -107,7 +108,7 @@ class MetricsTests(APITestCase):
         self.call("PUT", "/api/v1/scenario", {"yaml": "throttle: {rate: 1, burst: 1}\n"})
         esme = self.bind()
         for sequence in (2, 3, 4):
-            esme.transport.write(wire.submit_sm(sequence))
+            esme.send(wire.submit_sm(sequence))
         self.smsc.flush()
         found = self.scrape()
         labels = (("account", "smppclient1"), ("instance", "SMPP1"))
@@ -189,7 +190,7 @@ class BoundsMetricsTests(APITestCase):
         for password in ("wrong", "wrong", "password"):
             esme = RecordingESME()
             self.smsc.connect(esme)
-            esme.transport.write(wire.bind(password=password))
+            esme.send(wire.bind(password=password))
             self.smsc.flush()
         self.assertEqual(self.status_of_last(esme), 0x0D)  # ESME_RBINDFAIL, though the password is right
         found = self.scrape()
@@ -219,7 +220,7 @@ class BoundsMetricsTests(APITestCase):
         self.use(core=CoreSettings(store_max_messages=1))
         esme = self.bind()
         self.submit(esme, 2)
-        esme.transport.write(wire.submit_sm(3))
+        esme.send(wire.submit_sm(3))
         self.smsc.flush()
         self.assertEqual(self.status_of_last(esme), MQF)
         self.assertEqual(self.scrape()[("smsc_sim_store_full_refusals_total", (("cluster", "NA"),))], 1)
@@ -243,7 +244,7 @@ class BoundsMetricsTests(APITestCase):
         esme = self.bind()
         self.smsc.advance(1)  # the bind_resp has the instance's latency too
         for sequence in (2, 3):
-            esme.transport.write(wire.submit_sm(sequence))
+            esme.send(wire.submit_sm(sequence))
         self.smsc.flush()
         self.smsc.advance(1)  # the refusal carries the instance's latency too
         answers = [(h.sequence_number, h.command_status) for h, _ in esme.received if h.command_id == 0x80000004]
@@ -259,10 +260,10 @@ class BoundsMetricsTests(APITestCase):
         self.use(session=SessionSettings(outbound_window=1, outbound_queue_limit=1))
         esme = SilentESME()
         self.smsc.connect(esme)
-        esme.transport.write(wire.bind())
+        esme.send(wire.bind())
         self.smsc.flush()
         for sequence in (2, 3, 4):
-            esme.transport.write(wire.submit_sm(sequence))
+            esme.send(wire.submit_sm(sequence))
         self.smsc.flush()
         self.smsc.advance(6)
         found = self.scrape()
@@ -276,10 +277,10 @@ class BoundsMetricsTests(APITestCase):
         self.smsc.simulator.cores["NA"].router.queue_limit = 5  # let the router pick the full session anyway
         esme = SilentESME()
         self.smsc.connect(esme)
-        esme.transport.write(wire.bind())
+        esme.send(wire.bind())
         self.smsc.flush()
         for sequence in (2, 3, 4):
-            esme.transport.write(wire.submit_sm(sequence))
+            esme.send(wire.submit_sm(sequence))
         self.smsc.flush()
         self.smsc.advance(6)
         self.assertGreaterEqual(self.scrape()[("smsc_sim_outbound_queue_full_total", (("cluster", "NA"),))], 1)
@@ -297,8 +298,13 @@ class ServiceTests(SynchronousTestCase):
 
     def start(self, endpoint: str, token: str | None) -> list[dict[str, object]]:
         logged: list[dict[str, object]] = []
-        globalLogPublisher.addObserver(logged.append)
-        self.addCleanup(globalLogPublisher.removeObserver, logged.append)
+
+        @provider(ILogObserver)
+        def observe(event: LogEvent) -> None:
+            logged.append(event)
+
+        globalLogPublisher.addObserver(observe)
+        self.addCleanup(globalLogPublisher.removeObserver, observe)
         reactor = MemoryReactorClock()
         simulator = Simulator(default_config(), reactor)
         service = add_api(simulator, endpoint, token)

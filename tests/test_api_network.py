@@ -11,6 +11,7 @@ import pytest_twisted
 import treq
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.error import ConnectionRefusedError
+from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.protocol import Factory
 
 from smsc_sim.testing.client import APIRequestError, WaitTimeout
@@ -31,7 +32,8 @@ async def connect_esme(
 
     host, port = address if address is not None else smsc.address(instance)
     endpoint = TCP4ClientEndpoint(reactor, host, port)
-    esme: RecordingESME = await endpoint.connect(Factory.forProtocol(RecordingESME))
+    esme = await endpoint.connect(Factory.forProtocol(RecordingESME))
+    assert isinstance(esme, RecordingESME), esme
     return esme
 
 
@@ -58,10 +60,10 @@ async def test_bind_submit_and_receipt_over_tcp() -> None:
     try:
         await smsc.load_scenario(yaml=FAST_RECEIPTS)
         esme = await connect_esme(smsc)
-        esme.transport.write(wire.bind())
+        esme.send(wire.bind())
         [session] = await smsc.wait_for_bind(account="smppclient1", timeout=5)
         assert session["bind_type"] == "transceiver"
-        esme.transport.write(wire.submit_sm(2, destination="447700900042", text=b"over tcp"))
+        esme.send(wire.submit_sm(2, destination="447700900042", text=b"over tcp"))
         [message] = await smsc.wait_for_messages(count=1, destination="447700900042", timeout=5)
         assert message["text"] == "over tcp"
         done = await smsc.wait_for_receipt(message["message_id"], timeout=5)
@@ -69,7 +71,7 @@ async def test_bind_submit_and_receipt_over_tcp() -> None:
         assert 0x05 in esme.commands()
     finally:
         if esme is not None:
-            esme.transport.abortConnection()
+            ITCPTransport(esme.transport).abortConnection()
         await smsc.stop()
 
 
@@ -109,7 +111,7 @@ async def test_outage_over_tcp_refuses_connections() -> None:
     try:
         address = smsc.address("SMPP2")
         esme = await connect_esme(smsc, "SMPP2")
-        esme.transport.write(wire.bind())
+        esme.send(wire.bind())
         await smsc.wait_for_bind(instance="SMPP2", timeout=5)
         instance = await smsc.start_outage("SMPP2", "graceful")
         assert instance["listening"] == []
@@ -119,6 +121,7 @@ async def test_outage_over_tcp_refuses_connections() -> None:
         instance = await smsc.end_outage("SMPP2")
         assert len(instance["listening"]) == 1
         again = await connect_esme(smsc, "SMPP2")
+        assert again.transport is not None
         again.transport.loseConnection()
     finally:
         await smsc.stop()
@@ -135,9 +138,9 @@ async def test_submits_log_and_metrics_over_tcp() -> None:
     esme = None
     try:
         esme = await connect_esme(smsc)
-        esme.transport.write(wire.bind())
+        esme.send(wire.bind())
         await smsc.wait_for_bind(account="smppclient1", timeout=5)
-        esme.transport.write(
+        esme.send(
             wire.submit_sm(2, destination="99900011", registered_delivery=0)  # ESME_RINVDSTADR by the scenario
             + b"".join(wire.submit_sm(n, destination=f"44770090000{n}", registered_delivery=0) for n in (3, 4, 5))
         )
@@ -155,5 +158,5 @@ async def test_submits_log_and_metrics_over_tcp() -> None:
         assert 'smsc_sim_response_latency_seconds_count{command="submit_sm"} 4.0' in lines
     finally:
         if esme is not None:
-            esme.transport.abortConnection()
+            ITCPTransport(esme.transport).abortConnection()
         await smsc.stop()

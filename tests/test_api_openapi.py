@@ -201,6 +201,7 @@ class OpenAPITests(APITestCase):
         check("POST", "/api/v1/reset", {"everything": True}, 400)
         check("GET", "/api/v1/stats", expect=200)
         esme = self.bind()
+        assert esme.transport is not None
         esme.transport.loseConnection()  # no unbind: a no-unbind finding
         self.smsc.flush()
         report = check("GET", "/api/v1/conformance", expect=200)

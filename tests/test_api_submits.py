@@ -26,11 +26,11 @@ class SubmitsTests(SynchronousTestCase):
         self.addCleanup(self.smsc.stop)
         self.esme = RecordingESME()
         self.smsc.connect(self.esme)
-        self.esme.transport.write(wire.bind())
+        self.esme.send(wire.bind())
         self.smsc.flush()
 
     def submit(self, sequence: int, destination: str) -> None:
-        self.esme.transport.write(wire.submit_sm(sequence=sequence, destination=destination))
+        self.esme.send(wire.submit_sm(sequence=sequence, destination=destination))
         self.smsc.flush()
 
     def test_refused_and_accepted_submits_are_listed_with_their_status(self) -> None:
@@ -94,8 +94,8 @@ class SubmitsTests(SynchronousTestCase):
         self.addCleanup(smsc.stop)
         esme = RecordingESME()
         smsc.connect(esme)
-        esme.transport.write(wire.bind())
-        esme.transport.write(wire.submit_sm(sequence=2, destination="447700900002"))
+        esme.send(wire.bind())
+        esme.send(wire.submit_sm(sequence=2, destination="447700900002"))
         smsc.flush()
         [entry] = smsc.submits()
         self.assertEqual(
@@ -124,9 +124,9 @@ class SubmitsTests(SynchronousTestCase):
         first, second = RecordingESME(), RecordingESME()
         for esme in (first, second):
             smsc.connect(esme)
-            esme.transport.write(wire.bind())
-        first.transport.write(wire.submit_sm(sequence=2, text=b"first"))
-        second.transport.write(wire.submit_sm(sequence=7, text=b"second", replace_if_present=1))
+            esme.send(wire.bind())
+        first.send(wire.submit_sm(sequence=2, text=b"first"))
+        second.send(wire.submit_sm(sequence=7, text=b"second", replace_if_present=1))
         smsc.flush()
         [one, two] = smsc.submits()
         self.assertEqual(one["message_id"], two["message_id"])  # replaced in place

@@ -23,6 +23,7 @@ from smsc_sim.api.histogram import Histogram
 from smsc_sim.api.tally import SUBMIT_COMMANDS, TRIM_INTERVAL, PduTally
 from smsc_sim.config import default_config
 from smsc_sim.contracts import Event
+from smsc_sim.session import SMPPSession
 from smsc_sim.simulator import Simulator, SMPPServerFactory
 from smsc_sim.smpp.codec import decode, encode
 from smsc_sim.smpp.constants import CommandId
@@ -57,10 +58,12 @@ class _IdleAPI(SynchronousTestCase):
 
         self.simulator.events.publish = recording  # type: ignore[method-assign]
         self.transport = StringTransport()
-        self.session = SMPPServerFactory(self.simulator, self.simulator.instances["SMPP1"]).buildProtocol(
+        session = SMPPServerFactory(self.simulator, self.simulator.instances["SMPP1"]).buildProtocol(
             IPv4Address("TCP", "127.0.0.1", 40000)
         )
-        assert self.session is not None
+        # a session, not the refusal past the connection limits
+        assert isinstance(session, SMPPSession), session
+        self.session = session
         self.session.makeConnection(self.transport)
         self.read(encode(make_pdu(CommandId.bind_transceiver, 1, system_id="smppclient1", password="password")))
 
@@ -247,7 +250,7 @@ class _PlainTally:
     def closed(self, event: Event) -> None:
         for opened in (self.inbound, self.outbound):
             for key in [key for key in opened if key[0] == event.data["session_id"]]:
-                del opened[key]  # type: ignore[attr-defined]
+                del opened[key]
 
 
 def _histograms(histograms: dict[int, Histogram]) -> dict[int, tuple[list[int], float, int]]:

@@ -11,8 +11,9 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import ILogObserver, LogEvent, formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import provider
 
 from smsc_sim.config import AccountSettings, Config, CoreSettings, SessionSettings
 from smsc_sim.contracts import Reply
@@ -70,7 +71,7 @@ class CoreTests(SynchronousTestCase):
 
     def bind(self) -> list[Reply]:
         pdu = make_pdu(CommandId.bind_transceiver, 1, system_id="esme", password="secret", interface_version=0x34)
-        answer = self.core.bind(self.session, pdu)  # type: ignore[arg-type]
+        answer = self.core.bind(self.session, pdu)
         assert isinstance(answer, Deferred)
         replies: list[Reply] = []
         answer.addCallback(replies.append)
@@ -113,7 +114,11 @@ class CoreTests(SynchronousTestCase):
     def test_the_log_says_why_a_bind_was_refused(self) -> None:
         """The one log line names the account and the reason in words: the 2 s without an answer, or Redis's error."""
         lines: list[str] = []
-        observer = lambda event: lines.append(formatEvent(event))  # noqa: E731
+
+        @provider(ILogObserver)
+        def observer(event: LogEvent) -> None:
+            lines.append(formatEvent(event))
+
         globalLogPublisher.addObserver(observer)
         self.addCleanup(globalLogPublisher.removeObserver, observer)
         self.bind()
@@ -134,7 +139,7 @@ class CoreTests(SynchronousTestCase):
     def test_connection_lost_while_deciding_gives_the_slot_back(self) -> None:
         """The ESME left before Redis answered: no answer is written and the slot taken is released."""
         replies = self.bind()
-        self.core.connection_lost(self.session, clean=False)  # type: ignore[arg-type]
+        self.core.connection_lost(self.session, clean=False)
         self.slots.pending[0].callback(True)
         self.assertEqual([reply.pdu for reply in replies], [None])
         self.assertIsNone(self.core.binds.entry(7))
@@ -144,13 +149,13 @@ class CoreTests(SynchronousTestCase):
         """A clean unbind releases the slot; a drop turns it into a ghost for ghost_bind_hold."""
         self.bind()
         self.slots.pending[0].callback(True)
-        self.core.unbound(self.session)  # type: ignore[arg-type]
+        self.core.unbound(self.session)
         self.assertEqual(self.slots.calls[-1], ("release", "esme", "host:1:ab/7"))
         other = FakeSession(8, "SMPP2")
         pdu = make_pdu(CommandId.bind_transceiver, 1, system_id="esme", password="secret", interface_version=0x34)
-        self.core.bind(other, pdu)  # type: ignore[arg-type]
+        self.core.bind(other, pdu)
         self.slots.pending[1].callback(True)
-        self.core.connection_lost(other, clean=False)  # type: ignore[arg-type]
+        self.core.connection_lost(other, clean=False)
         self.assertEqual(self.slots.calls[-1], ("ghost", "esme", "host:1:ab/8", 30.0))
 
 

@@ -119,7 +119,7 @@ class InstancesTests(SynchronousTestCase):
     def test_only_the_named_instances_listen(self) -> None:
         """A process started with --instances SMPP2 has the SMPP2 instance only, and no core for SMPP0's cluster."""
         config = load_config(None, {"run_instances": "SMPP2", "api_endpoint": "none"}, {})
-        simulator = Simulator(config, Clock())  # type: ignore[arg-type]
+        simulator = Simulator(config, Clock())
         self.assertEqual(list(simulator.instances), ["SMPP2"])
         self.assertEqual(list(simulator.cores), ["NA"])
         # the core still knows SMPP1, its sibling in the cluster

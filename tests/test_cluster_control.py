@@ -14,8 +14,9 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.testing import MemoryReactorClock
-from twisted.logger import globalLogPublisher
+from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import provider
 
 from smsc_sim.cluster.control import ClusterControl
 from smsc_sim.config import default_config
@@ -31,14 +32,14 @@ class FakeChannel:
         self.published: list[dict[str, Any]] = []
         self.held: dict[str, Any] = {}
 
-    def publish(self, message: dict[str, Any], state: dict[str, Any | None] | None = None) -> Deferred[None]:
+    def publish(self, message: dict[str, Any], state: dict[str, Any | None] | None = None) -> Deferred[bool]:
         for field, value in (state or {}).items():
             if value is None:
                 self.held.pop(field, None)
             else:
                 self.held[field] = value
         self.published.append(message)
-        return succeed(None)
+        return succeed(True)
 
     def state(self) -> Deferred[dict[str, Any]]:
         return succeed(dict(self.held))
@@ -59,9 +60,14 @@ class ControlTests(SynchronousTestCase):
         self.simulator.control = self.control
         self.simulator.startService()
         self.smpp1 = self.simulator.instances["SMPP1"]
-        self.logged: list[dict[str, Any]] = []
-        globalLogPublisher.addObserver(self.logged.append)
-        self.addCleanup(globalLogPublisher.removeObserver, self.logged.append)
+        self.logged: list[LogEvent] = []
+
+        @provider(ILogObserver)
+        def observe(event: LogEvent) -> None:
+            self.logged.append(event)
+
+        globalLogPublisher.addObserver(observe)
+        self.addCleanup(globalLogPublisher.removeObserver, observe)
 
     def tearDown(self) -> None:
         self.simulator.stopService()

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 import pytest_twisted
-from twisted.logger import globalLogPublisher
+from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
+from zope.interface import provider
 
 from smsc_sim.cluster.redis.deliveries import RedisDeliveries, pack, unpack
 from smsc_sim.config import CoreSettings
@@ -217,7 +218,8 @@ async def test_redis_down_deliveries_wait_and_go_when_it_is_back(
     """
     lines: list[str] = []
 
-    def observe(event: dict[str, Any]) -> None:
+    @provider(ILogObserver)
+    def observe(event: LogEvent) -> None:
         from twisted.logger import formatEvent
 
         lines.append(formatEvent(event))
@@ -290,7 +292,8 @@ async def test_a_key_of_another_type_refuses_only_its_own_delivery(connections: 
     """
     lines: list[str] = []
 
-    def observe(event: dict[str, Any]) -> None:
+    @provider(ILogObserver)
+    def observe(event: LogEvent) -> None:
         from twisted.logger import formatEvent
 
         lines.append(formatEvent(event))

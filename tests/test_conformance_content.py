@@ -6,6 +6,8 @@ in-memory simulator.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.conformance_harness import JudgeCase, RawESME
 
 
@@ -15,7 +17,7 @@ def udh(reference: int, total: int, part: int) -> bytes:
 
 
 class ConcatTests(JudgeCase):
-    def send(self, esme: RawESME, short_message: bytes, esm_class: int = 0x40, **fields: object) -> None:
+    def send(self, esme: RawESME, short_message: bytes, esm_class: int = 0x40, **fields: Any) -> None:
         esme.submit(text=short_message, esm_class=esm_class, **fields)
         self.smsc.flush()
 

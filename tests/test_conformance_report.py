@@ -221,5 +221,5 @@ class ThresholdTests(SynchronousTestCase):
         for message, mapping in cases.items():
             error = self.assertRaises(ThresholdError, Thresholds.from_mapping, mapping)
             self.assertTrue(str(error).startswith(message), str(error))
-        error = self.assertRaises(ThresholdError, Thresholds.from_mapping, [1, 2])  # type: ignore[arg-type]
+        error = self.assertRaises(ThresholdError, Thresholds.from_mapping, [1, 2])
         self.assertIn("expected a mapping", str(error))

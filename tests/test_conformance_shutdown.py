@@ -14,11 +14,11 @@ import socket
 import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
-from typing import Any
 
 import pytest
-from twisted.logger import globalLogPublisher
+from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import provider
 
 from smsc_sim.config import default_config
 from smsc_sim.testing.client import SyncSMSCClient
@@ -35,7 +35,8 @@ class MemoryShutdownTests(SynchronousTestCase):
         """Bind on SMPP1 only, close without unbind, stop the simulator; the log lines of the judge."""
         lines: list[str] = []
 
-        def observe(event: dict[str, Any]) -> None:
+        @provider(ILogObserver)
+        def observe(event: LogEvent) -> None:
             if event.get("log_namespace") == "smsc_sim.conformance":
                 from twisted.logger import formatEvent
 

@@ -63,7 +63,8 @@ async def test_smpplib_on_both_instances_gets_no_finding(fast_scenario: str) -> 
                             registered_delivery=1,
                         )
                 for client, got in zip(clients, receipts):
-                    read_until(client, lambda got=got: len(got) >= 3)
+                    # read_until calls it before the loop moves on: the closure sees this client's list
+                    read_until(client, lambda: len(got) >= 3)
                 for client in clients:
                     client.unbind()
                 return [len(got) for got in receipts]

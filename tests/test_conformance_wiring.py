@@ -173,10 +173,10 @@ class SimulatorJudgeTests(SynchronousTestCase):
         from smsc_sim.scenario.engine import ScenarioRuntime
 
         scenario = parse_scenario("name: per-bind\nthrottle: {rate: 5, scope: bind}\nlimits: {throughput: 9}\n")
-        smsc.simulator.set_scenario(ScenarioRuntime(scenario, smsc.clock, 0))  # type: ignore[arg-type]
+        smsc.simulator.set_scenario(ScenarioRuntime(scenario, smsc.clock, 0))
         self.assertEqual(smsc.simulator.judge.landscape.throughput["smppclient1"], 0.0)
         scenario = parse_scenario("name: limits\nlimits: {throughput: 9}\nwindow: {size: 3}\n")
-        smsc.simulator.set_scenario(ScenarioRuntime(scenario, smsc.clock, 0))  # type: ignore[arg-type]
+        smsc.simulator.set_scenario(ScenarioRuntime(scenario, smsc.clock, 0))
         landscape = smsc.simulator.judge.landscape
         self.assertEqual((landscape.throughput["smppclient1"], landscape.inbound_window), (9.0, 3))
 

@@ -261,8 +261,11 @@ def test_bad_yaml_shows_its_line(console: Any, smsc: Any, screenshots: str) -> N
     open_page(console, smsc, "scenario")
     wait_for(lambda: console.find_element(By.ID, "scenario-name").text, what="the active scenario")
     # switching to a shipped scenario from the console shows its rules
-    wait_for(lambda: Select(console.find_element(By.ID, "scenario-names")).select_by_visible_text("error-codes") or True,
-             what="the shipped scenarios listed")
+    def pick_error_codes() -> bool:
+        Select(console.find_element(By.ID, "scenario-names")).select_by_visible_text("error-codes")
+        return True
+
+    wait_for(pick_error_codes, what="the shipped scenarios listed")
     console.find_element(By.CSS_SELECTOR, "#scenario-switch button").click()
     wait_for(lambda: console.find_element(By.ID, "scenario-name").text == "error-codes", what="the switch")
     assert smsc.scenario()["name"] == "error-codes"

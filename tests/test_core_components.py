@@ -75,7 +75,7 @@ class BindParts:
         self._ids = 0
 
     def current(self) -> IScenario:
-        return self.scenario  # type: ignore[return-value]
+        return self.scenario
 
     def bind(self, command: int = CommandId.bind_transceiver, password: str = "secret") -> tuple[FakeSession, Reply]:
         self._ids += 1
@@ -124,7 +124,7 @@ class BindDecisionsTests(SynchronousTestCase):
         parts = BindParts()
         parts.bind()
         parts.bind()
-        parts.scenario = ScriptedScenario(limits=Limits(max_binds=3))  # type: ignore[arg-type]
+        parts.scenario = ScriptedScenario(limits=Limits(max_binds=3))
         self.assertEqual(parts.status(parts.bind()[1]), 0)
         self.assertEqual(parts.status(parts.bind()[1]), CommandStatus.ESME_RALYBND)
 

@@ -50,6 +50,8 @@ class FakeSession:
         self.system_id: str | None = None
         self.bind_type: BindType | None = None
         self.interface_version = interface_version
+        # the core hands accepted submits to the bus, never to the session: the fake counts none
+        self.accepted_at_once = 0
         self.delivered: list[tuple[PDU, Deferred[PDU]]] = []
         self.aborted = False
         self._unanswered = 0

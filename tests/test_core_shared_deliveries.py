@@ -158,7 +158,7 @@ class SharedDeliveryTests(SynchronousTestCase):
         h.clock.advance(1.1)
         [handed] = shared.published
         record = h.core.store.get(message_id)
-        assert record is not None
+        assert record is not None and record.receipts is not None
         self.assertEqual(record.receipts[-1]["outcome"], "queued")
         heard: list[Any] = []
         h.events.subscribe(heard.append, kinds=("delivery",))
@@ -179,7 +179,9 @@ class SharedDeliveryTests(SynchronousTestCase):
         """A delivery read from the shared queue and refused with a final status is settled as failed, with it."""
         h, shared = _harness()
         outcomes: list[tuple[str, int | None]] = []
-        shared.settle = lambda d, outcome="", status=None, session_id=None: outcomes.append((outcome, status))  # type: ignore[method-assign]
+        shared.settle = lambda delivery, outcome="", status=None, session_id=None: outcomes.append(  # type: ignore[method-assign]
+            (outcome, status)
+        )
         session = h.bound("SMPP2")
         delivery = Delivery(make_pdu(CommandId.deliver_sm, 0, short_message=b"x"), "esme", "mo", "79", None,
                             "SMPP1", h.clock.seconds())  # fmt: skip

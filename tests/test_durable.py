@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,12 @@ class Process:
     """One life of a simulated process: a core of cluster NA with the durable store at ``path``."""
 
     def __init__(
-        self, path: str, now: float = T0, plan: ReceiptPlan = DELIVRD_AFTER_3S, compact_after: int = 100_000, **core: Any
+        self,
+        path: str,
+        now: float = T0,
+        plan: ReceiptPlan = DELIVRD_AFTER_3S,
+        compact_after: int = 100_000,
+        **core_settings: Any,
     ) -> None:
         self.clock = Clock()
         self.clock.rightNow = now
@@ -60,7 +66,7 @@ class Process:
         self.config = Config(
             instances=instances(),
             accounts=(AccountSettings("esme", "secret", throughput=0, max_binds=10),),
-            core=dataclasses.replace(CoreSettings(), **core),
+            core=dataclasses.replace(CoreSettings(), **core_settings),
         )
         self.journal = SQLiteJournal(
             path, self.clock, final_ttl=self.config.core.store_final_ttl, compact_after=compact_after
@@ -90,6 +96,8 @@ class Process:
         self._ids += 1
         session = FakeSession(self._ids)
         reply = self.core.bind(session, make_pdu(command, 1, system_id="esme", password="secret", interface_version=0x34))
+        # the in-memory quota answers at once
+        assert isinstance(reply, Reply), reply
         assert reply.pdu is not None and reply.pdu.command_status == 0
         if reply.on_sent is not None:
             reply.on_sent()
@@ -115,7 +123,10 @@ class Process:
         if command in (CommandId.submit_sm, CommandId.data_sm, CommandId.submit_multi):
             params.setdefault("registered_delivery", 1)
         tlvs = params.pop("tlvs", None)
-        return self.core.request(session, make_pdu(command, 7, tlvs=tlvs, **params))
+        reply = self.core.request(session, make_pdu(command, 7, tlvs=tlvs, **params))
+        # nothing here is shared with another process, so the core answers at once
+        assert isinstance(reply, Reply), reply
+        return reply
 
     def submit(self, session: FakeSession, **params: Any) -> str:
         """Submit, let the reply be written; the message id."""
@@ -524,7 +535,12 @@ class RestoreTests(SynchronousTestCase):
         self.assertEqual(len(ids), 2)
         self.assertIn(int(Tag.sar_msg_ref_num), session.pdus[0].tlvs)
         session.answer_all()
-        self.assertEqual([after.core.message(i).state.name for i in ids], ["DELIVERED", "DELIVERED"])  # type: ignore[union-attr]
+        states = []
+        for message_id in ids:
+            record = after.core.message(message_id)
+            assert record is not None, message_id
+            states.append(record.state.name)
+        self.assertEqual(states, ["DELIVERED", "DELIVERED"])
 
 
 # ----------------------------------------------------------------------
@@ -564,7 +580,7 @@ def connected(port: int) -> smpplib.client.Client:
     return client
 
 
-def read_until(client: smpplib.client.Client, done: Any, seconds: float = 10.0) -> None:
+def read_until(client: smpplib.client.Client, done: Callable[[], bool], seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
     while not done():
         if time.monotonic() > deadline:

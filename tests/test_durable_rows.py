@@ -119,7 +119,7 @@ class EncodingTests(SynchronousTestCase):
         """
         record = full_record()
         progress = rows.progress(record)
-        written = [
+        written: list[list[Any]] = [
             ["P", "NA", record.key, progress, T0 + 0.25], ["S", "EU", "k", None], ["d", 7], ["d", 2**70], ["X", "NA"],
         ]  # fmt: skip
         back = through(written)

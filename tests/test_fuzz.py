@@ -279,8 +279,8 @@ class SessionUnderFuzz:
         self.instance.window = (SETTINGS.inbound_window, SETTINGS.window_status)
         self.instance.strict = strict
         self.session = SMPPSession(
-            core=self.core,  # type: ignore[arg-type]
-            instance=self.instance,  # type: ignore[arg-type]
+            core=self.core,
+            instance=self.instance,
             settings=SETTINGS,
             clock=self.clock,
             events=EventBus(self.clock),

@@ -344,7 +344,7 @@ class RunTests(SynchronousTestCase):
         self.assertEqual(len(reactor.tcpClients), 3)
         second.dataReceived(encode(make_pdu(_C.bind_transceiver_resp, 1, CommandStatus.ESME_RALYBND)))
         self.assertEqual(len(reactor.tcpClients), 4)
-        reactor.tcpClients[2][2].clientConnectionFailed(None, Failure(ConnectionRefusedError()))
+        reactor.tcpClients[2][2].clientConnectionFailed(reactor.connectors[2], Failure(ConnectionRefusedError()))
         self.assertEqual(len(reactor.tcpClients), 5)
         self.assertEqual(run.session_errors, {"bind ESME_RALYBND": 1, "connect: ": 1})
 

@@ -23,7 +23,7 @@ import pytest
 import pytest_twisted
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Factory, Protocol, ServerFactory
 from twisted.test.iosim import FakeTransport, connect
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -109,6 +109,7 @@ class OutbindMemoryTests(SynchronousTestCase):
             address = IPv4Address("TCP", "127.0.0.1", 2800)
             local = IPv4Address("TCP", "127.0.0.1", 50000 + len(self.esmes))
             session = factory.buildProtocol(address)
+            assert isinstance(session, Protocol), session
             session_io = FakeTransport(session, isServer=False, hostAddress=local, peerAddress=address)
             esme_io = FakeTransport(esme, isServer=True, hostAddress=address, peerAddress=local)
             pump = connect(esme, esme_io, session, session_io, greet=True, clock=smsc.reactor)
@@ -304,11 +305,15 @@ async def test_outbind_on_real_sockets() -> None:
         esmes.append(esme)
         return esme
 
-    factory = Factory.forProtocol(build)  # type: ignore[arg-type]
+    # forProtocol is typed to give a Factory, and listenTCP takes a ServerFactory
+    factory: ServerFactory = ServerFactory()
+    factory.protocol = build
     port = reactor.listenTCP(0, factory, interface="127.0.0.1")
     simulator = None
     try:
-        endpoint = f"tcp:host=127.0.0.1:port={port.getHost().port}:timeout=5"
+        host = port.getHost()
+        assert isinstance(host, IPv4Address), host
+        endpoint = f"tcp:host=127.0.0.1:port={host.port}:timeout=5"
         config = dataclasses.replace(ephemeral_config(outbind_config(endpoint=endpoint)), api_endpoint="")
         simulator = build_service(config, reactor)
         simulator.startService()
@@ -323,7 +328,9 @@ async def test_outbind_on_real_sockets() -> None:
     finally:
         if simulator is not None:
             await simulator.stopService()
-        await port.stopListening()
+        stopped = port.stopListening()
+        if stopped is not None:
+            await stopped
 
 
 class _FakeSession:
@@ -377,6 +384,7 @@ class OutbinderUnitTests(SynchronousTestCase):
         outbinder, (clock, events), attempts = self.make("always")
         self.assertEqual(attempts, [0])
         link = outbinder.links["esme1"]
+        assert isinstance(link.session, _FakeSession), link.session
         self.assertEqual(link.session.sent[0].command_id, OUTBIND)
         self.assertEqual(link.session.sent[0].params["system_id"], "esme1")
         events.publish("bind", session_id=1)

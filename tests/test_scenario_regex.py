@@ -156,7 +156,7 @@ class APITests(APITestCase):
         esme = self.bind()
         statuses = []
         for sequence, message in enumerate((b"Please STOP", b"nonstop", "arrêt stop".encode("latin-1")), start=2):
-            esme.transport.write(wire.submit_sm(sequence, text=message))
+            esme.send(wire.submit_sm(sequence, text=message))
             self.smsc.flush()
             statuses.append(esme.received[-1][0].command_status)
         self.assertEqual(statuses, [0x08, 0, 0x08])

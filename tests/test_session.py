@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
@@ -59,7 +60,7 @@ class StubCore:
     def bind(self, session: Any, pdu: PDU) -> Reply:
         return Reply(make_response(pdu, self.bind_status, system_id="SMPP1"))
 
-    def request(self, session: Any, pdu: PDU) -> Reply:
+    def request(self, session: Any, pdu: PDU) -> Reply | Deferred[Reply]:
         self.requests.append(pdu)
         if self.next_reply is not None:
             return self.next_reply
@@ -95,8 +96,8 @@ class SessionTestCase(SynchronousTestCase):
         self.core = StubCore()
         self.instance = StubInstance()
         self.session = SMPPSession(
-            core=self.core,  # type: ignore[arg-type]
-            instance=self.instance,  # type: ignore[arg-type]
+            core=self.core,
+            instance=self.instance,
             settings=self.settings,
             clock=self.clock,
             events=EventBus(self.clock),

@@ -18,7 +18,7 @@ import dataclasses
 import socket
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 import pytest_twisted
@@ -44,7 +44,16 @@ from tests.test_limits import WAIT, RawClient, _config, _reactor, _started, _whe
 from tests.test_session import StubInstance
 
 RALYBND = int(CommandStatus.ESME_RALYBND)
-ESME = {"system_id": "esme", "password": "secret"}
+
+
+class Credentials(TypedDict):
+    """The keyword arguments of :func:`tests.wire.bind` naming the account."""
+
+    system_id: str
+    password: str
+
+
+ESME: Credentials = {"system_id": "esme", "password": "secret"}
 
 
 class NeverDrained(StringTransport):
@@ -92,7 +101,7 @@ class CloseTestCase(SynchronousTestCase):
         instance.window = (2000, 0x14)
         session = SMPPSession(
             core=core or self.harness.core,
-            instance=instance,  # type: ignore[arg-type]
+            instance=instance,
             settings=self.settings,
             clock=clock or self.clock,
             events=EventBus(clock or self.clock),

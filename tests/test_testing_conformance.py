@@ -141,6 +141,9 @@ class AsyncClientFormTests(_Memory):
 class SubprocessFormTests(SynchronousTestCase):
     """The blocking client of the subprocess form, against a real child process over TCP."""
 
+    #: one child process for the class, started in setUpClass
+    smsc: SimulatorProcess
+
     @classmethod
     def setUpClass(cls) -> None:
         cls.smsc = SimulatorProcess()

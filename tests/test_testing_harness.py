@@ -32,6 +32,9 @@ def smpplib_client(smsc: SimulatorProcess, instance: str = "SMPP1") -> tuple[smp
 
 
 class SimulatorProcessTests(SynchronousTestCase):
+    #: one child process for the class, started in setUpClass
+    smsc: SimulatorProcess
+
     @classmethod
     def setUpClass(cls) -> None:
         cls.smsc = SimulatorProcess(token="tok")

@@ -25,7 +25,7 @@ class MemorySMSCTests(SynchronousTestCase):
     def bound(self, instance: str = "SMPP1") -> RecordingESME:
         esme = RecordingESME()
         self.smsc.connect(esme, instance)
-        esme.transport.write(wire.bind())
+        esme.send(wire.bind())
         self.smsc.flush()
         return esme
 
@@ -37,7 +37,7 @@ class MemorySMSCTests(SynchronousTestCase):
     def test_bind_submit_and_receipt_on_the_fake_clock(self) -> None:
         """An ESME binds and submits; the receipt comes once the fake clock passes its delay, not before."""
         esme = self.bound()
-        esme.transport.write(wire.submit_sm(2, text=b"memory"))
+        esme.send(wire.submit_sm(2, text=b"memory"))
         self.smsc.flush()
         self.assertEqual(esme.commands(), [0x80000009, 0x80000004])
         self.assertEqual(self.smsc.messages()[0]["text"], "memory")
@@ -48,7 +48,7 @@ class MemorySMSCTests(SynchronousTestCase):
     def test_advance_moves_bytes_between_timers(self) -> None:
         """A receipt written at t=1..5 is answered before the 10 s response timer, even when advancing 60 s at once."""
         esme = self.bound()
-        esme.transport.write(wire.submit_sm())
+        esme.send(wire.submit_sm())
         self.smsc.flush()
         self.smsc.advance(60)
         self.assertEqual([r["outcome"] for r in self.smsc.messages()[0]["receipts"]], ["acked"])
@@ -57,7 +57,8 @@ class MemorySMSCTests(SynchronousTestCase):
     def test_endpoint_connects_a_factory(self) -> None:
         """ESME code that connects through an endpoint gets a connected protocol of its factory."""
         connected = self.successResultOf(self.smsc.endpoint("SMPP2").connect(Factory.forProtocol(RecordingESME)))
-        connected.transport.write(wire.bind(0x01))
+        assert isinstance(connected, RecordingESME), connected
+        connected.send(wire.bind(0x01))
         self.smsc.flush()
         self.assertEqual(connected.commands(), [0x80000001])
         self.assertEqual(self.smsc.sessions()[0]["instance"], "SMPP2")
@@ -67,7 +68,7 @@ class MemorySMSCTests(SynchronousTestCase):
         esme = self.bound()
         waiting = self.smsc.wait_for_messages(count=1, destination="447700900002", timeout=5)
         self.assertNoResult(waiting)
-        esme.transport.write(wire.submit_sm())
+        esme.send(wire.submit_sm())
         self.smsc.flush()
         self.assertEqual(len(self.successResultOf(waiting)), 1)
         never = self.smsc.wait_for_messages(count=5, timeout=5)
@@ -83,7 +84,7 @@ class MemorySMSCTests(SynchronousTestCase):
         self.addCleanup(os.unlink, f.name)
         self.smsc.load_scenario(f.name)
         esme = self.bound()
-        esme.transport.write(wire.submit_sm(2) + wire.submit_sm(3))
+        esme.send(wire.submit_sm(2) + wire.submit_sm(3))
         self.smsc.flush()
         headers = [(h.command_id, h.command_status, h.sequence_number) for h, _ in esme.received]
         self.assertEqual(headers[-1], (0x80000004, 0x58, 3))
@@ -116,7 +117,7 @@ class MemorySMSCTests(SynchronousTestCase):
         self.smsc.load_scenario("throttling")
         self.assertEqual(self.smsc.simulator.scenario.describe()["name"], "throttling")
         esme = self.bound()
-        esme.transport.write(wire.submit_sm())
+        esme.send(wire.submit_sm())
         self.smsc.flush()
         self.smsc.reset()
         self.assertEqual(self.smsc.messages(), [])
@@ -134,7 +135,7 @@ class MemorySMSCTests(SynchronousTestCase):
         with MemorySMSC(seed=7) as smsc:
             esme = RecordingESME()
             smsc.connect(esme)
-            esme.transport.write(wire.bind())
+            esme.send(wire.bind())
             smsc.flush()
             self.assertEqual(smsc.simulator.seed, 7)
         self.assertTrue(esme.closed)

@@ -46,7 +46,7 @@ class OutageTests(SynchronousTestCase):
 
     def connect(self) -> tuple[SMPPSession, StringTransport]:
         session = SMPPSession(
-            self.core,  # type: ignore[arg-type]
+            self.core,
             self.instance,
             SessionSettings(),
             self.reactor,
@@ -113,7 +113,7 @@ class OutageTests(SynchronousTestCase):
         """reject-binds answers new binds with the given status."""
         self.instance.start_outage("reject-binds", status=0x08)
         session = SMPPSession(
-            self.core, self.instance, SessionSettings(), self.reactor, self.events, session_id=9  # type: ignore[arg-type]
+            self.core, self.instance, SessionSettings(), self.reactor, self.events, session_id=9
         )
         transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 40001))
         session.makeConnection(transport)

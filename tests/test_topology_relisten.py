@@ -17,7 +17,8 @@ import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import Clock
-from twisted.logger import LogEvent, globalLogPublisher
+from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
+from zope.interface import provider
 
 from smsc_sim.topology import RELISTEN_ATTEMPTS, RELISTEN_INTERVAL, Listener
 
@@ -40,6 +41,7 @@ def logged() -> Iterator[list[str]]:
     """The text of every event logged meanwhile."""
     texts: list[str] = []
 
+    @provider(ILogObserver)
     def observe(event: LogEvent) -> None:
         if "log_format" in event and event.get("log_namespace", "").startswith("smsc_sim.topology"):
             texts.append(event["log_format"].format(**event))

@@ -12,6 +12,7 @@ import tempfile
 from typing import Any
 
 import treq
+from twisted.internet.address import IPv4Address
 from twisted.trial.unittest import SynchronousTestCase
 
 from smsc_sim.config import default_config
@@ -23,6 +24,14 @@ from tests.test_trace import Captured, _event, _read
 
 ENQUIRE_LINK = wire.frame(0x15, 9)
 ENQUIRE_LINK_RESP = wire.frame(0x80000015, 9)
+
+
+def local_port(esme: RecordingESME) -> int:
+    """The ESME's own port: the one the simulator names in the session's peer and the trace shows."""
+    assert esme.transport is not None, "the ESME is not connected"
+    host = esme.transport.getHost()
+    assert isinstance(host, IPv4Address), host
+    return host.port
 
 
 class ResetThroughTheAPITests(SynchronousTestCase):
@@ -63,11 +72,11 @@ class ResetThroughTheAPITests(SynchronousTestCase):
         """A bound ESME on SMPP1 that has submitted one message; its session id."""
         esme = RecordingESME()
         self.smsc.connect(esme)
-        esme.transport.write(wire.bind(0x09))
-        esme.transport.write(wire.submit_sm(2))
+        esme.send(wire.bind(0x09))
+        esme.send(wire.submit_sm(2))
         self.smsc.flush()
         self.assertEqual([h.command_status for h, _ in esme.received], [0, 0])
-        port = esme.transport.getHost().port
+        port = local_port(esme)
         [session_id] = [s["session_id"] for s in self.smsc.sessions() if s["peer"].endswith(f":{port}")]
         return esme, session_id
 
@@ -80,9 +89,10 @@ class ResetThroughTheAPITests(SynchronousTestCase):
         """
         gone, gone_id = self.bind()
         stays, stays_id = self.bind()
+        assert gone.transport is not None
         gone.transport.loseConnection()
         self.smsc.flush()
-        port = stays.transport.getHost().port
+        port = local_port(stays)
         before = [p for p in self.capture() if port in (p.tcp.sport, p.tcp.dport)]
         self.assertEqual([p.flags for p in before[:3]], ["S", "SA", "A"])
         sent = [p for p in before if p.tcp.sport == port and p.payload]
@@ -92,7 +102,7 @@ class ResetThroughTheAPITests(SynchronousTestCase):
         self.assertEqual(self.capture(), [])
         self.assertEqual(self.get(f"/sessions/{gone_id}/trace.pcap")[0], 404)
 
-        stays.transport.write(ENQUIRE_LINK)
+        stays.send(ENQUIRE_LINK)
         self.smsc.flush()
         after = self.capture()
         self.assertEqual([(p.payload, p.flags) for p in after], [(ENQUIRE_LINK, "PA"), (ENQUIRE_LINK_RESP, "PA")])
@@ -103,7 +113,7 @@ class ResetThroughTheAPITests(SynchronousTestCase):
         # the --pcap file is not the ring: it still holds every connection from the start
         with open(self.pcap, "rb") as f:
             ports = {p.tcp.sport for p in _read(f.read()) if p.flags == "S"}
-        self.assertEqual(ports, {gone.transport.getHost().port, stays.transport.getHost().port})
+        self.assertEqual(ports, {local_port(gone), local_port(stays)})
 
     def test_a_reset_of_the_sessions_leaves_an_empty_capture_for_the_next_test(self) -> None:
         """
@@ -120,7 +130,7 @@ class ResetThroughTheAPITests(SynchronousTestCase):
 
         third, third_id = self.bind()
         packets = self.capture()
-        port = third.transport.getHost().port
+        port = local_port(third)
         self.assertEqual([p for p in packets if port not in (p.tcp.sport, p.tcp.dport)], [])
         self.assertEqual([p.flags for p in packets[:3]], ["S", "SA", "A"])
         self.assertEqual(len(self.capture(f"/sessions/{third_id}/trace.pcap")), len(packets))

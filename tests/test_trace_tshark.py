@@ -100,7 +100,7 @@ class RecordingSocket:
         return getattr(self.inner, name)
 
 
-class RecordingClient(smpplib.client.Client):  # type: ignore[misc]
+class RecordingClient(smpplib.client.Client):
     """smpplib's client on a :class:`RecordingSocket`."""
 
     recording: RecordingSocket
