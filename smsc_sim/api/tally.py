@@ -287,7 +287,7 @@ class PduTally:
                     histogram = self._deliver_latency = self._esme_histogram(_DELIVER_SM)
                 # Histogram.observe, inline; an ESME answering within the first bucket (the usual case)
                 # needs no search
-                elapsed = now - started if now > started else 0.0  # type: ignore[operator]
+                elapsed = now - started if now > started else 0.0
                 if elapsed <= _FIRST_BUCKET:
                     histogram.counts[0] += 1
                 else:
@@ -303,7 +303,7 @@ class PduTally:
         if command_id & RESPONSE_BIT:
             if started is not None:
                 if started.__class__ is tuple:
-                    at, request = started  # type: ignore[misc]
+                    at, request = started
                 else:  # a deliver_sm's time alone
                     at, request = started, _DELIVER_SM  # type: ignore[assignment]
                 self._esme_histogram(request).observe(now - at if now > at else 0.0)

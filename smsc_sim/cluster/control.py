@@ -92,7 +92,7 @@ def switch_scenario(simulator: IControlled, spec: dict[str, Any]) -> None:
         from smsc_sim.scenario.loader import parse_scenario
 
         parsed = parse_scenario(spec["yaml"], "<request body>", name="request")
-        simulator.set_scenario(ScenarioRuntime(parsed, simulator.clock, simulator.seed))  # type: ignore[arg-type]
+        simulator.set_scenario(ScenarioRuntime(parsed, simulator.clock, simulator.seed))
     else:
         raise ValueError("a scenario switch names a scenario ('name'), gives its text ('yaml') or the configured one")
 

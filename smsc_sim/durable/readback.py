@@ -197,7 +197,7 @@ def _record(checks: tuple[Check, ...], names: tuple[str, ...]) -> Check:
                 value[index] = check(value[index])
             except Damaged as error:
                 raise error.within(name) from None
-        return value  # type: ignore[no-any-return]
+        return value
 
     return record
 
@@ -242,7 +242,7 @@ def _keyed(checks: dict[str, Check], required: tuple[str, ...] = ()) -> Check:
         for name in required:
             if name not in value:
                 raise Damaged(f"has no {name}")
-        return value  # type: ignore[no-any-return]
+        return value
 
     return keyed
 
