@@ -352,7 +352,8 @@ class SMPPSession(
         except Exception:
             self._internal_error(pdu)
             return
-        if isinstance(reply, Deferred):
+        # Deferred's metaclass is ABCMeta, whose isinstance costs a Python frame: the usual Reply is told first
+        if reply.__class__ is not Reply and isinstance(reply, Deferred):
             # a message of another process (cluster_store): its reply keeps its place in the window
             self._await_reply(pdu, reply)
             return
