@@ -140,7 +140,9 @@ def instructions(root: str, form: str, receipts: bool, rounds: int, sessions: in
 def main() -> None:
     """Parse the options, count, print a line per form and shape."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--forms", default="default,api-none", help="of default, api-none, no-judge, bare (neither API nor judge)")
+    parser.add_argument(
+        "--forms", default="default,api-none", help="of default, api-none, no-judge, bare (neither API nor judge)"
+    )
     parser.add_argument("--receipts", default="off,on", help="off, on or both (off,on)")
     parser.add_argument("--checkout", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     parser.add_argument("--sessions", type=int, default=1, help="bound sessions the submits go to, round robin")
